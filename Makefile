@@ -1,0 +1,58 @@
+# Circlekeeper: `make run` serves the demo; `make test` runs every check. Only Python >= 3.11 and make are needed.
+PYTHON ?= python3
+VENV ?= .venv
+PORT ?= 8000
+BIN := $(VENV)/bin
+MANAGE := $(BIN)/python manage.py
+
+.PHONY: run test lint typecheck security pytest messages compilemessages clean help
+
+help:
+	@echo "make run   - set up and serve the demo network on http://127.0.0.1:$(PORT)"
+	@echo "make test  - ruff, mypy, bandit and the full pytest suite (DATABASE_URL=postgres://... for PostgreSQL)"
+
+$(BIN)/python:
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Circlekeeper needs Python 3.11 or newer"'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e .
+	@touch $@
+
+$(VENV)/.installed-dev: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+# Compiled catalogues are committed, so a machine without gettext still runs in Spanish;
+# where msgfmt exists they are rebuilt from the .po files.
+compilemessages: $(VENV)/.installed
+	@if command -v msgfmt >/dev/null 2>&1; then CIRCLEKEEPER_DEMO=true $(MANAGE) compilemessages --ignore=.venv -v0; \
+	else echo "msgfmt not found: using the committed .mo files"; fi
+
+messages: $(VENV)/.installed
+	CIRCLEKEEPER_DEMO=true $(MANAGE) makemessages -l es --ignore=.venv --ignore=var --no-obsolete
+	CIRCLEKEEPER_DEMO=true $(MANAGE) makemessages -d djangojs -l es --ignore=.venv --ignore=var --no-obsolete
+
+run: $(VENV)/.installed compilemessages
+	CIRCLEKEEPER_DEMO=true $(MANAGE) migrate --noinput -v0
+	CIRCLEKEEPER_DEMO=true $(MANAGE) seed_demo
+	CIRCLEKEEPER_DEMO=true $(MANAGE) collectstatic --noinput -v0
+	CIRCLEKEEPER_DEMO=true PORT=$(PORT) VENV=$(VENV) scripts/serve.sh
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+
+typecheck: $(VENV)/.installed-dev
+	CIRCLEKEEPER_SECRET_KEY=typecheck-only $(BIN)/mypy circlekeeper
+
+security: $(VENV)/.installed-dev
+	$(BIN)/bandit -q -c pyproject.toml -r circlekeeper
+
+pytest: $(VENV)/.installed-dev compilemessages
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test: lint typecheck security pytest
+
+clean:
+	rm -rf $(VENV) var/static

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.urls import reverse
+from django.utils.cache import add_never_cache_headers, patch_cache_control
+from django.utils.translation import gettext as _
+
+LOGIN_AT_KEY = "login_at"
+
+Handler = Callable[[HttpRequest], HttpResponse]
+
+
+class SessionLimitsMiddleware:
+    """The absolute session limit (inactivity is the session's own expiry, renewed on each request)."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.user.is_authenticated:
+            started = request.session.get(LOGIN_AT_KEY)
+            if started is None or time.time() - float(started) > settings.SESSION_MAX_HOURS * 3600:
+                logout(request)
+                messages.info(request, _("Your session has ended. Please sign in again."))
+                return redirect(settings.LOGIN_URL)
+        return self.get_response(request)
+
+
+class SecondFactorMiddleware:
+    """Until a signed-in person has passed their second factor, only the pages that get them there open."""
+
+    open_prefixes = ("/accounts/two-factor/", "/accounts/logout/", "/i18n/", "/static/", "/healthz")
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        user = request.user
+        if (
+            settings.REQUIRE_MFA
+            and user.is_authenticated
+            and not user.is_verified()  # type: ignore[union-attr]
+            and not request.path.startswith(self.open_prefixes)
+        ):
+            from circlekeeper.accounts.mfa import has_confirmed_device
+
+            name = "accounts:mfa_verify" if has_confirmed_device(user) else "accounts:mfa_setup"  # type: ignore[arg-type]
+            return redirect(reverse(name))
+        return self.get_response(request)
+
+
+class NoStoreForSignedInMiddleware:
+    """Pages seen while signed in may carry personal data: no browser or proxy may keep them."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.user.is_authenticated and not request.path.startswith("/static/"):
+            add_never_cache_headers(response)
+            patch_cache_control(response, private=True)
+        return response

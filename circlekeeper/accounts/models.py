@@ -1,0 +1,173 @@
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.contrib.auth.models import PermissionsMixin
+from django.contrib.sessions.base_session import AbstractBaseSession
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+class Role(models.TextChoices):
+    KEEPER = "keeper", _("Keeper")
+    SAFETY_ADVOCATE = "safety_advocate", _("Safety advocate")
+    SUPERVISOR = "supervisor", _("Supervisor")
+    PROGRAM_ADMIN = "program_admin", _("Program admin")
+    EVALUATOR = "evaluator", _("Evaluator")
+    NETWORK_ADMIN = "network_admin", _("Network admin")
+
+
+# Roles that work directly with cases, and so may sit on a case team.
+CASE_ROLES = frozenset({Role.KEEPER, Role.SAFETY_ADVOCATE, Role.SUPERVISOR})
+ORGANIZATION_ROLES = frozenset(set(Role) - {Role.NETWORK_ADMIN})
+
+
+class UserManager(BaseUserManager["User"]):
+    use_in_migrations = True
+
+    def create_user(self, email: str, password: str | None = None, **extra: Any) -> User:
+        if not email:
+            raise ValueError("An email address is required.")
+        user = self.model(email=normalize_email(email), **extra)
+        user.set_password(password)
+        user.full_clean(exclude=["password"])
+        user.save(using=self._db)
+        return user
+
+    def create_superuser(self, email: str, password: str | None = None, **extra: Any) -> User:
+        extra.setdefault("is_superuser", True)
+        return self.create_user(email, password, **extra)
+
+
+def normalize_email(email: str) -> str:
+    # Sign-in is by email and case-insensitive, so the stored form is the lower-cased one.
+    return email.strip().lower()
+
+
+class User(AbstractBaseUser, PermissionsMixin):
+    email = models.EmailField(_("email address"), unique=True)
+    display_name = models.CharField(_("name"), max_length=150)
+    is_active = models.BooleanField(_("active"), default=True)
+    date_joined = models.DateTimeField(_("date joined"), default=timezone.now)
+
+    objects = UserManager()
+
+    USERNAME_FIELD = "email"
+    EMAIL_FIELD = "email"
+    REQUIRED_FIELDS: ClassVar[list[str]] = ["display_name"]
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+        ordering = ["display_name", "email"]
+
+    def __str__(self) -> str:
+        return self.display_name or self.email
+
+    def clean(self) -> None:
+        super().clean()
+        self.email = normalize_email(self.email)
+
+    @property
+    def is_staff(self) -> bool:
+        # Django's admin site is not mounted; nothing should treat a user as admin-site staff.
+        return False
+
+    def end_sessions(self) -> int:
+        """End every session of this user at once, on every device."""
+        deleted, _details = UserSession.objects.filter(user_id=self.pk).delete()
+        return deleted
+
+
+class Network(models.Model):
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    slug = models.SlugField(_("short name"), unique=True)
+
+    class Meta:
+        verbose_name = _("network")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Organization(models.Model):
+    network = models.ForeignKey(Network, on_delete=models.PROTECT, related_name="organizations")
+    name = models.CharField(_("name"), max_length=200)
+    slug = models.SlugField(_("short name"), unique=True)
+    case_prefix = models.CharField(
+        _("case reference prefix"),
+        max_length=5,
+        unique=True,
+        help_text=_("Two to five capital letters that start every case reference, e.g. HAR."),
+    )
+
+    class Meta:
+        verbose_name = _("organization")
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class MembershipQuerySet(models.QuerySet["Membership"]):
+    def active(self) -> MembershipQuerySet:
+        return self.filter(is_active=True, user__is_active=True)
+
+    def in_organization(self, organization: Organization) -> MembershipQuerySet:
+        return self.filter(organization=organization)
+
+
+class Membership(models.Model):
+    """A role a person holds: in an organization, or (network admins) over a whole network."""
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="memberships")
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="memberships")
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="memberships", null=True, blank=True
+    )
+    role = models.CharField(_("role"), max_length=32, choices=Role.choices)
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    objects = MembershipQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("membership")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "organization", "role"],
+                name="membership_one_role_per_organization",
+                condition=Q(organization__isnull=False),
+            ),
+            models.UniqueConstraint(
+                fields=["user", "network", "role"],
+                name="membership_one_network_role",
+                condition=Q(organization__isnull=True),
+            ),
+            # Network admins hold their role over a network; everyone else within one organization.
+            models.CheckConstraint(
+                condition=(Q(role=Role.NETWORK_ADMIN) & Q(organization__isnull=True))
+                | (~Q(role=Role.NETWORK_ADMIN) & Q(organization__isnull=False)),
+                name="membership_scope_matches_role",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "role", "is_active"], name="membership_org_role")]
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.get_role_display()} · {self.organization or self.network}"
+
+
+class UserSession(AbstractBaseSession):
+    """Django's database session, with the user it belongs to, so that all of a user's sessions can end."""
+
+    user_id = models.BigIntegerField(null=True, db_index=True)
+
+    @classmethod
+    def get_session_store_class(cls) -> type:
+        from circlekeeper.accounts.sessions import SessionStore
+
+        return SessionStore

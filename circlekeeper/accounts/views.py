@@ -1,0 +1,230 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import django_otp
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
+from django.views.decorators.http import require_POST
+
+from circlekeeper.accounts import mfa, services
+from circlekeeper.accounts.access import StaffContext, choose_organization, staff_context
+from circlekeeper.accounts.forms import LoginForm, MemberChangeForm, NewMemberForm, SetupForm, TokenForm
+from circlekeeper.accounts.middleware import LOGIN_AT_KEY
+from circlekeeper.accounts.models import Membership, Role, User
+
+NEXT_KEY = "next_after_login"
+THROTTLED = _lazy("Wait a few seconds before trying again: each wrong code makes the next try wait longer.")
+
+
+def _safe_next(request: HttpRequest, candidate: str | None) -> str | None:
+    if candidate and url_has_allowed_host_and_scheme(
+        candidate, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return candidate
+    return None
+
+
+def login_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect(settings.LOGIN_REDIRECT_URL)
+    form = LoginForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = authenticate(
+            request, username=form.cleaned_data["username"], password=form.cleaned_data["password"]
+        )
+        if user is not None:
+            login(request, user)
+            request.session[LOGIN_AT_KEY] = time.time()
+            next_url = _safe_next(request, request.POST.get("next"))
+            if next_url:
+                request.session[NEXT_KEY] = next_url
+            return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        # One message for an unknown email and a wrong password, so that nobody can tell which it was.
+        form.add_error(None, _("The email or password is not right. Please try again."))
+    return render(
+        request,
+        "accounts/login.html",
+        {"form": form, "next": _safe_next(request, request.GET.get("next")), "mfa_off": not settings.REQUIRE_MFA},
+    )
+
+
+def locked_out(request: HttpRequest, credentials: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> HttpResponse:
+    minutes = round(settings.AXES_COOLOFF_TIME * 60)
+    return render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
+
+
+@require_POST
+def logout_view(request: HttpRequest) -> HttpResponse:
+    logout(request)
+    messages.info(request, _("You have signed out."))
+    return redirect("accounts:login")
+
+
+@login_required
+def mfa_setup(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    replacing = mfa.has_confirmed_device(user)
+    if replacing and not user.is_verified():  # type: ignore[attr-defined]
+        # Someone who only knows the password must not be able to swap the second factor.
+        return redirect("accounts:mfa_verify")
+    device = mfa.pending_totp_device(user)
+    form = SetupForm(request.POST or None, needs_password=replacing)
+    if request.method == "POST" and form.is_valid():
+        if replacing and not user.check_password(form.cleaned_data["password"]):
+            form.add_error("password", _("That password is not right."))
+        elif not device.verify_is_allowed()[0]:
+            form.add_error("token", THROTTLED)
+        elif not device.verify_token(form.cleaned_data["token"]):
+            form.add_error("token", _("That code did not match. Check the time on your phone and try the newest code."))
+        else:
+            codes = mfa.confirm_totp_device(user, device)
+            django_otp.login(request, device)
+            return render(request, "accounts/recovery_codes.html", {"codes": codes})
+    context = {
+        "form": form,
+        "qr_svg": mfa.qr_code_svg(device),
+        "secret": mfa.totp_secret(device),
+        "replacing": replacing,
+    }
+    return render(request, "accounts/mfa_setup.html", context)
+
+
+@login_required
+def mfa_verify(request: HttpRequest) -> HttpResponse:
+    user: User = request.user  # type: ignore[assignment]
+    if not mfa.has_confirmed_device(user):
+        return redirect("accounts:mfa_setup")
+    form = TokenForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        device, throttled = mfa.match_code(user, form.cleaned_data["token"])
+        if device is not None:
+            django_otp.login(request, device)
+            next_url = _safe_next(request, request.session.pop(NEXT_KEY, None))
+            return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        form.add_error(
+            "token", THROTTLED if throttled else _("That code did not work. Try the newest code, or a recovery code.")
+        )
+    return render(request, "accounts/mfa_verify.html", {"form": form})
+
+
+@login_required
+@require_POST
+def switch_organization(request: HttpRequest) -> HttpResponse:
+    try:
+        organization_id = int(request.POST.get("organization", ""))
+    except ValueError:
+        organization_id = 0
+    if not choose_organization(request, organization_id):
+        raise Http404
+    return redirect(settings.LOGIN_REDIRECT_URL)
+
+
+def _admin_context(request: HttpRequest) -> StaffContext:
+    context = staff_context(request)
+    if context is None or context.organization is None or not context.has_role(Role.PROGRAM_ADMIN):
+        raise PermissionDenied
+    return context
+
+
+def _get_member_for(context: StaffContext, user_id: int) -> User:
+    """A person with roles in the admin's active organization; anyone else is a 404."""
+    return get_object_or_404(User, pk=user_id, memberships__organization=context.organization)
+
+
+@login_required
+def member_list(request: HttpRequest) -> HttpResponse:
+    context = _admin_context(request)
+    memberships = Membership.objects.in_organization(context.organization).select_related("user")  # type: ignore[arg-type]
+    people: dict[int, dict[str, Any]] = {}
+    for m in memberships.order_by("user__display_name", "user__email", "role"):
+        entry = people.setdefault(m.user_id, {"user": m.user, "roles": [], "active": m.is_active and m.user.is_active})
+        entry["roles"].append(m.get_role_display())
+    page = Paginator(list(people.values()), 50).get_page(request.GET.get("page"))
+    return render(request, "accounts/member_list.html", {"page": page, "organization": context.organization})
+
+
+@login_required
+def member_add(request: HttpRequest) -> HttpResponse:
+    context = _admin_context(request)
+    form = NewMemberForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            _user, created = services.add_member(
+                organization=context.organization,  # type: ignore[arg-type]
+                email=data["email"],
+                display_name=data["display_name"],
+                roles=data["roles"],
+                password=data["password"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            if created:
+                messages.success(request, _("%(email)s was added.") % {"email": data["email"]})
+            else:
+                messages.success(
+                    request,
+                    _("%(email)s already had an account; they keep their own password.") % {"email": data["email"]},
+                )
+            return redirect("accounts:member_list")
+    return render(request, "accounts/member_form.html", {"form": form, "adding": True})
+
+
+@login_required
+def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
+    context = _admin_context(request)
+    member = _get_member_for(context, user_id)
+    roles = list(
+        Membership.objects.in_organization(context.organization).filter(user=member).values_list("role", flat=True)  # type: ignore[arg-type]
+    )
+    form = MemberChangeForm(request.POST or None, initial={"display_name": member.display_name, "roles": roles})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.change_member(
+                organization=context.organization,  # type: ignore[arg-type]
+                user=member,
+                display_name=form.cleaned_data["display_name"],
+                roles=form.cleaned_data["roles"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _("Changes saved."))
+            return redirect("accounts:member_list")
+    active = Membership.objects.in_organization(context.organization).filter(user=member, is_active=True).exists()  # type: ignore[arg-type]
+    return render(
+        request, "accounts/member_form.html", {"form": form, "member": member, "adding": False, "active": active}
+    )
+
+
+@login_required
+@require_POST
+def member_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
+    context = _admin_context(request)
+    member = _get_member_for(context, user_id)
+    active = request.POST.get("active") == "1"
+    try:
+        services.set_member_active(
+            organization=context.organization,  # type: ignore[arg-type]
+            user=member,
+            active=active,
+            by=context.user,
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        text = _("%(name)s can sign in again.") if active else _("%(name)s was deactivated and signed out everywhere.")
+        messages.success(request, text % {"name": member})
+    return redirect("accounts:member_change", user_id=member.pk)

@@ -1,0 +1,35 @@
+"""The one access helper for cases: every view that touches a case starts here."""
+
+from __future__ import annotations
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest
+
+from circlekeeper.accounts.access import StaffContext, staff_context
+from circlekeeper.cases.models import Case, CaseQuerySet
+
+
+def case_worker_context(request: HttpRequest) -> StaffContext:
+    """The signed-in person, if they hold a case role (keeper, advocate, supervisor) in the active organization."""
+    context = staff_context(request)
+    if context is None or context.organization is None or not context.works_cases:
+        raise PermissionDenied
+    return context
+
+
+def cases_for(context: StaffContext) -> CaseQuerySet:
+    """The cases this person may see: their active organization's cases on whose team they sit."""
+    if not context.works_cases:
+        return Case.objects.none()
+    return Case.objects.for_organization(context.organization).for_team_member(context.user)
+
+
+def get_case_for(request: HttpRequest, case_id: int) -> Case:
+    """A case the signed-in person may see, or 404 (never 403, so existence is not revealed)."""
+    context = staff_context(request)
+    if context is None:
+        raise Http404
+    case = cases_for(context).filter(pk=case_id).select_related("organization").first()
+    if case is None:
+        raise Http404
+    return case

@@ -1,0 +1,165 @@
+"""The demo network: three organizations, one person per role in each, and synthetic cases.
+
+Everything here is invented. It is used by `make run` (through seed_demo) and by the benchmarks.
+"""
+
+from __future__ import annotations
+
+import datetime
+import random
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+
+from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
+from circlekeeper.cases.models import Case, CaseAssignment, CaseStatus, TeamRole
+
+NETWORK = ("Bay Area Restorative Network", "bay-area")
+ORGANIZATIONS = [
+    ("Harbor Community Circle", "harbor", "HAR"),
+    ("Valley Healing Alliance", "valley", "VAL"),
+    ("Bridge Family Collective", "bridge", "BRI"),
+]
+# The role word in a demo email, and the role it stands for.
+ROLE_WORDS = {
+    "keeper": Role.KEEPER,
+    "advocate": Role.SAFETY_ADVOCATE,
+    "supervisor": Role.SUPERVISOR,
+    "admin": Role.PROGRAM_ADMIN,
+    "evaluator": Role.EVALUATOR,
+}
+FIRST_NAMES = ["Ana", "Bo", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kiri", "Luz"]
+CASES_PER_ORGANIZATION = 40
+# Most cases are open; the rest show every way a case can end.
+STATUS_WEIGHTS = [(CaseStatus.OPEN, 70), (CaseStatus.CLOSED, 15), (CaseStatus.WITHDRAWN, 8), (CaseStatus.REFERRED_OUT, 7)]
+# Every organization shows every status at least once.
+FIRST_STATUSES = [CaseStatus.OPEN] * 4 + [CaseStatus.CLOSED, CaseStatus.WITHDRAWN, CaseStatus.REFERRED_OUT]
+
+
+@dataclass
+class SeedReport:
+    users_created: int = 0
+    cases_created: int = 0
+
+
+def demo_email(role_word: str, slug: str) -> str:
+    return f"{role_word}@{slug}.example"
+
+
+@transaction.atomic
+def seed_network(password: str, today: datetime.date) -> SeedReport:
+    report = SeedReport()
+    password_hash = make_password(password)  # hashed once: the demo users share one password
+    network, _ = Network.objects.get_or_create(slug=NETWORK[1], defaults={"name": NETWORK[0]})
+    network_admin, created = _user("network@network.example", "Noor (network admin)", password_hash)
+    report.users_created += created
+    Membership.objects.get_or_create(user=network_admin, network=network, organization=None, role=Role.NETWORK_ADMIN)
+    for index, (name, slug, prefix) in enumerate(ORGANIZATIONS):
+        organization, _ = Organization.objects.get_or_create(
+            slug=slug, defaults={"name": name, "network": network, "case_prefix": prefix}
+        )
+        people: dict[str, User] = {}
+        for word, role in ROLE_WORDS.items():
+            display = f"{FIRST_NAMES[(index * 4 + len(people)) % len(FIRST_NAMES)]} ({role.label} · {name.split()[0]})"
+            user, created = _user(demo_email(word, slug), str(display), password_hash)
+            report.users_created += created
+            Membership.objects.get_or_create(user=user, organization=organization, network=network, role=role)
+            people[word] = user
+        if not Case.objects.filter(organization=organization).exists():
+            report.cases_created += _demo_cases(organization, people, random.Random(slug), today)  # noqa: S311
+    return report
+
+
+def _user(email: str, display_name: str, password_hash: str) -> tuple[User, bool]:
+    user, created = User.objects.get_or_create(
+        email=email, defaults={"display_name": display_name, "password": password_hash}
+    )
+    return user, created
+
+
+def _demo_cases(organization: Organization, people: dict[str, User], rng: random.Random, today: datetime.date) -> int:
+    statuses, weights = zip(*STATUS_WEIGHTS, strict=True)
+    cases = []
+    for n in range(CASES_PER_ORGANIZATION):
+        opened = today - datetime.timedelta(days=rng.randint(0, 700))
+        status = FIRST_STATUSES[n] if n < len(FIRST_STATUSES) else rng.choices(statuses, weights)[0]
+        closed = None if status == CaseStatus.OPEN else min(today, opened + datetime.timedelta(days=rng.randint(20, 300)))
+        cases.append((opened, status, closed))
+    cases.sort()
+    numbers: dict[int, int] = {}
+    created = []
+    for opened, status, closed in cases:
+        numbers[opened.year] = numbers.get(opened.year, 0) + 1
+        reference = f"{organization.case_prefix}-{opened.year}-{numbers[opened.year]:04d}"
+        created.append(
+            Case(organization=organization, reference=reference, status=status, opened_on=opened, closed_on=closed)
+        )
+    Case.objects.bulk_create(created)
+    saved = list(Case.objects.filter(organization=organization).order_by("opened_on", "reference"))
+    assignments = []
+    for position, case in enumerate(saved):
+        # The demo keeper is on three cases in four, so the list shows that teams limit what one sees.
+        if position % 4 != 3:
+            assignments.append(CaseAssignment(organization=organization, case=case, user=people["keeper"], role=TeamRole.KEEPER))
+        assignments.append(
+            CaseAssignment(organization=organization, case=case, user=people["advocate"], role=TeamRole.SAFETY_ADVOCATE)
+        )
+        assignments.append(
+            CaseAssignment(organization=organization, case=case, user=people["supervisor"], role=TeamRole.SUPERVISOR)
+        )
+    CaseAssignment.objects.bulk_create(assignments)
+    return len(saved)
+
+
+def seed_scale(total: int, today: datetime.date, *, batch_size: int = 5000) -> int:
+    """Make the demo network hold at least `total` cases, with teams, in bulk (for benchmarks)."""
+    organizations = list(Organization.objects.filter(network__slug=NETWORK[1]).order_by("pk"))
+    existing = Case.objects.filter(organization__in=organizations).count()
+    missing = max(0, total - existing)
+    if not organizations or not missing:
+        return 0
+    teams = {
+        org.pk: [
+            (m.user, m.role)
+            for m in Membership.objects.filter(organization=org, role__in=list(TeamRole.values)).select_related("user")
+        ]
+        for org in organizations
+    }
+    rng = random.Random(total)  # noqa: S311 - synthetic data, not secrets
+    statuses, weights = zip(*STATUS_WEIGHTS, strict=True)
+    next_number = {(org.pk, year): _max_number(org, year) for org in organizations for year in range(today.year - 6, today.year + 1)}
+    made = 0
+    for chunk in _chunks(missing, batch_size):
+        with transaction.atomic():
+            cases = []
+            for _ in range(chunk):
+                org = organizations[rng.randrange(len(organizations))]
+                opened = today - datetime.timedelta(days=rng.randint(0, 6 * 365))
+                status = rng.choices(statuses, weights)[0]
+                closed = None if status == CaseStatus.OPEN else min(today, opened + datetime.timedelta(days=rng.randint(20, 400)))
+                next_number[(org.pk, opened.year)] += 1
+                reference = f"{org.case_prefix}-{opened.year}-{next_number[(org.pk, opened.year)]:04d}"
+                cases.append(Case(organization=org, reference=reference, status=status, opened_on=opened, closed_on=closed))
+            Case.objects.bulk_create(cases, batch_size=1000)
+            CaseAssignment.objects.bulk_create(
+                (
+                    CaseAssignment(organization_id=case.organization_id, case_id=case.pk, user=user, role=role)
+                    for case in cases
+                    for user, role in teams[case.organization_id]
+                ),
+                batch_size=2000,
+            )
+        made += chunk
+    return made
+
+
+def _max_number(organization: Organization, year: int) -> int:
+    return int(Case.next_reference(organization, year).rsplit("-", 1)[1]) - 1
+
+
+def _chunks(total: int, size: int) -> Iterator[int]:
+    while total > 0:
+        yield min(size, total)
+        total -= size

@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+import datetime
+
+from django.db import transaction
+from django.utils import timezone
+
+from circlekeeper.accounts.models import Organization, User
+from circlekeeper.cases.models import Case, CaseAssignment
+
+
+@transaction.atomic
+def open_case(
+    *, organization: Organization, team: list[tuple[User, str]], opened_on: datetime.date | None = None
+) -> Case:
+    """Open a case with its team; references are numbered per organization and year without gaps or clashes."""
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    opened_on = opened_on or timezone.localdate()
+    case = Case(organization=organization, opened_on=opened_on)
+    case.reference = Case.next_reference(organization, opened_on.year)
+    case.full_clean()
+    case.save()
+    CaseAssignment.objects.bulk_create(
+        CaseAssignment(organization=organization, case=case, user=user, role=role) for user, role in team
+    )
+    return case

@@ -1,0 +1,118 @@
+"""Test factories and the personas every test module shares.
+
+Personas (STYLE.md): in Harbor, Alice (keeper), Ada (safety advocate) and Sam (supervisor) are on the team of
+`case`; Bob is a Harbor keeper who is not on that team; Pat is Harbor's program admin and Eve its evaluator;
+Charlie is a keeper at Valley, another organization, and must see nothing of Harbor. Nora is the network admin.
+"""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import time
+from typing import Any
+
+from django.test import Client, TestCase
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from circlekeeper.accounts.middleware import LOGIN_AT_KEY
+from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
+from circlekeeper.cases.models import Case, CaseAssignment, TeamRole
+
+PASSWORD = "correct horse battery staple"
+_counter = itertools.count(1)
+
+
+def make_network(**kwargs: Any) -> Network:
+    n = next(_counter)
+    kwargs.setdefault("name", f"Network {n}")
+    kwargs.setdefault("slug", f"network-{n}")
+    return Network.objects.create(**kwargs)
+
+
+def make_organization(**kwargs: Any) -> Organization:
+    n = next(_counter)
+    if "network" not in kwargs:
+        kwargs["network"] = make_network()
+    kwargs.setdefault("name", f"Organization {n}")
+    kwargs.setdefault("slug", f"org-{n}")
+    kwargs.setdefault("case_prefix", f"O{n:03d}"[:5])
+    return Organization.objects.create(**kwargs)
+
+
+def make_user(email: str | None = None, *, organization: Organization | None = None, roles: tuple[str, ...] = (), **kwargs: Any) -> User:
+    n = next(_counter)
+    kwargs.setdefault("display_name", f"Person {n}")
+    user = User.objects.create_user(email or f"person{n}@example.org", PASSWORD, **kwargs)
+    for role in roles:
+        if role == Role.NETWORK_ADMIN:
+            assert organization is not None
+            Membership.objects.create(user=user, network=organization.network, role=role)
+        else:
+            assert organization is not None
+            Membership.objects.create(user=user, organization=organization, network=organization.network, role=role)
+    return user
+
+
+def make_case(organization: Organization, *, team: tuple[tuple[User, str], ...] = (), **kwargs: Any) -> Case:
+    n = next(_counter)
+    kwargs.setdefault("reference", f"{organization.case_prefix}-2026-{n:04d}")
+    kwargs.setdefault("opened_on", datetime.date(2026, 3, 1))
+    case = Case.objects.create(organization=organization, **kwargs)
+    for user, role in team:
+        CaseAssignment.objects.create(organization=organization, case=case, user=user, role=role)
+    return case
+
+
+def sign_in(client: Client, user: User) -> None:
+    """Sign in as someone who has passed their second factor."""
+    device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(
+        user=user, name="test", confirmed=True
+    )
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+    session[LOGIN_AT_KEY] = time.time()
+    session.save()
+
+
+class PersonaTestCase(TestCase):
+    network: Network
+    harbor: Organization
+    valley: Organization
+    alice: User
+    ada: User
+    sam: User
+    bob: User
+    pat: User
+    eve: User
+    charlie: User
+    nora: User
+    case: Case
+    other_team_case: Case
+    valley_case: Case
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        cls.network = make_network(name="Test Network", slug="test-network")
+        cls.harbor = make_organization(network=cls.network, name="Harbor", slug="harbor", case_prefix="HAR")
+        cls.valley = make_organization(network=cls.network, name="Valley", slug="valley", case_prefix="VAL")
+        cls.alice = make_user("alice@harbor.example", organization=cls.harbor, roles=(Role.KEEPER,), display_name="Alice")
+        cls.ada = make_user("ada@harbor.example", organization=cls.harbor, roles=(Role.SAFETY_ADVOCATE,), display_name="Ada")
+        cls.sam = make_user("sam@harbor.example", organization=cls.harbor, roles=(Role.SUPERVISOR,), display_name="Sam")
+        cls.bob = make_user("bob@harbor.example", organization=cls.harbor, roles=(Role.KEEPER,), display_name="Bob")
+        cls.pat = make_user("pat@harbor.example", organization=cls.harbor, roles=(Role.PROGRAM_ADMIN,), display_name="Pat")
+        cls.eve = make_user("eve@harbor.example", organization=cls.harbor, roles=(Role.EVALUATOR,), display_name="Eve")
+        cls.charlie = make_user("charlie@valley.example", organization=cls.valley, roles=(Role.KEEPER,), display_name="Charlie")
+        cls.nora = make_user("nora@network.example", organization=cls.harbor, roles=(Role.NETWORK_ADMIN,), display_name="Nora")
+        cls.case = make_case(
+            cls.harbor,
+            reference="HAR-2026-0001",
+            team=((cls.alice, TeamRole.KEEPER), (cls.ada, TeamRole.SAFETY_ADVOCATE), (cls.sam, TeamRole.SUPERVISOR)),
+        )
+        cls.other_team_case = make_case(cls.harbor, reference="HAR-2026-0002", team=((cls.bob, TeamRole.KEEPER),))
+        cls.valley_case = make_case(cls.valley, reference="VAL-2026-0001", team=((cls.charlie, TeamRole.KEEPER),))
+
+    def login(self, user: User) -> None:
+        sign_in(self.client, user)

@@ -1,0 +1,16 @@
+from django.urls import include, path
+
+from circlekeeper import views
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("dashboard/", views.dashboard, name="dashboard"),
+    path("healthz", views.healthz, name="healthz"),
+    path("accounts/", include("circlekeeper.accounts.urls")),
+    path("cases/", include("circlekeeper.cases.urls")),
+    path("i18n/", include("django.conf.urls.i18n")),
+]
+
+handler403 = "circlekeeper.views.error_403"
+handler404 = "circlekeeper.views.error_404"
+handler500 = "circlekeeper.views.error_500"

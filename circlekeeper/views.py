@@ -1,0 +1,52 @@
+"""Pages that belong to no single app: the public home, the signed-in dashboard, health, and error pages."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from circlekeeper.accounts.access import staff_context
+from circlekeeper.cases.access import cases_for
+from circlekeeper.cases.models import CaseStatus
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "home.html", {"public_page": True})
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    context = staff_context(request)
+    open_cases = cases_for(context).filter(status=CaseStatus.OPEN).count() if context else 0
+    return render(request, "dashboard.html", {"open_cases": open_cases})
+
+
+@require_GET
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError:
+        return JsonResponse({"status": "error", "database": "unavailable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "403.html", status=403)
+
+
+def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return render(request, "404.html", status=404)
+
+
+def error_500(request: HttpRequest) -> HttpResponse:
+    # Rendered without context processors that touch the database: the database may be what failed.
+    from django.template import loader
+
+    return HttpResponse(loader.get_template("500.html").render({"request": request}), status=500)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Runs the web server and the background worker together in the foreground; Ctrl-C stops both.
+set -euo pipefail
+BIN="${VENV:-.venv}/bin"
+PORT="${PORT:-8000}"
+
+"$BIN/gunicorn" circlekeeper.wsgi:application --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-2}" \
+  --access-logfile - --forwarded-allow-ips "" &
+web=$!
+"$BIN/python" manage.py db_worker &
+worker=$!
+
+stop() {
+  trap - INT TERM EXIT
+  kill "$web" "$worker" 2>/dev/null || true
+  wait "$web" "$worker" 2>/dev/null || true
+}
+trap stop INT TERM EXIT
+
+echo "Circlekeeper is running at http://127.0.0.1:${PORT} (press Ctrl-C to stop)."
+# Whichever of the two stops first brings the other down, so nothing keeps running half-alive.
+wait -n "$web" "$worker"
