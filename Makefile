@@ -31,7 +31,7 @@ compilemessages: $(VENV)/.installed
 	else echo "msgfmt not found: using the committed .mo files"; fi
 
 messages: $(VENV)/.installed
-	CIRCLEKEEPER_DEMO=true $(MANAGE) makemessages -l es --ignore=.venv --ignore=var --no-obsolete
+	CIRCLEKEEPER_DEMO=true $(MANAGE) makemessages -l es --ignore=.venv --ignore=var --ignore=tests --ignore="*/tests/*" --no-obsolete
 	CIRCLEKEEPER_DEMO=true $(MANAGE) makemessages -d djangojs -l es --ignore=.venv --ignore=var --no-obsolete
 
 run: $(VENV)/.installed compilemessages

@@ -20,7 +20,7 @@ from circlekeeper.accounts.middleware import LOGIN_AT_KEY
 from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
 from circlekeeper.cases.models import Case, CaseAssignment, TeamRole
 
-PASSWORD = "correct horse battery staple"
+PASSWORD = "correct horse battery staple"  # nosec B105
 _counter = itertools.count(1)
 
 
@@ -41,7 +41,13 @@ def make_organization(**kwargs: Any) -> Organization:
     return Organization.objects.create(**kwargs)
 
 
-def make_user(email: str | None = None, *, organization: Organization | None = None, roles: tuple[str, ...] = (), **kwargs: Any) -> User:
+def make_user(
+    email: str | None = None,
+    *,
+    organization: Organization | None = None,
+    roles: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> User:
     n = next(_counter)
     kwargs.setdefault("display_name", f"Person {n}")
     user = User.objects.create_user(email or f"person{n}@example.org", PASSWORD, **kwargs)
@@ -51,7 +57,9 @@ def make_user(email: str | None = None, *, organization: Organization | None = N
             Membership.objects.create(user=user, network=organization.network, role=role)
         else:
             assert organization is not None
-            Membership.objects.create(user=user, organization=organization, network=organization.network, role=role)
+            Membership.objects.create(
+                user=user, organization=organization, network=organization.network, role=role
+            )
     return user
 
 
@@ -98,21 +106,45 @@ class PersonaTestCase(TestCase):
         cls.network = make_network(name="Test Network", slug="test-network")
         cls.harbor = make_organization(network=cls.network, name="Harbor", slug="harbor", case_prefix="HAR")
         cls.valley = make_organization(network=cls.network, name="Valley", slug="valley", case_prefix="VAL")
-        cls.alice = make_user("alice@harbor.example", organization=cls.harbor, roles=(Role.KEEPER,), display_name="Alice")
-        cls.ada = make_user("ada@harbor.example", organization=cls.harbor, roles=(Role.SAFETY_ADVOCATE,), display_name="Ada")
-        cls.sam = make_user("sam@harbor.example", organization=cls.harbor, roles=(Role.SUPERVISOR,), display_name="Sam")
-        cls.bob = make_user("bob@harbor.example", organization=cls.harbor, roles=(Role.KEEPER,), display_name="Bob")
-        cls.pat = make_user("pat@harbor.example", organization=cls.harbor, roles=(Role.PROGRAM_ADMIN,), display_name="Pat")
-        cls.eve = make_user("eve@harbor.example", organization=cls.harbor, roles=(Role.EVALUATOR,), display_name="Eve")
-        cls.charlie = make_user("charlie@valley.example", organization=cls.valley, roles=(Role.KEEPER,), display_name="Charlie")
-        cls.nora = make_user("nora@network.example", organization=cls.harbor, roles=(Role.NETWORK_ADMIN,), display_name="Nora")
+        cls.alice = make_user(
+            "alice@harbor.example", organization=cls.harbor, roles=(Role.KEEPER,), display_name="Alice"
+        )
+        cls.ada = make_user(
+            "ada@harbor.example", organization=cls.harbor, roles=(Role.SAFETY_ADVOCATE,), display_name="Ada"
+        )
+        cls.sam = make_user(
+            "sam@harbor.example", organization=cls.harbor, roles=(Role.SUPERVISOR,), display_name="Sam"
+        )
+        cls.bob = make_user(
+            "bob@harbor.example", organization=cls.harbor, roles=(Role.KEEPER,), display_name="Bob"
+        )
+        cls.pat = make_user(
+            "pat@harbor.example", organization=cls.harbor, roles=(Role.PROGRAM_ADMIN,), display_name="Pat"
+        )
+        cls.eve = make_user(
+            "eve@harbor.example", organization=cls.harbor, roles=(Role.EVALUATOR,), display_name="Eve"
+        )
+        cls.charlie = make_user(
+            "charlie@valley.example", organization=cls.valley, roles=(Role.KEEPER,), display_name="Charlie"
+        )
+        cls.nora = make_user(
+            "nora@network.example", organization=cls.harbor, roles=(Role.NETWORK_ADMIN,), display_name="Nora"
+        )
         cls.case = make_case(
             cls.harbor,
             reference="HAR-2026-0001",
-            team=((cls.alice, TeamRole.KEEPER), (cls.ada, TeamRole.SAFETY_ADVOCATE), (cls.sam, TeamRole.SUPERVISOR)),
+            team=(
+                (cls.alice, TeamRole.KEEPER),
+                (cls.ada, TeamRole.SAFETY_ADVOCATE),
+                (cls.sam, TeamRole.SUPERVISOR),
+            ),
         )
-        cls.other_team_case = make_case(cls.harbor, reference="HAR-2026-0002", team=((cls.bob, TeamRole.KEEPER),))
-        cls.valley_case = make_case(cls.valley, reference="VAL-2026-0001", team=((cls.charlie, TeamRole.KEEPER),))
+        cls.other_team_case = make_case(
+            cls.harbor, reference="HAR-2026-0002", team=((cls.bob, TeamRole.KEEPER),)
+        )
+        cls.valley_case = make_case(
+            cls.valley, reference="VAL-2026-0001", team=((cls.charlie, TeamRole.KEEPER),)
+        )
 
     def login(self, user: User) -> None:
         sign_in(self.client, user)

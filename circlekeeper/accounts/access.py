@@ -42,7 +42,9 @@ def staff_context(request: HttpRequest) -> StaffContext | None:
     user = request.user
     if not user.is_authenticated or not isinstance(user, User):
         return None
-    memberships = list(Membership.objects.active().filter(user=user).select_related("organization", "network"))
+    memberships = list(
+        Membership.objects.active().filter(user=user).select_related("organization", "network")
+    )
     organizations = sorted(
         {m.organization for m in memberships if m.organization is not None}, key=lambda o: (o.name, o.pk)
     )

@@ -16,7 +16,9 @@ class LoginForm(forms.Form):
         label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True})
     )
     password = forms.CharField(
-        label=_("Password"), strip=False, widget=forms.PasswordInput(attrs={"autocomplete": "current-password"})
+        label=_("Password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
     )
 
     def clean_username(self) -> str:
@@ -28,7 +30,9 @@ class TokenForm(forms.Form):
         label=_("Code"),
         max_length=16,
         help_text=_("The 6-digit code from your authenticator app, or one of your recovery codes."),
-        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "text", "autofocus": True}
+        ),
     )
 
     def clean_token(self) -> str:
@@ -47,7 +51,9 @@ class SetupForm(TokenForm):
 
     def __init__(self, *args: Any, needs_password: bool, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self.fields["token"].help_text = _("The 6-digit code your authenticator app shows after adding the account.")
+        self.fields["token"].help_text = _(
+            "The 6-digit code your authenticator app shows after adding the account."
+        )
         if not needs_password:
             del self.fields["password"]
         else:
@@ -70,7 +76,9 @@ class NewMemberForm(MemberForm):
         label=_("First password"),
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_("Give it to the person in a safe way. They set up their second factor when they first sign in."),
+        help_text=_(
+            "Give it to the person in a safe way. They set up their second factor when they first sign in."
+        ),
     )
 
     def clean_password(self) -> str:

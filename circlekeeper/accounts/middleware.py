@@ -46,12 +46,12 @@ class SecondFactorMiddleware:
         if (
             settings.REQUIRE_MFA
             and user.is_authenticated
-            and not user.is_verified()  # type: ignore[union-attr]
+            and not user.is_verified()  # type: ignore[union-attr, attr-defined, unused-ignore]
             and not request.path.startswith(self.open_prefixes)
         ):
             from circlekeeper.accounts.mfa import has_confirmed_device
 
-            name = "accounts:mfa_verify" if has_confirmed_device(user) else "accounts:mfa_setup"  # type: ignore[arg-type]
+            name = "accounts:mfa_verify" if has_confirmed_device(user) else "accounts:mfa_setup"
             return redirect(reverse(name))
         return self.get_response(request)
 

@@ -47,7 +47,9 @@ def change_member(*, organization: Organization, user: User, display_name: str, 
 def _set_roles(*, organization: Organization, user: User, roles: set[str]) -> None:
     current = {m.role: m for m in Membership.objects.filter(organization=organization, user=user)}
     for role in roles - current.keys():
-        Membership.objects.create(user=user, organization=organization, network=organization.network, role=role)
+        Membership.objects.create(
+            user=user, organization=organization, network=organization.network, role=role
+        )
     for role, membership in current.items():
         if role not in roles:
             membership.delete()

@@ -17,7 +17,7 @@ class SessionStore(DBStore):
     def create_model_instance(self, data: dict[str, Any]) -> Any:
         obj = super().create_model_instance(data)
         try:
-            obj.user_id = int(data.get("_auth_user_id"))  # type: ignore[arg-type]
+            obj.user_id = int(data.get("_auth_user_id"))  # type: ignore[arg-type, attr-defined]
         except (TypeError, ValueError):
-            obj.user_id = None
+            obj.user_id = None  # type: ignore[attr-defined]
         return obj

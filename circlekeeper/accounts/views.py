@@ -21,7 +21,7 @@ from circlekeeper.accounts import mfa, services
 from circlekeeper.accounts.access import StaffContext, choose_organization, staff_context
 from circlekeeper.accounts.forms import LoginForm, MemberChangeForm, NewMemberForm, SetupForm, TokenForm
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY
-from circlekeeper.accounts.models import Membership, Role, User
+from circlekeeper.accounts.models import Membership, Organization, Role, User
 
 NEXT_KEY = "next_after_login"
 THROTTLED = _lazy("Wait a few seconds before trying again: each wrong code makes the next try wait longer.")
@@ -55,11 +55,17 @@ def login_view(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/login.html",
-        {"form": form, "next": _safe_next(request, request.GET.get("next")), "mfa_off": not settings.REQUIRE_MFA},
+        {
+            "form": form,
+            "next": _safe_next(request, request.GET.get("next")),
+            "mfa_off": not settings.REQUIRE_MFA,
+        },
     )
 
 
-def locked_out(request: HttpRequest, credentials: dict[str, Any] | None = None, *args: Any, **kwargs: Any) -> HttpResponse:
+def locked_out(
+    request: HttpRequest, credentials: dict[str, Any] | None = None, *args: Any, **kwargs: Any
+) -> HttpResponse:
     minutes = round(settings.AXES_COOLOFF_TIME * 60)
     return render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
 
@@ -86,7 +92,9 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
         elif not device.verify_is_allowed()[0]:
             form.add_error("token", THROTTLED)
         elif not device.verify_token(form.cleaned_data["token"]):
-            form.add_error("token", _("That code did not match. Check the time on your phone and try the newest code."))
+            form.add_error(
+                "token", _("That code did not match. Check the time on your phone and try the newest code.")
+            )
         else:
             codes = mfa.confirm_totp_device(user, device)
             django_otp.login(request, device)
@@ -113,7 +121,8 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
             next_url = _safe_next(request, request.session.pop(NEXT_KEY, None))
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
         form.add_error(
-            "token", THROTTLED if throttled else _("That code did not work. Try the newest code, or a recovery code.")
+            "token",
+            THROTTLED if throttled else _("That code did not work. Try the newest code, or a recovery code."),
         )
     return render(request, "accounts/mfa_verify.html", {"form": form})
 
@@ -130,39 +139,42 @@ def switch_organization(request: HttpRequest) -> HttpResponse:
     return redirect(settings.LOGIN_REDIRECT_URL)
 
 
-def _admin_context(request: HttpRequest) -> StaffContext:
+def _admin_context(request: HttpRequest) -> tuple[StaffContext, Organization]:
+    """The program admin and the organization they administer; anyone else is refused."""
     context = staff_context(request)
     if context is None or context.organization is None or not context.has_role(Role.PROGRAM_ADMIN):
         raise PermissionDenied
-    return context
+    return context, context.organization
 
 
-def _get_member_for(context: StaffContext, user_id: int) -> User:
+def _get_member_for(organization: Organization, user_id: int) -> User:
     """A person with roles in the admin's active organization; anyone else is a 404."""
-    return get_object_or_404(User, pk=user_id, memberships__organization=context.organization)
+    return get_object_or_404(User.objects.distinct(), pk=user_id, memberships__organization=organization)
 
 
 @login_required
 def member_list(request: HttpRequest) -> HttpResponse:
-    context = _admin_context(request)
-    memberships = Membership.objects.in_organization(context.organization).select_related("user")  # type: ignore[arg-type]
+    _context, organization = _admin_context(request)
+    memberships = Membership.objects.in_organization(organization).select_related("user")
     people: dict[int, dict[str, Any]] = {}
     for m in memberships.order_by("user__display_name", "user__email", "role"):
-        entry = people.setdefault(m.user_id, {"user": m.user, "roles": [], "active": m.is_active and m.user.is_active})
+        entry = people.setdefault(
+            m.user_id, {"user": m.user, "roles": [], "active": m.is_active and m.user.is_active}
+        )
         entry["roles"].append(m.get_role_display())
     page = Paginator(list(people.values()), 50).get_page(request.GET.get("page"))
-    return render(request, "accounts/member_list.html", {"page": page, "organization": context.organization})
+    return render(request, "accounts/member_list.html", {"page": page, "organization": organization})
 
 
 @login_required
 def member_add(request: HttpRequest) -> HttpResponse:
-    context = _admin_context(request)
+    _context, organization = _admin_context(request)
     form = NewMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             _user, created = services.add_member(
-                organization=context.organization,  # type: ignore[arg-type]
+                organization=organization,
                 email=data["email"],
                 display_name=data["display_name"],
                 roles=data["roles"],
@@ -176,7 +188,8 @@ def member_add(request: HttpRequest) -> HttpResponse:
             else:
                 messages.success(
                     request,
-                    _("%(email)s already had an account; they keep their own password.") % {"email": data["email"]},
+                    _("%(email)s already had an account; they keep their own password.")
+                    % {"email": data["email"]},
                 )
             return redirect("accounts:member_list")
     return render(request, "accounts/member_form.html", {"form": form, "adding": True})
@@ -184,16 +197,18 @@ def member_add(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
-    context = _admin_context(request)
-    member = _get_member_for(context, user_id)
+    _context, organization = _admin_context(request)
+    member = _get_member_for(organization, user_id)
     roles = list(
-        Membership.objects.in_organization(context.organization).filter(user=member).values_list("role", flat=True)  # type: ignore[arg-type]
+        Membership.objects.in_organization(organization).filter(user=member).values_list("role", flat=True)
     )
-    form = MemberChangeForm(request.POST or None, initial={"display_name": member.display_name, "roles": roles})
+    form = MemberChangeForm(
+        request.POST or None, initial={"display_name": member.display_name, "roles": roles}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.change_member(
-                organization=context.organization,  # type: ignore[arg-type]
+                organization=organization,
                 user=member,
                 display_name=form.cleaned_data["display_name"],
                 roles=form.cleaned_data["roles"],
@@ -203,21 +218,23 @@ def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
         else:
             messages.success(request, _("Changes saved."))
             return redirect("accounts:member_list")
-    active = Membership.objects.in_organization(context.organization).filter(user=member, is_active=True).exists()  # type: ignore[arg-type]
+    active = Membership.objects.in_organization(organization).filter(user=member, is_active=True).exists()
     return render(
-        request, "accounts/member_form.html", {"form": form, "member": member, "adding": False, "active": active}
+        request,
+        "accounts/member_form.html",
+        {"form": form, "member": member, "adding": False, "active": active},
     )
 
 
 @login_required
 @require_POST
 def member_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
-    context = _admin_context(request)
-    member = _get_member_for(context, user_id)
+    context, organization = _admin_context(request)
+    member = _get_member_for(organization, user_id)
     active = request.POST.get("active") == "1"
     try:
         services.set_member_active(
-            organization=context.organization,  # type: ignore[arg-type]
+            organization=organization,
             user=member,
             active=active,
             by=context.user,
@@ -225,6 +242,10 @@ def member_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        text = _("%(name)s can sign in again.") if active else _("%(name)s was deactivated and signed out everywhere.")
+        text = (
+            _("%(name)s can sign in again.")
+            if active
+            else _("%(name)s was deactivated and signed out everywhere.")
+        )
         messages.success(request, text % {"name": member})
     return redirect("accounts:member_change", user_id=member.pk)

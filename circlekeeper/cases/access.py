@@ -10,7 +10,7 @@ from circlekeeper.cases.models import Case, CaseQuerySet
 
 
 def case_worker_context(request: HttpRequest) -> StaffContext:
-    """The signed-in person, if they hold a case role (keeper, advocate, supervisor) in the active organization."""
+    """The signed-in person, if they hold a case role (keeper, advocate, supervisor) in their organization."""
     context = staff_context(request)
     if context is None or context.organization is None or not context.works_cases:
         raise PermissionDenied

@@ -33,7 +33,12 @@ ROLE_WORDS = {
 FIRST_NAMES = ["Ana", "Bo", "Chen", "Dara", "Eli", "Fatima", "Gus", "Hana", "Ivan", "Jo", "Kiri", "Luz"]
 CASES_PER_ORGANIZATION = 40
 # Most cases are open; the rest show every way a case can end.
-STATUS_WEIGHTS = [(CaseStatus.OPEN, 70), (CaseStatus.CLOSED, 15), (CaseStatus.WITHDRAWN, 8), (CaseStatus.REFERRED_OUT, 7)]
+STATUS_WEIGHTS = [
+    (CaseStatus.OPEN, 70),
+    (CaseStatus.CLOSED, 15),
+    (CaseStatus.WITHDRAWN, 8),
+    (CaseStatus.REFERRED_OUT, 7),
+]
 # Every organization shows every status at least once.
 FIRST_STATUSES = [CaseStatus.OPEN] * 4 + [CaseStatus.CLOSED, CaseStatus.WITHDRAWN, CaseStatus.REFERRED_OUT]
 
@@ -55,7 +60,9 @@ def seed_network(password: str, today: datetime.date) -> SeedReport:
     network, _ = Network.objects.get_or_create(slug=NETWORK[1], defaults={"name": NETWORK[0]})
     network_admin, created = _user("network@network.example", "Noor (network admin)", password_hash)
     report.users_created += created
-    Membership.objects.get_or_create(user=network_admin, network=network, organization=None, role=Role.NETWORK_ADMIN)
+    Membership.objects.get_or_create(
+        user=network_admin, network=network, organization=None, role=Role.NETWORK_ADMIN
+    )
     for index, (name, slug, prefix) in enumerate(ORGANIZATIONS):
         organization, _ = Organization.objects.get_or_create(
             slug=slug, defaults={"name": name, "network": network, "case_prefix": prefix}
@@ -68,7 +75,7 @@ def seed_network(password: str, today: datetime.date) -> SeedReport:
             Membership.objects.get_or_create(user=user, organization=organization, network=network, role=role)
             people[word] = user
         if not Case.objects.filter(organization=organization).exists():
-            report.cases_created += _demo_cases(organization, people, random.Random(slug), today)  # noqa: S311
+            report.cases_created += _demo_cases(organization, people, random.Random(slug), today)  # noqa: S311  # nosec B311
     return report
 
 
@@ -79,13 +86,19 @@ def _user(email: str, display_name: str, password_hash: str) -> tuple[User, bool
     return user, created
 
 
-def _demo_cases(organization: Organization, people: dict[str, User], rng: random.Random, today: datetime.date) -> int:
+def _demo_cases(
+    organization: Organization, people: dict[str, User], rng: random.Random, today: datetime.date
+) -> int:
     statuses, weights = zip(*STATUS_WEIGHTS, strict=True)
     cases = []
     for n in range(CASES_PER_ORGANIZATION):
         opened = today - datetime.timedelta(days=rng.randint(0, 700))
         status = FIRST_STATUSES[n] if n < len(FIRST_STATUSES) else rng.choices(statuses, weights)[0]
-        closed = None if status == CaseStatus.OPEN else min(today, opened + datetime.timedelta(days=rng.randint(20, 300)))
+        closed = (
+            None
+            if status == CaseStatus.OPEN
+            else min(today, opened + datetime.timedelta(days=rng.randint(20, 300)))
+        )
         cases.append((opened, status, closed))
     cases.sort()
     numbers: dict[int, int] = {}
@@ -94,7 +107,13 @@ def _demo_cases(organization: Organization, people: dict[str, User], rng: random
         numbers[opened.year] = numbers.get(opened.year, 0) + 1
         reference = f"{organization.case_prefix}-{opened.year}-{numbers[opened.year]:04d}"
         created.append(
-            Case(organization=organization, reference=reference, status=status, opened_on=opened, closed_on=closed)
+            Case(
+                organization=organization,
+                reference=reference,
+                status=status,
+                opened_on=opened,
+                closed_on=closed,
+            )
         )
     Case.objects.bulk_create(created)
     saved = list(Case.objects.filter(organization=organization).order_by("opened_on", "reference"))
@@ -102,12 +121,20 @@ def _demo_cases(organization: Organization, people: dict[str, User], rng: random
     for position, case in enumerate(saved):
         # The demo keeper is on three cases in four, so the list shows that teams limit what one sees.
         if position % 4 != 3:
-            assignments.append(CaseAssignment(organization=organization, case=case, user=people["keeper"], role=TeamRole.KEEPER))
+            assignments.append(
+                CaseAssignment(
+                    organization=organization, case=case, user=people["keeper"], role=TeamRole.KEEPER
+                )
+            )
         assignments.append(
-            CaseAssignment(organization=organization, case=case, user=people["advocate"], role=TeamRole.SAFETY_ADVOCATE)
+            CaseAssignment(
+                organization=organization, case=case, user=people["advocate"], role=TeamRole.SAFETY_ADVOCATE
+            )
         )
         assignments.append(
-            CaseAssignment(organization=organization, case=case, user=people["supervisor"], role=TeamRole.SUPERVISOR)
+            CaseAssignment(
+                organization=organization, case=case, user=people["supervisor"], role=TeamRole.SUPERVISOR
+            )
         )
     CaseAssignment.objects.bulk_create(assignments)
     return len(saved)
@@ -123,13 +150,19 @@ def seed_scale(total: int, today: datetime.date, *, batch_size: int = 5000) -> i
     teams = {
         org.pk: [
             (m.user, m.role)
-            for m in Membership.objects.filter(organization=org, role__in=list(TeamRole.values)).select_related("user")
+            for m in Membership.objects.filter(
+                organization=org, role__in=list(TeamRole.values)
+            ).select_related("user")
         ]
         for org in organizations
     }
-    rng = random.Random(total)  # noqa: S311 - synthetic data, not secrets
+    rng = random.Random(total)  # noqa: S311  # nosec B311
     statuses, weights = zip(*STATUS_WEIGHTS, strict=True)
-    next_number = {(org.pk, year): _max_number(org, year) for org in organizations for year in range(today.year - 6, today.year + 1)}
+    next_number = {
+        (org.pk, year): _max_number(org, year)
+        for org in organizations
+        for year in range(today.year - 6, today.year + 1)
+    }
     made = 0
     for chunk in _chunks(missing, batch_size):
         with transaction.atomic():
@@ -138,14 +171,28 @@ def seed_scale(total: int, today: datetime.date, *, batch_size: int = 5000) -> i
                 org = organizations[rng.randrange(len(organizations))]
                 opened = today - datetime.timedelta(days=rng.randint(0, 6 * 365))
                 status = rng.choices(statuses, weights)[0]
-                closed = None if status == CaseStatus.OPEN else min(today, opened + datetime.timedelta(days=rng.randint(20, 400)))
+                closed = (
+                    None
+                    if status == CaseStatus.OPEN
+                    else min(today, opened + datetime.timedelta(days=rng.randint(20, 400)))
+                )
                 next_number[(org.pk, opened.year)] += 1
                 reference = f"{org.case_prefix}-{opened.year}-{next_number[(org.pk, opened.year)]:04d}"
-                cases.append(Case(organization=org, reference=reference, status=status, opened_on=opened, closed_on=closed))
+                cases.append(
+                    Case(
+                        organization=org,
+                        reference=reference,
+                        status=status,
+                        opened_on=opened,
+                        closed_on=closed,
+                    )
+                )
             Case.objects.bulk_create(cases, batch_size=1000)
             CaseAssignment.objects.bulk_create(
                 (
-                    CaseAssignment(organization_id=case.organization_id, case_id=case.pk, user=user, role=role)
+                    CaseAssignment(
+                        organization_id=case.organization_id, case_id=case.pk, user=user, role=role
+                    )
                     for case in cases
                     for user, role in teams[case.organization_id]
                 ),

@@ -19,7 +19,9 @@ SORTS = {
 
 
 class CaseFilterForm(forms.Form):
-    status = forms.ChoiceField(label=_("Status"), required=False, choices=[("", _("Any status")), *CaseStatus.choices])
+    status = forms.ChoiceField(
+        label=_("Status"), required=False, choices=[("", _("Any status")), *CaseStatus.choices]
+    )
     assignee = forms.TypedChoiceField(label=_("Team member"), required=False, coerce=int, empty_value=None)
     sort = forms.ChoiceField(
         label=_("Sort by"),

@@ -13,7 +13,7 @@ from circlekeeper.cases.models import Case, CaseAssignment
 def open_case(
     *, organization: Organization, team: list[tuple[User, str]], opened_on: datetime.date | None = None
 ) -> Case:
-    """Open a case with its team; references are numbered per organization and year without gaps or clashes."""
+    """Open a case with its team; references count up per organization and year, without clashes."""
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
     opened_on = opened_on or timezone.localdate()
     case = Case(organization=organization, opened_on=opened_on)

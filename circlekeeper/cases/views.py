@@ -12,7 +12,9 @@ from circlekeeper.cases.access import case_worker_context, cases_for, get_case_f
 from circlekeeper.cases.forms import CaseFilterForm
 from circlekeeper.cases.models import CaseAssignment
 
-_TEAM = Prefetch("assignments", queryset=CaseAssignment.objects.select_related("user").order_by("role", "user_id"))
+_TEAM = Prefetch(
+    "assignments", queryset=CaseAssignment.objects.select_related("user").order_by("role", "user_id")
+)
 
 
 @login_required
@@ -32,9 +34,9 @@ def case_list(request: HttpRequest) -> HttpResponse:
             cases = cases.filter(
                 pk__in=CaseAssignment.objects.filter(user_id=form.cleaned_data["assignee"]).values("case_id")
             )
-    page = Paginator(cases.order_by(*form.ordering()).prefetch_related(_TEAM), settings.CASES_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page = Paginator(
+        cases.order_by(*form.ordering()).prefetch_related(_TEAM), settings.CASES_PER_PAGE
+    ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     return render(request, "cases/case_list.html", {"form": form, "page": page, "query": query.urlencode()})

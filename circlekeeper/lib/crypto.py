@@ -51,8 +51,10 @@ class Context:
             raise TypeError("organization_id must be an int")
         for name in ("model", "field", "row_id"):
             value = getattr(self, name)
-            if not isinstance(value, str) or value in ("", "None"):
+            if not isinstance(value, str) or not value:
                 raise ValueError(f"context {name} must be a non-empty str, got {value!r}")
+        if self.row_id == "None":
+            raise ValueError("context row_id is 'None': the row must be saved before its fields are encrypted")
 
 
 def generate_key() -> bytes:

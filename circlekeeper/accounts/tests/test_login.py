@@ -3,7 +3,6 @@ from __future__ import annotations
 import datetime
 
 import time_machine
-
 from django.test import override_settings
 from django.urls import reverse
 from django_otp.oath import totp
@@ -20,7 +19,9 @@ def current_code(device: TOTPDevice) -> str:
 
 
 def later(*, seconds: int) -> time_machine.travel:
-    return time_machine.travel(datetime.datetime.now(tz=datetime.UTC) + datetime.timedelta(seconds=seconds), tick=True)
+    return time_machine.travel(
+        datetime.datetime.now(tz=datetime.UTC) + datetime.timedelta(seconds=seconds), tick=True
+    )
 
 
 class LoginTests(PersonaTestCase):
@@ -78,17 +79,29 @@ class SecondFactorTests(PersonaTestCase):
 
     def test_without_a_device_every_page_leads_to_setup(self):
         self.sign_in_with_password()
-        for url in (reverse("dashboard"), reverse("cases:list"), reverse("cases:detail", args=[self.case.pk])):
-            self.assertRedirects(self.client.get(url), reverse("accounts:mfa_setup"), fetch_redirect_response=False)
+        for url in (
+            reverse("dashboard"),
+            reverse("cases:list"),
+            reverse("cases:detail", args=[self.case.pk]),
+        ):
+            self.assertRedirects(
+                self.client.get(url), reverse("accounts:mfa_setup"), fetch_redirect_response=False
+            )
 
     def test_setup_shows_a_qr_code_and_confirming_it_gives_recovery_codes(self):
         self.sign_in_with_password()
         page = self.client.get(reverse("accounts:mfa_setup"))
         self.assertContains(page, "<svg")
         device = TOTPDevice.objects.get(user=self.alice, confirmed=False)
-        bad = self.client.post(reverse("accounts:mfa_setup"), {"token": "000000" if current_code(device) != "000000" else "111111"})
+        bad = self.client.post(
+            reverse("accounts:mfa_setup"),
+            {"token": "000000" if current_code(device) != "000000" else "111111"},
+        )
         self.assertContains(bad, "That code did not match")
-        self.assertContains(self.client.post(reverse("accounts:mfa_setup"), {"token": current_code(device)}), "Wait a few seconds")
+        self.assertContains(
+            self.client.post(reverse("accounts:mfa_setup"), {"token": current_code(device)}),
+            "Wait a few seconds",
+        )
         with later(seconds=10):
             response = self.client.post(reverse("accounts:mfa_setup"), {"token": current_code(device)})
         self.assertContains(response, "recovery codes")
@@ -100,13 +113,24 @@ class SecondFactorTests(PersonaTestCase):
     def test_with_a_device_pages_wait_for_the_code(self):
         device = TOTPDevice.objects.create(user=self.alice, name="phone", confirmed=True)
         self.sign_in_with_password()
-        self.assertRedirects(self.client.get(reverse("cases:list")), reverse("accounts:mfa_verify"), fetch_redirect_response=False)
+        self.assertRedirects(
+            self.client.get(reverse("cases:list")),
+            reverse("accounts:mfa_verify"),
+            fetch_redirect_response=False,
+        )
         wrong_code = f"{(int(current_code(device)) + 1) % 1000000:06d}"
         wrong = self.client.post(reverse("accounts:mfa_verify"), {"token": wrong_code})
         self.assertContains(wrong, "That code did not work")
-        self.assertRedirects(self.client.get(reverse("cases:list")), reverse("accounts:mfa_verify"), fetch_redirect_response=False)
+        self.assertRedirects(
+            self.client.get(reverse("cases:list")),
+            reverse("accounts:mfa_verify"),
+            fetch_redirect_response=False,
+        )
         # Guessing is slowed down: right after a wrong code even the right one waits.
-        self.assertContains(self.client.post(reverse("accounts:mfa_verify"), {"token": current_code(device)}), "Wait a few seconds")
+        self.assertContains(
+            self.client.post(reverse("accounts:mfa_verify"), {"token": current_code(device)}),
+            "Wait a few seconds",
+        )
         with later(seconds=10):
             response = self.client.post(reverse("accounts:mfa_verify"), {"token": current_code(device)})
         self.assertRedirects(response, reverse("dashboard"), fetch_redirect_response=False)
@@ -117,21 +141,31 @@ class SecondFactorTests(PersonaTestCase):
         static = StaticDevice.objects.create(user=self.alice, name="Recovery codes", confirmed=True)
         StaticToken.objects.create(device=static, token="abcd1234")
         self.sign_in_with_password()
-        self.assertRedirects(self.client.post(reverse("accounts:mfa_verify"), {"token": "abcd 1234"}), reverse("dashboard"))
+        self.assertRedirects(
+            self.client.post(reverse("accounts:mfa_verify"), {"token": "abcd 1234"}), reverse("dashboard")
+        )
         self.client.post(reverse("accounts:logout"))
         self.sign_in_with_password()
-        self.assertContains(self.client.post(reverse("accounts:mfa_verify"), {"token": "abcd1234"}), "That code did not work")
+        self.assertContains(
+            self.client.post(reverse("accounts:mfa_verify"), {"token": "abcd1234"}), "That code did not work"
+        )
 
     def test_replacing_the_second_factor_needs_the_code_first_and_the_password(self):
         old = TOTPDevice.objects.create(user=self.alice, name="phone", confirmed=True)
         self.sign_in_with_password()
         # Knowing the password alone is not enough to swap the authenticator.
-        self.assertRedirects(self.client.get(reverse("accounts:mfa_setup")), reverse("accounts:mfa_verify"), fetch_redirect_response=False)
+        self.assertRedirects(
+            self.client.get(reverse("accounts:mfa_setup")),
+            reverse("accounts:mfa_verify"),
+            fetch_redirect_response=False,
+        )
         self.client.post(reverse("accounts:mfa_verify"), {"token": current_code(old)})
         page = self.client.get(reverse("accounts:mfa_setup"))
         self.assertContains(page, "Your password")
         new = TOTPDevice.objects.get(user=self.alice, confirmed=False)
-        refused = self.client.post(reverse("accounts:mfa_setup"), {"token": current_code(new), "password": "wrong"})
+        refused = self.client.post(
+            reverse("accounts:mfa_setup"), {"token": current_code(new), "password": "wrong"}
+        )
         self.assertContains(refused, "That password is not right.")
         self.assertTrue(TOTPDevice.objects.filter(pk=old.pk).exists())
         self.client.post(reverse("accounts:mfa_setup"), {"token": current_code(new), "password": PASSWORD})

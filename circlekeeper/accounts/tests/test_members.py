@@ -33,7 +33,12 @@ class MemberListTests(PersonaTestCase):
             self.client.get(LIST)
         for n in range(30):
             User.objects.create_user(f"extra{n}@harbor.example", PASSWORD, display_name=f"Extra {n}")
-            Membership.objects.create(user_id=User.objects.get(email=f"extra{n}@harbor.example").pk, organization=self.harbor, network=self.network, role="keeper")
+            Membership.objects.create(
+                user_id=User.objects.get(email=f"extra{n}@harbor.example").pk,
+                organization=self.harbor,
+                network=self.network,
+                role="keeper",
+            )
         with self.assertNumQueries(10):
             self.client.get(LIST)
 
@@ -43,7 +48,12 @@ class AddMemberTests(PersonaTestCase):
         self.login(self.pat)
         response = self.client.post(
             ADD,
-            {"email": "New.Keeper@Harbor.example", "display_name": "Nia", "roles": ["keeper", "safety_advocate"], "password": "a long enough password 42"},
+            {
+                "email": "New.Keeper@Harbor.example",
+                "display_name": "Nia",
+                "roles": ["keeper", "safety_advocate"],
+                "password": "a long enough password 42",
+            },
         )
         self.assertRedirects(response, LIST)
         user = User.objects.get(email="new.keeper@harbor.example")
@@ -55,28 +65,56 @@ class AddMemberTests(PersonaTestCase):
         self.login(self.pat)
         self.client.post(
             ADD,
-            {"email": "x@harbor.example", "display_name": "X", "roles": ["keeper"], "password": "a long enough password 42",
-             "organization": self.valley.pk, "role": "network_admin", "is_superuser": "1"},
+            {
+                "email": "x@harbor.example",
+                "display_name": "X",
+                "roles": ["keeper"],
+                "password": "a long enough password 42",
+                "organization": self.valley.pk,
+                "role": "network_admin",
+                "is_superuser": "1",
+            },
         )
         user = User.objects.get(email="x@harbor.example")
-        self.assertEqual(list(user.memberships.values_list("organization_id", "role")), [(self.harbor.pk, "keeper")])
+        self.assertEqual(
+            list(user.memberships.values_list("organization_id", "role")), [(self.harbor.pk, "keeper")]
+        )
         self.assertFalse(user.is_superuser)
 
     def test_network_admin_is_not_a_role_an_organization_can_give(self):
         self.login(self.pat)
-        response = self.client.post(ADD, {"email": "y@harbor.example", "display_name": "Y", "roles": ["network_admin"], "password": "a long enough password 42"})
+        response = self.client.post(
+            ADD,
+            {
+                "email": "y@harbor.example",
+                "display_name": "Y",
+                "roles": ["network_admin"],
+                "password": "a long enough password 42",
+            },
+        )
         self.assertContains(response, "Select a valid choice")
         self.assertFalse(User.objects.filter(email="y@harbor.example").exists())
 
     def test_a_weak_first_password_is_refused_with_the_reason(self):
         self.login(self.pat)
-        response = self.client.post(ADD, {"email": "z@harbor.example", "display_name": "Z", "roles": ["keeper"], "password": "short"})
+        response = self.client.post(
+            ADD, {"email": "z@harbor.example", "display_name": "Z", "roles": ["keeper"], "password": "short"}
+        )
         self.assertContains(response, "This password is too short")
         self.assertFalse(User.objects.filter(email="z@harbor.example").exists())
 
     def test_adding_someone_known_elsewhere_keeps_their_password(self):
         self.login(self.pat)
-        response = self.client.post(ADD, {"email": "charlie@valley.example", "display_name": "C", "roles": ["evaluator"], "password": "a different password 77"}, follow=True)
+        response = self.client.post(
+            ADD,
+            {
+                "email": "charlie@valley.example",
+                "display_name": "C",
+                "roles": ["evaluator"],
+                "password": "a different password 77",
+            },
+            follow=True,
+        )
         self.assertContains(response, "already had an account")
         self.charlie.refresh_from_db()
         self.assertTrue(self.charlie.check_password(PASSWORD))
@@ -95,16 +133,27 @@ class ChangeMemberTests(PersonaTestCase):
 
     def test_people_of_other_organizations_are_not_found(self):
         self.login(self.pat)
-        self.assertEqual(self.client.get(reverse("accounts:member_change", args=[self.charlie.pk])).status_code, 404)
-        response = self.client.post(reverse("accounts:member_set_active", args=[self.charlie.pk]), {"active": "0"})
+        self.assertEqual(
+            self.client.get(reverse("accounts:member_change", args=[self.charlie.pk])).status_code, 404
+        )
+        response = self.client.post(
+            reverse("accounts:member_set_active", args=[self.charlie.pk]), {"active": "0"}
+        )
         self.assertEqual(response.status_code, 404)
         self.charlie.refresh_from_db()
         self.assertTrue(self.charlie.is_active)
 
     def test_non_admins_cannot_change_or_deactivate(self):
         self.login(self.alice)
-        self.assertEqual(self.client.get(reverse("accounts:member_change", args=[self.bob.pk])).status_code, 403)
-        self.assertEqual(self.client.post(reverse("accounts:member_set_active", args=[self.bob.pk]), {"active": "0"}).status_code, 403)
+        self.assertEqual(
+            self.client.get(reverse("accounts:member_change", args=[self.bob.pk])).status_code, 403
+        )
+        self.assertEqual(
+            self.client.post(
+                reverse("accounts:member_set_active", args=[self.bob.pk]), {"active": "0"}
+            ).status_code,
+            403,
+        )
         self.bob.refresh_from_db()
         self.assertTrue(self.bob.is_active)
 
@@ -122,7 +171,9 @@ class ChangeMemberTests(PersonaTestCase):
 
     def test_an_admin_cannot_deactivate_themselves(self):
         self.login(self.pat)
-        response = self.client.post(reverse("accounts:member_set_active", args=[self.pat.pk]), {"active": "0"}, follow=True)
+        response = self.client.post(
+            reverse("accounts:member_set_active", args=[self.pat.pk]), {"active": "0"}, follow=True
+        )
         self.assertContains(response, "You cannot deactivate yourself")
         self.pat.refresh_from_db()
         self.assertTrue(self.pat.is_active)
@@ -130,7 +181,9 @@ class ChangeMemberTests(PersonaTestCase):
 
 class SwitchOrganizationTests(PersonaTestCase):
     def test_a_person_in_two_organizations_chooses_the_active_one(self):
-        Membership.objects.create(user=self.alice, organization=self.valley, network=self.network, role="keeper")
+        Membership.objects.create(
+            user=self.alice, organization=self.valley, network=self.network, role="keeper"
+        )
         self.login(self.alice)
         self.assertContains(self.client.get(reverse("cases:list")), "HAR-2026-0001")
         self.client.post(reverse("accounts:switch_organization"), {"organization": self.valley.pk})
@@ -142,4 +195,6 @@ class SwitchOrganizationTests(PersonaTestCase):
         self.login(self.alice)
         response = self.client.post(reverse("accounts:switch_organization"), {"organization": self.valley.pk})
         self.assertEqual(response.status_code, 404)
-        self.assertEqual(self.client.get(reverse("cases:detail", args=[self.valley_case.pk])).status_code, 404)
+        self.assertEqual(
+            self.client.get(reverse("cases:detail", args=[self.valley_case.pk])).status_code, 404
+        )

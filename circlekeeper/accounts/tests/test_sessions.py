@@ -45,24 +45,38 @@ class SessionExpiryTests(PersonaTestCase):
 
     def test_each_session_remembers_its_user(self):
         self.sign_in()
-        self.assertEqual(UserSession.objects.get(session_key=self.client.session.session_key).user_id, self.alice.pk)
+        self.assertEqual(
+            UserSession.objects.get(session_key=self.client.session.session_key).user_id, self.alice.pk
+        )
 
 
 @override_settings(REQUIRE_MFA=False)
 class DeactivationEndsSessionsTests(PersonaTestCase):
     def test_deactivation_ends_every_session_of_that_person_at_once(self):
         phone, laptop, colleague = Client(), Client(), Client()
-        for client, email in ((phone, "alice@harbor.example"), (laptop, "alice@harbor.example"), (colleague, "bob@harbor.example")):
+        for client, email in (
+            (phone, "alice@harbor.example"),
+            (laptop, "alice@harbor.example"),
+            (colleague, "bob@harbor.example"),
+        ):
             client.post(LOGIN, {"username": email, "password": PASSWORD})
             self.assertEqual(client.get(reverse("cases:list")).status_code, 200)
         services.set_member_active(organization=self.harbor, user=self.alice, active=False, by=self.pat)
         for client in (phone, laptop):
-            self.assertRedirects(client.get(reverse("cases:list")), f"{LOGIN}?next=/cases/", fetch_redirect_response=False)
+            self.assertRedirects(
+                client.get(reverse("cases:list")), f"{LOGIN}?next=/cases/", fetch_redirect_response=False
+            )
         self.assertFalse(UserSession.objects.filter(user_id=self.alice.pk).exists())
         self.assertEqual(colleague.get(reverse("cases:list")).status_code, 200)
 
     def test_a_person_with_another_organization_keeps_the_account_but_not_the_roles(self):
-        services.add_member(organization=self.valley, email="alice@harbor.example", display_name="Alice", roles=["keeper"], password=None)
+        services.add_member(
+            organization=self.valley,
+            email="alice@harbor.example",
+            display_name="Alice",
+            roles=["keeper"],
+            password=None,
+        )
         services.set_member_active(organization=self.harbor, user=self.alice, active=False, by=self.pat)
         self.alice.refresh_from_db()
         self.assertTrue(self.alice.is_active)

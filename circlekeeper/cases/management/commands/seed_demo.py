@@ -13,7 +13,9 @@ class Command(BaseCommand):
     help = "Create the demo network (idempotent); --scale N fills it with N synthetic cases for benchmarks."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--scale", type=int, default=0, help="make sure the demo network holds at least N cases")
+        parser.add_argument(
+            "--scale", type=int, default=0, help="make sure the demo network holds at least N cases"
+        )
         parser.add_argument("--force", action="store_true", help="run even outside demo mode")
 
     def handle(self, *args: Any, scale: int, force: bool, **options: Any) -> None:
@@ -26,7 +28,9 @@ class Command(BaseCommand):
             raise CommandError("--scale must be zero or more.")
         today = timezone.localdate()
         report = demo.seed_network(settings.DEMO_PASSWORD, today)
-        self.stdout.write(f"Demo network ready: {report.users_created} users and {report.cases_created} cases created.")
+        self.stdout.write(
+            f"Demo network ready: {report.users_created} users and {report.cases_created} cases created."
+        )
         if scale:
             made = demo.seed_scale(scale, today)
             self.stdout.write(f"Scale: {made} synthetic cases added.")

@@ -1,0 +1,113 @@
+from __future__ import annotations
+
+from django.urls import reverse
+
+from circlekeeper.cases.models import CaseStatus, TeamRole
+from circlekeeper.testing import PersonaTestCase, make_case
+
+LIST = reverse("cases:list")
+
+
+class CaseListTests(PersonaTestCase):
+    def test_it_shows_the_cases_on_my_team_only(self):
+        self.login(self.alice)
+        response = self.client.get(LIST)
+        self.assertContains(response, "HAR-2026-0001")
+        self.assertNotContains(response, "HAR-2026-0002")
+        self.assertNotContains(response, "VAL-2026-0001")
+
+    def test_team_members_of_every_case_role_see_the_case(self):
+        for person in (self.ada, self.sam):
+            self.login(person)
+            self.assertContains(self.client.get(LIST), "HAR-2026-0001")
+
+    def test_it_is_forbidden_to_roles_that_do_not_work_cases(self):
+        for person in (self.eve, self.pat, self.nora):
+            self.login(person)
+            self.assertEqual(self.client.get(LIST).status_code, 403, person)
+
+    def test_it_sends_anonymous_visitors_to_sign_in(self):
+        self.assertRedirects(self.client.get(LIST), f"{reverse('accounts:login')}?next={LIST}")
+
+    def test_it_filters_by_status_and_team_member(self):
+        make_case(
+            self.harbor,
+            reference="HAR-2026-0100",
+            status=CaseStatus.CLOSED,
+            team=((self.alice, TeamRole.KEEPER),),
+        )
+        make_case(
+            self.harbor,
+            reference="HAR-2026-0101",
+            team=((self.alice, TeamRole.KEEPER), (self.ada, TeamRole.SAFETY_ADVOCATE)),
+        )
+        self.login(self.alice)
+        closed = self.client.get(LIST, {"status": "closed"})
+        self.assertContains(closed, "HAR-2026-0100")
+        self.assertNotContains(closed, "HAR-2026-0101")
+        with_ada = self.client.get(LIST, {"assignee": self.ada.pk})
+        self.assertContains(with_ada, "HAR-2026-0101")
+        self.assertContains(with_ada, "HAR-2026-0001")
+        self.assertNotContains(with_ada, "HAR-2026-0100")
+
+    def test_filtering_by_someone_elses_team_never_widens_what_i_see(self):
+        self.login(self.alice)
+        response = self.client.get(LIST, {"assignee": self.bob.pk})
+        self.assertNotContains(response, "HAR-2026-0002")
+
+    def test_it_sorts_by_reference(self):
+        make_case(self.harbor, reference="HAR-2026-0050", team=((self.alice, TeamRole.KEEPER),))
+        self.login(self.alice)
+        body = self.client.get(LIST, {"sort": "reference"}).content.decode()
+        self.assertLess(body.index("HAR-2026-0001"), body.index("HAR-2026-0050"))
+        body = self.client.get(LIST, {"sort": "-reference"}).content.decode()
+        self.assertGreater(body.index("HAR-2026-0001"), body.index("HAR-2026-0050"))
+
+    def test_a_bad_filter_value_is_shown_as_an_error_not_a_crash(self):
+        self.login(self.alice)
+        response = self.client.get(LIST, {"status": "nonsense", "sort": "password"})
+        self.assertContains(response, "Select a valid choice")
+        self.assertContains(response, "HAR-2026-0001")
+
+    def test_it_paginates(self):
+        for n in range(30):
+            make_case(self.harbor, reference=f"HAR-2025-{n:04d}", team=((self.alice, TeamRole.KEEPER),))
+        self.login(self.alice)
+        first = self.client.get(LIST, {"sort": "reference"})
+        self.assertContains(first, "31 cases")
+        self.assertContains(first, "Page 1 of 2")
+        second = self.client.get(LIST, {"sort": "reference", "page": "2"})
+        self.assertContains(second, "HAR-2026-0001")
+        self.assertContains(second, "sort=reference&amp;page=1")
+
+
+class CaseListQueryBudgetTests(PersonaTestCase):
+    BUDGET = 14
+
+    def count_queries(self) -> int:
+        from django.db import connection
+        from django.test.utils import CaptureQueriesContext
+
+        with CaptureQueriesContext(connection) as ctx:
+            response = self.client.get(LIST)
+        self.assertEqual(response.status_code, 200)
+        return len(ctx.captured_queries)
+
+    def test_queries_stay_the_same_for_5_and_500_cases(self):
+        self.login(self.alice)
+        for n in range(4):
+            make_case(
+                self.harbor,
+                reference=f"HAR-2024-{n:04d}",
+                team=((self.alice, TeamRole.KEEPER), (self.sam, TeamRole.SUPERVISOR)),
+            )
+        few = self.count_queries()
+        for n in range(4, 500):
+            make_case(
+                self.harbor,
+                reference=f"HAR-2024-{n:04d}",
+                team=((self.alice, TeamRole.KEEPER), (self.sam, TeamRole.SUPERVISOR)),
+            )
+        many = self.count_queries()
+        self.assertEqual(few, many)
+        self.assertLessEqual(many, self.BUDGET)

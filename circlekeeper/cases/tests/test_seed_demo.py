@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+from io import StringIO
+
+from django.core.management import CommandError, call_command
+from django.test import TestCase, override_settings
+
+from circlekeeper.accounts.models import Membership, Organization, Role, User
+from circlekeeper.cases.models import Case, CaseAssignment, CaseStatus
+
+
+@override_settings(DEMO_MODE=True)
+class SeedDemoTests(TestCase):
+    def seed(self, *args: str) -> str:
+        out = StringIO()
+        call_command("seed_demo", *args, stdout=out)
+        return out.getvalue()
+
+    def test_it_creates_the_demo_network_with_one_person_per_role(self):
+        self.seed()
+        self.assertEqual(
+            sorted(Organization.objects.values_list("name", flat=True)),
+            ["Bridge Family Collective", "Harbor Community Circle", "Valley Healing Alliance"],
+        )
+        self.assertEqual(Organization.objects.get(slug="harbor").network.name, "Bay Area Restorative Network")
+        for slug in ("harbor", "valley", "bridge"):
+            for word, role in (
+                ("keeper", Role.KEEPER),
+                ("advocate", Role.SAFETY_ADVOCATE),
+                ("supervisor", Role.SUPERVISOR),
+                ("admin", Role.PROGRAM_ADMIN),
+                ("evaluator", Role.EVALUATOR),
+            ):
+                user = User.objects.get(email=f"{word}@{slug}.example")
+                self.assertTrue(user.check_password("circle-demo-2026"))
+                self.assertEqual(
+                    list(user.memberships.values_list("organization__slug", "role")), [(slug, role)]
+                )
+            cases = Case.objects.filter(organization__slug=slug)
+            self.assertEqual(cases.count(), 40)
+            self.assertEqual(set(cases.values_list("status", flat=True)), set(CaseStatus.values))
+        self.assertTrue(
+            Membership.objects.filter(
+                user__email="network@network.example", role=Role.NETWORK_ADMIN, organization=None
+            ).exists()
+        )
+
+    def test_running_it_twice_changes_nothing(self):
+        self.seed()
+        counts = (
+            User.objects.count(),
+            Membership.objects.count(),
+            Case.objects.count(),
+            CaseAssignment.objects.count(),
+        )
+        self.seed()
+        self.assertEqual(
+            counts,
+            (
+                User.objects.count(),
+                Membership.objects.count(),
+                Case.objects.count(),
+                CaseAssignment.objects.count(),
+            ),
+        )
+
+    def test_the_demo_keeper_sees_some_cases_but_not_all(self):
+        self.seed()
+        keeper = User.objects.get(email="keeper@harbor.example")
+        on_team = Case.objects.filter(assignments__user=keeper).count()
+        self.assertGreater(on_team, 20)
+        self.assertLess(on_team, 40)
+
+    def test_scale_adds_synthetic_cases_with_teams_in_bulk(self):
+        self.seed("--scale", "1000")
+        self.assertEqual(Case.objects.count(), 1000)
+        self.assertFalse(Case.objects.filter(assignments=None).exists())
+        self.seed("--scale", "1000")
+        self.assertEqual(Case.objects.count(), 1000)
+        self.assertEqual(Case.objects.values("organization", "reference").distinct().count(), 1000)
+
+    @override_settings(DEMO_MODE=False)
+    def test_it_refuses_outside_demo_mode_without_force(self):
+        with self.assertRaisesMessage(CommandError, "only in demo mode"):
+            self.seed()
+        self.assertFalse(User.objects.exists())
+        self.seed("--force")
+        self.assertTrue(User.objects.filter(email="keeper@harbor.example").exists())

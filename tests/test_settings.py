@@ -1,0 +1,105 @@
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from circlekeeper import settings as ck_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_django(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIRCLEKEEPER_", "DATABASE_URL"))}
+    clean.update(env)
+    clean["DJANGO_SETTINGS_MODULE"] = "circlekeeper.settings"
+    return subprocess.run(
+        [sys.executable, "-c", f"import django; django.setup(); {code}"],
+        cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_envbool_reads_yes_and_no_and_refuses_anything_else(monkeypatch):
+    monkeypatch.setenv("CK_FLAG", "yes")
+    assert ck_settings.envbool("CK_FLAG", False) is True
+    monkeypatch.setenv("CK_FLAG", "off")
+    assert ck_settings.envbool("CK_FLAG", True) is False
+    monkeypatch.setenv("CK_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="CK_FLAG must be true or false, not 'maybe'"):
+        ck_settings.envbool("CK_FLAG", False)
+
+
+def test_envint_refuses_words_and_values_below_the_minimum(monkeypatch):
+    monkeypatch.setenv("CK_NUMBER", "thirty")
+    with pytest.raises(ImproperlyConfigured, match="whole number"):
+        ck_settings.envint("CK_NUMBER", 1)
+    monkeypatch.setenv("CK_NUMBER", "0")
+    with pytest.raises(ImproperlyConfigured, match="at least 1"):
+        ck_settings.envint("CK_NUMBER", 5, minimum=1)
+    monkeypatch.delenv("CK_NUMBER")
+    assert ck_settings.envint("CK_NUMBER", 5) == 5
+
+
+def test_secrets_can_come_from_a_file(monkeypatch, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("from-a-file\n")
+    monkeypatch.setenv("CK_SECRET_FILE", str(secret))
+    assert ck_settings.envstr("CK_SECRET") == "from-a-file"
+    monkeypatch.setenv("CK_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ImproperlyConfigured, match="cannot be read"):
+        ck_settings.envstr("CK_SECRET")
+
+
+def test_a_missing_secret_key_stops_startup_outside_demo_mode(tmp_path):
+    result = run_django({"CIRCLEKEEPER_VAR_DIR": str(tmp_path)}, "pass")
+    assert result.returncode != 0
+    assert "CIRCLEKEEPER_SECRET_KEY" in result.stderr
+    assert "ImproperlyConfigured" in result.stderr
+
+
+def test_demo_mode_keeps_its_own_secret_key_readable_by_the_owner_only(tmp_path):
+    code = "from django.conf import settings; print(settings.SECRET_KEY, settings.REQUIRE_MFA)"
+    first = run_django({"CIRCLEKEEPER_DEMO": "true", "CIRCLEKEEPER_VAR_DIR": str(tmp_path)}, code)
+    second = run_django({"CIRCLEKEEPER_DEMO": "true", "CIRCLEKEEPER_VAR_DIR": str(tmp_path)}, code)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    key, mfa = first.stdout.split()
+    assert len(key) > 40
+    assert mfa == "False"
+    assert stat.S_IMODE((tmp_path / "secret_key").stat().st_mode) == 0o600
+
+
+def test_a_bad_value_names_the_variable(tmp_path):
+    result = run_django(
+        {
+            "CIRCLEKEEPER_SECRET_KEY": "x" * 50,
+            "CIRCLEKEEPER_VAR_DIR": str(tmp_path),
+            "CIRCLEKEEPER_SESSION_IDLE_MINUTES": "soon",
+        },
+        "pass",
+    )
+    assert result.returncode != 0
+    assert "CIRCLEKEEPER_SESSION_IDLE_MINUTES must be a whole number, not 'soon'" in result.stderr
+
+
+def test_production_settings_pass_the_deploy_check(tmp_path):
+    env = {
+        "CIRCLEKEEPER_SECRET_KEY": "p" * 20 + "Q9z!k" * 10,
+        "CIRCLEKEEPER_VAR_DIR": str(tmp_path),
+        "CIRCLEKEEPER_ALLOWED_HOSTS": "circles.example.org",
+    }
+    result = run_django(
+        env,
+        "from django.core.management import call_command; call_command('check', '--deploy', '--fail-level', 'WARNING')",
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
