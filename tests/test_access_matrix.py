@@ -1,0 +1,169 @@
+"""The access matrix: every URL of the project × every persona × own case / other case / other organization.
+
+A URL that is not listed in MATRIX makes `test_every_url_is_in_the_matrix` fail, so no new view can skip
+its access rules. Each row says, for one URL, what each persona gets (SECURITY.md 11).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from circlekeeper.accounts.models import Membership, User
+from circlekeeper.testing import PersonaTestCase, sign_in
+
+SIGNED_IN = ("alice", "ada", "sam", "bob", "charlie", "eve", "pat", "nora")
+CASE_TEAM = ("alice", "ada", "sam")
+CASE_WORKERS = ("alice", "ada", "sam", "bob", "charlie")
+EVERYONE = (*SIGNED_IN, "anonymous")
+# Extra fields a crafted POST might add; every endpoint must ignore them.
+SMUGGLED = {"organization": "{valley}", "organization_id": "{valley}", "role": "network_admin", "is_superuser": "1"}
+
+
+@dataclass
+class Row:
+    """One URL: how to build it for an object, which method, and the status each persona gets."""
+
+    method: str = "get"
+    # Object kinds this URL takes: "none", or "own" / "other" / "other_org" (a case, or a person).
+    objects: tuple[str, ...] = ("none",)
+    # status[(persona, object)] -> expected status; built by the helpers below.
+    status: Callable[[str, str], int] = lambda persona, obj: 200
+    data: dict[str, str] = field(default_factory=dict)
+
+
+def public(code: int = 200) -> Callable[[str, str], int]:
+    return lambda persona, obj: code
+
+
+def signed_in(ok: int = 200, allowed: tuple[str, ...] = SIGNED_IN, denied: int = 403) -> Callable[[str, str], int]:
+    def status(persona: str, obj: str) -> int:
+        if persona == "anonymous":
+            return 302
+        return ok if persona in allowed else denied
+
+    return status
+
+
+def case_object(ok: int = 200) -> Callable[[str, str], int]:
+    owners = {"own": CASE_TEAM, "other": ("bob",), "other_org": ("charlie",)}
+
+    def status(persona: str, obj: str) -> int:
+        if persona == "anonymous":
+            return 302
+        return ok if persona in owners[obj] else 404
+
+    return status
+
+
+def member_object(ok: int = 200) -> Callable[[str, str], int]:
+    def status(persona: str, obj: str) -> int:
+        if persona == "anonymous":
+            return 302
+        if persona != "pat":
+            return 403
+        return ok if obj == "own" else 404
+
+    return status
+
+
+MATRIX: dict[str, Row] = {
+    "home": Row(status=public()),
+    "healthz": Row(status=public()),
+    "set_language": Row(method="post", status=public(302), data={"language": "es", "next": "/"}),
+    "dashboard": Row(status=signed_in()),
+    "accounts:login": Row(status=lambda persona, obj: 200 if persona == "anonymous" else 302),
+    "accounts:logout": Row(method="post", status=public(302)),
+    "accounts:mfa_setup": Row(status=signed_in()),
+    "accounts:mfa_verify": Row(status=signed_in()),
+    "accounts:switch_organization": Row(
+        method="post",
+        status=lambda persona, obj: {"anonymous": 302, "nora": 404}.get(persona, 302),
+        data={"organization": "{own_org_of_persona}"},
+    ),
+    "accounts:member_list": Row(status=signed_in(allowed=("pat",))),
+    "accounts:member_add": Row(status=signed_in(allowed=("pat",))),
+    "accounts:member_change": Row(objects=("own", "other_org"), status=member_object()),
+    "accounts:member_set_active": Row(
+        method="post", objects=("own", "other_org"), status=member_object(302), data={"active": "1"}
+    ),
+    "cases:list": Row(status=signed_in(allowed=CASE_WORKERS)),
+    "cases:detail": Row(objects=("own", "other", "other_org"), status=case_object()),
+}
+
+
+def all_url_names() -> set[str]:
+    def walk(patterns: list[Any], namespace: str) -> Iterator[str]:
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                inner = f"{namespace}{pattern.namespace}:" if pattern.namespace else namespace
+                yield from walk(pattern.url_patterns, inner)
+            elif isinstance(pattern, URLPattern):
+                assert pattern.name, f"every URL needs a name to be in the access matrix: {pattern.pattern}"
+                yield f"{namespace}{pattern.name}"
+
+    return set(walk(get_resolver().url_patterns, ""))
+
+
+class AccessMatrixTests(PersonaTestCase):
+    def test_every_url_is_in_the_matrix(self):
+        names = all_url_names()
+        self.assertEqual(names - MATRIX.keys(), set(), "add these URLs to the access matrix")
+        self.assertEqual(MATRIX.keys() - names, set(), "these matrix rows name URLs that no longer exist")
+
+    def object_id(self, name: str, obj: str) -> int:
+        if name.startswith("cases:"):
+            return {"own": self.case, "other": self.other_team_case, "other_org": self.valley_case}[obj].pk
+        return {"own": self.alice, "other_org": self.charlie}[obj].pk
+
+    def url_for(self, name: str, obj: str) -> str:
+        if obj == "none":
+            return reverse(name)
+        kwarg = "case_id" if name.startswith("cases:") else "user_id"
+        return reverse(name, kwargs={kwarg: self.object_id(name, obj)})
+
+    def fill(self, data: dict[str, str], persona: str) -> dict[str, str]:
+        own = {"charlie": self.valley.pk}.get(persona, self.harbor.pk)
+        values = {"valley": self.valley.pk, "own_org_of_persona": own}
+        return {key: value.format(**values) for key, value in {**SMUGGLED, **data}.items()}
+
+    def test_every_persona_gets_the_expected_status_on_every_url(self):
+        people: dict[str, User | None] = {name: getattr(self, name) for name in SIGNED_IN}
+        people["anonymous"] = None
+        memberships_before = set(Membership.objects.values_list("user_id", "organization_id", "role", "is_active"))
+        failures = []
+        for name, row in sorted(MATRIX.items()):
+            for persona, user in people.items():
+                for obj in row.objects:
+                    self.client.logout()
+                    if user is not None:
+                        sign_in(self.client, user)
+                    url = self.url_for(name, obj)
+                    if row.method == "post":
+                        response = self.client.post(url, self.fill(row.data, persona))
+                    else:
+                        response = self.client.get(url)
+                    expected = row.status(persona, obj)
+                    if response.status_code != expected:
+                        failures.append(f"{name} [{obj}] as {persona}: {response.status_code}, expected {expected}")
+        self.assertEqual(failures, [])
+        memberships_after = set(Membership.objects.values_list("user_id", "organization_id", "role", "is_active"))
+        self.assertEqual(memberships_before, memberships_after, "a crafted POST changed someone's roles")
+        self.assertFalse(User.objects.filter(is_superuser=True).exists())
+
+    def test_post_only_urls_refuse_get(self):
+        self.login(self.pat)
+        for name, row in MATRIX.items():
+            if row.method == "post" and name != "set_language":
+                url = self.url_for(name, row.objects[0])
+                self.assertEqual(self.client.get(url).status_code, 405, name)
+
+    def test_anonymous_visitors_are_sent_to_sign_in_never_shown_data(self):
+        for name, row in MATRIX.items():
+            for obj in row.objects:
+                if row.status("anonymous", obj) == 302 and row.method == "get":
+                    response = self.client.get(self.url_for(name, obj))
+                    self.assertTrue(response["Location"].startswith(reverse("accounts:login")), name)
