@@ -216,7 +216,10 @@ SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("CIRCLEKEEPER_BEHIND_PROXY", False) else None
 )
-SECURE_REFERRER_POLICY = "no-referrer"
+# "same-origin", not "no-referrer": other sites still get no referrer at all, but under "no-referrer" browsers
+# send `Origin: null` with every form, which Django's CSRF origin check rightly refuses.
+SECURE_REFERRER_POLICY = "same-origin"
+CSRF_FAILURE_VIEW = "circlekeeper.views.csrf_failure"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"

@@ -24,7 +24,9 @@ class SecurityHeaderTests(PersonaTestCase):
     def test_pages_refuse_framing_and_referrers(self):
         response = self.client.get("/")
         self.assertEqual(response["X-Frame-Options"], "DENY")
-        self.assertEqual(response["Referrer-Policy"], "no-referrer")
+        # Other sites get no referrer; same-origin keeps the browser's Origin header real for CSRF checks.
+        self.assertEqual(response["Referrer-Policy"], "same-origin")
+        self.assertIn('<meta name="referrer" content="same-origin">', response.content.decode())
         self.assertEqual(response["X-Content-Type-Options"], "nosniff")
 
     def test_signed_in_pages_are_never_stored(self):
@@ -123,6 +125,25 @@ class ErrorPageTests(PersonaTestCase):
         self.assertEqual(response.status_code, 500)
         self.assertContains(response, "Something went wrong", status_code=500)
         self.assertNotContains(response, "boom", status_code=500)
+
+
+class CsrfTests(PersonaTestCase):
+    def test_a_form_posted_without_its_token_is_refused_in_the_shell(self):
+        client = Client(enforce_csrf_checks=True)
+        response = client.post(reverse("accounts:login"), {"username": "alice@harbor.example", "password": "x"})
+        self.assertContains(response, "This form has expired", status_code=403)
+        self.assertNotIn("<style", response.content.decode())
+
+    def test_a_cross_site_origin_is_refused(self):
+        client = Client(enforce_csrf_checks=True)
+        page = client.get(reverse("accounts:login"))
+        token = page.cookies["csrftoken"].value
+        response = client.post(
+            reverse("accounts:login"),
+            {"username": "alice@harbor.example", "password": "x", "csrfmiddlewaretoken": token},
+            HTTP_ORIGIN="https://evil.example",
+        )
+        self.assertEqual(response.status_code, 403)
 
 
 class HealthTests(PersonaTestCase):
