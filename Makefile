@@ -44,7 +44,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
 
 typecheck: $(VENV)/.installed-dev
-	CIRCLEKEEPER_SECRET_KEY=typecheck-only $(BIN)/mypy circlekeeper
+	CIRCLEKEEPER_SECRET_KEY=typecheck-only CIRCLEKEEPER_MASTER_KEY=typecheck-only-typecheck-only-typecheck-onl $(BIN)/mypy circlekeeper
 
 security: $(VENV)/.installed-dev
 	$(BIN)/bandit -q -c pyproject.toml -r circlekeeper

@@ -6,12 +6,30 @@ Values already set in the environment win, so DATABASE_URL picks PostgreSQL.
 from __future__ import annotations
 
 import os
+import secrets
 import tempfile
+
+import pytest
 
 os.environ.setdefault("CIRCLEKEEPER_SECRET_KEY", "test-only-secret-key-" + "x" * 40)
 os.environ.setdefault("CIRCLEKEEPER_VAR_DIR", tempfile.mkdtemp(prefix="circlekeeper-test-"))
 # WhiteNoise looks for STATIC_ROOT at start-up; tests serve static files from the source folders instead.
 os.makedirs(os.path.join(os.environ["CIRCLEKEEPER_VAR_DIR"], "static"), exist_ok=True)
+# A fresh master key per run, in a file like production keeps it (never in the database).
+_master_key_file = os.path.join(os.environ["CIRCLEKEEPER_VAR_DIR"], "test_master_key")
+if "CIRCLEKEEPER_MASTER_KEY_FILE" not in os.environ and "CIRCLEKEEPER_MASTER_KEY" not in os.environ:
+    _fd = os.open(_master_key_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(_fd, "w", encoding="utf-8") as _handle:
+        _handle.write(secrets.token_urlsafe(32))
+    os.environ["CIRCLEKEEPER_MASTER_KEY_FILE"] = _master_key_file
 os.environ.setdefault("CIRCLEKEEPER_STATIC_MANIFEST", "false")
 os.environ.setdefault("CIRCLEKEEPER_HTTPS", "false")
 os.environ["CIRCLEKEEPER_DEMO"] = "false"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_key_cache() -> None:
+    """Each test starts with no unwrapped keys cached, as each request does (rolled-back keys must not linger)."""
+    from circlekeeper.lib.keys import clear_key_cache
+
+    clear_key_cache(everything=True)

@@ -6,6 +6,8 @@ read, so that a typo in a deployment stops the server at start-up instead of wea
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import secrets
 from pathlib import Path
@@ -74,6 +76,20 @@ def _demo_secret(path: Path, nbytes: int) -> str:
     return value
 
 
+def envkey(name: str, value: str) -> bytes:
+    """A 32-byte key written as urlsafe base64 (as `secrets.token_urlsafe(32)` prints it)."""
+    try:
+        key = base64.b64decode(value + "=" * (-len(value) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != 32:
+        raise ImproperlyConfigured(
+            f"{name} (or {name}_FILE) must hold a 32-byte key in urlsafe base64, "
+            'e.g. from `python -c "import secrets; print(secrets.token_urlsafe(32))"`'
+        )
+    return key
+
+
 VAR_DIR = Path(envstr("CIRCLEKEEPER_VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
 DEMO_MODE = envbool("CIRCLEKEEPER_DEMO", False)
 DEBUG = envbool("CIRCLEKEEPER_DEBUG", False)
@@ -85,6 +101,17 @@ if not SECRET_KEY:
             "CIRCLEKEEPER_SECRET_KEY (or CIRCLEKEEPER_SECRET_KEY_FILE) must be set outside demo mode."
         )
     SECRET_KEY = _demo_secret(VAR_DIR / "secret_key", 50)
+
+# The master key wraps every organization's data keys (SECURITY.md 6). It lives outside the database, so a
+# copy of the database alone decrypts nothing; never store it there.
+_master_key = envstr("CIRCLEKEEPER_MASTER_KEY") or ""
+if not _master_key:
+    if not DEMO_MODE:
+        raise ImproperlyConfigured(
+            "CIRCLEKEEPER_MASTER_KEY_FILE (or CIRCLEKEEPER_MASTER_KEY) must be set outside demo mode."
+        )
+    _master_key = _demo_secret(VAR_DIR / "master_key", 32)
+MASTER_KEY = envkey("CIRCLEKEEPER_MASTER_KEY", _master_key)
 
 ALLOWED_HOSTS = envlist("CIRCLEKEEPER_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
 CSRF_TRUSTED_ORIGINS = envlist("CIRCLEKEEPER_CSRF_TRUSTED_ORIGINS", [])

@@ -10,6 +10,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from circlekeeper.accounts.access import staff_context
+from circlekeeper.accounts.audit import Action, audit_refusal
 from circlekeeper.cases.access import cases_for
 from circlekeeper.cases.models import CaseStatus
 
@@ -38,16 +39,20 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok", "database": "ok"})
 
 
+# The refusal handlers run after the view's request transaction has rolled back, so what they record stays.
 def error_403(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    audit_refusal(request)
     return render(request, "403.html", status=403)
 
 
 def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
     # Django's own page has inline style (refused by our CSP) and no landmarks; this one is in the shell.
+    audit_refusal(request, action=Action.FORM_REFUSED)
     return render(request, "403_csrf.html", status=403)
 
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    audit_refusal(request)
     return render(request, "404.html", status=404)
 
 

@@ -20,7 +20,12 @@ CASE_TEAM = ("alice", "ada", "sam")
 CASE_WORKERS = ("alice", "ada", "sam", "bob", "charlie")
 EVERYONE = (*SIGNED_IN, "anonymous")
 # Extra fields a crafted POST might add; every endpoint must ignore them.
-SMUGGLED = {"organization": "{valley}", "organization_id": "{valley}", "role": "network_admin", "is_superuser": "1"}
+SMUGGLED = {
+    "organization": "{valley}",
+    "organization_id": "{valley}",
+    "role": "network_admin",
+    "is_superuser": "1",
+}
 
 
 @dataclass
@@ -39,7 +44,9 @@ def public(code: int = 200) -> Callable[[str, str], int]:
     return lambda persona, obj: code
 
 
-def signed_in(ok: int = 200, allowed: tuple[str, ...] = SIGNED_IN, denied: int = 403) -> Callable[[str, str], int]:
+def signed_in(
+    ok: int = 200, allowed: tuple[str, ...] = SIGNED_IN, denied: int = 403
+) -> Callable[[str, str], int]:
     def status(persona: str, obj: str) -> int:
         if persona == "anonymous":
             return 302
@@ -90,6 +97,7 @@ MATRIX: dict[str, Row] = {
     "accounts:member_set_active": Row(
         method="post", objects=("own", "other_org"), status=member_object(302), data={"active": "1"}
     ),
+    "accounts:audit": Row(status=signed_in(allowed=("pat",))),
     "cases:list": Row(status=signed_in(allowed=CASE_WORKERS)),
     "cases:detail": Row(objects=("own", "other", "other_org"), status=case_object()),
 }
@@ -133,7 +141,9 @@ class AccessMatrixTests(PersonaTestCase):
     def test_every_persona_gets_the_expected_status_on_every_url(self):
         people: dict[str, User | None] = {name: getattr(self, name) for name in SIGNED_IN}
         people["anonymous"] = None
-        memberships_before = set(Membership.objects.values_list("user_id", "organization_id", "role", "is_active"))
+        memberships_before = set(
+            Membership.objects.values_list("user_id", "organization_id", "role", "is_active")
+        )
         failures = []
         for name, row in sorted(MATRIX.items()):
             for persona, user in people.items():
@@ -148,9 +158,13 @@ class AccessMatrixTests(PersonaTestCase):
                         response = self.client.get(url)
                     expected = row.status(persona, obj)
                     if response.status_code != expected:
-                        failures.append(f"{name} [{obj}] as {persona}: {response.status_code}, expected {expected}")
+                        failures.append(
+                            f"{name} [{obj}] as {persona}: {response.status_code}, expected {expected}"
+                        )
         self.assertEqual(failures, [])
-        memberships_after = set(Membership.objects.values_list("user_id", "organization_id", "role", "is_active"))
+        memberships_after = set(
+            Membership.objects.values_list("user_id", "organization_id", "role", "is_active")
+        )
         self.assertEqual(memberships_before, memberships_after, "a crafted POST changed someone's roles")
         self.assertFalse(User.objects.filter(is_superuser=True).exists())
 

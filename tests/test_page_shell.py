@@ -130,7 +130,9 @@ class ErrorPageTests(PersonaTestCase):
 class CsrfTests(PersonaTestCase):
     def test_a_form_posted_without_its_token_is_refused_in_the_shell(self):
         client = Client(enforce_csrf_checks=True)
-        response = client.post(reverse("accounts:login"), {"username": "alice@harbor.example", "password": "x"})
+        response = client.post(
+            reverse("accounts:login"), {"username": "alice@harbor.example", "password": "x"}
+        )
         self.assertContains(response, "This form has expired", status_code=403)
         self.assertNotIn("<style", response.content.decode())
 

@@ -12,6 +12,8 @@ from django.core.exceptions import ImproperlyConfigured
 from circlekeeper import settings as ck_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+# Production settings need a master key as well as a secret key (urlsafe base64 of 32 bytes).
+MASTER_KEY = "m" * 43
 
 
 def run_django(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
@@ -83,6 +85,7 @@ def test_a_bad_value_names_the_variable(tmp_path):
     result = run_django(
         {
             "CIRCLEKEEPER_SECRET_KEY": "x" * 50,
+            "CIRCLEKEEPER_MASTER_KEY": MASTER_KEY,
             "CIRCLEKEEPER_VAR_DIR": str(tmp_path),
             "CIRCLEKEEPER_SESSION_IDLE_MINUTES": "soon",
         },
@@ -95,6 +98,7 @@ def test_a_bad_value_names_the_variable(tmp_path):
 def test_production_settings_pass_the_deploy_check(tmp_path):
     env = {
         "CIRCLEKEEPER_SECRET_KEY": "p" * 20 + "Q9z!k" * 10,
+        "CIRCLEKEEPER_MASTER_KEY": MASTER_KEY,
         "CIRCLEKEEPER_VAR_DIR": str(tmp_path),
         "CIRCLEKEEPER_ALLOWED_HOSTS": "circles.example.org",
     }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest
 
 from circlekeeper.accounts.models import CASE_ROLES, Membership, Network, Organization, Role, User
@@ -68,3 +69,11 @@ def choose_organization(request: HttpRequest, organization_id: int) -> bool:
     if hasattr(request, "_staff_context"):
         del request._staff_context
     return True
+
+
+def program_admin_context(request: HttpRequest) -> tuple[StaffContext, Organization]:
+    """The program admin and the organization they administer; anyone else is refused."""
+    context = staff_context(request)
+    if context is None or context.organization is None or not context.has_role(Role.PROGRAM_ADMIN):
+        raise PermissionDenied
+    return context, context.organization

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circlekeeper.accounts import views
+from circlekeeper.accounts import audit_views, views
 
 app_name = "accounts"
 
@@ -14,4 +14,5 @@ urlpatterns = [
     path("people/add/", views.member_add, name="member_add"),
     path("people/<int:user_id>/", views.member_change, name="member_change"),
     path("people/<int:user_id>/active/", views.member_set_active, name="member_set_active"),
+    path("audit/", audit_views.audit_log, name="audit"),
 ]

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import authenticate, login, logout
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -18,10 +18,12 @@ from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
 from circlekeeper.accounts import mfa, services
-from circlekeeper.accounts.access import StaffContext, choose_organization, staff_context
+from circlekeeper.accounts.access import choose_organization, program_admin_context
+from circlekeeper.accounts.audit import Action, audit, audit_sign_in_failure
 from circlekeeper.accounts.forms import LoginForm, MemberChangeForm, NewMemberForm, SetupForm, TokenForm
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY
-from circlekeeper.accounts.models import Membership, Organization, Role, User
+from circlekeeper.accounts.models import Membership, Organization, User
+from circlekeeper.lib.audit import Outcome
 
 NEXT_KEY = "next_after_login"
 THROTTLED = _lazy("Wait a few seconds before trying again: each wrong code makes the next try wait longer.")
@@ -46,10 +48,12 @@ def login_view(request: HttpRequest) -> HttpResponse:
         if user is not None:
             login(request, user)
             request.session[LOGIN_AT_KEY] = time.time()
+            audit(request, action=Action.LOGIN_SUCCESS)
             next_url = _safe_next(request, request.POST.get("next"))
             if next_url:
                 request.session[NEXT_KEY] = next_url
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        audit_sign_in_failure(request, form.cleaned_data["username"])
         # One message for an unknown email and a wrong password, so that nobody can tell which it was.
         form.add_error(None, _("The email or password is not right. Please try again."))
     return render(
@@ -66,12 +70,15 @@ def login_view(request: HttpRequest) -> HttpResponse:
 def locked_out(
     request: HttpRequest, credentials: dict[str, Any] | None = None, *args: Any, **kwargs: Any
 ) -> HttpResponse:
+    audit_sign_in_failure(request, request.POST.get("username", ""), action=Action.LOGIN_LOCKED)
     minutes = round(settings.AXES_COOLOFF_TIME * 60)
     return render(request, "accounts/locked_out.html", {"minutes": minutes}, status=429)
 
 
 @require_POST
 def logout_view(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        audit(request, action=Action.LOGOUT)
     logout(request)
     messages.info(request, _("You have signed out."))
     return redirect("accounts:login")
@@ -98,7 +105,9 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
         else:
             codes = mfa.confirm_totp_device(user, device)
             django_otp.login(request, device)
+            audit(request, action=Action.MFA_SETUP)
             return render(request, "accounts/recovery_codes.html", {"codes": codes})
+        audit(request, action=Action.MFA_SETUP, outcome=Outcome.FAILED)
     context = {
         "form": form,
         "qr_svg": mfa.qr_code_svg(device),
@@ -118,8 +127,10 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
         device, throttled = mfa.match_code(user, form.cleaned_data["token"])
         if device is not None:
             django_otp.login(request, device)
+            audit(request, action=Action.MFA_VERIFY)
             next_url = _safe_next(request, request.session.pop(NEXT_KEY, None))
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
+        audit(request, action=Action.MFA_VERIFY, outcome=Outcome.FAILED)
         form.add_error(
             "token",
             THROTTLED if throttled else _("That code did not work. Try the newest code, or a recovery code."),
@@ -139,14 +150,6 @@ def switch_organization(request: HttpRequest) -> HttpResponse:
     return redirect(settings.LOGIN_REDIRECT_URL)
 
 
-def _admin_context(request: HttpRequest) -> tuple[StaffContext, Organization]:
-    """The program admin and the organization they administer; anyone else is refused."""
-    context = staff_context(request)
-    if context is None or context.organization is None or not context.has_role(Role.PROGRAM_ADMIN):
-        raise PermissionDenied
-    return context, context.organization
-
-
 def _get_member_for(organization: Organization, user_id: int) -> User:
     """A person with roles in the admin's active organization; anyone else is a 404."""
     return get_object_or_404(User.objects.distinct(), pk=user_id, memberships__organization=organization)
@@ -154,7 +157,7 @@ def _get_member_for(organization: Organization, user_id: int) -> User:
 
 @login_required
 def member_list(request: HttpRequest) -> HttpResponse:
-    _context, organization = _admin_context(request)
+    _context, organization = program_admin_context(request)
     memberships = Membership.objects.in_organization(organization).select_related("user")
     people: dict[int, dict[str, Any]] = {}
     for m in memberships.order_by("user__display_name", "user__email", "role"):
@@ -168,12 +171,12 @@ def member_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def member_add(request: HttpRequest) -> HttpResponse:
-    _context, organization = _admin_context(request)
+    _context, organization = program_admin_context(request)
     form = NewMemberForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            _user, created = services.add_member(
+            new_member, created = services.add_member(
                 organization=organization,
                 email=data["email"],
                 display_name=data["display_name"],
@@ -183,6 +186,7 @@ def member_add(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            audit(request, action=Action.MEMBER_ADD, object_type="user", object_id=new_member.pk)
             if created:
                 messages.success(request, _("%(email)s was added.") % {"email": data["email"]})
             else:
@@ -197,7 +201,7 @@ def member_add(request: HttpRequest) -> HttpResponse:
 
 @login_required
 def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
-    _context, organization = _admin_context(request)
+    _context, organization = program_admin_context(request)
     member = _get_member_for(organization, user_id)
     roles = list(
         Membership.objects.in_organization(organization).filter(user=member).values_list("role", flat=True)
@@ -216,6 +220,7 @@ def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
+            audit(request, action=Action.MEMBER_CHANGE, object_type="user", object_id=member.pk)
             messages.success(request, _("Changes saved."))
             return redirect("accounts:member_list")
     active = Membership.objects.in_organization(organization).filter(user=member, is_active=True).exists()
@@ -229,7 +234,7 @@ def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
 @login_required
 @require_POST
 def member_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
-    context, organization = _admin_context(request)
+    context, organization = program_admin_context(request)
     member = _get_member_for(organization, user_id)
     active = request.POST.get("active") == "1"
     try:
@@ -242,6 +247,8 @@ def member_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
+        action = Action.MEMBER_ACTIVATE if active else Action.MEMBER_DEACTIVATE
+        audit(request, action=action, object_type="user", object_id=member.pk)
         text = (
             _("%(name)s can sign in again.")
             if active

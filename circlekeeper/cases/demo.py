@@ -14,7 +14,7 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
-from circlekeeper.cases.models import Case, CaseAssignment, CaseStatus, TeamRole
+from circlekeeper.cases.models import Case, CaseAssignment, CaseNote, CaseStatus, TeamRole
 
 NETWORK = ("Bay Area Restorative Network", "bay-area")
 ORGANIZATIONS = [
@@ -41,6 +41,30 @@ STATUS_WEIGHTS = [
 ]
 # Every organization shows every status at least once.
 FIRST_STATUSES = [CaseStatus.OPEN] * 4 + [CaseStatus.CLOSED, CaseStatus.WITHDRAWN, CaseStatus.REFERRED_OUT]
+# Invented narratives, put together from parts, so every demo case has an (encrypted) summary and notes.
+SUMMARY_OPENINGS = [
+    "Demo summary. She says the arguments started after the move",
+    "Demo summary. He describes years of being put down in front of the children",
+    "Demo summary. They say the shouting turned into threats last winter",
+    "Demo summary. She says her partner took her phone and her car keys",
+    "Demo summary. He says his partner controlled every dollar",
+]
+SUMMARY_ENDINGS = [
+    "and she wants him to understand what it did to the family.",
+    "and what matters most now is that the children feel safe.",
+    "and they want an apology and a plan that keeps everyone safe.",
+    "and she does not want the police involved, but wants it to stop.",
+    "and he hopes a circle can help them part without more harm.",
+]
+NOTE_TEXTS = [
+    "Demo note: first call went well; wants to think about a circle.",
+    "Demo note: safety check done, no new concerns today.",
+    "Demo note: asked for meetings in the afternoon, after school pick-up.",
+    "Demo note: prefers text messages to calls; safe number confirmed.",
+    "Demo note: support person (sister) will come to the next meeting.",
+    "Demo note: feeling stronger; wants to wait a few weeks before deciding.",
+]
+NOTES_PER_CASE = 2
 
 
 @dataclass
@@ -113,6 +137,7 @@ def _demo_cases(
                 status=status,
                 opened_on=opened,
                 closed_on=closed,
+                summary=_demo_summary(rng),
             )
         )
     Case.objects.bulk_create(created)
@@ -137,7 +162,28 @@ def _demo_cases(
             )
         )
     CaseAssignment.objects.bulk_create(assignments)
+    authors = {organization.pk: [people["keeper"], people["advocate"]]}
+    CaseNote.objects.bulk_create(_demo_notes(saved, authors, rng))
     return len(saved)
+
+
+def _demo_summary(rng: random.Random) -> str:
+    return f"{rng.choice(SUMMARY_OPENINGS)}, {rng.choice(SUMMARY_ENDINGS)}"
+
+
+def _demo_notes(cases: list[Case], authors: dict[int, list[User]], rng: random.Random) -> Iterator[CaseNote]:
+    for case in cases:
+        writers = authors[case.organization_id]
+        for n in range(NOTES_PER_CASE):
+            yield CaseNote(
+                organization_id=case.organization_id,
+                case_id=case.pk,
+                author=writers[n % len(writers)],
+                text=rng.choice(NOTE_TEXTS),
+                created_at=datetime.datetime.combine(
+                    case.opened_on + datetime.timedelta(days=7 * (n + 1)), datetime.time(12), datetime.UTC
+                ),
+            )
 
 
 def seed_scale(total: int, today: datetime.date, *, batch_size: int = 5000) -> int:
@@ -155,6 +201,12 @@ def seed_scale(total: int, today: datetime.date, *, batch_size: int = 5000) -> i
             ).select_related("user")
         ]
         for org in organizations
+    }
+    # Notes are written by the team's keeper and safety advocate, as on the hand-made demo cases.
+    note_authors = {
+        org_pk: [user for user, role in team if role in (TeamRole.KEEPER, TeamRole.SAFETY_ADVOCATE)]
+        or [user for user, _role in team]
+        for org_pk, team in teams.items()
     }
     rng = random.Random(total)  # noqa: S311  # nosec B311
     statuses, weights = zip(*STATUS_WEIGHTS, strict=True)
@@ -185,6 +237,7 @@ def seed_scale(total: int, today: datetime.date, *, batch_size: int = 5000) -> i
                         status=status,
                         opened_on=opened,
                         closed_on=closed,
+                        summary=_demo_summary(rng),
                     )
                 )
             Case.objects.bulk_create(cases, batch_size=1000)
@@ -198,6 +251,7 @@ def seed_scale(total: int, today: datetime.date, *, batch_size: int = 5000) -> i
                 ),
                 batch_size=2000,
             )
+            CaseNote.objects.bulk_create(_demo_notes(cases, note_authors, rng), batch_size=2000)
         made += chunk
     return made
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 
 from django.db import models
 from django.db.models import Q
@@ -9,6 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import Organization, Role, User
+from circlekeeper.lib.fields import EncryptedLongTextField
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
 
 
@@ -36,10 +38,14 @@ class CaseQuerySet(OrganizationScopedQuerySet):
 
 class Case(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="cases")
+    # Names the row in the encryption context of its encrypted fields (the pk is unknown before INSERT).
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
     reference = models.CharField(_("reference"), max_length=20, editable=False)
     status = models.CharField(_("status"), max_length=20, choices=CaseStatus.choices, default=CaseStatus.OPEN)
     opened_on = models.DateField(_("opened"), default=datetime.date.today)
     closed_on = models.DateField(_("closed"), null=True, blank=True)
+    # What happened, in the survivor's words: a narrative, so encrypted (SECURITY.md 6).
+    summary = EncryptedLongTextField(_("summary"), blank=True, null=True)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CaseQuerySet.as_manager()
@@ -101,3 +107,31 @@ class CaseAssignment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case} · {self.user} · {self.get_role_display()}"
+
+
+class CaseNoteQuerySet(OrganizationScopedQuerySet):
+    pass
+
+
+class CaseNote(models.Model):
+    """A note by a team member on a case; the text is encrypted."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="notes")
+    author = models.ForeignKey(User, on_delete=models.PROTECT, related_name="case_notes")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    text = EncryptedLongTextField(_("note"))
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = CaseNoteQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("case note")
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["organization", "case", "created_at"], name="casenote_org_case_created")
+        ]
+
+    def __str__(self) -> str:
+        # Never the text: a note may be printed in a log or an error page.
+        return f"{self.case} · note {self.uid}"

@@ -6,7 +6,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from circlekeeper.accounts.models import Organization, User
-from circlekeeper.cases.models import Case, CaseAssignment
+from circlekeeper.cases.models import Case, CaseAssignment, CaseNote
 
 
 @transaction.atomic
@@ -24,3 +24,12 @@ def open_case(
         CaseAssignment(organization=organization, case=case, user=user, role=role) for user, role in team
     )
     return case
+
+
+@transaction.atomic
+def add_case_note(*, case: Case, author: User, text: str) -> CaseNote:
+    """A team member's note on a case; the text is stored encrypted."""
+    note = CaseNote(organization_id=case.organization_id, case=case, author=author, text=text)
+    note.full_clean()
+    note.save()
+    return note

@@ -7,6 +7,7 @@ from django.db.models import Prefetch
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
+from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import CASE_ROLES, User
 from circlekeeper.cases.access import case_worker_context, cases_for, get_case_for
 from circlekeeper.cases.forms import CaseFilterForm
@@ -39,6 +40,7 @@ def case_list(request: HttpRequest) -> HttpResponse:
     ).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
+    audit(request, action=Action.CASE_LIST)
     return render(request, "cases/case_list.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
@@ -46,4 +48,5 @@ def case_list(request: HttpRequest) -> HttpResponse:
 def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_case_for(request, case_id)
     team = list(case.assignments.select_related("user").order_by("role", "user__display_name"))
+    audit(request, action=Action.CASE_VIEW, object_type="case", object_id=case.pk)
     return render(request, "cases/case_detail.html", {"case": case, "team": team})

@@ -54,7 +54,9 @@ class Context:
             if not isinstance(value, str) or not value:
                 raise ValueError(f"context {name} must be a non-empty str, got {value!r}")
         if self.row_id == "None":
-            raise ValueError("context row_id is 'None': the row must be saved before its fields are encrypted")
+            raise ValueError(
+                "context row_id is 'None': the row must be saved before its fields are encrypted"
+            )
 
 
 def generate_key() -> bytes:

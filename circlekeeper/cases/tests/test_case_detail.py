@@ -65,7 +65,8 @@ class CaseDetailTests(PersonaTestCase):
         with CaptureQueriesContext(connection) as large:
             self.assertEqual(self.client.get(self.url()).status_code, 200)
         self.assertEqual(len(small), len(large))
-        self.assertLessEqual(len(large), 12)
+        # 11 to show the case, 3 to append the audit event of reading it (lock the head, insert, move the head).
+        self.assertLessEqual(len(large), 14)
 
     def test_the_other_case_of_the_same_organization_is_visible_to_its_own_team(self):
         self.login(self.bob)

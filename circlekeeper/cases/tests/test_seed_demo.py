@@ -6,7 +6,7 @@ from django.core.management import CommandError, call_command
 from django.test import TestCase, override_settings
 
 from circlekeeper.accounts.models import Membership, Organization, Role, User
-from circlekeeper.cases.models import Case, CaseAssignment, CaseStatus
+from circlekeeper.cases.models import Case, CaseAssignment, CaseNote, CaseStatus
 
 
 @override_settings(DEMO_MODE=True)
@@ -78,6 +78,16 @@ class SeedDemoTests(TestCase):
         self.seed("--scale", "1000")
         self.assertEqual(Case.objects.count(), 1000)
         self.assertEqual(Case.objects.values("organization", "reference").distinct().count(), 1000)
+
+    def test_demo_cases_have_an_encrypted_summary_and_notes(self):
+        self.seed("--scale", "300")
+        self.assertFalse(Case.objects.filter(summary=None).exists())
+        self.assertEqual(CaseNote.objects.count(), 2 * 300)
+        case = Case.objects.order_by("?")[0]
+        self.assertTrue(case.summary.startswith("Demo summary."))
+        self.assertEqual(len(case.notes.all()), 2)
+        self.assertTrue(all(note.text.startswith("Demo note:") for note in case.notes.all()))
+        self.assertTrue(all(note.organization_id == case.organization_id for note in case.notes.all()))
 
     @override_settings(DEMO_MODE=False)
     def test_it_refuses_outside_demo_mode_without_force(self):

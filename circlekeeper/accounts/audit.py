@@ -1,0 +1,114 @@
+"""The apps' door to the audit log: one call per event, with the signed-in person's organization and roles."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from axes.helpers import get_client_ip_address
+from django.db import models
+from django.http import HttpRequest
+from django.utils.crypto import salted_hmac
+from django.utils.translation import gettext_lazy as _
+
+from circlekeeper.accounts.access import staff_context
+from circlekeeper.accounts.models import Role, normalize_email
+from circlekeeper.lib.audit import AuditEvent, Outcome, record
+
+
+class Action(models.TextChoices):
+    LOGIN_SUCCESS = "login.success", _("Signed in")
+    LOGIN_FAILURE = "login.failure", _("Sign-in failed")
+    LOGIN_LOCKED = "login.locked", _("Sign-in locked after too many tries")
+    LOGOUT = "logout", _("Signed out")
+    MFA_SETUP = "mfa.setup", _("Two-factor setup")
+    MFA_VERIFY = "mfa.verify", _("Two-factor code")
+    ACCESS_REFUSED = "access.refused", _("Access refused")
+    FORM_REFUSED = "form.refused", _("Form refused (expired or from another site)")
+    CASE_LIST = "case.list", _("Opened the case list")
+    CASE_VIEW = "case.view", _("Opened a case")
+    MEMBER_ADD = "member.add", _("Added a person")
+    MEMBER_CHANGE = "member.change", _("Changed a person's name or roles")
+    MEMBER_ACTIVATE = "member.activate", _("Reactivated a person")
+    MEMBER_DEACTIVATE = "member.deactivate", _("Deactivated a person")
+    AUDIT_VIEW = "audit.view", _("Opened the audit log")
+
+
+OBJECT_TYPES = {"case": _("Case"), "user": _("Person")}
+
+
+def audit(
+    request: HttpRequest,
+    *,
+    action: str,
+    object_type: str = "",
+    object_id: str | int = "",
+    outcome: str = Outcome.OK,
+    actor: Any = None,
+) -> AuditEvent:
+    """Record one event for this request, in the signed-in person's active organization with their roles there."""
+    context = staff_context(request) if hasattr(request, "user") else None
+    return record(
+        request,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        outcome=outcome,
+        organization_id=context.organization.pk if context and context.organization else None,
+        roles=context.roles if context else (),
+        actor=actor,
+        # The address the sign-in throttle sees, so that the two always agree (proxies included).
+        ip_address=get_client_ip_address(request) or "",
+    )
+
+
+def typed_email_digest(email: str) -> str:
+    """A keyed digest of the email typed into a failed sign-in, never the text itself.
+
+    The text may be a mistyped password, or the address of someone who is not staff. The digest still lets
+    an investigation count repeated tries on one name (and, holding the server's key, test a given address).
+    """
+    return salted_hmac(
+        "circlekeeper.audit.typed-email", normalize_email(email), algorithm="sha256"
+    ).hexdigest()[:32]
+
+
+def audit_sign_in_failure(
+    request: HttpRequest, email: str, *, action: str = Action.LOGIN_FAILURE
+) -> AuditEvent:
+    outcome = Outcome.REFUSED if action == Action.LOGIN_LOCKED else Outcome.FAILED
+    digest = typed_email_digest(email) if email else ""
+    return audit(
+        request, action=action, object_type="typed_email" if digest else "", object_id=digest, outcome=outcome
+    )
+
+
+def audit_refusal(request: HttpRequest, *, action: str = Action.ACCESS_REFUSED) -> AuditEvent:
+    """A refused request (403, 404, failed CSRF check), naming the object when the URL names exactly one."""
+    match = getattr(request, "resolver_match", None)
+    kwargs = match.kwargs if match else {}
+    ids = [(key.removesuffix("_id"), value) for key, value in kwargs.items() if key.endswith("_id")]
+    object_type, object_id = ids[0] if len(ids) == 1 else ("", "")
+    return audit(
+        request, action=action, object_type=object_type, object_id=object_id, outcome=Outcome.REFUSED
+    )
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One event as the audit page shows it: codes turned into words, nothing fetched per row."""
+
+    event: AuditEvent
+    action: str
+    roles: str
+    object_type: str
+
+
+def describe(event: AuditEvent) -> EventRow:
+    role_labels = dict(Role.choices)
+    return EventRow(
+        event=event,
+        action=str(dict(Action.choices).get(event.action, event.action)),
+        roles=", ".join(str(role_labels.get(role, role)) for role in event.roles.split(",") if role),
+        object_type=str(OBJECT_TYPES.get(event.object_type, event.object_type)),
+    )
