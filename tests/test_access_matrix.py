@@ -6,13 +6,16 @@ its access rules. Each row says, for one URL, what each persona gets (SECURITY.m
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
 from circlekeeper.accounts.models import Membership, User
+from circlekeeper.cases.disclosure import add_participant
+from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
 from circlekeeper.testing import PersonaTestCase, sign_in
 
 SIGNED_IN = ("alice", "ada", "sam", "bob", "charlie", "eve", "pat", "nora")
@@ -100,6 +103,19 @@ MATRIX: dict[str, Row] = {
     "accounts:audit": Row(status=signed_in(allowed=("pat",))),
     "cases:list": Row(status=signed_in(allowed=CASE_WORKERS)),
     "cases:detail": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:note_add": Row(
+        method="post",
+        objects=("own", "other", "other_org"),
+        status=case_object(302),
+        data={"text": "met at noon"},
+    ),
+    "cases:participant_add": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:release_add": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:compelled_add": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:release_revoke": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302)
+    ),
+    "cases:task_done": Row(method="post", objects=("own", "other", "other_org"), status=case_object(302)),
 }
 
 
@@ -117,6 +133,38 @@ def all_url_names() -> set[str]:
 
 
 class AccessMatrixTests(PersonaTestCase):
+    children: dict[str, dict[str, int]]
+
+    @classmethod
+    def setUpTestData(cls) -> None:
+        super().setUpTestData()
+        # Each case gets a participant, a release and a task, so URLs naming them can be tried across cases.
+        cls.children = {}
+        for obj, case in (("own", cls.case), ("other", cls.other_team_case), ("other_org", cls.valley_case)):
+            participant = add_participant(case=case, role="survivor", label="Survivor A")
+            release = ReleaseOfInformation.objects.create(
+                organization=case.organization,
+                participant=participant,
+                recipient="County court",
+                fields=["name"],
+                purpose="hearing",
+                how_given="signed",
+                affirmed_on=datetime.date(2026, 1, 1),
+                expires_on=datetime.date(2036, 1, 1),
+                recorded_by=cls.alice,
+            )
+            task = CaseTask.objects.create(
+                organization=case.organization,
+                case=case,
+                kind="notify_compelled_disclosure",
+                due_on=release.affirmed_on,
+            )
+            cls.children[obj] = {
+                "participant_id": participant.pk,
+                "release_id": release.pk,
+                "task_id": task.pk,
+            }
+
     def test_every_url_is_in_the_matrix(self):
         names = all_url_names()
         self.assertEqual(names - MATRIX.keys(), set(), "add these URLs to the access matrix")
@@ -130,8 +178,14 @@ class AccessMatrixTests(PersonaTestCase):
     def url_for(self, name: str, obj: str) -> str:
         if obj == "none":
             return reverse(name)
-        kwarg = "case_id" if name.startswith("cases:") else "user_id"
-        return reverse(name, kwargs={kwarg: self.object_id(name, obj)})
+        if not name.startswith("cases:"):
+            return reverse(name, kwargs={"user_id": self.object_id(name, obj)})
+        for extra in ({}, *({key: value} for key, value in self.children[obj].items())):
+            try:
+                return reverse(name, kwargs={"case_id": self.object_id(name, obj), **extra})
+            except NoReverseMatch:
+                continue
+        raise AssertionError(f"cannot build {name} for {obj}")
 
     def fill(self, data: dict[str, str], persona: str) -> dict[str, str]:
         own = {"charlie": self.valley.pk}.get(persona, self.harbor.pk)

@@ -32,9 +32,21 @@ class Action(models.TextChoices):
     MEMBER_ACTIVATE = "member.activate", _("Reactivated a person")
     MEMBER_DEACTIVATE = "member.deactivate", _("Deactivated a person")
     AUDIT_VIEW = "audit.view", _("Opened the audit log")
+    NOTE_ADD = "case.note.add", _("Added a case note")
+    PARTICIPANT_ADD = "participant.add", _("Added a participant")
+    RELEASE_ADD = "release.add", _("Recorded a release of information")
+    RELEASE_REVOKE = "release.revoke", _("Revoked a release of information")
+    DISCLOSURE_COMPELLED = "disclosure.compelled", _("Recorded a compelled disclosure")
+    TASK_DONE = "task.done", _("Completed a task")
 
 
-OBJECT_TYPES = {"case": _("Case"), "user": _("Person")}
+OBJECT_TYPES = {
+    "case": _("Case"),
+    "user": _("Person"),
+    "participant": _("Participant"),
+    "release": _("Release of information"),
+    "task": _("Task"),
+}
 
 
 def audit(

@@ -6,7 +6,7 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from circlekeeper.accounts.access import StaffContext, staff_context
-from circlekeeper.cases.models import Case, CaseQuerySet
+from circlekeeper.cases.models import Case, CaseQuerySet, CaseTask, Participant, ReleaseOfInformation
 
 
 def case_worker_context(request: HttpRequest) -> StaffContext:
@@ -33,3 +33,32 @@ def get_case_for(request: HttpRequest, case_id: int) -> Case:
     if case is None:
         raise Http404
     return case
+
+
+def get_participant_for(request: HttpRequest, case_id: int, participant_id: int) -> Participant:
+    """A participant of a case the signed-in person may see, or 404."""
+    case = get_case_for(request, case_id)
+    participant = case.participants.filter(pk=participant_id).first()
+    if participant is None:
+        raise Http404
+    return participant
+
+
+def get_release_for(request: HttpRequest, case_id: int, release_id: int) -> ReleaseOfInformation:
+    case = get_case_for(request, case_id)
+    release = (
+        ReleaseOfInformation.objects.for_organization(case.organization)
+        .filter(pk=release_id, participant__case=case)
+        .first()
+    )
+    if release is None:
+        raise Http404
+    return release
+
+
+def get_task_for(request: HttpRequest, case_id: int, task_id: int) -> CaseTask:
+    case = get_case_for(request, case_id)
+    task = case.tasks.filter(pk=task_id).first()
+    if task is None:
+        raise Http404
+    return task

@@ -223,8 +223,15 @@ class ReleaseOfInformation(models.Model):
             models.Index(fields=["organization", "participant", "expires_on"], name="release_org_participant")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.participant} · {self.affirmed_on:%Y-%m-%d} – {self.expires_on:%Y-%m-%d}"
+
     def is_current(self, on: datetime.date) -> bool:
         return self.revoked_at is None and self.affirmed_on <= on <= self.expires_on
+
+    @property
+    def field_labels(self) -> list[str]:
+        return [str(ReleasableField(f).label) for f in self.fields if f in ReleasableField.values]
 
 
 class CompelledDisclosure(models.Model):
@@ -246,6 +253,9 @@ class CompelledDisclosure(models.Model):
 
     class Meta:
         verbose_name = _("compelled disclosure")
+
+    def __str__(self) -> str:
+        return f"{self.participant} · {self.disclosed_on:%Y-%m-%d}"
 
 
 class TaskKind(models.TextChoices):
@@ -275,6 +285,9 @@ class CaseTask(models.Model):
         ordering = ["done_at", "due_on", "id"]
         indexes = [models.Index(fields=["organization", "case", "done_at"], name="task_org_case_open")]
 
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} · {self.due_on:%Y-%m-%d}"
+
 
 class RetentionPolicy(models.Model):
     """How long an organization keeps what it recorded after a case closes (SECURITY.md 10)."""
@@ -299,6 +312,9 @@ class RetentionPolicy(models.Model):
     class Meta:
         verbose_name = _("retention policy")
 
+    def __str__(self) -> str:
+        return f"{self.organization} · {self.narrative_months} / {self.case_years}"
+
 
 class PurgeTombstone(models.Model):
     """What a purge removed, as counts only: the trace that something was erased, and by which rule."""
@@ -315,3 +331,6 @@ class PurgeTombstone(models.Model):
     class Meta:
         verbose_name = _("purge record")
         ordering = ["-ran_at"]
+
+    def __str__(self) -> str:
+        return f"{self.rule} · {self.ran_at:%Y-%m-%d}"

@@ -7,4 +7,16 @@ app_name = "cases"
 urlpatterns = [
     path("", views.case_list, name="list"),
     path("<int:case_id>/", views.case_detail, name="detail"),
+    path("<int:case_id>/notes/", views.note_add, name="note_add"),
+    path("<int:case_id>/participants/add/", views.participant_add, name="participant_add"),
+    path(
+        "<int:case_id>/participants/<int:participant_id>/releases/add/", views.release_add, name="release_add"
+    ),
+    path(
+        "<int:case_id>/participants/<int:participant_id>/compelled/add/",
+        views.compelled_add,
+        name="compelled_add",
+    ),
+    path("<int:case_id>/releases/<int:release_id>/revoke/", views.release_revoke, name="release_revoke"),
+    path("<int:case_id>/tasks/<int:task_id>/done/", views.task_done, name="task_done"),
 ]
