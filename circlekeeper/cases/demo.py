@@ -14,7 +14,17 @@ from django.contrib.auth.hashers import make_password
 from django.db import transaction
 
 from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
-from circlekeeper.cases.models import Case, CaseAssignment, CaseNote, CaseStatus, TeamRole
+from circlekeeper.cases.models import (
+    Case,
+    CaseAssignment,
+    CaseNote,
+    CaseStatus,
+    Participant,
+    ParticipantRole,
+    ReleasableField,
+    ReleaseOfInformation,
+    TeamRole,
+)
 
 NETWORK = ("Bay Area Restorative Network", "bay-area")
 ORGANIZATIONS = [
@@ -164,7 +174,37 @@ def _demo_cases(
     CaseAssignment.objects.bulk_create(assignments)
     authors = {organization.pk: [people["keeper"], people["advocate"]]}
     CaseNote.objects.bulk_create(_demo_notes(saved, authors, rng))
+    _demo_participants(organization, saved, people["keeper"], today)
     return len(saved)
+
+
+def _demo_participants(
+    organization: Organization, cases: list[Case], recorder: User, today: datetime.date
+) -> None:
+    """Every demo case has a survivor and a person who caused harm; one in three survivors gave a release."""
+    participants = Participant.objects.bulk_create(
+        Participant(organization=organization, case=case, role=role, label=label)
+        for case in cases
+        for role, label in (
+            (ParticipantRole.SURVIVOR, "Survivor A"),
+            (ParticipantRole.PERSON_WHO_CAUSED_HARM, "Person B"),
+        )
+    )
+    ReleaseOfInformation.objects.bulk_create(
+        ReleaseOfInformation(
+            organization=organization,
+            participant=participant,
+            recipient="Community Legal Aid",
+            fields=[ReleasableField.NAME, ReleasableField.CONTACT],
+            purpose="Help with a protective order",
+            how_given="signed",
+            affirmed_on=today - datetime.timedelta(days=30),
+            expires_on=today + datetime.timedelta(days=150),
+            recorded_by=recorder,
+        )
+        for position, participant in enumerate(participants)
+        if participant.role == ParticipantRole.SURVIVOR and position % 3 == 0
+    )
 
 
 def _demo_summary(rng: random.Random) -> str:

@@ -45,6 +45,17 @@ class SeedDemoTests(TestCase):
             ).exists()
         )
 
+    def test_every_demo_case_has_a_survivor_and_a_person_who_caused_harm(self):
+        from circlekeeper.cases.models import Participant, ReleaseOfInformation
+
+        self.seed()
+        self.assertEqual(Participant.objects.count(), 2 * Case.objects.count())
+        self.assertFalse(Case.objects.exclude(participants__role="survivor").exists())
+        releases = ReleaseOfInformation.objects.all()
+        self.assertGreater(releases.count(), 10)
+        self.assertEqual({r.participant.role for r in releases}, {"survivor"})
+        self.assertEqual({r.recipient for r in releases}, {"Community Legal Aid"})
+
     def test_running_it_twice_changes_nothing(self):
         self.seed()
         counts = (
