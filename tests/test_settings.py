@@ -107,3 +107,31 @@ def test_production_settings_pass_the_deploy_check(tmp_path):
         "from django.core.management import call_command; call_command('check', '--deploy', '--fail-level', 'WARNING')",
     )
     assert result.returncode == 0, result.stderr + result.stdout
+
+
+def test_production_cookies_are_secure_http_only_and_same_site(tmp_path):
+    env = {
+        "CIRCLEKEEPER_SECRET_KEY": "p" * 20 + "Q9z!k" * 10,
+        "CIRCLEKEEPER_MASTER_KEY": MASTER_KEY,
+        "CIRCLEKEEPER_VAR_DIR": str(tmp_path),
+        "CIRCLEKEEPER_ALLOWED_HOSTS": "circles.example.org",
+    }
+    code = (
+        "from django.conf import settings as s; "
+        "print(s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.LANGUAGE_COOKIE_SECURE, s.SESSION_COOKIE_HTTPONLY, "
+        "s.CSRF_COOKIE_HTTPONLY, s.SESSION_COOKIE_SAMESITE, s.SECURE_HSTS_SECONDS >= 31536000, s.SECURE_SSL_REDIRECT)"
+    )
+    result = run_django(env, code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["True", "True", "True", "True", "True", "Lax", "True", "True"]
+
+
+def test_the_session_cookie_is_sent_http_only_and_same_site(client, django_user_model):
+    from circlekeeper.testing import PASSWORD
+
+    django_user_model.objects.create_user("cookie@example.org", PASSWORD, display_name="C")
+    response = client.post("/accounts/login/", {"username": "cookie@example.org", "password": PASSWORD})
+    assert response.status_code == 302
+    cookie = response.cookies["sessionid"]
+    assert cookie["httponly"] is True
+    assert cookie["samesite"] == "Lax"
