@@ -42,6 +42,7 @@ run: $(VENV)/.installed compilemessages
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-dev
 	CIRCLEKEEPER_SECRET_KEY=typecheck-only CIRCLEKEEPER_MASTER_KEY=typecheck-only-typecheck-only-typecheck-onl $(BIN)/mypy circlekeeper
