@@ -4,6 +4,9 @@ set -euo pipefail
 BIN="${VENV:-.venv}/bin"
 PORT="${PORT:-8000}"
 
+# Queue the periodic tasks (the nightly retention purge) if they are not queued yet; the worker then runs them.
+"$BIN/python" manage.py schedule_tasks
+
 "$BIN/gunicorn" circlekeeper.wsgi:application --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-2}" \
   --access-logfile - --forwarded-allow-ips "" &
 web=$!

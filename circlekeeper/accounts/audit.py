@@ -38,6 +38,8 @@ class Action(models.TextChoices):
     RELEASE_REVOKE = "release.revoke", _("Revoked a release of information")
     DISCLOSURE_COMPELLED = "disclosure.compelled", _("Recorded a compelled disclosure")
     TASK_DONE = "task.done", _("Completed a task")
+    RETENTION_PURGE = "retention.purge", _("Erased what the retention rules say")
+    RETENTION_CHANGE = "retention.change", _("Changed the retention rules")
 
 
 OBJECT_TYPES = {
@@ -46,6 +48,8 @@ OBJECT_TYPES = {
     "participant": _("Participant"),
     "release": _("Release of information"),
     "task": _("Task"),
+    "purge": _("Purge"),
+    "retention_policy": _("Retention rules"),
 }
 
 

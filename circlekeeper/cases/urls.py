@@ -1,12 +1,13 @@
 from django.urls import path
 
-from circlekeeper.cases import views
+from circlekeeper.cases import retention_views, views
 
 app_name = "cases"
 
 urlpatterns = [
     path("", views.case_list, name="list"),
     path("<int:case_id>/", views.case_detail, name="detail"),
+    path("retention/", retention_views.retention_policy, name="retention"),
     path("<int:case_id>/notes/", views.note_add, name="note_add"),
     path("<int:case_id>/participants/add/", views.participant_add, name="participant_add"),
     path(
