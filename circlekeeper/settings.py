@@ -130,9 +130,11 @@ INSTALLED_APPS = [
     "csp",
     "django_tasks",
     "django_tasks_db",
+    "django_htmx",  # only for the htmx script it ships (served by us: no CDN)
     "circlekeeper.lib",
     "circlekeeper.accounts",
     "circlekeeper.cases",
+    "circlekeeper.instruments",
 ]
 
 MIDDLEWARE = [
@@ -292,6 +294,8 @@ DEMO_PASSWORD = envstr("CIRCLEKEEPER_DEMO_PASSWORD", "circle-demo-2026") or "cir
 # Where the quick-exit button sends a person: a neutral, everyday site.
 QUICK_EXIT_URL = envstr("CIRCLEKEEPER_QUICK_EXIT_URL", "https://www.google.com/search?q=weather+today")
 CASES_PER_PAGE = envint("CIRCLEKEEPER_CASES_PER_PAGE", 25, minimum=5)
+# Participant survey pages are neutral: the organization's name shows only where a program chooses so.
+SHOW_ORGANIZATION_ON_LINKS = envbool("CIRCLEKEEPER_SHOW_ORGANIZATION_ON_LINKS", False)
 
 LOGGING = {
     "version": 1,

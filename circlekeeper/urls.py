@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from circlekeeper import views
+from circlekeeper.instruments import urls as instrument_urls
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -8,6 +9,8 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("circlekeeper.accounts.urls")),
     path("cases/", include("circlekeeper.cases.urls")),
+    path("instruments/", include("circlekeeper.instruments.urls")),
+    path("s/", include(instrument_urls.link_patterns)),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 

@@ -8,7 +8,8 @@ PORT="${PORT:-8000}"
 "$BIN/python" manage.py schedule_tasks
 
 "$BIN/gunicorn" circlekeeper.wsgi:application --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-2}" \
-  --access-logfile - --forwarded-allow-ips "" &
+  --access-logfile - --forwarded-allow-ips "" \
+  --logger-class circlekeeper.instruments.access_log.RedactingLogger &
 web=$!
 "$BIN/python" manage.py db_worker &
 worker=$!

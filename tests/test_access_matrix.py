@@ -16,12 +16,18 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 from circlekeeper.accounts.models import Membership, User
 from circlekeeper.cases.disclosure import add_participant
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
+from circlekeeper.instruments.links import issue_link
+from circlekeeper.instruments.models import Response, Source
+from circlekeeper.instruments.services import save_version
+from circlekeeper.instruments.tests.helpers import make_definition
 from circlekeeper.testing import PersonaTestCase, sign_in
 
 SIGNED_IN = ("alice", "ada", "sam", "bob", "charlie", "eve", "pat", "nora")
 CASE_TEAM = ("alice", "ada", "sam")
 CASE_WORKERS = ("alice", "ada", "sam", "bob", "charlie")
 EVERYONE = (*SIGNED_IN, "anonymous")
+# URLs whose objects belong to a case (own case, another team's, another organization's).
+CASE_URLS = ("cases:", "instruments:")
 # Extra fields a crafted POST might add; every endpoint must ignore them.
 SMUGGLED = {
     "organization": "{valley}",
@@ -41,6 +47,8 @@ class Row:
     # status[(persona, object)] -> expected status; built by the helpers below.
     status: Callable[[str, str], int] = lambda persona, obj: 200
     data: dict[str, str] = field(default_factory=dict)
+    # Path arguments of a URL that names no object (a participant's link token).
+    kwargs: dict[str, str] = field(default_factory=dict)
 
 
 def public(code: int = 200) -> Callable[[str, str], int]:
@@ -117,6 +125,31 @@ MATRIX: dict[str, Row] = {
         method="post", objects=("own", "other", "other_org"), status=case_object(302)
     ),
     "cases:task_done": Row(method="post", objects=("own", "other", "other_org"), status=case_object(302)),
+    "instruments:instrument_list": Row(status=signed_in(allowed=("pat",))),
+    "instruments:instrument_import": Row(status=signed_in(allowed=("pat",))),
+    # Own: a version the organization may use; other_org: one another organization imported.
+    "instruments:version_detail": Row(objects=("own", "other_org"), status=member_object()),
+    "instruments:case_questionnaires": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "instruments:contact_agreement": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302), data={"agreed": "on"}
+    ),
+    "instruments:link_issue": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "instruments:link_revoke": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302)
+    ),
+    "instruments:response_start": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "instruments:response_detail": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "instruments:response_answer": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "instruments:response_live": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(), data={"section": "0"}
+    ),
+    "instruments:response_review": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # A participant's link pages: a forged token, or no link opened in this session, gives the same 404 to all.
+    "links:open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
+    "links:page": Row(status=public(404)),
+    "links:live": Row(method="post", status=public(404), data={"section": "0"}),
+    "links:review": Row(status=public(404)),
+    "links:done": Row(status=public(200)),
 }
 
 
@@ -141,8 +174,32 @@ class AccessMatrixTests(PersonaTestCase):
         super().setUpTestData()
         # Each case gets a participant, a release and a task, so URLs naming them can be tried across cases.
         cls.children = {}
+        shared, _new = save_version(definition=make_definition(), source=Source.MANUAL, owner=None)
+        valleys, _new = save_version(
+            definition=make_definition(code="valley"), source=Source.MANUAL, owner=cls.valley
+        )
+        cls.versions = {"own": shared.pk, "other_org": valleys.pk}
         for obj, case in (("own", cls.case), ("other", cls.other_team_case), ("other_org", cls.valley_case)):
             participant = add_participant(case=case, role="survivor", label="Survivor A")
+            participant.agreed_to_contact = True
+            participant.save(update_fields=["agreed_to_contact"])
+            link, _token = issue_link(
+                participant=participant,
+                version=shared,
+                purpose="T0",
+                expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+                by=cls.alice,
+                channel="email",
+                when=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+            )
+            response = Response.objects.create(
+                organization=case.organization,
+                version=shared,
+                participant=participant,
+                case=case,
+                purpose="T0",
+                entered_by_staff=cls.alice,
+            )
             release = ReleaseOfInformation.objects.create(
                 organization=case.organization,
                 participant=participant,
@@ -164,6 +221,8 @@ class AccessMatrixTests(PersonaTestCase):
                 "participant_id": participant.pk,
                 "release_id": release.pk,
                 "task_id": task.pk,
+                "link_id": link.pk,
+                "response_id": response.pk,
             }
 
     def test_every_url_is_in_the_matrix(self):
@@ -172,14 +231,16 @@ class AccessMatrixTests(PersonaTestCase):
         self.assertEqual(MATRIX.keys() - names, set(), "these matrix rows name URLs that no longer exist")
 
     def object_id(self, name: str, obj: str) -> int:
-        if name.startswith("cases:"):
+        if name.startswith(CASE_URLS):
             return {"own": self.case, "other": self.other_team_case, "other_org": self.valley_case}[obj].pk
         return {"own": self.alice, "other_org": self.charlie}[obj].pk
 
     def url_for(self, name: str, obj: str) -> str:
         if obj == "none":
-            return reverse(name)
-        if not name.startswith("cases:"):
+            return reverse(name, kwargs=MATRIX[name].kwargs)
+        if name == "instruments:version_detail":
+            return reverse(name, kwargs={"version_id": self.versions[obj]})
+        if not name.startswith(CASE_URLS):
             return reverse(name, kwargs={"user_id": self.object_id(name, obj)})
         for extra in ({}, *({key: value} for key, value in self.children[obj].items())):
             try:

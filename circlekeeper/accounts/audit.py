@@ -40,6 +40,14 @@ class Action(models.TextChoices):
     TASK_DONE = "task.done", _("Completed a task")
     RETENTION_PURGE = "retention.purge", _("Erased what the retention rules say")
     RETENTION_CHANGE = "retention.change", _("Changed the retention rules")
+    CONTACT_AGREEMENT = "participant.contact", _("Recorded whether a participant agreed to be contacted")
+    LINK_ISSUE = "link.issue", _("Issued a survey link")
+    LINK_REVOKE = "link.revoke", _("Revoked a survey link")
+    RESPONSE_START = "response.start", _("Started entering answers on a participant's behalf")
+    RESPONSE_SAVE = "response.save", _("Saved answers to a questionnaire")
+    RESPONSE_SUBMIT = "response.submit", _("Submitted a questionnaire")
+    RESPONSE_VIEW = "response.view", _("Opened a questionnaire response")
+    INSTRUMENT_IMPORT = "instrument.import", _("Imported an instrument")
 
 
 OBJECT_TYPES = {
@@ -50,6 +58,9 @@ OBJECT_TYPES = {
     "task": _("Task"),
     "purge": _("Purge"),
     "retention_policy": _("Retention rules"),
+    "participant_link": _("Survey link"),
+    "response": _("Questionnaire response"),
+    "instrument_version": _("Instrument version"),
 }
 
 

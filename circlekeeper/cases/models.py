@@ -157,6 +157,8 @@ class Participant(models.Model):
     label = models.CharField(
         _("label"), max_length=60, help_text=_("A pseudonymous label, e.g. “Survivor A”.")
     )
+    # Until consent records arrive (next issue): no link or message goes to someone who has not agreed.
+    agreed_to_contact = models.BooleanField(_("agreed to be contacted"), default=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = OrganizationScopedQuerySet.as_manager()

@@ -11,14 +11,19 @@ elsewhere takes effect on the next request.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import datetime
+import hmac
+import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from circlekeeper.lib import crypto
@@ -437,3 +442,136 @@ def destroy_keys(organization_id: int) -> int:
         )
     _changed_keys(organization_id)
     return destroyed
+
+
+# --- Master key rotation -------------------------------------------------------------------------
+
+
+class MasterKeyError(Exception):
+    """A master key that cannot be used, or keys that cannot be re-wrapped; raised before anything commits."""
+
+
+def parse_master_key(text: str) -> bytes:
+    """A master key as written in its file: 32 bytes in urlsafe base64 (as `secrets.token_urlsafe(32)` prints).
+
+    The same rule as settings.envkey, so that a key file accepted here is accepted at start-up too.
+    """
+    text = text.strip()
+    try:
+        key = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError):
+        key = b""
+    if len(key) != crypto.KEY_SIZE:
+        raise MasterKeyError(
+            "it does not hold a 32-byte key in urlsafe base64 "
+            '(e.g. from `python -c "import secrets; print(secrets.token_urlsafe(32))"`)'
+        )
+    return key
+
+
+def read_master_key_file(path: str | os.PathLike[str]) -> bytes:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise MasterKeyError(f"{os.fspath(path)} cannot be read: {reason}") from None
+    try:
+        return parse_master_key(text)
+    except MasterKeyError as exc:
+        raise MasterKeyError(f"{os.fspath(path)}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class MasterKeyReport:
+    rewrapped: int  # live keys moved from the old master key to the new one
+    already_new: int  # live keys found already under the new master key (a re-run), left as they were
+    without_material: int  # retired or destroyed versions: no key material, left as they were
+    organizations: int
+
+
+def _lock_key_table() -> None:
+    """Keep every other writer of key rows out until this transaction ends; readers carry on.
+
+    Without it a worker could make an organization's first keys under the old master key after the rows were
+    read, and those keys would be lost with the old master key. SQLite needs nothing: its write transactions
+    are exclusive (transaction_mode IMMEDIATE takes the lock at BEGIN).
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"LOCK TABLE {connection.ops.quote_name(DataKey._meta.db_table)} IN EXCLUSIVE MODE"
+            )
+
+
+def rewrap_keys(
+    *,
+    new_master_key: bytes,
+    old_master_key: bytes | None = None,
+    on_key: Callable[[DataKey], None] | None = None,
+) -> MasterKeyReport:
+    """Re-wrap every live data and index key of every organization under a new master key, in one transaction.
+
+    The old master key is the one in use (settings.MASTER_KEY) unless given. Every re-wrapped key is read
+    back and unwrapped under the new master key before the transaction commits; any failure, or an exception
+    from `on_key` (called after each key is re-wrapped), rolls everything back, leaving every key under the
+    old master key. Retired and destroyed versions hold no key material and stay as they are: a shredded
+    organization stays shredded. Keys already under the new master key (from an earlier run) are kept, so
+    running again is safe. Processes still configured with the old master key cannot read any key once this
+    commits: stop them first, and restart them with the new one.
+    """
+    old_master_key = _master_key() if old_master_key is None else old_master_key
+    for what, key in (("new", new_master_key), ("old", old_master_key)):
+        if not isinstance(key, bytes) or len(key) != crypto.KEY_SIZE:
+            raise MasterKeyError(f"The {what} master key must be {crypto.KEY_SIZE} bytes")
+    if hmac.compare_digest(new_master_key, old_master_key):
+        raise MasterKeyError("The new master key is the one the keys are wrapped under already")
+    rewrapped = already_new = without_material = 0
+    with transaction.atomic():
+        _lock_key_table()
+        expected: dict[int, bytes] = {}
+        for row in DataKey.objects.select_for_update().order_by("pk"):
+            if not row.is_live:
+                without_material += 1
+                continue
+            label = _label(row.organization_id, row.purpose, row.version)
+            try:
+                key = crypto.unwrap_key(old_master_key, bytes(row.wrapped), label=label)
+            except DecryptionError:
+                try:
+                    expected[row.pk] = crypto.unwrap_key(new_master_key, bytes(row.wrapped), label=label)
+                except DecryptionError:
+                    raise MasterKeyError(
+                        f"Key {label} unwraps under neither the old master key nor the new one "
+                        "(is the old one the key in use?)"
+                    ) from None
+                already_new += 1
+                continue
+            row.wrapped = crypto.wrap_key(new_master_key, key, label=label)
+            row.save(update_fields=["wrapped"])
+            expected[row.pk] = key
+            rewrapped += 1
+            if on_key is not None:
+                on_key(row)
+        _verify_rewrapped(new_master_key, expected)
+        organizations = len({row.organization_id for row in DataKey.objects.filter(pk__in=expected)})
+    clear_key_cache()
+    return MasterKeyReport(rewrapped, already_new, without_material, organizations)
+
+
+def _verify_rewrapped(new_master_key: bytes, expected: Mapping[int, bytes]) -> None:
+    """Read every live key back from the database and unwrap it under the new master key, or roll back."""
+    live = DataKey.objects.filter(retired_at__isnull=True, destroyed_at__isnull=True)
+    seen = set()
+    for row in live:
+        label = _label(row.organization_id, row.purpose, row.version)
+        try:
+            key = crypto.unwrap_key(new_master_key, bytes(row.wrapped), label=label)
+        except DecryptionError:
+            raise MasterKeyError(
+                f"Key {label} does not unwrap under the new master key after re-wrapping"
+            ) from None
+        if row.pk not in expected or not hmac.compare_digest(key, expected[row.pk]):
+            raise MasterKeyError(f"Key {label} changed while it was re-wrapped")
+        seen.add(row.pk)
+    if seen != set(expected):
+        raise MasterKeyError("Key rows changed while they were re-wrapped")

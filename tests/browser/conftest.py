@@ -102,7 +102,7 @@ def new_page(browser: Browser, live_server, transactional_db) -> Iterator[Callab
     server = urlsplit(live_server.url)
     contexts = []
 
-    def make(viewport: ViewportSize = DESKTOP, *, phone: bool = False) -> Page:
+    def make(viewport: ViewportSize = DESKTOP, *, phone: bool = False, javascript: bool = True) -> Page:
         context = browser.new_context(
             base_url=live_server.url,
             viewport=viewport,
@@ -110,6 +110,8 @@ def new_page(browser: Browser, live_server, transactional_db) -> Iterator[Callab
             has_touch=phone,
             locale="en-US",
             service_workers="block",
+            # Off: the page's own scripts never run (Playwright's evaluate, and so axe, still do).
+            java_script_enabled=javascript,
         )
         contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)

@@ -1,0 +1,60 @@
+"""Import commands and the upload page share this: read a file, then save it as a version, or reject it whole."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.db import transaction
+
+from circlekeeper.accounts.models import Organization, User
+from circlekeeper.instruments.definition import DefinitionError, Imported, ImportRejected
+from circlekeeper.instruments.models import InstrumentVersion, Source
+from circlekeeper.instruments.redcap import read_dictionary
+from circlekeeper.instruments.services import save_version
+from circlekeeper.instruments.xlsform import code_for, read_xlsform
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    version: InstrumentVersion
+    created: bool
+    warnings: list[str]
+
+
+def code_from_file_name(name: str) -> str:
+    return code_for(Path(name).stem)
+
+
+@transaction.atomic
+def import_instrument_file(
+    *,
+    content: bytes,
+    file_name: str,
+    source: str,
+    owner: Organization | None,
+    imported_by: User | None = None,
+    code: str = "",
+    title: str = "",
+    language: str = "en",
+) -> ImportResult:
+    """Read a REDCap dictionary or an XLSForm and save it as a version; ImportRejected (nothing written) if not."""
+    imported: Imported
+    if source == Source.REDCAP:
+        code = code or code_from_file_name(file_name)
+        imported = read_dictionary(content, code=code, title=title or Path(file_name).stem, language=language)
+    elif source == Source.XLSFORM:
+        imported = read_xlsform(content, code=code, file_name=Path(file_name).stem)
+        if title:
+            imported.definition["title"] = {imported.definition["default_language"]: title}
+    else:
+        raise ValueError(f"cannot import files of source {source!r}")
+    # The format only, not the file name: the same content under another name is the same version.
+    imported.definition["source"] = {"format": source}
+    try:
+        version, created = save_version(
+            definition=imported.definition, source=source, owner=owner, imported_by=imported_by
+        )
+    except DefinitionError as exc:
+        raise ImportRejected(exc.problems) from None
+    return ImportResult(version, created, imported.warnings)

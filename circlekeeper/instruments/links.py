@@ -1,0 +1,130 @@
+"""Personal survey links: whether a participant may be contacted, issuing a link, and finding one by its token.
+
+A token is `secrets.token_urlsafe(32)` (256 bits). Only its SHA-256 is stored, so the lookup is by hash and a
+copy of the database opens nothing. The token is handed back once, to be shown to the person who issued it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import secrets
+from dataclasses import dataclass
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from circlekeeper.accounts.models import User
+from circlekeeper.cases.models import Participant, ParticipantRole
+from circlekeeper.instruments.models import Channel, InstrumentVersion, ParticipantLink, Response
+
+TOKEN_BYTES = 32
+DEFAULT_EXPIRY_DAYS = 14
+
+
+@dataclass(frozen=True)
+class ContactDecision:
+    allowed: bool
+    reason: str = ""
+
+
+class ContactRefused(Exception):
+    """Issuing or sending was refused; `reason` says why, in words staff can act on."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+def contact_allowed(participant: Participant, channel: str, when: datetime.datetime) -> ContactDecision:
+    """Whether this participant may be contacted through this channel at this time.
+
+    The one check every link or message goes through; the safe-contact rules (next issue) are added here.
+    """
+    if participant.role == ParticipantRole.CHILD:
+        return ContactDecision(False, _("Children are never asked to take part."))
+    if not participant.agreed_to_contact:
+        return ContactDecision(False, _("This participant has not agreed to be contacted."))
+    if channel not in Channel.values:
+        return ContactDecision(False, _("This is not a way the program contacts people."))
+    return ContactDecision(True)
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+@transaction.atomic
+def issue_link(
+    *,
+    participant: Participant,
+    version: InstrumentVersion,
+    purpose: str,
+    expires_at: datetime.datetime,
+    by: User,
+    channel: str,
+    when: datetime.datetime,
+) -> tuple[ParticipantLink, str]:
+    """A new link and its token (shown once, never stored); ContactRefused, writing nothing, if contact is not allowed."""
+    decision = contact_allowed(participant, channel, when)
+    if not decision.allowed:
+        raise ContactRefused(decision.reason)
+    owner_id = version.instrument.owner_id
+    if owner_id is not None and owner_id != participant.organization_id:
+        raise ValidationError({"version": _("This questionnaire belongs to another organization.")})
+    if expires_at <= when:
+        raise ValidationError({"expires_on": _("A link must expire in the future.")})
+    token = secrets.token_urlsafe(TOKEN_BYTES)
+    link = ParticipantLink(
+        organization_id=participant.organization_id,
+        participant=participant,
+        version=version,
+        purpose=purpose.strip(),
+        channel=channel,
+        token_hash=hash_token(token),
+        created_by=by,
+        created_at=when,
+        expires_at=expires_at,
+    )
+    link.full_clean()
+    link.save()
+    return link, token
+
+
+def find_usable_link(token: str, *, now: datetime.datetime | None = None) -> ParticipantLink | None:
+    """The link this token opens, if it still works; None for a wrong, expired, revoked or answered one alike."""
+    # token_urlsafe(32) is 43 characters; anything far from that is not worth hashing.
+    if not token or len(token) > 100:
+        return None
+    return (
+        ParticipantLink.objects.usable(now or timezone.now())
+        .filter(token_hash=hash_token(token))
+        .select_related("version", "response")
+        .first()
+    )
+
+
+@transaction.atomic
+def start_response(*, link: ParticipantLink) -> Response:
+    """The link's response, made when the participant first saves a section (nothing is written before)."""
+    # Only the link row is locked (PostgreSQL locks no row of an outer join's nullable side).
+    locked = (
+        ParticipantLink.objects.select_for_update(of=("self",)).select_related("participant").get(pk=link.pk)
+    )
+    if locked.response_id is not None:  # another tab got there first
+        return Response.objects.get(pk=locked.response_id)
+    response = Response(
+        organization_id=locked.organization_id,
+        version_id=locked.version_id,
+        participant=locked.participant,
+        case_id=locked.participant.case_id,
+        purpose=locked.purpose,
+    )
+    response.full_clean(exclude=["answers"])  # empty until the first section is saved
+    response.save()
+    locked.response = response
+    locked.save(update_fields=["response"])
+    link.response = response
+    return response
