@@ -60,11 +60,11 @@ SUMMARY_OPENINGS = [
     "Demo summary. He says his partner controlled every dollar",
 ]
 SUMMARY_ENDINGS = [
-    "and she wants him to understand what it did to the family.",
+    "and the survivor wants the person who caused harm to understand what it did to the family.",
     "and what matters most now is that the children feel safe.",
     "and they want an apology and a plan that keeps everyone safe.",
-    "and she does not want the police involved, but wants it to stop.",
-    "and he hopes a circle can help them part without more harm.",
+    "and the survivor does not want the police involved, but wants it to stop.",
+    "and the survivor hopes a circle can help them part without more harm.",
 ]
 NOTE_TEXTS = [
     "Demo note: first call went well; wants to think about a circle.",
