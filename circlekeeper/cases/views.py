@@ -103,6 +103,8 @@ def note_add(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_case_for(request, case_id)
     form = NoteForm(request.POST)
     if not form.is_valid():
+        # The case page comes back with the error, so this is a read of the case like any other.
+        audit(request, action=Action.CASE_VIEW, object_type="case", object_id=case.pk)
         return render(request, "cases/case_detail.html", _detail_context(case, form), status=400)
     note = services.add_case_note(case=case, author=request.user, text=form.cleaned_data["text"])  # type: ignore[arg-type]
     audit(request, action=Action.NOTE_ADD, object_type="case", object_id=case.pk)

@@ -236,3 +236,16 @@ class IntakeNeedsNoReleaseTests(PersonaTestCase):
             reverse("cases:participant_add", args=[self.case.pk]), {"role": "child", "label": "Survivor A"}
         )
         self.assertContains(response, "already exists")
+
+
+class NoteValidationTests(PersonaTestCase):
+    def test_an_empty_note_is_refused_and_the_case_page_it_shows_is_audited(self):
+        self.login(self.alice)
+        response = self.client.post(reverse("cases:note_add", args=[self.case.pk]), {"text": "  "})
+        self.assertContains(response, "This field is required", status_code=400)
+        self.assertFalse(self.case.notes.exists())
+        self.assertTrue(
+            AuditEvent.objects.filter(
+                action="case.view", object_id=str(self.case.pk), actor_id=self.alice.pk
+            ).exists()
+        )
