@@ -18,7 +18,18 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY
 from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
-from circlekeeper.cases.models import Case, CaseAssignment, TeamRole
+from circlekeeper.cases.models import (
+    Case,
+    CaseAssignment,
+    Consent,
+    ConsentKind,
+    ContactChannel,
+    ContactRules,
+    HowGiven,
+    Participant,
+    ParticipantRole,
+    TeamRole,
+)
 
 PASSWORD = "correct horse battery staple"  # nosec B105
 _counter = itertools.count(1)
@@ -71,6 +82,34 @@ def make_case(organization: Organization, *, team: tuple[tuple[User, str], ...] 
     for user, role in team:
         CaseAssignment.objects.create(organization=organization, case=case, user=user, role=role)
     return case
+
+
+def make_participant(case: Case, *, reachable: bool = True, **kwargs: Any) -> Participant:
+    """A participant; `reachable` records consent to take part and be contacted, and rules allowing any contact."""
+    kwargs.setdefault("role", ParticipantRole.SURVIVOR)
+    kwargs.setdefault("label", f"{kwargs['role']} {Participant.objects.filter(case=case).count() + 1}")
+    participant = Participant.objects.create(organization_id=case.organization_id, case=case, **kwargs)
+    if reachable:
+        make_reachable(participant)
+    return participant
+
+
+def make_reachable(participant: Participant, **rules: Any) -> ContactRules:
+    """Consent to take part and to be contacted, and safe-contact rules (any way, any time unless overridden)."""
+    for kind in (ConsentKind.TAKE_PART, ConsentKind.CONTACT):
+        Consent.objects.create(
+            organization_id=participant.organization_id,
+            participant=participant,
+            kind=kind,
+            how_given=HowGiven.ORAL,
+            given_on=datetime.date(2026, 3, 1),
+        )
+    rules.setdefault("channels", [c for c in ContactChannel.values if c != ContactChannel.NAMED_PERSON])
+    rules.setdefault("days", list(range(7)))
+    contact_rules, _created = ContactRules.objects.update_or_create(
+        participant=participant, defaults={"organization_id": participant.organization_id, **rules}
+    )
+    return contact_rules
 
 
 def sign_in(client: Client, user: User) -> None:

@@ -48,6 +48,23 @@ class Action(models.TextChoices):
     RESPONSE_SUBMIT = "response.submit", _("Submitted a questionnaire")
     RESPONSE_VIEW = "response.view", _("Opened a questionnaire response")
     INSTRUMENT_IMPORT = "instrument.import", _("Imported an instrument")
+    PARTICIPANT_VIEW = "participant.view", _("Opened a participant's details")
+    DETAILS_CHANGE = "participant.details", _("Changed a participant's identifying details")
+    KNOWN_LOOKUP = "participant.lookup", _("Looked up whether a person is already known")
+    CONSENT_ADD = "consent.add", _("Recorded a consent")
+    CONSENT_WITHDRAW = "consent.withdraw", _("Recorded a withdrawal of consent")
+    CONTACT_RULES_CHANGE = "contact.rules", _("Changed safe-contact rules")
+    TRACK_CHOOSE = "track.choose", _("Recorded the survivor's choice of track")
+    SAFETY_VIEW = "safety.view", _("Opened a case's safety page")
+    CHECK_START = "safety.check.start", _("Started a safety check")
+    VIOLENCE_REPORT = "safety.violence", _("Reported new violence")
+    HOLD_LIFT = "safety.hold.lift", _("Lifted a safety hold")
+    ALERT_ACK = "safety.alert.ack", _("Acknowledged a safety alert")
+    PLAN_VIEW = "safety.plan.view", _("Opened a safety plan")
+    PLAN_SAVE = "safety.plan.save", _("Saved a safety plan")
+    PLAN_REVIEW = "safety.plan.review", _("Recorded a safety plan review")
+    PLAN_PRINT = "safety.plan.print", _("Printed a safety plan")
+    RISK_INSTRUMENT_CHANGE = "safety.instrument", _("Changed which instruments give risk levels")
 
 
 OBJECT_TYPES = {
@@ -61,6 +78,13 @@ OBJECT_TYPES = {
     "participant_link": _("Survey link"),
     "response": _("Questionnaire response"),
     "instrument_version": _("Instrument version"),
+    "consent": _("Consent"),
+    "contact_rules": _("Safe-contact rules"),
+    "track_choice": _("Choice of track"),
+    "safety_hold": _("Safety hold"),
+    "safety_alert": _("Safety alert"),
+    "safety_plan": _("Safety plan"),
+    "risk_instrument": _("Risk instrument"),
 }
 
 

@@ -10,7 +10,12 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import Organization, Role, User
-from circlekeeper.lib.fields import BlindIndexField, EncryptedLongTextField, EncryptedTextField
+from circlekeeper.lib.fields import (
+    BlindIndexField,
+    EncryptedDateField,
+    EncryptedLongTextField,
+    EncryptedTextField,
+)
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
 
 
@@ -19,6 +24,27 @@ class CaseStatus(models.TextChoices):
     CLOSED = "closed", _("Closed")
     WITHDRAWN = "withdrawn", _("Withdrawn by the survivor")
     REFERRED_OUT = "referred_out", _("Referred out")
+
+
+class Track(models.TextChoices):
+    """The survivor's choice of how the program responds (PROTOCOL.md, tracks), re-choosable at any time."""
+
+    SUPPORT_ONLY = "support_only", _("Support only")
+    COMMUNITY_ACCOUNTABILITY = "community_accountability", _("Community accountability")
+    INDIRECT_DIALOGUE = "indirect_dialogue", _("Indirect dialogue")
+    DIRECT_DIALOGUE = "direct_dialogue", _("Direct dialogue")
+    REFERRAL_OUT = "referral_out", _("Referral out")
+
+
+# How much contact with the person who caused harm each track brings: moving up passes the gates again,
+# and is refused while a safety hold is open. A referral out brings none through the program.
+TRACK_CONTACT = {
+    Track.SUPPORT_ONLY: 0,
+    Track.REFERRAL_OUT: 0,
+    Track.COMMUNITY_ACCOUNTABILITY: 1,
+    Track.INDIRECT_DIALOGUE: 1,
+    Track.DIRECT_DIALOGUE: 2,
+}
 
 
 class TeamRole(models.TextChoices):
@@ -46,6 +72,12 @@ class Case(models.Model):
     closed_on = models.DateField(_("closed"), null=True, blank=True)
     # What happened, in the survivor's words: a narrative, so encrypted (SECURITY.md 6).
     summary = EncryptedLongTextField(_("summary"), blank=True, null=True)
+    # The survivor's current track (choice.py keeps it with its history in TrackChoice); empty until chosen.
+    track = models.CharField(_("track"), max_length=30, choices=Track.choices, blank=True)
+    # Facts the safety app owns, kept here so that lower apps can ask them (ARCHITECTURE.md): only
+    # circlekeeper.safety.services changes them, in the transaction that opens or lifts a hold or records a check.
+    on_hold = models.BooleanField(_("on safety hold"), default=False, editable=False)
+    risk_level = models.CharField(_("latest risk level"), max_length=10, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CaseQuerySet.as_manager()
@@ -147,8 +179,17 @@ class ParticipantRole(models.TextChoices):
     SAFETY_MONITOR = "safety_monitor", _("Safety monitor")
 
 
+class ParticipantQuerySet(OrganizationScopedQuerySet):
+    def survivors(self) -> ParticipantQuerySet:
+        return self.filter(role=ParticipantRole.SURVIVOR)
+
+
+# Whose side each role is on: the survivor's private information never reaches the other side (PROTOCOL.md).
+HARM_SIDE = (ParticipantRole.PERSON_WHO_CAUSED_HARM, ParticipantRole.HARM_SUPPORTER)
+
+
 class Participant(models.Model):
-    """A person in a case, known everywhere by a pseudonymous label. Identifying details arrive later, encrypted."""
+    """A person in a case, known everywhere by a pseudonymous label; identifying details are encrypted."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="participants")
@@ -157,11 +198,26 @@ class Participant(models.Model):
     label = models.CharField(
         _("label"), max_length=60, help_text=_("A pseudonymous label, e.g. “Survivor A”.")
     )
-    # Until consent records arrive (next issue): no link or message goes to someone who has not agreed.
-    agreed_to_contact = models.BooleanField(_("agreed to be contacted"), default=False)
+    # Identifying details (SECURITY.md 6): encrypted, shown only to the case team, never in a list.
+    name = EncryptedTextField(_("name"), blank=True, null=True, max_length=200)
+    phone = EncryptedTextField(_("phone"), blank=True, null=True, max_length=40)
+    email = EncryptedTextField(_("email"), blank=True, null=True, max_length=254)
+    address = EncryptedLongTextField(_("address"), blank=True, null=True, max_length=1000)
+    date_of_birth = EncryptedDateField(_("date of birth"), blank=True, null=True)
+    languages = EncryptedTextField(_("languages"), blank=True, null=True, max_length=200)
+    pronouns = EncryptedTextField(_("pronouns"), blank=True, null=True, max_length=60)
+    # "Is this person already known to us?" without decrypting anyone (SECURITY.md 8).
+    name_dob_index = BlindIndexField(
+        sources=("name", "date_of_birth"), kinds=("name", "date"), purpose="participant_name_dob"
+    )
+    name_index = BlindIndexField(sources=("name",), kinds=("name",), purpose="participant_name")
+    phone_index = BlindIndexField(sources=("phone",), kinds=("phone",), purpose="participant_phone")
+    email_index = BlindIndexField(sources=("email",), kinds=("email",), purpose="participant_email")
+    # Raised by every change of the details: a second editor working from an older page is refused.
+    details_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    objects = OrganizationScopedQuerySet.as_manager()
+    objects = ParticipantQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("participant")
@@ -171,6 +227,211 @@ class Participant(models.Model):
 
     def __str__(self) -> str:
         return self.label
+
+    @property
+    def is_survivor(self) -> bool:
+        return self.role == ParticipantRole.SURVIVOR
+
+    @property
+    def is_harm_side(self) -> bool:
+        return self.role in HARM_SIDE
+
+    def has_consent(self, kind: str) -> bool:
+        return self.consents.current().filter(kind=kind).exists()
+
+
+class ConsentKind(models.TextChoices):
+    TAKE_PART = "take_part", _("To take part")
+    CONTACT = "contact", _("To be contacted")
+    SHARE = "share", _("To share information with named others")
+
+
+class HowGiven(models.TextChoices):
+    WRITTEN = "written", _("Written")
+    ORAL = "oral", _("Oral (recorded by staff)")
+
+
+class ConsentQuerySet(OrganizationScopedQuerySet):
+    def current(self) -> ConsentQuerySet:
+        return self.filter(revoked_at__isnull=True)
+
+
+class Consent(models.Model):
+    """One consent a participant gave, dated, written or oral; revoked at once, never edited or deleted."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="consents")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    kind = models.CharField(_("consent"), max_length=20, choices=ConsentKind.choices)
+    # For consent to share: with whom, and what (the people named may be identifying, so encrypted).
+    share_with = EncryptedLongTextField(_("shared with"), blank=True, null=True, max_length=500)
+    how_given = models.CharField(_("given"), max_length=10, choices=HowGiven.choices)
+    given_on = models.DateField(_("given on"))
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+    revoked_at = models.DateTimeField(_("withdrawn"), null=True, blank=True)
+    revoked_how = models.CharField(_("withdrawn"), max_length=10, choices=HowGiven.choices, blank=True)
+    revoked_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+", null=True, blank=True)
+
+    objects = ConsentQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("consent")
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["organization", "participant", "kind"], name="consent_org_participant")]
+
+    def __str__(self) -> str:
+        return f"{self.participant} · {self.get_kind_display()} · {self.given_on:%Y-%m-%d}"
+
+    @property
+    def is_current(self) -> bool:
+        return self.revoked_at is None
+
+
+class ContactChannel(models.TextChoices):
+    """Ways the program reaches a participant; the safe-contact rules allow or forbid each."""
+
+    PHONE_CALL = "phone_call", _("Phone call")
+    TEXT = "text", _("Text message")
+    EMAIL = "email", _("Email")
+    IN_PERSON = "in_person", _("In person")
+    NAMED_PERSON = "named_person", _("Through a named person")
+
+
+# A text or an email stays on the phone or in the inbox, where someone else may read it.
+LEAVES_MESSAGE = (ContactChannel.TEXT, ContactChannel.EMAIL)
+
+
+class Weekday(models.IntegerChoices):
+    MONDAY = 0, _("Monday")
+    TUESDAY = 1, _("Tuesday")
+    WEDNESDAY = 2, _("Wednesday")
+    THURSDAY = 3, _("Thursday")
+    FRIDAY = 4, _("Friday")
+    SATURDAY = 5, _("Saturday")
+    SUNDAY = 6, _("Sunday")
+
+
+class ContactRules(models.Model):
+    """How a participant may safely be contacted; contact.contact_allowed refuses anything else."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    participant = models.OneToOneField(Participant, on_delete=models.CASCADE, related_name="contact_rules")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    channels = models.JSONField(_("allowed ways"), default=list)
+    days = models.JSONField(_("allowed days"), default=list)
+    # In the organization's time zone; both empty means any time of the allowed days.
+    from_time = models.TimeField(_("from"), null=True, blank=True)
+    until_time = models.TimeField(_("until"), null=True, blank=True)
+    code_word = EncryptedTextField(_("code word or phrase"), blank=True, null=True, max_length=200)
+    never_leave_messages = models.BooleanField(_("never leave messages"), default=False)
+    named_person = EncryptedTextField(_("named person"), blank=True, null=True, max_length=200)
+    notes = EncryptedLongTextField(_("other instructions"), blank=True, null=True, max_length=1000)
+    version = models.PositiveIntegerField(default=1, editable=False)
+    updated_by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("safe-contact rules")
+        verbose_name_plural = _("safe-contact rules")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(from_time__isnull=True, until_time__isnull=True)
+                | Q(from_time__isnull=False, until_time__isnull=False, until_time__gt=models.F("from_time")),
+                name="contact_rules_time_window",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.participant} · contact rules"
+
+    @property
+    def channel_labels(self) -> list[str]:
+        return [str(ContactChannel(c).label) for c in self.channels if c in ContactChannel.values]
+
+    @property
+    def day_labels(self) -> list[str]:
+        return [str(Weekday(d).label) for d in sorted(self.days) if d in Weekday.values]
+
+
+class TrackChoice(models.Model):
+    """One choice of track by the survivor, after a staff member explained every track. Never changed."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="track_choices")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    track = models.CharField(_("track"), max_length=30, choices=Track.choices)
+    previous_track = models.CharField(_("previous track"), max_length=30, choices=Track.choices, blank=True)
+    survivor = models.ForeignKey(Participant, on_delete=models.PROTECT, related_name="+")
+    explained_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    explained_on = models.DateField(_("explained on"))
+    # What the survivor said about the choice, in their words (optional): a narrative, so encrypted.
+    in_their_words = EncryptedLongTextField(_("in the survivor's words"), blank=True, null=True, max_length=2000)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("choice of track")
+        ordering = ["-recorded_at", "-id"]
+        indexes = [models.Index(fields=["organization", "case", "recorded_at"], name="track_org_case")]
+
+    def __str__(self) -> str:
+        return f"{self.case} · {self.get_track_display()}"
+
+
+class EventKind(models.TextChoices):
+    """What the case history records. The apps above `cases` add theirs here, so one history tells it all."""
+
+    PARTICIPANT_ADDED = "participant.added", _("Participant added")
+    DETAILS_CHANGED = "participant.details", _("Identifying details changed")
+    CONSENT_GIVEN = "consent.given", _("Consent recorded")
+    CONSENT_WITHDRAWN = "consent.withdrawn", _("Consent withdrawn")
+    CONTACT_RULES = "contact.rules", _("Safe-contact rules changed")
+    TRACK_CHOSEN = "track.chosen", _("Track chosen")
+    CHECK_RECORDED = "safety.check", _("Safety check recorded")
+    HOLD_OPENED = "safety.hold.opened", _("Safety hold opened")
+    HOLD_LIFTED = "safety.hold.lifted", _("Safety hold lifted")
+    ALERT_RAISED = "safety.alert", _("Safety alert raised")
+    ALERT_SEEN = "safety.alert.seen", _("Safety alert acknowledged")
+    PLAN_SAVED = "safety.plan.saved", _("Safety plan revised")
+    PLAN_DECLINED = "safety.plan.declined", _("Survivor declined a safety plan")
+    PLAN_REVIEWED = "safety.plan.reviewed", _("Safety plan reviewed")
+    PLAN_REVIEW_DUE = "safety.plan.due", _("Safety plan due for review")
+
+
+class CaseEvent(models.Model):
+    """One line of a case's history: what happened, when, by whom. Appended, never changed.
+
+    `facts` holds codes only (a track, a risk level, a participant label), never what anyone said, so the
+    history can be shown to the whole team and kept as long as the case.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=40, choices=EventKind.choices)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    facts = models.JSONField(default=dict, blank=True)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("case event")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["organization", "case", "at"], name="caseevent_org_case_at")]
+
+    def __str__(self) -> str:
+        return f"{self.case} · {self.kind} · {self.at:%Y-%m-%d %H:%M}"
+
+
+def record_event(case: Case, kind: str, *, by: User | None = None, at: datetime.datetime | None = None, **facts: str) -> CaseEvent:
+    return CaseEvent.objects.create(
+        organization_id=case.organization_id, case=case, kind=kind, by=by, at=at or timezone.now(), facts=facts
+    )
 
 
 class ReleasableField(models.TextChoices):
@@ -265,6 +526,7 @@ class TaskKind(models.TextChoices):
         "notify_compelled_disclosure",
         _("Tell the participant about a compelled disclosure"),
     )
+    REVIEW_SAFETY_PLAN = "review_safety_plan", _("Review the safety plan with the survivor")
 
 
 class CaseTask(models.Model):

@@ -591,10 +591,6 @@ class StartResponseForm(forms.Form):
         self.fields["version"].queryset = versions_for(organization)  # type: ignore[attr-defined]
 
 
-class ContactAgreementForm(forms.Form):
-    agreed = forms.BooleanField(required=False)
-
-
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 

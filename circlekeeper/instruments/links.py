@@ -9,25 +9,18 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
-from dataclasses import dataclass
-
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.models import Participant, ParticipantRole
-from circlekeeper.instruments.models import Channel, InstrumentVersion, ParticipantLink, Response
+from circlekeeper.cases.contact import contact_allowed
+from circlekeeper.cases.models import Participant
+from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response
 
 TOKEN_BYTES = 32
 DEFAULT_EXPIRY_DAYS = 14
-
-
-@dataclass(frozen=True)
-class ContactDecision:
-    allowed: bool
-    reason: str = ""
 
 
 class ContactRefused(Exception):
@@ -36,20 +29,6 @@ class ContactRefused(Exception):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
-
-
-def contact_allowed(participant: Participant, channel: str, when: datetime.datetime) -> ContactDecision:
-    """Whether this participant may be contacted through this channel at this time.
-
-    The one check every link or message goes through; the safe-contact rules (next issue) are added here.
-    """
-    if participant.role == ParticipantRole.CHILD:
-        return ContactDecision(False, _("Children are never asked to take part."))
-    if not participant.agreed_to_contact:
-        return ContactDecision(False, _("This participant has not agreed to be contacted."))
-    if channel not in Channel.values:
-        return ContactDecision(False, _("This is not a way the program contacts people."))
-    return ContactDecision(True)
 
 
 def hash_token(token: str) -> str:

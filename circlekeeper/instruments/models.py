@@ -10,7 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from circlekeeper.accounts.models import Organization, User
-from circlekeeper.cases.models import Case, Participant
+from circlekeeper.cases.models import Case, ContactChannel, Participant
 from circlekeeper.lib.fields import EncryptedJSONField
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
 
@@ -166,14 +166,8 @@ class Response(models.Model):
         self.save(update_fields=["skipped", "answers", "scores", "status", "submitted_at"])
 
 
-class Channel(models.TextChoices):
-    """How a link reaches a participant; the safe-contact rules (next issue) allow or forbid each."""
-
-    PHONE_CALL = "phone_call", _("Phone call")
-    TEXT = "text", _("Text message")
-    EMAIL = "email", _("Email")
-    IN_PERSON = "in_person", _("In person")
-    NAMED_PERSON = "named_person", _("Through a named person")
+# How a link reaches a participant: the safe-contact rules allow or forbid each way.
+Channel = ContactChannel
 
 
 class LinkStatus(models.TextChoices):

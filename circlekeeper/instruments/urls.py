@@ -12,11 +12,6 @@ urlpatterns = [
     path("versions/<int:version_id>/", views.version_detail, name="version_detail"),
     path("cases/<int:case_id>/", views.case_questionnaires, name="case_questionnaires"),
     path(
-        "cases/<int:case_id>/participants/<int:participant_id>/contact/",
-        views.contact_agreement,
-        name="contact_agreement",
-    ),
-    path(
         "cases/<int:case_id>/participants/<int:participant_id>/links/new/",
         views.link_issue,
         name="link_issue",

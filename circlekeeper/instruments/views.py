@@ -35,7 +35,6 @@ from circlekeeper.instruments.definition import (
     localized,
 )
 from circlekeeper.instruments.forms import (
-    ContactAgreementForm,
     ImportForm,
     IssueLinkForm,
     StartResponseForm,
@@ -224,19 +223,6 @@ def case_questionnaires(request: HttpRequest, case_id: int) -> HttpResponse:
 
 def _to_case_page(case_id: int, anchor: str = "") -> HttpResponseRedirect:
     return redirect(reverse("instruments:case_questionnaires", args=[case_id]) + anchor)
-
-
-@login_required
-@require_POST
-def contact_agreement(request: HttpRequest, case_id: int, participant_id: int) -> HttpResponse:
-    participant = get_participant_for(request, case_id, participant_id)
-    form = ContactAgreementForm(request.POST)
-    if form.is_valid() and participant.agreed_to_contact != form.cleaned_data["agreed"]:
-        participant.agreed_to_contact = form.cleaned_data["agreed"]
-        participant.save(update_fields=["agreed_to_contact"])
-        audit(request, action=Action.CONTACT_AGREEMENT, object_type="participant", object_id=participant.pk)
-        messages.success(request, _("Saved."))
-    return _to_case_page(case_id, f"#participant-{participant.pk}")
 
 
 @login_required

@@ -10,7 +10,7 @@ import copy
 import datetime
 from typing import Any
 
-from circlekeeper.cases.disclosure import add_participant
+from circlekeeper import testing
 from circlekeeper.cases.models import Case, Participant
 from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Source
@@ -159,14 +159,9 @@ def make_survey_version(**overrides: Any) -> InstrumentVersion:
 
 
 def make_participant(case: Case, **kwargs: Any) -> Participant:
-    agreed = kwargs.pop("agreed_to_contact", True)
-    kwargs.setdefault("role", "survivor")
+    """A participant who agreed to be contacted any way at any time (`agreed_to_contact=False`: no consent)."""
     kwargs.setdefault("label", f"Survivor {Participant.objects.filter(case=case).count() + 1}")
-    participant = add_participant(case=case, **kwargs)
-    if agreed:
-        participant.agreed_to_contact = True
-        participant.save(update_fields=["agreed_to_contact"])
-    return participant
+    return testing.make_participant(case, reachable=kwargs.pop("agreed_to_contact", True), **kwargs)
 
 
 def make_link(

@@ -8,13 +8,8 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 
 from circlekeeper.cases.models import ParticipantRole
-from circlekeeper.instruments.links import (
-    ContactDecision,
-    ContactRefused,
-    contact_allowed,
-    find_usable_link,
-    issue_link,
-)
+from circlekeeper.cases.contact import ContactDecision, contact_allowed
+from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link
 from circlekeeper.instruments.models import InstrumentVersion, LinkStatus, ParticipantLink, Source
 from circlekeeper.instruments.services import save_version
 from circlekeeper.instruments.tests.survey import (
@@ -77,13 +72,15 @@ class IssuingLinksTests(PersonaTestCase):
         with self.assertRaises(ContactRefused) as refused:
             self.issue(participant)
 
-        self.assertEqual(refused.exception.reason, "This participant has not agreed to be contacted.")
+        self.assertEqual(
+            refused.exception.reason, f"{participant.label} has no current consent to be contacted."
+        )
         self.assertFalse(ParticipantLink.objects.exists())
         self.assertEqual(AuditEvent.objects.count(), events)
 
     def test_children_are_never_asked_to_take_part_even_with_agreement(self):
         child = make_participant(self.case, role=ParticipantRole.CHILD, label="Child C")
-        self.assertTrue(child.agreed_to_contact)
+        self.assertTrue(child.has_consent("contact"))
 
         decision = contact_allowed(child, "in_person", NOW)
         with self.assertRaises(ContactRefused) as refused:

@@ -1,0 +1,128 @@
+"""Whether a participant may be contacted, and whether anything may involve the person who caused harm.
+
+`contact_allowed` is the one check every outbound contact goes through (survey links now, reminders and
+anything later): it names the rule an attempt breaks, so staff can act on it. `harm_action_refusal` is the
+survivor's-choice rule (PROTOCOL.md, principle 1): nothing that involves the person who caused harm or
+their supporters starts without the survivor's current consent and a chosen track with contact, and
+nothing while a safety hold is open.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass
+
+from django.utils import timezone
+from django.utils.formats import time_format
+from django.utils.translation import gettext as _
+
+from circlekeeper.cases.models import (
+    LEAVES_MESSAGE,
+    TRACK_CONTACT,
+    Case,
+    ConsentKind,
+    ContactChannel,
+    ContactRules,
+    Participant,
+    ParticipantRole,
+    Track,
+)
+
+
+@dataclass(frozen=True)
+class ContactDecision:
+    allowed: bool
+    reason: str = ""
+
+
+def harm_action_refusal(case: Case, *, contact_level: int = 1) -> str | None:
+    """Why nothing involving the person who caused harm may start on this case now, or None if it may.
+
+    `contact_level` is what the action needs from the survivor's track: 1 for indirect contact (a message, a
+    link, a meeting with them alone), 2 for a joint activity with both parties.
+    """
+    if case.on_hold:
+        return _(
+            "The case is on a safety hold: no contact with the person who caused harm or their supporters "
+            "until a supervisor lifts it."
+        )
+    survivors = list(case.participants.survivors())
+    if not survivors:
+        return _("No survivor is recorded on this case: nothing may involve the person who caused harm.")
+    for survivor in survivors:
+        if not survivor.has_consent(ConsentKind.TAKE_PART):
+            return _(
+                "%(label)s has no current consent to take part (withdrawn or never recorded): nothing may "
+                "involve the person who caused harm."
+            ) % {"label": survivor.label}
+    track = case.track
+    if not track:
+        return _("The survivor has not chosen a track yet: nothing may involve the person who caused harm.")
+    if TRACK_CONTACT[Track(track)] < contact_level:
+        return _("The survivor's chosen track (%(track)s) does not include this contact.") % {
+            "track": Track(track).label
+        }
+    return None
+
+
+def _time_window(rules: ContactRules) -> str:
+    days = ", ".join(rules.day_labels)
+    if rules.from_time is None or rules.until_time is None:
+        return days
+    return _("%(days)s, %(start)s–%(end)s") % {
+        "days": days,
+        "start": time_format(rules.from_time, "TIME_FORMAT"),
+        "end": time_format(rules.until_time, "TIME_FORMAT"),
+    }
+
+
+def rules_refusal(rules: ContactRules, channel: str, when: datetime.datetime) -> str | None:
+    """The safe-contact rule this contact would break, in words, or None."""
+    if channel not in ContactChannel.values:
+        return _("This is not a way the program contacts people.")
+    label = ContactChannel(channel).label
+    if channel not in rules.channels:
+        allowed = ", ".join(rules.channel_labels) or _("none")
+        return _("Safe-contact rule: %(channel)s is not an allowed way (allowed: %(allowed)s).") % {
+            "channel": label,
+            "allowed": allowed,
+        }
+    if rules.never_leave_messages and channel in LEAVES_MESSAGE:
+        return _(
+            "Safe-contact rule: never leave messages. A %(channel)s stays where someone else may read it."
+        ) % {"channel": str(label).lower()}
+    if channel == ContactChannel.NAMED_PERSON and not rules.named_person:
+        return _("Safe-contact rule: contact through a named person, but no person is named.")
+    local = timezone.localtime(when)
+    in_day = local.weekday() in rules.days
+    in_hours = rules.from_time is None or (
+        rules.until_time is not None and rules.from_time <= local.time() < rules.until_time
+    )
+    if not (in_day and in_hours):
+        return _("Safe-contact rule: only at the allowed times (%(window)s).") % {
+            "window": _time_window(rules) or _("no day is allowed")
+        }
+    return None
+
+
+def contact_allowed(participant: Participant, channel: str, when: datetime.datetime) -> ContactDecision:
+    """Whether this participant may be contacted through this channel at this time, and if not, why."""
+    if participant.role == ParticipantRole.CHILD:
+        return ContactDecision(False, _("Children are never asked to take part."))
+    if participant.is_harm_side:
+        refusal = harm_action_refusal(participant.case)
+        if refusal:
+            return ContactDecision(False, refusal)
+    if not participant.has_consent(ConsentKind.CONTACT):
+        return ContactDecision(
+            False, _("%(label)s has no current consent to be contacted.") % {"label": participant.label}
+        )
+    rules = ContactRules.objects.filter(participant=participant).first()
+    if rules is None:
+        return ContactDecision(
+            False,
+            _("No safe-contact rules are recorded for %(label)s: record how they may be contacted first.")
+            % {"label": participant.label},
+        )
+    refusal = rules_refusal(rules, channel, when)
+    return ContactDecision(refusal is None, refusal or "")
