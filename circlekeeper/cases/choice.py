@@ -85,7 +85,9 @@ OPTIONS = (
     ),
     TrackOption(
         Track.DIRECT_DIALOGUE,
-        gettext_lazy("A circle or meeting with you, the person who caused harm and supporters for each of you."),
+        gettext_lazy(
+            "A circle or meeting with you, the person who caused harm and supporters for each of you."
+        ),
         (
             gettext_lazy("We prepare with each of you separately first, for as long as it takes."),
             gettext_lazy(

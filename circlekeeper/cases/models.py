@@ -278,7 +278,9 @@ class Consent(models.Model):
     class Meta:
         verbose_name = _("consent")
         ordering = ["-recorded_at", "-id"]
-        indexes = [models.Index(fields=["organization", "participant", "kind"], name="consent_org_participant")]
+        indexes = [
+            models.Index(fields=["organization", "participant", "kind"], name="consent_org_participant")
+        ]
 
     def __str__(self) -> str:
         return f"{self.participant} · {self.get_kind_display()} · {self.given_on:%Y-%m-%d}"
@@ -368,7 +370,9 @@ class TrackChoice(models.Model):
     explained_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     explained_on = models.DateField(_("explained on"))
     # What the survivor said about the choice, in their words (optional): a narrative, so encrypted.
-    in_their_words = EncryptedLongTextField(_("in the survivor's words"), blank=True, null=True, max_length=2000)
+    in_their_words = EncryptedLongTextField(
+        _("in the survivor's words"), blank=True, null=True, max_length=2000
+    )
     recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     recorded_at = models.DateTimeField(default=timezone.now, editable=False)
 
@@ -428,9 +432,16 @@ class CaseEvent(models.Model):
         return f"{self.case} · {self.kind} · {self.at:%Y-%m-%d %H:%M}"
 
 
-def record_event(case: Case, kind: str, *, by: User | None = None, at: datetime.datetime | None = None, **facts: str) -> CaseEvent:
+def record_event(
+    case: Case, kind: str, *, by: User | None = None, at: datetime.datetime | None = None, **facts: str
+) -> CaseEvent:
     return CaseEvent.objects.create(
-        organization_id=case.organization_id, case=case, kind=kind, by=by, at=at or timezone.now(), facts=facts
+        organization_id=case.organization_id,
+        case=case,
+        kind=kind,
+        by=by,
+        at=at or timezone.now(),
+        facts=facts,
     )
 
 

@@ -96,7 +96,9 @@ def already_known(
         keys = blind_indexes_for(org_id, "participant_name_dob", ("name", "date"), [name, date_of_birth])
         wanted.append((_("name and date of birth"), "name_dob_index", keys))
     elif name:
-        wanted.append((_("name"), "name_index", blind_indexes_for(org_id, "participant_name", ("name",), [name])))
+        wanted.append(
+            (_("name"), "name_index", blind_indexes_for(org_id, "participant_name", ("name",), [name]))
+        )
     if phone:
         keys = blind_indexes_for(org_id, "participant_phone", ("phone",), [phone])
         wanted.append((_("phone"), "phone_index", keys))
@@ -142,7 +144,9 @@ def record_consent(
     )
     consent.full_clean()
     consent.save()
-    record_event(participant.case, EventKind.CONSENT_GIVEN, by=by, participant=participant.label, consent=kind)
+    record_event(
+        participant.case, EventKind.CONSENT_GIVEN, by=by, participant=participant.label, consent=kind
+    )
     return consent
 
 

@@ -220,7 +220,9 @@ class SafetyPlanRevision(models.Model):
     items_ready = EncryptedLongTextField(_("things to keep ready"), blank=True, null=True, max_length=2000)
     children_plan = EncryptedLongTextField(_("plan for the children"), blank=True, null=True, max_length=2000)
     backup_person = EncryptedLongTextField(_("back-up person"), blank=True, null=True, max_length=500)
-    in_their_words = EncryptedLongTextField(_("in the survivor's words"), blank=True, null=True, max_length=4000)
+    in_their_words = EncryptedLongTextField(
+        _("in the survivor's words"), blank=True, null=True, max_length=4000
+    )
     saved_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     saved_at = models.DateTimeField(default=timezone.now)
 

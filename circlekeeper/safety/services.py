@@ -105,7 +105,10 @@ def record_check_from_response(response: Response) -> SafetyCheck | None:
     participant = Participant.objects.select_related("case").get(pk=response.participant_id)
     case = Case.objects.select_for_update().get(pk=participant.case_id)
     previous = (
-        SafetyCheck.objects.filter(participant=participant).exclude(level="").order_by("-checked_at", "-id").first()
+        SafetyCheck.objects.filter(participant=participant)
+        .exclude(level="")
+        .order_by("-checked_at", "-id")
+        .first()
     )
     check = SafetyCheck.objects.create(
         organization_id=response.organization_id,
@@ -118,7 +121,11 @@ def record_check_from_response(response: Response) -> SafetyCheck | None:
         entered_by=response.entered_by_staff,
     )
     record_event(
-        case, EventKind.CHECK_RECORDED, by=response.entered_by_staff, participant=participant.label, level=level
+        case,
+        EventKind.CHECK_RECORDED,
+        by=response.entered_by_staff,
+        participant=participant.label,
+        level=level,
     )
     if level and participant.role == ParticipantRole.SURVIVOR:
         case.risk_level = level
@@ -221,7 +228,9 @@ def lift_hold(*, hold: SafetyHold, by: User, reason: str) -> SafetyHold:
     locked.lifted_at, locked.lifted_by, locked.lift_reason, locked.lift_check = now, by, reason.strip(), newer
     locked.save(update_fields=["lifted_at", "lifted_by", "lift_reason", "lift_check"])
     Case.objects.filter(pk=case.pk).update(on_hold=False)
-    SafetyAlert.objects.filter(hold=locked, acknowledged_at__isnull=True).update(acknowledged_at=now, acknowledged_by=by)
+    SafetyAlert.objects.filter(hold=locked, acknowledged_at__isnull=True).update(
+        acknowledged_at=now, acknowledged_by=by
+    )
     record_event(case, EventKind.HOLD_LIFTED, by=by, at=now, level=newer.level)
     hold.lifted_at = now
     return locked
