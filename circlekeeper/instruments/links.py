@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 import secrets
+
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
