@@ -19,11 +19,18 @@ from circlekeeper.cases.models import (
     CaseAssignment,
     CaseNote,
     CaseStatus,
+    Consent,
+    ConsentKind,
+    ContactChannel,
+    ContactRules,
+    HowGiven,
     Participant,
     ParticipantRole,
     ReleasableField,
     ReleaseOfInformation,
     TeamRole,
+    Track,
+    TrackChoice,
 )
 
 NETWORK = ("Bay Area Restorative Network", "bay-area")
@@ -175,6 +182,7 @@ def _demo_cases(
     authors = {organization.pk: [people["keeper"], people["advocate"]]}
     CaseNote.objects.bulk_create(_demo_notes(saved, authors, rng))
     _demo_participants(organization, saved, people["keeper"], today)
+    _demo_choices(organization, saved, people, today)
     return len(saved)
 
 
@@ -205,6 +213,80 @@ def _demo_participants(
         for position, participant in enumerate(participants)
         if participant.role == ParticipantRole.SURVIVOR and position % 3 == 0
     )
+
+
+# The track each open demo case is on, in turn; some survivors have not chosen yet.
+DEMO_TRACKS = [
+    Track.SUPPORT_ONLY,
+    Track.COMMUNITY_ACCOUNTABILITY,
+    "",
+    Track.INDIRECT_DIALOGUE,
+    Track.DIRECT_DIALOGUE,
+    Track.SUPPORT_ONLY,
+    Track.REFERRAL_OUT,
+]
+
+
+def _demo_choices(
+    organization: Organization, cases: list[Case], people: dict[str, User], today: datetime.date
+) -> None:
+    """Consent to take part and to be contacted, safe-contact rules, and a track on most open cases."""
+    participants = list(
+        Participant.objects.filter(case__in=cases).select_related("case").order_by("case_id", "id")
+    )
+    consents, rules = [], []
+    for participant in participants:
+        given = participant.case.opened_on
+        for kind in (ConsentKind.TAKE_PART, ConsentKind.CONTACT):
+            consents.append(
+                Consent(
+                    organization=organization,
+                    participant=participant,
+                    kind=kind,
+                    how_given=HowGiven.ORAL,
+                    given_on=given,
+                    recorded_by=people["keeper"],
+                )
+            )
+        survivor = participant.role == ParticipantRole.SURVIVOR
+        rules.append(
+            ContactRules(
+                organization=organization,
+                participant=participant,
+                channels=[ContactChannel.PHONE_CALL, ContactChannel.IN_PERSON]
+                if survivor
+                else [ContactChannel.PHONE_CALL, ContactChannel.TEXT, ContactChannel.EMAIL],
+                days=[0, 1, 2, 3, 4] if survivor else list(range(7)),
+                from_time=datetime.time(9) if survivor else None,
+                until_time=datetime.time(17) if survivor else None,
+                never_leave_messages=survivor,
+                code_word="Demo code word: ask about the book club" if survivor else None,
+                updated_by=people["keeper"],
+            )
+        )
+    Consent.objects.bulk_create(consents)
+    ContactRules.objects.bulk_create(rules)
+    survivors = {p.case_id: p for p in participants if p.role == ParticipantRole.SURVIVOR}
+    choices = []
+    open_cases = [case for case in cases if case.status == CaseStatus.OPEN]
+    for position, case in enumerate(open_cases):
+        track = DEMO_TRACKS[position % len(DEMO_TRACKS)]
+        if not track:
+            continue
+        choices.append(
+            TrackChoice(
+                organization=organization,
+                case=case,
+                track=track,
+                survivor=survivors[case.pk],
+                explained_by=people["advocate"],
+                explained_on=min(today, case.opened_on + datetime.timedelta(days=14)),
+                recorded_by=people["advocate"],
+            )
+        )
+        case.track = track
+    TrackChoice.objects.bulk_create(choices)
+    Case.objects.bulk_update(open_cases, ["track"])
 
 
 def _demo_summary(rng: random.Random) -> str:

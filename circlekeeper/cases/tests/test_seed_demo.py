@@ -107,3 +107,19 @@ class SeedDemoTests(TestCase):
         self.assertFalse(User.objects.exists())
         self.seed("--force")
         self.assertTrue(User.objects.filter(email="keeper@harbor.example").exists())
+
+
+@override_settings(DEMO_MODE=True)
+class SeedDemoChoicesTests(TestCase):
+    def test_demo_participants_consented_and_have_safe_contact_rules_and_most_open_cases_a_track(self):
+        from circlekeeper.cases.models import Consent, ContactRules, Participant, TrackChoice
+
+        call_command("seed_demo", stdout=StringIO())
+        participants = Participant.objects.count()
+        self.assertEqual(Consent.objects.filter(revoked_at__isnull=True).count(), 2 * participants)
+        self.assertEqual(ContactRules.objects.count(), participants)
+        survivor_rules = ContactRules.objects.filter(participant__role="survivor")
+        self.assertTrue(all(rules.never_leave_messages for rules in survivor_rules))
+        open_cases = Case.objects.filter(status=CaseStatus.OPEN)
+        self.assertGreater(open_cases.exclude(track="").count(), open_cases.count() // 2)
+        self.assertEqual(TrackChoice.objects.count(), open_cases.exclude(track="").count())
