@@ -7,6 +7,7 @@ its access rules. Each row says, for one URL, what each persona gets (SECURITY.m
 from __future__ import annotations
 
 import datetime
+import itertools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -14,13 +15,13 @@ from typing import Any
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
 from circlekeeper.accounts.models import Membership, User
-from circlekeeper.cases.disclosure import add_participant
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
 from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import Response, Source
 from circlekeeper.instruments.services import save_version
 from circlekeeper.instruments.tests.helpers import make_definition
-from circlekeeper.testing import PersonaTestCase, sign_in
+from circlekeeper.safety.services import open_hold
+from circlekeeper.testing import PersonaTestCase, make_participant, sign_in
 
 SIGNED_IN = ("alice", "ada", "sam", "bob", "charlie", "eve", "pat", "nora")
 CASE_TEAM = ("alice", "ada", "sam")
@@ -130,9 +131,6 @@ MATRIX: dict[str, Row] = {
     # Own: a version the organization may use; other_org: one another organization imported.
     "instruments:version_detail": Row(objects=("own", "other_org"), status=member_object()),
     "instruments:case_questionnaires": Row(objects=("own", "other", "other_org"), status=case_object()),
-    "instruments:contact_agreement": Row(
-        method="post", objects=("own", "other", "other_org"), status=case_object(302), data={"agreed": "on"}
-    ),
     "instruments:link_issue": Row(objects=("own", "other", "other_org"), status=case_object()),
     "instruments:link_revoke": Row(
         method="post", objects=("own", "other", "other_org"), status=case_object(302)
@@ -180,9 +178,9 @@ class AccessMatrixTests(PersonaTestCase):
         )
         cls.versions = {"own": shared.pk, "other_org": valleys.pk}
         for obj, case in (("own", cls.case), ("other", cls.other_team_case), ("other_org", cls.valley_case)):
-            participant = add_participant(case=case, role="survivor", label="Survivor A")
-            participant.agreed_to_contact = True
-            participant.save(update_fields=["agreed_to_contact"])
+            participant = make_participant(case, role="survivor", label="Survivor A")
+            consent = participant.consents.get(kind="contact")
+            hold = open_hold(case=case, reason="new_violence", by=cls.alice, details="Pushed on Sunday")
             link, _token = issue_link(
                 participant=participant,
                 version=shared,
@@ -223,6 +221,9 @@ class AccessMatrixTests(PersonaTestCase):
                 "task_id": task.pk,
                 "link_id": link.pk,
                 "response_id": response.pk,
+                "consent_id": consent.pk,
+                "hold_id": hold.pk,
+                "alert_id": hold.alerts.get().pk,
             }
 
     def test_every_url_is_in_the_matrix(self):
@@ -242,7 +243,9 @@ class AccessMatrixTests(PersonaTestCase):
             return reverse(name, kwargs={"version_id": self.versions[obj]})
         if not name.startswith(CASE_URLS):
             return reverse(name, kwargs={"user_id": self.object_id(name, obj)})
-        for extra in ({}, *({key: value} for key, value in self.children[obj].items())):
+        children = self.children[obj].items()
+        pairs = itertools.combinations(children, 2)
+        for extra in ({}, *({key: value} for key, value in children), *(dict(pair) for pair in pairs)):
             try:
                 return reverse(name, kwargs={"case_id": self.object_id(name, obj), **extra})
             except NoReverseMatch:

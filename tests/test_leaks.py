@@ -24,13 +24,15 @@ from django.test import TransactionTestCase
 from django.urls import reverse
 from django.utils import timezone
 
-from circlekeeper.cases.disclosure import add_participant
+from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.models import Case, CaseNote, CompelledDisclosure, ReleaseOfInformation
 from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import InstrumentVersion
 from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.lib.fields import EncryptedField, protected_models
-from circlekeeper.testing import sign_in
+from circlekeeper.safety.services import lift_hold
+from circlekeeper.safety.tests.checks import run_check
+from circlekeeper.testing import make_participant, sign_in
 from tests import leaks
 
 # Who, beyond a case's team, may see a protected field ("app.model.field" -> personas). A line here is a
@@ -117,9 +119,21 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
     def test_a_participant_link_shows_nothing_of_the_case(self):
         """The person who caused harm may hold a survey link of their own (SECURITY.md 12): its pages, opened
         with a real token, show none of the markers, of any case."""
-        participant = add_participant(case=self.case, role="person_who_caused_harm", label="Person B")
-        participant.agreed_to_contact = True
-        participant.save(update_fields=["agreed_to_contact"])
+        participant = make_participant(self.case, role="person_who_caused_harm", label="Person B")
+        # The survivor chose a track with contact, and the hold the matrix opened is lifted (by the rules).
+        survivor = self.case.participants.get(role="survivor")
+        choose_track(
+            case=self.case,
+            survivor=survivor,
+            track="indirect_dialogue",
+            explained_by=self.alice,
+            explained_on=timezone.localdate(),
+            by=self.alice,
+        )
+        hold = self.case.safety_holds.get()
+        run_check(survivor, by=self.ada)
+        lift_hold(hold=hold, by=self.sam, reason="Safe to go on")
+        participant.refresh_from_db()
         _link, token = issue_link(
             participant=participant,
             version=InstrumentVersion.objects.get(pk=self.versions["own"]),
