@@ -57,7 +57,7 @@ def update_details(*, participant: Participant, version: int, by: User, **detail
     for name, value in details.items():
         setattr(locked, name, value.strip() or None if isinstance(value, str) else value)
     locked.full_clean()
-    locked.details_version = F("details_version") + 1  # type: ignore[assignment]
+    locked.details_version = F("details_version") + 1
     locked.save(update_fields=[*details, "details_version", *_index_fields()])
     locked.refresh_from_db()
     record_event(locked.case, EventKind.DETAILS_CHANGED, by=by, participant=locked.label)
@@ -133,6 +133,12 @@ def record_consent(
         raise ValidationError({"share_with": _("Name who the information may be shared with, and what.")})
     if given_on > timezone.localdate():
         raise ValidationError({"given_on": _("Consent cannot be given in the future.")})
+    # The same consent sent twice (a double click, a retry) is one record (SECURITY.md 24); the lock makes
+    # the second request wait for the first.
+    Participant.objects.select_for_update().filter(pk=participant.pk).first()
+    for existing in participant.consents.current().filter(kind=kind, how_given=how_given, given_on=given_on):
+        if (existing.share_with or "") == share_with.strip():
+            return existing
     consent = Consent(
         organization_id=participant.organization_id,
         participant=participant,

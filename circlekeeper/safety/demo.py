@@ -7,6 +7,7 @@ tasks they open are the real thing.
 from __future__ import annotations
 
 import datetime
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -28,7 +29,7 @@ DEMO_CHECKS = [
     ("separation",),
     (),
 ]
-DEMO_PLAN = {
+DEMO_PLAN: dict[str, Any] = {
     "people_to_call": "Demo plan: my sister (she knows the code word), the program's line.",
     "signals": "Demo plan: when he starts drinking after work; when he takes my phone.",
     "safe_places": "Demo plan: the library on Main Street; my sister's flat.",

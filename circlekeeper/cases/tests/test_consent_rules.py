@@ -8,7 +8,15 @@ from django.core.exceptions import ValidationError
 from circlekeeper.cases import participants as services
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.contact import contact_allowed, harm_action_refusal
-from circlekeeper.cases.models import CaseEvent, Consent, ConsentKind, EventKind, ParticipantRole, Track
+from circlekeeper.cases.models import (
+    CaseEvent,
+    Consent,
+    ConsentKind,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    Track,
+)
 from circlekeeper.instruments.links import ContactRefused
 from circlekeeper.instruments.tests.survey import make_link, make_survey_version
 from circlekeeper.testing import PersonaTestCase, make_participant
@@ -17,6 +25,10 @@ NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 
 
 class ConsentTests(PersonaTestCase):
+    survivor: Participant
+    harm: Participant
+    supporter: Participant
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()

@@ -6,13 +6,15 @@ from django.core.exceptions import ValidationError
 
 from circlekeeper.cases import participants as services
 from circlekeeper.cases.choice import OPTIONS, choose_track
-from circlekeeper.cases.models import Consent, ConsentKind, ParticipantRole, Track, TrackChoice
+from circlekeeper.cases.models import Consent, ConsentKind, Participant, ParticipantRole, Track, TrackChoice
 from circlekeeper.testing import PersonaTestCase, make_participant
 
 TODAY = datetime.date(2026, 5, 4)
 
 
 class TrackChoiceTests(PersonaTestCase):
+    survivor: Participant
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()

@@ -11,8 +11,17 @@ from django.utils import timezone
 
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.contact import contact_allowed
-from circlekeeper.cases.models import CaseEvent, CaseTask, EventKind, ParticipantRole, TaskKind, Track
+from circlekeeper.cases.models import (
+    CaseEvent,
+    CaseTask,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    TaskKind,
+    Track,
+)
 from circlekeeper.instruments.links import ContactRefused, issue_link
+from circlekeeper.instruments.models import InstrumentVersion
 from circlekeeper.safety import services
 from circlekeeper.safety.models import HoldReason, SafetyAlert, SafetyCheck, SafetyHold
 from circlekeeper.safety.tests.checks import builtin_version, run_check
@@ -23,6 +32,10 @@ NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 
 @time_machine.travel(NOW, tick=False)
 class HoldTests(PersonaTestCase):
+    survivor: Participant
+    harm: Participant
+    version: InstrumentVersion
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
@@ -162,6 +175,9 @@ class HoldTests(PersonaTestCase):
 
 @time_machine.travel(NOW, tick=False)
 class LiftingTests(PersonaTestCase):
+    survivor: Participant
+    harm: Participant
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()

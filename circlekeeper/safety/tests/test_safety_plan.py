@@ -7,7 +7,7 @@ import time_machine
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from circlekeeper.cases.models import CaseTask, ParticipantRole, TaskKind
+from circlekeeper.cases.models import CaseTask, Participant, ParticipantRole, TaskKind
 from circlekeeper.cases.participants import StaleEdit
 from circlekeeper.safety import services
 from circlekeeper.safety.models import SafetyPlan, SafetyPlanRevision
@@ -19,6 +19,8 @@ NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 
 @time_machine.travel(NOW, tick=False)
 class SafetyPlanTests(PersonaTestCase):
+    survivor: Participant
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
