@@ -6,7 +6,14 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
 
 from circlekeeper.accounts.access import StaffContext, staff_context
-from circlekeeper.cases.models import Case, CaseQuerySet, CaseTask, Participant, ReleaseOfInformation
+from circlekeeper.cases.models import (
+    Case,
+    CaseQuerySet,
+    CaseTask,
+    Consent,
+    Participant,
+    ReleaseOfInformation,
+)
 
 
 def case_worker_context(request: HttpRequest) -> StaffContext:
@@ -54,6 +61,21 @@ def get_release_for(request: HttpRequest, case_id: int, release_id: int) -> Rele
     if release is None:
         raise Http404
     return release
+
+
+def get_consent_for(request: HttpRequest, case_id: int, consent_id: int) -> Consent:
+    """A consent given by a participant of a case the signed-in person may see, or 404."""
+    case = get_case_for(request, case_id)
+    consent = (
+        Consent.objects.for_organization(case.organization)
+        .filter(pk=consent_id, participant__case=case)
+        .select_related("participant")
+        .first()
+    )
+    if consent is None:
+        raise Http404
+    consent.participant.case = case
+    return consent
 
 
 def get_task_for(request: HttpRequest, case_id: int, task_id: int) -> CaseTask:

@@ -135,6 +135,22 @@ def choose_track(
         raise ValidationError({"explained_on": _("This date is in the future.")})
     if not CaseAssignment.objects.filter(case=locked, user=explained_by).exists():
         raise ValidationError({"explained_by": _("Choose someone on the case team.")})
+    latest = TrackChoice.objects.filter(case=locked).first()
+    if (
+        latest is not None
+        and (
+            latest.track,
+            latest.survivor_id,
+            latest.explained_by_id,
+            latest.explained_on,
+            latest.recorded_by_id,
+        )
+        == (track, survivor.pk, explained_by.pk, explained_on, by.pk)
+        and (latest.in_their_words or "") == in_their_words.strip()
+        and locked.track == track
+    ):
+        # The same choice sent twice (a double click, a retry) is one record (SECURITY.md 24).
+        return latest
     current = TRACK_CONTACT[Track(locked.track)] if locked.track else 0
     wanted = TRACK_CONTACT[Track(track)]
     if wanted > current and locked.on_hold:

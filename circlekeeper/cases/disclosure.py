@@ -20,10 +20,12 @@ from circlekeeper.cases.models import (
     Case,
     CaseTask,
     CompelledDisclosure,
+    EventKind,
     Participant,
     ReleasableField,
     ReleaseOfInformation,
     TaskKind,
+    record_event,
 )
 from circlekeeper.lib.fields import blind_indexes_for
 
@@ -81,10 +83,11 @@ def require_release(
 
 
 @transaction.atomic
-def add_participant(*, case: Case, role: str, label: str) -> Participant:
+def add_participant(*, case: Case, role: str, label: str, by: User | None = None) -> Participant:
     participant = Participant(organization_id=case.organization_id, case=case, role=role, label=label.strip())
     participant.full_clean()
     participant.save()
+    record_event(case, EventKind.PARTICIPANT_ADDED, by=by, participant=participant.label, role=role)
     return participant
 
 

@@ -1,12 +1,25 @@
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django import forms
+from django.db.models import QuerySet
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.models import CaseStatus, ParticipantRole, ReleasableField
+from circlekeeper.cases.models import (
+    CaseStatus,
+    ConsentKind,
+    ContactChannel,
+    HowGiven,
+    Participant,
+    ParticipantRole,
+    ReleasableField,
+    Track,
+    Weekday,
+)
 
 SORTS = {
     "opened": ("opened_on", "id"),
@@ -94,3 +107,157 @@ class CompelledDisclosureForm(_DisclosureFields):
         help_text=_("The court order, subpoena or statute that required it."),
     )
     disclosed_on = forms.DateField(label=_("Disclosed on"), widget=forms.DateInput(attrs={"type": "date"}))
+
+
+def _date_input() -> forms.DateInput:
+    return forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+
+
+def _time_input() -> forms.TimeInput:
+    return forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+
+
+class ParticipantDetailsForm(forms.Form):
+    """Identifying details; `version` is the details_version the page was drawn from (SECURITY.md 23)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
+    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    pronouns = forms.CharField(label=_("Pronouns"), max_length=60, required=False)
+    date_of_birth = forms.DateField(label=_("Date of birth"), required=False, widget=_date_input())
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    email = forms.EmailField(label=_("Email"), max_length=254, required=False)
+    address = forms.CharField(
+        label=_("Address"), max_length=1000, required=False, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    languages = forms.CharField(
+        label=_("Languages"),
+        max_length=200,
+        required=False,
+        help_text=_("The languages they prefer to speak and read, e.g. “Spanish, English”."),
+    )
+
+    def details(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+
+
+class KnownLookupForm(forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    date_of_birth = forms.DateField(
+        label=_("Date of birth"),
+        required=False,
+        widget=_date_input(),
+        help_text=_("Optional, with the name: it makes a match on the name much surer."),
+    )
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    email = forms.CharField(label=_("Email"), max_length=254, required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("date_of_birth") and not data.get("name"):
+            self.add_error("name", _("Type the name too: a date of birth alone is not looked up."))
+        elif not any(data.get(name) for name in ("name", "phone", "email")):
+            raise forms.ValidationError(_("Type a name, a phone number or an email address to look for."))
+        return data
+
+
+class ConsentForm(forms.Form):
+    kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices, widget=forms.RadioSelect)
+    how_given = forms.ChoiceField(
+        label=_("How they gave it"), choices=HowGiven.choices, widget=forms.RadioSelect
+    )
+    given_on = forms.DateField(label=_("Given on"), widget=_date_input(), initial=timezone.localdate)
+    share_with = forms.CharField(
+        label=_("Shared with"),
+        max_length=500,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("For consent to share: who the information may go to, and what information."),
+    )
+
+
+class WithdrawConsentForm(forms.Form):
+    how = forms.ChoiceField(label=_("How they withdrew it"), choices=HowGiven.choices)
+
+
+class ContactRulesForm(forms.Form):
+    """Safe-contact rules; `version` is empty when none were recorded yet."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+    channels = forms.MultipleChoiceField(
+        label=_("Ways the program may contact them"),
+        choices=ContactChannel.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    days = forms.TypedMultipleChoiceField(
+        label=_("Days contact is allowed"),
+        choices=Weekday.choices,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    from_time = forms.TimeField(
+        label=_("From"),
+        required=False,
+        widget=_time_input(),
+        help_text=_("Leave both times empty for any time of the allowed days."),
+    )
+    until_time = forms.TimeField(label=_("Until"), required=False, widget=_time_input())
+    code_word = forms.CharField(
+        label=_("Code word or phrase"),
+        max_length=200,
+        required=False,
+        help_text=_("Said at the start of a call so they know it is safe to talk."),
+    )
+    never_leave_messages = forms.BooleanField(label=_("Never leave messages"), required=False)
+    named_person = forms.CharField(
+        label=_("Named person"),
+        max_length=200,
+        required=False,
+        help_text=_("Someone the program may contact them through, if they chose that way."),
+    )
+    notes = forms.CharField(
+        label=_("Other instructions"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    def rules(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name != "version"}
+
+
+class SurvivorChoiceField(forms.ModelChoiceField):
+    def label_from_instance(self, obj: Participant) -> str:
+        return obj.label
+
+
+class TrackChoiceForm(forms.Form):
+    survivor = SurvivorChoiceField(label=_("Survivor"), queryset=Participant.objects.none(), empty_label=None)
+    track = forms.ChoiceField(label=_("Their choice"), choices=Track.choices, widget=forms.RadioSelect)
+    explained_by = forms.ModelChoiceField(
+        label=_("Every track was explained by"), queryset=User.objects.none(), empty_label=None
+    )
+    explained_on = forms.DateField(label=_("Explained on"), widget=_date_input())
+    in_their_words = forms.CharField(
+        label=_("In their words (optional)"),
+        max_length=2000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What the survivor said about their choice, if they want it written down."),
+    )
+
+    def __init__(
+        self,
+        *args: Any,
+        survivors: QuerySet[Participant],
+        team: QuerySet[User],
+        user: User,
+        today: datetime.date,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["survivor"].queryset = survivors  # type: ignore[attr-defined]
+        self.fields["explained_by"].queryset = team  # type: ignore[attr-defined]
+        self.fields["explained_by"].initial = user.pk
+        self.fields["explained_on"].initial = today

@@ -52,16 +52,23 @@ def update_details(*, participant: Participant, version: int, by: User, **detail
     if unknown:
         raise TypeError(f"not identifying details: {sorted(unknown)}")
     locked = Participant.objects.select_for_update().get(pk=participant.pk)
+    wanted = {name: _cleaned(value) for name, value in details.items()}
     if locked.details_version != version:
+        if all(getattr(locked, name) == value for name, value in wanted.items()):
+            return locked  # the same save sent twice (a double click): it is already done
         raise StaleEdit()
-    for name, value in details.items():
-        setattr(locked, name, value.strip() or None if isinstance(value, str) else value)
+    for name, value in wanted.items():
+        setattr(locked, name, value)
     locked.full_clean()
     locked.details_version = F("details_version") + 1
     locked.save(update_fields=[*details, "details_version", *_index_fields()])
     locked.refresh_from_db()
     record_event(locked.case, EventKind.DETAILS_CHANGED, by=by, participant=locked.label)
     return locked
+
+
+def _cleaned(value: Any) -> Any:
+    return (value.strip() or None) if isinstance(value, str) else value
 
 
 def _index_fields() -> list[str]:
@@ -193,7 +200,8 @@ def save_contact_rules(
     notes: str = "",
 ) -> ContactRules:
     """Record or replace a participant's safe-contact rules; StaleEdit if someone saved since `version`."""
-    channels = sorted(set(channels), key=ContactChannel.values.index)
+    order = ContactChannel.values
+    channels = sorted(set(channels), key=lambda c: order.index(c) if c in order else len(order))
     days = sorted(set(days))
     errors: dict[str, str] = {}
     if not set(channels) <= set(ContactChannel.values):
@@ -208,22 +216,29 @@ def save_contact_rules(
         errors["named_person"] = _("Name the person the program may contact them through.")
     if errors:
         raise ValidationError(errors)
+    wanted = {
+        "channels": list(channels),
+        "days": list(days),
+        "from_time": from_time,
+        "until_time": until_time,
+        "code_word": _cleaned(code_word),
+        "never_leave_messages": never_leave_messages,
+        "named_person": _cleaned(named_person),
+        "notes": _cleaned(notes),
+    }
     rules = ContactRules.objects.select_for_update().filter(participant=participant).first()
+    if rules is not None and rules.version != version:
+        if all(getattr(rules, name) == value for name, value in wanted.items()):
+            return rules  # the same save sent twice (a double click): it is already done
+        raise StaleEdit()
     if rules is None:
         if version is not None:
             raise StaleEdit()
         rules = ContactRules(organization_id=participant.organization_id, participant=participant)
-    elif rules.version != version:
-        raise StaleEdit()
     else:
         rules.version += 1
-    rules.channels = list(channels)
-    rules.days = list(days)
-    rules.from_time, rules.until_time = from_time, until_time
-    rules.code_word = code_word.strip() or None
-    rules.never_leave_messages = never_leave_messages
-    rules.named_person = named_person.strip() or None
-    rules.notes = notes.strip() or None
+    for name, value in wanted.items():
+        setattr(rules, name, value)
     rules.updated_by, rules.updated_at = by, timezone.now()
     rules.full_clean()
     rules.save()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -13,30 +14,80 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import Promise
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import CASE_ROLES, User
-from circlekeeper.cases import disclosure, services
+from circlekeeper.cases import choice, disclosure, services
+from circlekeeper.cases import participants as participant_services
 from circlekeeper.cases.access import (
     case_worker_context,
     cases_for,
     get_case_for,
+    get_consent_for,
     get_participant_for,
     get_release_for,
     get_task_for,
 )
+from circlekeeper.cases.contact import harm_action_refusal
 from circlekeeper.cases.forms import (
     CaseFilterForm,
     CompelledDisclosureForm,
+    ConsentForm,
+    ContactRulesForm,
+    KnownLookupForm,
     NoteForm,
+    ParticipantDetailsForm,
     ParticipantForm,
     ReleaseForm,
+    TrackChoiceForm,
+    WithdrawConsentForm,
 )
-from circlekeeper.cases.models import Case, CaseAssignment, ReleaseOfInformation
+from circlekeeper.cases.models import (
+    Case,
+    CaseAssignment,
+    CaseEvent,
+    ConsentKind,
+    ContactRules,
+    EventKind,
+    HowGiven,
+    Participant,
+    ParticipantRole,
+    ReleaseOfInformation,
+    Track,
+    TrackChoice,
+)
 
 NOTES_SHOWN = 20
+EVENTS_SHOWN = 50
+
+# The words for codes the safety app writes on the case (Case.risk_level, and the facts of its history
+# lines). This app may not import the safety app (ARCHITECTURE.md: imports never point up), so the labels
+# are repeated here with the same message ids; test_case_history.py checks they cover the safety app's codes.
+RISK_LEVELS: dict[str, Promise] = {
+    "low": gettext_lazy("Low"),
+    "elevated": gettext_lazy("Elevated"),
+    "high": gettext_lazy("High"),
+    "severe": gettext_lazy("Severe"),
+}
+HOLD_REASONS: dict[str, Promise] = {
+    "risk": gettext_lazy("A safety check came out high or severe"),
+    "new_violence": gettext_lazy("New violence was reported"),
+    "broken_commitment": gettext_lazy("A commitment was broken"),
+}
+FACT_NAMES: dict[str, Promise] = {
+    "participant": gettext_lazy("Participant"),
+    "consent": gettext_lazy("Consent"),
+    "track": gettext_lazy("Track"),
+    "previous": gettext_lazy("Before"),
+    "level": gettext_lazy("Risk level"),
+    "reason": gettext_lazy("Why"),
+    "revision": gettext_lazy("Revision"),
+    "role": gettext_lazy("Role"),
+}
 
 _TEAM = Prefetch(
     "assignments", queryset=CaseAssignment.objects.select_related("user").order_by("role", "user_id")
@@ -69,6 +120,38 @@ def case_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/case_list.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
+@dataclass(frozen=True)
+class HistoryLine:
+    """One line of a case's history in words: its codes turned into labels, nothing fetched per line."""
+
+    event: CaseEvent
+    what: str
+    facts: list[tuple[str, str]]
+
+
+def _fact_words(name: str, value: object) -> str:
+    code = str(value)
+    if name in ("track", "previous"):
+        return str(Track(code).label) if code in Track.values else code or _("none yet")
+    if name == "consent":
+        return str(ConsentKind(code).label) if code in ConsentKind.values else code
+    if name == "level":
+        return str(RISK_LEVELS.get(code, code)) if code else _("no level")
+    if name == "role":
+        return str(ParticipantRole(code).label) if code in ParticipantRole.values else code
+    if name == "reason":
+        return str(HOLD_REASONS.get(code, code))
+    return code
+
+
+def describe_event(event: CaseEvent) -> HistoryLine:
+    what = str(EventKind(event.kind).label) if event.kind in EventKind.values else event.kind
+    facts = [
+        (str(FACT_NAMES.get(name, name)), _fact_words(name, value)) for name, value in event.facts.items()
+    ]
+    return HistoryLine(event, what, facts)
+
+
 def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, Any]:
     today = timezone.localdate()
     participants = list(
@@ -80,12 +163,15 @@ def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, 
     for participant in participants:
         for release in participant.releases.all():
             release.current = release.is_current(today)
+    events = case.events.select_related("by").order_by("-at", "-id")[:EVENTS_SHOWN]
     return {
         "case": case,
+        "risk_level": RISK_LEVELS.get(case.risk_level, case.risk_level),
         "team": list(case.assignments.select_related("user").order_by("role", "user__display_name")),
         "notes": list(case.notes.select_related("author").order_by("-created_at", "-id")[:NOTES_SHOWN]),
         "participants": participants,
         "tasks": list(case.tasks.filter(done_at__isnull=True).select_related("participant")),
+        "history": [describe_event(event) for event in events],
         "note_form": note_form or NoteForm(),
     }
 
@@ -118,13 +204,230 @@ def participant_add(request: HttpRequest, case_id: int) -> HttpResponse:
     form = ParticipantForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
-            participant = disclosure.add_participant(case=case, **form.cleaned_data)
+            participant = disclosure.add_participant(case=case, by=request.user, **form.cleaned_data)  # type: ignore[arg-type]
         except ValidationError as exc:
             _add_errors(form, exc)
         else:
             audit(request, action=Action.PARTICIPANT_ADD, object_type="participant", object_id=participant.pk)
-            return redirect(f"{reverse('cases:detail', args=[case.pk])}#participants")
+            messages.success(
+                request,
+                _("%(label)s added. Record their details, consent and safe-contact rules here.")
+                % {"label": participant.label},
+            )
+            return redirect(_participant_page(participant))
     return render(request, "cases/participant_form.html", {"case": case, "form": form})
+
+
+def _participant_page(participant: Participant, anchor: str = "") -> str:
+    return reverse("cases:participant_detail", args=[participant.case_id, participant.pk]) + anchor
+
+
+@login_required
+def participant_detail(request: HttpRequest, case_id: int, participant_id: int) -> HttpResponse:
+    participant = get_participant_for(request, case_id, participant_id)
+    consents = list(participant.consents.select_related("recorded_by", "revoked_by"))
+    rules = ContactRules.objects.filter(participant=participant).select_related("updated_by").first()
+    context = {
+        "case": participant.case,
+        "participant": participant,
+        "consents": consents,
+        "rules": rules,
+        "withdraw_choices": HowGiven.choices,
+        "is_child": participant.role == ParticipantRole.CHILD,
+        # For the other side: whether anything involving them may start now, and if not, why.
+        "harm_refusal": harm_action_refusal(participant.case) if participant.is_harm_side else None,
+    }
+    audit(request, action=Action.PARTICIPANT_VIEW, object_type="participant", object_id=participant.pk)
+    return render(request, "cases/participant_detail.html", context)
+
+
+@login_required
+def participant_details(request: HttpRequest, case_id: int, participant_id: int) -> HttpResponse:
+    participant = get_participant_for(request, case_id, participant_id)
+    initial = {name: getattr(participant, name) for name in participant_services.DETAIL_FIELDS}
+    form = ParticipantDetailsForm(
+        request.POST or None, initial={**initial, "version": participant.details_version}
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            participant_services.update_details(
+                participant=participant,
+                version=form.cleaned_data["version"],
+                by=request.user,  # type: ignore[arg-type]
+                **form.details(),
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            audit(request, action=Action.DETAILS_CHANGE, object_type="participant", object_id=participant.pk)
+            messages.success(request, _("Identifying details saved."))
+            return redirect(_participant_page(participant, "#details"))
+    if request.method != "POST":
+        # The form shows the decrypted details: a read like the participant page.
+        audit(request, action=Action.PARTICIPANT_VIEW, object_type="participant", object_id=participant.pk)
+    return render(
+        request,
+        "cases/participant_details_form.html",
+        {"case": participant.case, "participant": participant, "form": form},
+    )
+
+
+@login_required
+def known(request: HttpRequest) -> HttpResponse:
+    """Is this person already known? Details only of matches on the asker's own cases; a count of the rest."""
+    context = case_worker_context(request)
+    # POST only, so what was typed never lands in an address, a browser history or a server log.
+    form = KnownLookupForm(request.POST if request.method == "POST" else None)
+    page: dict[str, Any] = {"form": form}
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            matches = participant_services.already_known(
+                organization=context.organization,  # type: ignore[arg-type]
+                team_case_ids=cases_for(context).values_list("pk", flat=True),
+                name=data["name"],
+                date_of_birth=data["date_of_birth"],
+                phone=data["phone"],
+                email=data["email"],
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            # Never what was typed: the log says only that a lookup happened.
+            audit(request, action=Action.KNOWN_LOOKUP)
+            page["looked"] = True
+            page["on_team"] = [match for match in matches if match.on_team]
+            page["elsewhere"] = sum(1 for match in matches if not match.on_team)
+    return render(request, "cases/known.html", page)
+
+
+@login_required
+def consent_add(request: HttpRequest, case_id: int, participant_id: int) -> HttpResponse:
+    participant = get_participant_for(request, case_id, participant_id)
+    form = ConsentForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            consent = participant_services.record_consent(
+                participant=participant,
+                by=request.user,  # type: ignore[arg-type]
+                **form.cleaned_data,
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            audit(request, action=Action.CONSENT_ADD, object_type="consent", object_id=consent.pk)
+            messages.success(request, _("Consent recorded."))
+            return redirect(_participant_page(participant, "#consents"))
+    return render(
+        request,
+        "cases/consent_form.html",
+        {"case": participant.case, "participant": participant, "form": form},
+    )
+
+
+@login_required
+@require_POST
+def consent_withdraw(request: HttpRequest, case_id: int, consent_id: int) -> HttpResponse:
+    consent = get_consent_for(request, case_id, consent_id)
+    participant = consent.participant
+    form = WithdrawConsentForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, _("Say how they withdrew their consent: in writing or orally."))
+        return redirect(_participant_page(participant, "#consents"))
+    withdrawn = participant_services.withdraw_consent(
+        consent=consent,
+        how=form.cleaned_data["how"],
+        by=request.user,  # type: ignore[arg-type]
+    )
+    if not withdrawn:
+        messages.info(request, _("This consent was already withdrawn."))
+        return redirect(_participant_page(participant, "#consents"))
+    audit(request, action=Action.CONSENT_WITHDRAW, object_type="consent", object_id=consent.pk)
+    if participant.is_survivor and consent.kind == ConsentKind.TAKE_PART:
+        messages.success(
+            request,
+            _(
+                "Consent withdrawn, from now: nothing involving the person who caused harm or their "
+                "supporters may go ahead."
+            ),
+        )
+    else:
+        messages.success(request, _("Consent withdrawn, from now."))
+    return redirect(_participant_page(participant, "#consents"))
+
+
+@login_required
+def contact_rules(request: HttpRequest, case_id: int, participant_id: int) -> HttpResponse:
+    participant = get_participant_for(request, case_id, participant_id)
+    rules = ContactRules.objects.filter(participant=participant).first()
+    initial: dict[str, Any] = {}
+    if rules is not None:
+        initial = {
+            "version": rules.version,
+            "channels": rules.channels,
+            "days": rules.days,
+            "from_time": rules.from_time,
+            "until_time": rules.until_time,
+            "code_word": rules.code_word,
+            "never_leave_messages": rules.never_leave_messages,
+            "named_person": rules.named_person,
+            "notes": rules.notes,
+        }
+    form = ContactRulesForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = participant_services.save_contact_rules(
+                participant=participant,
+                version=form.cleaned_data["version"],
+                by=request.user,  # type: ignore[arg-type]
+                **form.rules(),
+            )
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            audit(
+                request, action=Action.CONTACT_RULES_CHANGE, object_type="contact_rules", object_id=saved.pk
+            )
+            messages.success(request, _("Safe-contact rules saved."))
+            return redirect(_participant_page(participant, "#contact-rules"))
+    if request.method != "POST":
+        audit(request, action=Action.PARTICIPANT_VIEW, object_type="participant", object_id=participant.pk)
+    return render(
+        request,
+        "cases/contact_rules_form.html",
+        {"case": participant.case, "participant": participant, "form": form},
+    )
+
+
+@login_required
+def track_choice(request: HttpRequest, case_id: int) -> HttpResponse:
+    case = get_case_for(request, case_id)
+    form = TrackChoiceForm(
+        request.POST or None,
+        survivors=case.participants.survivors(),
+        team=User.objects.filter(case_assignments__case=case).distinct(),
+        user=request.user,  # type: ignore[arg-type]
+        today=timezone.localdate(),
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            made = choice.choose_track(case=case, by=request.user, **form.cleaned_data)  # type: ignore[arg-type]
+        except ValidationError as exc:
+            _add_errors(form, exc)
+        else:
+            audit(request, action=Action.TRACK_CHOOSE, object_type="track_choice", object_id=made.pk)
+            messages.success(request, _("Recorded: %(track)s.") % {"track": made.get_track_display()})
+            return redirect(reverse("cases:track_choice", args=[case.pk]) + "#history")
+    history = TrackChoice.objects.filter(case=case).select_related("explained_by", "recorded_by", "survivor")
+    context = {
+        "case": case,
+        "form": form,
+        "options": choice.OPTIONS,
+        "change_later": choice.CHANGE_LATER,
+        "history": list(history),
+        "has_survivor": case.participants.survivors().exists(),
+    }
+    return render(request, "cases/track_choice.html", context)
 
 
 @login_required

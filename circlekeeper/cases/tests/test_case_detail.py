@@ -53,11 +53,13 @@ class CaseDetailTests(PersonaTestCase):
         response = self.client.get(self.url())
         self.assertRedirects(response, f"{reverse('accounts:login')}?next={self.url()}")
 
-    def test_query_count_does_not_grow_with_team_notes_participants_or_releases(self):
+    def test_query_count_does_not_grow_with_team_notes_participants_releases_or_history(self):
         from django.db import connection
         from django.test.utils import CaptureQueriesContext
 
         from circlekeeper.cases.disclosure import add_participant, record_release
+        from circlekeeper.cases.models import EventKind, record_event
+        from circlekeeper.cases.participants import record_consent
         from circlekeeper.cases.services import add_case_note
 
         def grow(start: int, stop: int) -> None:
@@ -76,6 +78,16 @@ class CaseDetailTests(PersonaTestCase):
                     expires_on=datetime.date.today() + datetime.timedelta(days=30),
                     by=self.alice,
                 )
+                record_consent(
+                    participant=participant,
+                    kind="take_part",
+                    how_given="oral",
+                    given_on=datetime.date.today(),
+                    by=self.alice,
+                )
+                record_event(
+                    self.case, EventKind.CHECK_RECORDED, by=extra, participant=participant.label, level="high"
+                )
 
         self.login(self.alice)
         # The organization's keys are made on first use; running the on-commit hooks lets the request
@@ -90,10 +102,12 @@ class CaseDetailTests(PersonaTestCase):
             response = self.client.get(self.url())
         self.assertContains(response, "Agency 24")
         self.assertContains(response, "note 24")
+        self.assertContains(response, "Member 24")
         self.assertEqual(len(small), len(large))
-        # 17 to show the case (session, person, device, roles, keys, case, team, notes, participants with
-        # releases and disclosures, tasks, savepoints), 3 to append the audit event of reading it.
-        self.assertLessEqual(len(large), 20)
+        # 18 to show the case (session, person, device, roles, keys, case, team, notes, participants with
+        # releases and disclosures, tasks, the last events with who recorded them, savepoints), 3 to append
+        # the audit event of reading it.
+        self.assertLessEqual(len(large), 21)
 
     def test_the_other_case_of_the_same_organization_is_visible_to_its_own_team(self):
         self.login(self.bob)

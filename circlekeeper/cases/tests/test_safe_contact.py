@@ -155,3 +155,36 @@ class SavingRulesTests(PersonaTestCase):
         with self.assertRaises(StaleEdit):
             self.save(version=None, channels=["text"])
         self.assertEqual(ContactRules.objects.filter(participant=self.survivor).count(), 1)
+
+
+class DoubleSubmitTests(PersonaTestCase):
+    def test_the_same_rules_sent_twice_from_one_page_are_saved_once_without_a_stale_error(self):
+        survivor = make_participant(self.case, reachable=False, label="Survivor A")
+        data = {
+            "channels": ["phone_call"],
+            "days": [0, 1],
+            "from_time": None,
+            "until_time": None,
+            "code_word": "blue",
+        }
+        first = services.save_contact_rules(participant=survivor, version=None, by=self.alice, **data)
+        again = services.save_contact_rules(participant=survivor, version=None, by=self.alice, **data)
+        self.assertEqual((first.pk, again.version), (again.pk, 1))
+        with self.assertRaises(StaleEdit):
+            services.save_contact_rules(
+                participant=survivor, version=None, by=self.alice, **{**data, "code_word": "red"}
+            )
+
+    def test_an_unknown_way_is_a_clear_error_not_a_crash(self):
+        survivor = make_participant(self.case, reachable=False, label="Survivor A")
+        with self.assertRaises(ValidationError) as refused:
+            services.save_contact_rules(
+                participant=survivor,
+                version=None,
+                by=self.alice,
+                channels=["pigeon"],
+                days=[0],
+                from_time=None,
+                until_time=None,
+            )
+        self.assertIn("channels", refused.exception.message_dict)

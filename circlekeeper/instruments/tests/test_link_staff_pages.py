@@ -81,7 +81,10 @@ class LinkStaffPageTests(PersonaTestCase):
         page = self.post_issue(participant)
 
         self.assertContains(page, "This link cannot be sent")
-        self.assertContains(page, "This participant has not agreed to be contacted.")
+        self.assertContains(page, "Survivor 1 has no current consent to be contacted.")
+        self.assertContains(
+            page, reverse("cases:participant_detail", args=[self.case.pk, participant.pk]) + "#contact"
+        )
         self.assertFalse(ParticipantLink.objects.exists())
         event = AuditEvent.objects.get(action="link.issue")
         self.assertEqual((event.outcome, event.object_type), ("refused", "participant"))
@@ -97,19 +100,32 @@ class LinkStaffPageTests(PersonaTestCase):
         self.assertContains(page, "Choose today or a later day.")
         self.assertFalse(ParticipantLink.objects.exists())
 
-    def test_recording_agreement_to_be_contacted_lets_a_link_be_sent(self):
+    def test_recording_consent_and_safe_contact_rules_on_the_participant_page_lets_a_link_be_sent(self):
         participant = make_participant(self.case, agreed_to_contact=False)
-        url = reverse("instruments:contact_agreement", args=[self.case.pk, participant.pk])
+        questionnaires = self.client.get(reverse("instruments:case_questionnaires", args=[self.case.pk]))
+        self.assertContains(
+            questionnaires,
+            reverse("cases:participant_detail", args=[self.case.pk, participant.pk]) + "#contact",
+        )
 
-        self.client.post(url, {"agreed": "on"})
+        self.client.post(
+            reverse("cases:consent_add", args=[self.case.pk, participant.pk]),
+            {"kind": "contact", "how_given": "oral", "given_on": "2026-05-04"},
+        )
+        self.assertContains(self.post_issue(participant), "No safe-contact rules are recorded")
+        self.client.post(
+            reverse("cases:contact_rules", args=[self.case.pk, participant.pk]),
+            {"version": "", "channels": ["text"], "days": [str(d) for d in range(7)]},
+        )
 
-        participant.refresh_from_db()
-        self.assertTrue(participant.agreed_to_contact)
-        self.assertEqual(AuditEvent.objects.filter(action="participant.contact").count(), 1)
         self.assertContains(self.post_issue(participant), "The link is ready")
-        self.client.post(url, {})
-        participant.refresh_from_db()
-        self.assertFalse(participant.agreed_to_contact)
+        self.assertEqual(AuditEvent.objects.filter(action="consent.add").count(), 1)
+        self.assertEqual(AuditEvent.objects.filter(action="contact.rules").count(), 1)
+
+        consent = participant.consents.get(kind="contact")
+        self.client.post(reverse("cases:consent_withdraw", args=[self.case.pk, consent.pk]), {"how": "oral"})
+        self.assertContains(self.post_issue(participant), "has no current consent to be contacted")
+        self.assertEqual(ParticipantLink.objects.count(), 1)
 
     def test_revoking_a_link_stops_it_at_once(self):
         participant = make_participant(self.case)
