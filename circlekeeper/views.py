@@ -6,6 +6,7 @@ from django.contrib.auth.decorators import login_required
 from django.db import DatabaseError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -13,6 +14,7 @@ from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit_refusal
 from circlekeeper.cases.access import cases_for
 from circlekeeper.cases.models import CaseStatus
+from circlekeeper.safety.dashboard import safety_dashboard
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -23,7 +25,8 @@ def home(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = staff_context(request)
     open_cases = cases_for(context).filter(status=CaseStatus.OPEN).count() if context else 0
-    return render(request, "dashboard.html", {"open_cases": open_cases})
+    safety = safety_dashboard(context, timezone.now()) if context and context.works_cases else None
+    return render(request, "dashboard.html", {"open_cases": open_cases, "safety": safety})
 
 
 @transaction.non_atomic_requests  # a request transaction would fail before the check could answer 503
