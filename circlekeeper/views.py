@@ -11,7 +11,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from circlekeeper.accounts.access import staff_context
-from circlekeeper.accounts.audit import Action, audit_refusal
+from circlekeeper.accounts.audit import Action, audit, audit_refusal
 from circlekeeper.cases.access import cases_for
 from circlekeeper.cases.models import CaseStatus
 from circlekeeper.safety.dashboard import safety_dashboard
@@ -26,6 +26,9 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = staff_context(request)
     open_cases = cases_for(context).filter(status=CaseStatus.OPEN).count() if context else 0
     safety = safety_dashboard(context, timezone.now()) if context and context.works_cases else None
+    if safety is not None:
+        # It lists the team's holds, alerts and risk levels: a read of safety data (SECURITY.md 16).
+        audit(request, action=Action.SAFETY_DASHBOARD)
     return render(request, "dashboard.html", {"open_cases": open_cases, "safety": safety})
 
 

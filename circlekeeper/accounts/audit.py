@@ -64,6 +64,7 @@ class Action(models.TextChoices):
     PLAN_SAVE = "safety.plan.save", _("Saved a safety plan")
     PLAN_REVIEW = "safety.plan.review", _("Recorded a safety plan review")
     PLAN_PRINT = "safety.plan.print", _("Printed a safety plan")
+    SAFETY_DASHBOARD = "safety.dashboard", _("Opened the dashboard with the team's safety lists")
     RISK_INSTRUMENT_CHANGE = "safety.instrument", _("Changed which instruments give risk levels")
 
 

@@ -17,11 +17,14 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.models import Participant
+from circlekeeper.cases.contact import harm_action_refusal
+from circlekeeper.cases.models import Participant, ParticipantRole
 from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import NOT_ASKED
+from circlekeeper.instruments.links import ContactRefused
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response, ResponseStatus
 from circlekeeper.instruments.scoring import visible_items
 
@@ -95,7 +98,17 @@ def save_section(*, response: Response, position: int, values: Answers, today: d
 
 
 def start_entry(*, participant: Participant, version: InstrumentVersion, purpose: str, by: User) -> Response:
-    """A response that staff enter on the participant's behalf, recorded as entered by them."""
+    """A response that staff enter on the participant's behalf, recorded as entered by them.
+
+    Asking someone questions is contact: children never, the other side only when the survivor's choice and
+    safety allow it (ContactRefused, nothing written). The channel rules do not apply: staff are with them.
+    """
+    if participant.role == ParticipantRole.CHILD:
+        raise ContactRefused(_("Children are never asked to take part."))
+    if participant.is_harm_side:
+        refusal = harm_action_refusal(participant.case)
+        if refusal:
+            raise ContactRefused(refusal)
     response = Response(
         organization_id=participant.organization_id,
         version=version,

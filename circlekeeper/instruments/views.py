@@ -302,18 +302,28 @@ def response_start(request: HttpRequest, case_id: int, participant_id: int) -> H
     participant = get_participant_for(request, case_id, participant_id)
     case = participant.case
     form = StartResponseForm(request.POST or None, organization=case.organization)
+    context: dict[str, Any] = {"case": case, "participant": participant, "form": form}
     if request.method == "POST" and form.is_valid():
-        response = filling.start_entry(
-            participant=participant,
-            version=form.cleaned_data["version"],
-            purpose=form.cleaned_data["purpose"],
-            by=request.user,  # type: ignore[arg-type]
-        )
+        try:
+            response = filling.start_entry(
+                participant=participant,
+                version=form.cleaned_data["version"],
+                purpose=form.cleaned_data["purpose"],
+                by=request.user,  # type: ignore[arg-type]
+            )
+        except ContactRefused as refusal:
+            audit(
+                request,
+                action=Action.RESPONSE_START,
+                object_type="participant",
+                object_id=participant.pk,
+                outcome=Outcome.REFUSED,
+            )
+            context["refusal"] = refusal.reason
+            return render(request, "instruments/response_start.html", context, status=409)
         audit(request, action=Action.RESPONSE_START, object_type="response", object_id=response.pk)
         return redirect("instruments:response_answer", case.pk, response.pk)
-    return render(
-        request, "instruments/response_start.html", {"case": case, "participant": participant, "form": form}
-    )
+    return render(request, "instruments/response_start.html", context)
 
 
 @login_required

@@ -28,7 +28,7 @@ from circlekeeper.cases.models import (
     record_event,
 )
 from circlekeeper.cases.participants import StaleEdit
-from circlekeeper.instruments.models import InstrumentVersion, Response
+from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
 from circlekeeper.safety.models import (
     LEVEL_ORDER,
     PLAN_FIELDS,
@@ -62,6 +62,39 @@ def risk_mapping(version: InstrumentVersion, organization_id: int) -> tuple[str,
     if mapped is None:
         return None
     return mapped.kind, mapped.band, dict(mapped.level_map)
+
+
+@transaction.atomic
+def map_risk_instrument(
+    *, organization_id: int, instrument: Instrument, kind: str, band: str, level_map: dict[str, str], by: User
+) -> RiskInstrument:
+    """Make one of the organization's own instruments give risk levels: every level of its band mapped."""
+    if instrument.owner_id != organization_id:
+        raise ValidationError({"instrument": _("Only your organization's own instruments can be mapped.")})
+    latest = instrument.latest_version()
+    bands = {
+        b["code"]: b for b in ((latest.definition.get("scoring") or {}).get("bands", []) if latest else [])
+    }
+    if band not in bands:
+        raise ValidationError({"band": _("That band does not exist in the instrument's latest version.")})
+    codes = [level["code"] for level in bands[band]["levels"]]
+    unmapped = [code for code in codes if level_map.get(code) not in RiskLevel.values]
+    if unmapped or set(level_map) - set(codes):
+        raise ValidationError(
+            _("Map every level of the band onto a risk level (not mapped: %(codes)s).")
+            % {"codes": ", ".join(unmapped) or "—"}
+        )
+    mapping = RiskInstrument(
+        organization_id=organization_id,
+        instrument=instrument,
+        kind=kind,
+        band=band,
+        level_map={code: level_map[code] for code in codes},
+        created_by=by,
+    )
+    mapping.full_clean()
+    mapping.save()
+    return mapping
 
 
 def safety_versions(organization_id: int, kind: str) -> list[InstrumentVersion]:

@@ -467,20 +467,18 @@ def risk_instruments(request: HttpRequest) -> HttpResponse:
             else:
                 level_form = LevelMapForm(request.POST, band=band)
                 if level_form.is_valid():
-                    mapping = RiskInstrument(
-                        organization=organization,
-                        instrument=band.instrument,
-                        kind=band_form.cleaned_data["kind"],
-                        band=band.code,
-                        level_map=level_form.level_map(),
-                        created_by=_user(request),
-                    )
                     try:
-                        mapping.full_clean()
+                        mapping = services.map_risk_instrument(
+                            organization_id=organization.pk,
+                            instrument=band.instrument,
+                            kind=band_form.cleaned_data["kind"],
+                            band=band.code,
+                            level_map=level_form.level_map(),
+                            by=_user(request),
+                        )
                     except ValidationError as exc:
                         _add_errors(level_form, exc)
                     else:
-                        mapping.save()
                         audit(
                             request,
                             action=Action.RISK_INSTRUMENT_CHANGE,

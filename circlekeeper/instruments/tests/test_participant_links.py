@@ -7,8 +7,8 @@ import hashlib
 from django.core.exceptions import ValidationError
 from django.db import connection
 
-from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.cases.contact import ContactDecision, contact_allowed
+from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link
 from circlekeeper.instruments.models import InstrumentVersion, LinkStatus, ParticipantLink, Source
 from circlekeeper.instruments.services import save_version

@@ -2,7 +2,8 @@
 
 from django.urls import reverse
 
-from circlekeeper.cases.models import Participant
+from circlekeeper.cases.choice import choose_track
+from circlekeeper.cases.models import Participant, Track
 from circlekeeper.instruments.models import InstrumentVersion, Response, ResponseStatus
 from circlekeeper.instruments.tests.survey import make_link, make_participant, make_survey_version
 from circlekeeper.lib.audit import AuditEvent
@@ -122,6 +123,35 @@ class StaffEntryTests(PersonaTestCase):
 
         self.assertEqual(self.client.get(self.url("response_answer", link.response)).status_code, 404)
         self.assertEqual(self.client.get(self.url("response_detail", link.response)).status_code, 200)
+
+    def test_questions_to_the_person_who_caused_harm_are_refused_until_the_survivor_chose_a_track_with_contact(
+        self,
+    ):
+        harm = make_participant(self.case, role="person_who_caused_harm", label="Person B")
+        url = reverse("instruments:response_start", args=[self.case.pk, harm.pk])
+        refused = self.client.post(url, {"version": self.version.pk, "purpose": "T1"})
+        self.assertContains(refused, "not chosen a track yet", status_code=409)
+        self.assertFalse(Response.objects.exists())
+        self.assertTrue(AuditEvent.objects.filter(action="response.start", outcome="refused").exists())
+        choose_track(
+            case=self.case,
+            survivor=self.participant,
+            track=Track.COMMUNITY_ACCOUNTABILITY,
+            explained_by=self.ada,
+            explained_on=self.case.opened_on,
+            by=self.ada,
+        )
+        self.assertEqual(
+            self.client.post(url, {"version": self.version.pk, "purpose": "T1"}).status_code, 302
+        )
+        self.assertEqual(Response.objects.get().participant, harm)
+
+    def test_children_are_never_asked_questions(self):
+        child = make_participant(self.case, role="child", label="Child C")
+        url = reverse("instruments:response_start", args=[self.case.pk, child.pk])
+        refused = self.client.post(url, {"version": self.version.pk, "purpose": "T1"})
+        self.assertContains(refused, "Children are never asked to take part.", status_code=409)
+        self.assertFalse(Response.objects.exists())
 
     def test_other_teams_and_organizations_see_nothing(self):
         response, _started = self.start()

@@ -64,6 +64,14 @@ class DashboardTests(PersonaTestCase):
         self.assertNotContains(self.dashboard(self.bob), "HAR-2026-0001")
         self.assertNotContains(self.dashboard(self.charlie), "HAR-2026-0001")
 
+    def test_opening_the_safety_lists_is_audited_and_a_dashboard_without_them_is_not(self):
+        from circlekeeper.lib.audit import AuditEvent
+
+        self.dashboard(self.ada)
+        self.dashboard(self.pat)
+        events = AuditEvent.objects.filter(action="safety.dashboard")
+        self.assertEqual(list(events.values_list("actor_id", flat=True)), [self.ada.pk])
+
     def test_a_survivor_never_checked_or_checked_too_long_ago_is_overdue(self):
         recent_case = self.team_case(reference="HAR-2026-0010")
         recent = make_participant(recent_case, label="Survivor R")

@@ -273,3 +273,75 @@ class LiftingTests(PersonaTestCase):
         self.assertEqual(SafetyHold.objects.filter(case=self.case).count(), 2)
         self.case.refresh_from_db()
         self.assertTrue(self.case.on_hold)
+
+
+class RiskInstrumentMappingTests(PersonaTestCase):
+    def definition(self):
+        from circlekeeper.instruments.tests.helpers import make_definition
+
+        definition = make_definition(code="licensed")
+        definition["scoring"] = {
+            "bands": [
+                {
+                    "code": "danger",
+                    "levels": [{"code": "l1"}, {"code": "l2"}, {"code": "l3"}],
+                    "rules": [{"items": [self.first_choice_item(definition)], "codes": ["1"], "level": "l3"}],
+                }
+            ]
+        }
+        return definition
+
+    def first_choice_item(self, definition):
+        return next(
+            i["code"]
+            for s in definition["sections"]
+            for i in s["items"]
+            if i["type"] in ("single_choice", "yes_no")
+        )
+
+    def test_every_level_of_the_band_must_be_mapped_and_only_own_instruments(self):
+        from circlekeeper.instruments.models import Source
+        from circlekeeper.instruments.services import save_version
+
+        version, _new = save_version(definition=self.definition(), source=Source.MANUAL, owner=self.harbor)
+        instrument = version.instrument
+        with self.assertRaises(ValidationError) as refused:
+            services.map_risk_instrument(
+                organization_id=self.harbor.pk,
+                instrument=instrument,
+                kind="full",
+                band="danger",
+                level_map={"l1": "low", "l2": "high"},
+                by=self.pat,
+            )
+        self.assertIn("l3", str(refused.exception))
+        with self.assertRaises(ValidationError):
+            services.map_risk_instrument(
+                organization_id=self.valley.pk,
+                instrument=instrument,
+                kind="full",
+                band="danger",
+                level_map={"l1": "low", "l2": "high", "l3": "severe"},
+                by=self.pat,
+            )
+        with self.assertRaises(ValidationError):
+            services.map_risk_instrument(
+                organization_id=self.harbor.pk,
+                instrument=instrument,
+                kind="full",
+                band="nope",
+                level_map={},
+                by=self.pat,
+            )
+        mapping = services.map_risk_instrument(
+            organization_id=self.harbor.pk,
+            instrument=instrument,
+            kind="full",
+            band="danger",
+            level_map={"l1": "low", "l2": "elevated", "l3": "severe"},
+            by=self.pat,
+        )
+        self.assertEqual(
+            services.risk_mapping(version, self.harbor.pk), ("full", "danger", mapping.level_map)
+        )
+        self.assertIsNone(services.risk_mapping(version, self.valley.pk))
