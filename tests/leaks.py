@@ -115,6 +115,19 @@ def _plain_value(model_field: models.Field[Any, Any], n: int) -> object:
     raise LeakFactoryError(f"cannot fill {where} ({type(model_field).__name__}): teach tests/leaks.py")
 
 
+def _planted_as(model: type[models.Model], author: User) -> dict[str, Any]:
+    """Values a planted row needs to sit beside the rows a test already made (constraints across rows)."""
+    if model._meta.label == "safety.SafetyHold":
+        # One open hold per case: the planted one is a lifted hold, with its lifting reason encrypted too.
+        return {"lifted_at": timezone.now(), "lifted_by": author}
+    if model._meta.label == "instruments.InstrumentVersion":
+        # Pages read a version's definition: give it a valid one.
+        from circlekeeper.instruments.tests.helpers import make_definition
+
+        return {"definition": make_definition(code=f"planted-{secrets.token_hex(4)}")}
+    return {}
+
+
 def plant_markers(*, case: Case, author: User) -> Planted:
     """One row of every protected model belonging to `case`, with a fresh marker in each encrypted field.
 
@@ -168,6 +181,7 @@ def plant_markers(*, case: Case, author: User) -> Planted:
                     values[model_field.name] = build(model_field.related_model)  # type: ignore[arg-type]
                 else:
                     values[model_field.attname] = _plain_value(model_field, next(counter))
+            values.update(_planted_as(model, author))
             instance = model._base_manager.create(**values)
         building.discard(model)
         built[model] = instance

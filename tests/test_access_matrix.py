@@ -20,7 +20,9 @@ from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import Response, Source
 from circlekeeper.instruments.services import save_version
 from circlekeeper.instruments.tests.helpers import make_definition
-from circlekeeper.safety.services import open_hold
+from circlekeeper.instruments.builtins import load_builtins
+from circlekeeper.safety.models import RiskInstrument
+from circlekeeper.safety.services import open_hold, save_plan
 from circlekeeper.testing import PersonaTestCase, make_participant, sign_in
 
 SIGNED_IN = ("alice", "ada", "sam", "bob", "charlie", "eve", "pat", "nora")
@@ -28,7 +30,9 @@ CASE_TEAM = ("alice", "ada", "sam")
 CASE_WORKERS = ("alice", "ada", "sam", "bob", "charlie")
 EVERYONE = (*SIGNED_IN, "anonymous")
 # URLs whose objects belong to a case (own case, another team's, another organization's).
-CASE_URLS = ("cases:", "instruments:")
+CASE_URLS = ("cases:", "instruments:", "safety:")
+# Safety URLs that name no case (a program admin's settings).
+NOT_CASE_URLS = ("safety:risk_instruments", "safety:risk_instrument_delete")
 # Extra fields a crafted POST might add; every endpoint must ignore them.
 SMUGGLED = {
     "organization": "{valley}",
@@ -74,6 +78,17 @@ def case_object(ok: int = 200) -> Callable[[str, str], int]:
         if persona == "anonymous":
             return 302
         return ok if persona in owners[obj] else 404
+
+    return status
+
+
+def team_role_object(ok: int, roles: tuple[str, ...]) -> Callable[[str, str], int]:
+    """Like case_object, but only these personas among the team may act; the rest of the team gets 403."""
+    team_status = case_object(ok)
+
+    def status(persona: str, obj: str) -> int:
+        code = team_status(persona, obj)
+        return 403 if persona != "anonymous" and code == ok and persona not in roles else code
 
     return status
 
@@ -126,6 +141,38 @@ MATRIX: dict[str, Row] = {
         method="post", objects=("own", "other", "other_org"), status=case_object(302)
     ),
     "cases:task_done": Row(method="post", objects=("own", "other", "other_org"), status=case_object(302)),
+    "cases:known": Row(status=signed_in(allowed=CASE_WORKERS)),
+    "cases:participant_detail": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:participant_details": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:consent_add": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:consent_withdraw": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302), data={"how": "oral"}
+    ),
+    "cases:contact_rules": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "cases:track_choice": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "safety:case": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "safety:check_start": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302), data={"kind": "full"}
+    ),
+    "safety:report_violence": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # Only a supervisor on the team lifts a hold; the rest of the team is refused (Bob and Charlie are keepers).
+    "safety:hold_lift": Row(objects=("own", "other", "other_org"), status=team_role_object(200, ("sam",))),
+    # The case's supervisor and safety advocate acknowledge its alerts, never a keeper.
+    "safety:alert_ack": Row(
+        method="post", objects=("own", "other", "other_org"), status=team_role_object(302, ("sam", "ada"))
+    ),
+    "safety:plan": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "safety:plan_edit": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "safety:plan_review": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302), data={"revision": "1"}
+    ),
+    "safety:plan_history": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "safety:plan_revision": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "safety:plan_print": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "safety:risk_instruments": Row(status=signed_in(allowed=("pat",))),
+    "safety:risk_instrument_delete": Row(
+        method="post", objects=("own", "other_org"), status=member_object(302)
+    ),
     "instruments:instrument_list": Row(status=signed_in(allowed=("pat",))),
     "instruments:instrument_import": Row(status=signed_in(allowed=("pat",))),
     # Own: a version the organization may use; other_org: one another organization imported.
@@ -166,6 +213,7 @@ def all_url_names() -> set[str]:
 
 class AccessMatrixTests(PersonaTestCase):
     children: dict[str, dict[str, int]]
+    risk_instruments: dict[str, int]
 
     @classmethod
     def setUpTestData(cls) -> None:
@@ -177,10 +225,33 @@ class AccessMatrixTests(PersonaTestCase):
             definition=make_definition(code="valley"), source=Source.MANUAL, owner=cls.valley
         )
         cls.versions = {"own": shared.pk, "other_org": valleys.pk}
+        load_builtins()  # the safety check, which safety:check_start starts
+        cls.risk_instruments = {
+            obj: RiskInstrument.objects.create(
+                organization=organization,
+                instrument=instrument,
+                band="risk",
+                level_map={"low": "low", "high": "high"},
+                created_by=cls.pat,
+            ).pk
+            for obj, organization, instrument in (
+                (
+                    "own",
+                    cls.harbor,
+                    save_version(
+                        definition=make_definition(code="harbor_licensed"),
+                        source=Source.MANUAL,
+                        owner=cls.harbor,
+                    )[0].instrument,
+                ),
+                ("other_org", cls.valley, valleys.instrument),
+            )
+        }
         for obj, case in (("own", cls.case), ("other", cls.other_team_case), ("other_org", cls.valley_case)):
             participant = make_participant(case, role="survivor", label="Survivor A")
             consent = participant.consents.get(kind="contact")
             hold = open_hold(case=case, reason="new_violence", by=cls.alice, details="Pushed on Sunday")
+            save_plan(survivor=participant, revision=0, by=cls.alice, signals="He starts drinking")
             link, _token = issue_link(
                 participant=participant,
                 version=shared,
@@ -224,6 +295,7 @@ class AccessMatrixTests(PersonaTestCase):
                 "consent_id": consent.pk,
                 "hold_id": hold.pk,
                 "alert_id": hold.alerts.get().pk,
+                "number": 1,
             }
 
     def test_every_url_is_in_the_matrix(self):
@@ -232,7 +304,7 @@ class AccessMatrixTests(PersonaTestCase):
         self.assertEqual(MATRIX.keys() - names, set(), "these matrix rows name URLs that no longer exist")
 
     def object_id(self, name: str, obj: str) -> int:
-        if name.startswith(CASE_URLS):
+        if name.startswith(CASE_URLS) and name not in NOT_CASE_URLS:
             return {"own": self.case, "other": self.other_team_case, "other_org": self.valley_case}[obj].pk
         return {"own": self.alice, "other_org": self.charlie}[obj].pk
 
@@ -241,6 +313,8 @@ class AccessMatrixTests(PersonaTestCase):
             return reverse(name, kwargs=MATRIX[name].kwargs)
         if name == "instruments:version_detail":
             return reverse(name, kwargs={"version_id": self.versions[obj]})
+        if name == "safety:risk_instrument_delete":
+            return reverse(name, kwargs={"mapping_id": self.risk_instruments[obj]})
         if not name.startswith(CASE_URLS):
             return reverse(name, kwargs={"user_id": self.object_id(name, obj)})
         children = self.children[obj].items()

@@ -121,7 +121,11 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
         with a real token, show none of the markers, of any case."""
         participant = make_participant(self.case, role="person_who_caused_harm", label="Person B")
         # The survivor chose a track with contact, and the hold the matrix opened is lifted (by the rules).
-        survivor = self.case.participants.get(role="survivor")
+        survivor = self.case.participants.get(label="Survivor A")
+        hold = self.case.safety_holds.get(lifted_at__isnull=True)
+        run_check(survivor, by=self.ada)
+        lift_hold(hold=hold, by=self.sam, reason="Safe to go on")
+        self.case.refresh_from_db()
         choose_track(
             case=self.case,
             survivor=survivor,
@@ -130,9 +134,6 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
             explained_on=timezone.localdate(),
             by=self.alice,
         )
-        hold = self.case.safety_holds.get()
-        run_check(survivor, by=self.ada)
-        lift_hold(hold=hold, by=self.sam, reason="Safe to go on")
         participant.refresh_from_db()
         _link, token = issue_link(
             participant=participant,
