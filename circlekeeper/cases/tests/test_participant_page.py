@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from circlekeeper.cases import participants as services
-from circlekeeper.cases.models import Consent, ConsentKind, Participant, ParticipantRole
+from circlekeeper.cases.models import Case, Consent, ConsentKind, Participant, ParticipantRole
 from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.testing import PersonaTestCase, make_participant, make_reachable
 
@@ -49,6 +49,21 @@ class ParticipantPageTests(PersonaTestCase):
             )
         # The log names the participant, never their details.
         self.assertFalse(AuditEvent.objects.filter(path__contains="Rosa").exists())
+
+    def test_at_first_contact_the_survivors_page_offers_the_immediate_danger_screen_until_a_check_exists(
+        self,
+    ):
+        self.login(self.ada)
+        page = self.client.get(self.url())
+        self.assertContains(page, "First: is the survivor safe right now?")
+        self.assertContains(
+            page, f'action="{reverse("safety:check_start", args=[self.case.pk, self.survivor.pk])}"'
+        )
+        self.assertContains(page, 'name="kind" value="screen"')
+        Case.objects.filter(pk=self.case.pk).update(
+            risk_level="low"
+        )  # set by the safety app once a check exists
+        self.assertNotContains(self.client.get(self.url()), "First: is the survivor safe right now?")
 
     def test_staff_off_the_team_and_of_another_organization_get_404(self):
         for person in (self.bob, self.charlie):
