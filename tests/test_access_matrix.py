@@ -16,11 +16,11 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 
 from circlekeeper.accounts.models import Membership, User
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
+from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import Response, Source
 from circlekeeper.instruments.services import save_version
 from circlekeeper.instruments.tests.helpers import make_definition
-from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.safety.models import RiskInstrument
 from circlekeeper.safety.services import open_hold, save_plan
 from circlekeeper.testing import PersonaTestCase, make_participant, sign_in
