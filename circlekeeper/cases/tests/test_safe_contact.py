@@ -1,6 +1,7 @@
 """Safe-contact rules: every outbound contact goes through contact_allowed, which names the rule it breaks."""
 
 import datetime
+from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.utils import timezone
@@ -160,7 +161,7 @@ class SavingRulesTests(PersonaTestCase):
 class DoubleSubmitTests(PersonaTestCase):
     def test_the_same_rules_sent_twice_from_one_page_are_saved_once_without_a_stale_error(self):
         survivor = make_participant(self.case, reachable=False, label="Survivor A")
-        data = {
+        data: dict[str, Any] = {
             "channels": ["phone_call"],
             "days": [0, 1],
             "from_time": None,
