@@ -345,3 +345,39 @@ class RiskInstrumentMappingTests(PersonaTestCase):
             services.risk_mapping(version, self.harbor.pk), ("full", "danger", mapping.level_map)
         )
         self.assertIsNone(services.risk_mapping(version, self.valley.pk))
+
+
+class CheckThroughALinkTests(PersonaTestCase):
+    """The survivor answers the safety check through their own link: a high result holds the case at once."""
+
+    def test_a_high_check_answered_through_the_survivors_link_opens_a_hold(self):
+        from django.urls import reverse
+
+        from circlekeeper.safety.tests.checks import ITEMS
+
+        survivor = make_participant(self.case, label="Survivor A")
+        version = builtin_version()
+        _link, token = issue_link(
+            participant=survivor,
+            version=version,
+            purpose="safety_check",
+            expires_at=timezone.now() + datetime.timedelta(days=7),
+            by=self.ada,
+            channel="in_person",
+            when=timezone.now(),
+        )
+        self.client.get(reverse("links:open", args=[token]))
+        page = reverse("links:page")
+        self.client.post(page, {"section": "0", "_shown": ["danger_now"], "q-danger_now": "0"})
+        answers = {f"q-{code}": "1" if code == "weapon" else "0" for code in ITEMS[1:]}
+        self.client.post(page, {"section": "1", "_shown": [*ITEMS[1:], "anything_else"], **answers})
+        self.assertRedirects(self.client.post(reverse("links:review")), reverse("links:done"))
+
+        check = SafetyCheck.objects.get(participant=survivor)
+        self.assertEqual((check.level, check.entered_by), ("high", None))
+        hold = SafetyHold.objects.get(case=self.case, lifted_at__isnull=True)
+        self.assertEqual((hold.reason, hold.opened_by), (HoldReason.RISK, None))
+        # The participant's own pages say nothing of it: the hold is for the team.
+        done = self.client.get(reverse("links:done"))
+        self.assertNotContains(done, "hold")
+        self.assertTrue(SafetyAlert.objects.filter(hold=hold).exists())
