@@ -80,13 +80,13 @@ HOLD_REASONS: dict[str, Promise] = {
 }
 FACT_NAMES: dict[str, Promise] = {
     "participant": gettext_lazy("Participant"),
+    "role": gettext_lazy("Role"),
     "consent": gettext_lazy("Consent"),
     "track": gettext_lazy("Track"),
     "previous": gettext_lazy("Before"),
     "level": gettext_lazy("Risk level"),
     "reason": gettext_lazy("Why"),
     "revision": gettext_lazy("Revision"),
-    "role": gettext_lazy("Role"),
 }
 
 _TEAM = Prefetch(
@@ -146,9 +146,10 @@ def _fact_words(name: str, value: object) -> str:
 
 def describe_event(event: CaseEvent) -> HistoryLine:
     what = str(EventKind(event.kind).label) if event.kind in EventKind.values else event.kind
-    facts = [
-        (str(FACT_NAMES.get(name, name)), _fact_words(name, value)) for name, value in event.facts.items()
-    ]
+    # In FACT_NAMES order: PostgreSQL's jsonb keeps no key order, and the line must read the same everywhere.
+    order = list(FACT_NAMES)
+    names = sorted(event.facts, key=lambda name: (order.index(name) if name in order else len(order), name))
+    facts = [(str(FACT_NAMES.get(name, name)), _fact_words(name, event.facts[name])) for name in names]
     return HistoryLine(event, what, facts)
 
 
