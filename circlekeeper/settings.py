@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "circlekeeper.cases",
     "circlekeeper.instruments",
     "circlekeeper.safety",
+    "circlekeeper.protocol",
 ]
 
 # Called with each response as it is submitted, in the same transaction. The instruments app knows nothing

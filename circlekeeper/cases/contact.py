@@ -20,6 +20,7 @@ from circlekeeper.cases.models import (
     LEAVES_MESSAGE,
     TRACK_CONTACT,
     Case,
+    CaseStatus,
     ConsentKind,
     ContactChannel,
     ContactRules,
@@ -41,6 +42,10 @@ def harm_action_refusal(case: Case, *, contact_level: int = 1) -> str | None:
     `contact_level` is what the action needs from the survivor's track: 1 for indirect contact (a message, a
     link, a meeting with them alone), 2 for a joint activity with both parties.
     """
+    if case.status == CaseStatus.WITHDRAWN:
+        return _("The survivor withdrew: nothing involving the person who caused harm goes on.")
+    if case.status != CaseStatus.OPEN:
+        return _("The case is no longer open: nothing involving the person who caused harm goes on.")
     if case.on_hold:
         return _(
             "The case is on a safety hold: no contact with the person who caused harm or their supporters "

@@ -47,6 +47,20 @@ TRACK_CONTACT = {
 }
 
 
+class Stage(models.TextChoices):
+    """The stages of PROTOCOL.md, in order. Only circlekeeper.protocol moves a case from one to the next."""
+
+    REFERRAL = "referral", _("Referral and first contact")
+    INTAKE = "intake", _("Intake: getting clear")
+    SAFETY_PLANNING = "safety_planning", _("Safety planning")
+    MAPPING_SUPPORT = "mapping_support", _("Mapping support")
+    PREPARATION = "preparation", _("Preparation")
+    DIALOGUE = "dialogue", _("Dialogue")
+    AGREEMENT = "agreement", _("Agreement")
+    MONITORING = "monitoring", _("Monitoring")
+    CLOSURE = "closure", _("Closure and follow-up")
+
+
 class TeamRole(models.TextChoices):
     KEEPER = Role.KEEPER.value, Role.KEEPER.label
     SAFETY_ADVOCATE = Role.SAFETY_ADVOCATE.value, Role.SAFETY_ADVOCATE.label
@@ -74,6 +88,10 @@ class Case(models.Model):
     summary = EncryptedLongTextField(_("summary"), blank=True, null=True)
     # The survivor's current track (choice.py keeps it with its history in TrackChoice); empty until chosen.
     track = models.CharField(_("track"), max_length=30, choices=Track.choices, blank=True)
+    # Where the case is in the protocol; changed only by circlekeeper.protocol's transitions, never by a form.
+    stage = models.CharField(
+        _("stage"), max_length=20, choices=Stage.choices, default=Stage.REFERRAL, editable=False
+    )
     # Facts the safety app owns, kept here so that lower apps can ask them (ARCHITECTURE.md): only
     # circlekeeper.safety.services changes them, in the transaction that opens or lifts a hold or records a check.
     on_hold = models.BooleanField(_("on safety hold"), default=False, editable=False)
@@ -405,6 +423,17 @@ class EventKind(models.TextChoices):
     PLAN_DECLINED = "safety.plan.declined", _("Survivor declined a safety plan")
     PLAN_REVIEWED = "safety.plan.reviewed", _("Safety plan reviewed")
     PLAN_REVIEW_DUE = "safety.plan.due", _("Safety plan due for review")
+    STAGE_CHANGED = "protocol.stage", _("Moved to the next stage")
+    WITHDRAWN = "protocol.withdrawn", _("The survivor withdrew")
+    REFERRED_OUT = "protocol.referred_out", _("Referred out")
+    CLOSED = "protocol.closed", _("Case closed")
+    MEETING_SCHEDULED = "meeting.scheduled", _("Meeting scheduled")
+    MEETING_HELD = "meeting.held", _("Meeting held")
+    MEETING_CANCELLED = "meeting.cancelled", _("Meeting cancelled")
+    MEETING_CHECK = "meeting.check", _("Safety check-in or check-out at a meeting")
+    ACKNOWLEDGED = "protocol.acknowledged", _("Responsibility acknowledged")
+    APPROVED = "protocol.approved", _("Supervisor approved the joint dialogue")
+    LINK_REVOKED = "link.revoked", _("Survey link revoked")
 
 
 class CaseEvent(models.Model):

@@ -77,6 +77,7 @@ HOLD_REASONS: dict[str, Promise] = {
     "risk": gettext_lazy("A safety check came out high or severe"),
     "new_violence": gettext_lazy("New violence was reported"),
     "broken_commitment": gettext_lazy("A commitment was broken"),
+    "meeting_check": gettext_lazy("A meeting check-in or check-out signalled danger"),
 }
 FACT_NAMES: dict[str, Promise] = {
     "participant": gettext_lazy("Participant"),

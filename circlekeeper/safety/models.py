@@ -100,6 +100,7 @@ class HoldReason(models.TextChoices):
     RISK = "risk", _("A safety check came out high or severe")
     NEW_VIOLENCE = "new_violence", _("New violence was reported")
     BROKEN_COMMITMENT = "broken_commitment", _("A commitment was broken")
+    MEETING_CHECK = "meeting_check", _("A meeting check-in or check-out signalled danger")
 
 
 class SafetyHoldQuerySet(OrganizationScopedQuerySet):

@@ -1,0 +1,435 @@
+"""The gates of PROTOCOL.md as checklists: what must hold to leave each stage, and the joint-dialogue gate.
+
+Each condition says whether it holds now, in words, and where to go to make it hold; the services refuse a
+transition or a meeting while any condition is unmet, and the case page shows the same list.
+"""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from circlekeeper.cases.models import (
+    TRACK_CONTACT,
+    Case,
+    CaseEvent,
+    CaseStatus,
+    CaseTask,
+    ConsentKind,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    Stage,
+    TaskKind,
+    Track,
+)
+from circlekeeper.protocol.models import Acknowledgment, Approval, Invitation, MeetingKind, MeetingStatus
+from circlekeeper.safety.models import CheckKind, SafetyCheck, SafetyPlan, is_high
+from circlekeeper.safety.services import PLAN_REVIEW_DAYS
+
+# The joint-dialogue gate's window for the survivor's last safety check.
+CHECK_WITHIN_DAYS = 7
+
+# The order of stages for each kind of track. Support only never enters preparation, dialogue or agreement.
+FULL_PATH = list(Stage)
+SUPPORT_PATH = [
+    Stage.REFERRAL,
+    Stage.INTAKE,
+    Stage.SAFETY_PLANNING,
+    Stage.MAPPING_SUPPORT,
+    Stage.MONITORING,
+    Stage.CLOSURE,
+]
+
+
+@dataclass(frozen=True)
+class Condition:
+    code: str
+    label: str
+    met: bool
+    detail: str = ""
+    # Where to act on it: a URL name and its arguments.
+    url: tuple[str, tuple[object, ...]] | None = None
+    # Since when it holds (for the approval, which must come after every other condition).
+    since: datetime.datetime | None = field(default=None, compare=False)
+
+
+def path_for(case: Case) -> list[Stage]:
+    if case.track and TRACK_CONTACT[Track(case.track)] == 0:
+        return SUPPORT_PATH
+    return FULL_PATH
+
+
+def next_stage(case: Case) -> Stage | None:
+    """The stage a case moves to from its current one, on its track; None from closure."""
+    path = path_for(case)
+    current = Stage(case.stage)
+    if current not in path:  # e.g. a support-only case chosen after reaching preparation
+        later = [stage for stage in path if list(Stage).index(stage) > list(Stage).index(current)]
+        return later[0] if later else None
+    position = path.index(current)
+    return path[position + 1] if position + 1 < len(path) else None
+
+
+def _survivors(case: Case) -> list[Participant]:
+    return list(case.participants.survivors())
+
+
+def _consenting(case: Case, *roles: str) -> list[Participant]:
+    return list(
+        case.participants.filter(
+            role__in=roles, consents__kind=ConsentKind.TAKE_PART, consents__revoked_at=None
+        )
+        .distinct()
+        .order_by("id")
+    )
+
+
+def _latest_survivor_check(case: Case, *, kind: str | None = None) -> SafetyCheck | None:
+    checks = SafetyCheck.objects.filter(case=case, participant__role=ParticipantRole.SURVIVOR).exclude(
+        level=""
+    )
+    if kind:
+        checks = checks.filter(kind=kind)
+    return checks.order_by("-checked_at", "-id").first()
+
+
+def _plan_condition(case: Case, now: datetime.datetime, *, within_days: int | None) -> Condition:
+    """A current safety plan for every survivor (reviewed recently, not due), or their recorded decision."""
+    survivors = _survivors(case)
+    plans = {p.participant_id: p for p in SafetyPlan.objects.filter(participant__in=survivors)}
+    missing, since = [], None
+    for survivor in survivors:
+        plan = plans.get(survivor.pk)
+        current = plan.current() if plan else None
+        if current is not None and current.declined:
+            since = max(filter(None, [since, current.saved_at]))
+            continue
+        fresh = (
+            plan is not None
+            and current is not None
+            and plan.review_due_since is None
+            and plan.last_reviewed_at is not None
+            and (within_days is None or plan.last_reviewed_at >= now - datetime.timedelta(days=within_days))
+        )
+        if not fresh:
+            missing.append(survivor.label)
+        elif plan is not None and plan.last_reviewed_at is not None:
+            since = max(filter(None, [since, plan.last_reviewed_at]))
+    label = (
+        _("A safety plan reviewed in the last %(days)s days, or the survivor's decision not to have one")
+        % {"days": within_days}
+        if within_days
+        else _("A current safety plan, or the survivor's decision not to have one")
+    )
+    first = survivors[0] if survivors else None
+    return Condition(
+        "plan",
+        label,
+        bool(survivors) and not missing,
+        _("Missing for: %(labels)s") % {"labels": ", ".join(missing)} if missing else "",
+        ("safety:plan", (case.pk, first.pk)) if first else None,
+        since,
+    )
+
+
+def _held_with(case: Case, kind: str, roles: tuple[str, ...]) -> datetime.datetime | None:
+    """When the first meeting of this kind was held with someone of these roles attending, if ever."""
+    invitation = (
+        Invitation.objects.filter(
+            meeting__case=case,
+            meeting__kind=kind,
+            meeting__status=MeetingStatus.HELD,
+            participant__role__in=roles,
+            attended=True,
+        )
+        .select_related("meeting")
+        .order_by("meeting__held_at")
+        .first()
+    )
+    return invitation.meeting.held_at if invitation else None
+
+
+def stage_conditions(case: Case, now: datetime.datetime | None = None) -> list[Condition]:
+    """What must hold to leave the case's current stage (PROTOCOL.md, the gate column)."""
+    now = now or timezone.now()
+    stage = Stage(case.stage)
+    survivors = _survivors(case)
+    first = survivors[0] if survivors else None
+    contact = bool(case.track) and TRACK_CONTACT[Track(case.track)] > 0
+    conditions: list[Condition] = []
+    if case.status != CaseStatus.OPEN:
+        return [Condition("open", _("The case is open"), False, str(CaseStatus(case.status).label))]
+    if stage == Stage.REFERRAL:
+        conditions.append(
+            Condition(
+                "survivor",
+                _("The survivor is recorded"),
+                bool(survivors),
+                url=("cases:participant_add", (case.pk,)),
+            )
+        )
+        screened = _latest_survivor_check(case)
+        conditions.append(
+            Condition(
+                "screen",
+                _("The immediate-danger screen (or a full safety check) with the survivor"),
+                screened is not None,
+                url=("safety:case", (case.pk,)),
+            )
+        )
+        if screened is not None and is_high(screened.level):
+            open_tasks = CaseTask.objects.filter(
+                case=case, kind=TaskKind.REVIEW_SAFETY_PLAN, done_at__isnull=True
+            ).exists()
+            conditions.append(
+                Condition(
+                    "safety_first",
+                    _("Danger was found: safety actions first (the safety plan reviewed with the survivor)"),
+                    not open_tasks,
+                    url=("safety:plan", (case.pk, first.pk)) if first else None,
+                )
+            )
+    elif stage == Stage.INTAKE:
+        full = _latest_survivor_check(case, kind=CheckKind.FULL)
+        conditions.append(
+            Condition(
+                "assessment",
+                _("A full safety check with the survivor, giving a risk level"),
+                full is not None,
+                url=("safety:case", (case.pk,)),
+            )
+        )
+        conditions.append(
+            Condition(
+                "track",
+                _("The survivor was told of every track and chose one"),
+                bool(case.track),
+                url=("cases:track_choice", (case.pk,)),
+            )
+        )
+    elif stage == Stage.SAFETY_PLANNING:
+        conditions.append(_plan_condition(case, now, within_days=None))
+    elif stage == Stage.MAPPING_SUPPORT:
+        conditions.append(
+            Condition(
+                "survivor_supporter",
+                _("At least one consenting support person for the survivor"),
+                bool(_consenting(case, ParticipantRole.SURVIVOR_SUPPORTER)),
+                url=("cases:participant_add", (case.pk,)),
+            )
+        )
+        if contact:
+            conditions.append(
+                Condition(
+                    "harm_supporter",
+                    _("At least one consenting support person for the person who caused harm"),
+                    bool(_consenting(case, ParticipantRole.HARM_SUPPORTER)),
+                    url=("cases:participant_add", (case.pk,)),
+                )
+            )
+            conditions.append(_monitor_condition(case))
+    elif stage == Stage.PREPARATION:
+        conditions.extend(_preparation_conditions(case))
+    elif stage == Stage.DIALOGUE:
+        wanted = {
+            Track.DIRECT_DIALOGUE: (MeetingKind.CIRCLE, MeetingKind.CONFERENCE),
+            Track.INDIRECT_DIALOGUE: (MeetingKind.SHUTTLE,),
+            Track.COMMUNITY_ACCOUNTABILITY: (MeetingKind.POD,),
+        }.get(Track(case.track) if case.track else Track.SUPPORT_ONLY, ())
+        held = case.meetings.filter(kind__in=wanted, status=MeetingStatus.HELD).exists()
+        conditions.append(
+            Condition(
+                "dialogue_held",
+                _(
+                    "The dialogue was held (a circle or conference; shuttle sessions on the indirect track; a pod "
+                    "meeting with the person who caused harm on community accountability)"
+                ),
+                held,
+                url=("protocol:meetings", (case.pk,)),
+            )
+        )
+    elif stage == Stage.AGREEMENT:
+        conditions.append(
+            Condition(
+                "agreement",
+                _("An agreement affirmed by the parties"),
+                False,
+                _("Agreements are recorded by the accountability module, which is not built yet."),
+            )
+        )
+    elif stage == Stage.MONITORING:
+        conditions.append(
+            Condition(
+                "ended",
+                _("The plan is complete, or it ended: say which, and why, when moving on"),
+                True,
+            )
+        )
+    elif stage == Stage.CLOSURE:
+        entered = (
+            case.transitions.filter(to_stage=Stage.CLOSURE)
+            .order_by("-at")
+            .values_list("at", flat=True)
+            .first()
+        )
+        exit_check = SafetyCheck.objects.filter(
+            case=case, participant__role=ParticipantRole.SURVIVOR, kind=CheckKind.FULL
+        ).exclude(level="")
+        if entered:
+            exit_check = exit_check.filter(checked_at__gte=entered)
+        conditions.append(
+            Condition(
+                "exit_check",
+                _("An exit safety check with the survivor"),
+                exit_check.exists(),
+                url=("safety:case", (case.pk,)),
+            )
+        )
+    return conditions
+
+
+def _monitor_condition(case: Case) -> Condition:
+    monitors = _consenting(case, ParticipantRole.SAFETY_MONITOR)
+    return Condition(
+        "monitor",
+        _("A safety monitor appointed (consenting)"),
+        bool(monitors),
+        url=("cases:participant_add", (case.pk,)),
+        since=min((m.created_at for m in monitors), default=None),
+    )
+
+
+def _preparation_conditions(case: Case) -> list[Condition]:
+    survivor_side = (ParticipantRole.SURVIVOR,)
+    harm_side = (ParticipantRole.PERSON_WHO_CAUSED_HARM,)
+    with_survivor = _held_with(case, MeetingKind.PREPARATION, survivor_side)
+    with_harm = _held_with(case, MeetingKind.PREPARATION, harm_side)
+    acknowledged = Acknowledgment.objects.filter(case=case).order_by("recorded_at").first()
+    return [
+        Condition(
+            "prep_survivor",
+            _("At least one preparation meeting held with the survivor"),
+            with_survivor is not None,
+            url=("protocol:meetings", (case.pk,)),
+            since=with_survivor,
+        ),
+        Condition(
+            "prep_harm",
+            _("At least one preparation meeting held with the person who caused harm"),
+            with_harm is not None,
+            url=("protocol:meetings", (case.pk,)),
+            since=with_harm,
+        ),
+        Condition(
+            "acknowledgment",
+            _("The person who caused harm acknowledged responsibility (recorded in a preparation meeting)"),
+            acknowledged is not None,
+            url=("protocol:meetings", (case.pk,)),
+            since=acknowledged.recorded_at if acknowledged else None,
+        ),
+    ]
+
+
+def joint_conditions(case: Case, now: datetime.datetime | None = None) -> list[Condition]:
+    """Every condition of the joint-dialogue gate but the supervisor's approval (PROTOCOL.md)."""
+    now = now or timezone.now()
+    survivors = _survivors(case)
+    consented = bool(survivors) and all(s.has_consent(ConsentKind.TAKE_PART) for s in survivors)
+    direct = case.track == Track.DIRECT_DIALOGUE
+    chosen = (
+        case.track_choices.filter(track=Track.DIRECT_DIALOGUE)
+        .order_by("-recorded_at")
+        .values_list("recorded_at", flat=True)
+        .first()
+        if direct
+        else None
+    )
+    check = _latest_survivor_check(case)
+    recent = (
+        check is not None
+        and check.checked_at >= now - datetime.timedelta(days=CHECK_WITHIN_DAYS)
+        and not is_high(check.level)
+    )
+    conditions = [
+        Condition(
+            "direct_consent",
+            _("The survivor's consent to the direct track is current"),
+            case.status == CaseStatus.OPEN and direct and consented,
+            url=("cases:track_choice", (case.pk,)),
+            since=chosen,
+        ),
+        *[c for c in _preparation_conditions(case) if c.code == "acknowledgment"],
+        Condition(
+            "recent_check",
+            _("A survivor safety check in the last %(days)s days below high, and no open hold")
+            % {"days": CHECK_WITHIN_DAYS},
+            recent and not case.on_hold,
+            url=("safety:case", (case.pk,)),
+            since=check.checked_at if check else None,
+        ),
+        _plan_condition(case, now, within_days=PLAN_REVIEW_DAYS),
+        _monitor_condition(case),
+        *[c for c in _preparation_conditions(case) if c.code != "acknowledgment"],
+    ]
+    return conditions
+
+
+# What makes an approval lapse once given, even if every condition holds again later.
+LAPSING_EVENTS = (
+    EventKind.HOLD_OPENED,
+    EventKind.CONSENT_WITHDRAWN,
+    EventKind.TRACK_CHOSEN,
+    EventKind.WITHDRAWN,
+)
+
+
+def approval_condition(
+    case: Case, conditions: list[Condition], now: datetime.datetime | None = None
+) -> Condition:
+    """The supervisor's approval, given after every other condition held, and not lapsed since."""
+    approval = Approval.objects.filter(case=case, approved_at__lte=now or timezone.now()).first()
+    others_hold = all(c.met for c in conditions)
+    detail = ""
+    valid = False
+    if approval is None:
+        detail = _("No approval yet: a supervisor on the team approves once every other condition holds.")
+    elif not others_hold:
+        detail = _("The approval lapsed: a condition above no longer holds.")
+    else:
+        lapsed = CaseEvent.objects.filter(case=case, at__gt=approval.approved_at).filter(
+            Q(kind__in=LAPSING_EVENTS) | Q(kind=EventKind.CHECK_RECORDED, facts__level__in=["high", "severe"])
+        )
+        latest_since = max((c.since for c in conditions if c.since), default=None)
+        if lapsed.exists():
+            detail = _("The approval lapsed: something changed since (a hold, a withdrawal or a new track).")
+        elif latest_since is not None and latest_since > approval.approved_at:
+            detail = _("The approval came before a condition was met: it must be given again.")
+        else:
+            valid = True
+    return Condition(
+        "approval",
+        _("A supervisor's approval, given after all of the above"),
+        valid,
+        detail,
+        ("protocol:approve", (case.pk,)),
+        approval.approved_at if approval else None,
+    )
+
+
+def joint_gate(case: Case, now: datetime.datetime | None = None) -> list[Condition]:
+    conditions = joint_conditions(case, now)
+    return [*conditions, approval_condition(case, conditions, now)]
+
+
+def unmet(conditions: list[Condition]) -> list[Condition]:
+    return [c for c in conditions if not c.met]
+
+
+def snapshot(conditions: list[Condition]) -> dict[str, object]:
+    """The gate as it stood, for the record: codes, whether each held, and since when."""
+    return {c.code: {"met": c.met, "since": c.since.isoformat() if c.since else None} for c in conditions}

@@ -1,0 +1,453 @@
+"""The protocol's state machine: every change of stage or status, and every meeting, goes through here.
+
+Each function checks its guard on the server (gates.py), writes in one transaction, and records who, when and
+why in the case history. Nothing else changes `Case.stage`, and no form sets it.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Iterable
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from circlekeeper.accounts.models import User
+from circlekeeper.cases.contact import harm_action_refusal
+from circlekeeper.cases.models import (
+    HARM_SIDE,
+    Case,
+    CaseStatus,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    Stage,
+    Track,
+    record_event,
+)
+from circlekeeper.instruments.models import ParticipantLink
+from circlekeeper.protocol import gates
+from circlekeeper.protocol.models import (
+    JOINT_KINDS,
+    Acknowledgment,
+    Answer,
+    Approval,
+    CheckMoment,
+    Invitation,
+    Meeting,
+    MeetingKind,
+    MeetingStatus,
+    SafetyCheckIn,
+    Transition,
+    TransitionKind,
+)
+from circlekeeper.safety.models import HoldReason, SafetyHold
+from circlekeeper.safety.services import is_supervisor_of, open_hold
+
+SURVIVOR_SIDE = (ParticipantRole.SURVIVOR, ParticipantRole.SURVIVOR_SUPPORTER)
+POD_ROLES = (*SURVIVOR_SIDE, *HARM_SIDE, ParticipantRole.COMMUNITY_MEMBER, ParticipantRole.SAFETY_MONITOR)
+
+
+class GateClosed(ValidationError):
+    """A gate's conditions do not hold: the message lists each unmet one."""
+
+    def __init__(self, intro: str, missing: list[gates.Condition]) -> None:
+        self.missing = missing
+        super().__init__([intro, *(c.label + (f" ({c.detail})" if c.detail else "") for c in missing)])
+
+
+def _locked(case: Case) -> Case:
+    return Case.objects.select_for_update().get(pk=case.pk)
+
+
+# --- stages ------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def advance(*, case: Case, by: User, reason: str = "") -> Transition:
+    """Move the case to its next stage on its track, if the gate of its current stage holds."""
+    locked = _locked(case)
+    if locked.status != CaseStatus.OPEN:
+        raise ValidationError(_("The case is no longer open."))
+    missing = gates.unmet(gates.stage_conditions(locked))
+    if missing:
+        raise GateClosed(_("The case cannot move on yet. Still needed:"), missing)
+    if locked.stage == Stage.MONITORING and not reason.strip():
+        raise ValidationError({"reason": _("Say whether the plan is complete or ended, and why.")})
+    if locked.stage == Stage.CLOSURE:
+        return _finish(locked, kind=TransitionKind.CLOSE, status=CaseStatus.CLOSED, by=by, reason=reason)
+    target = gates.next_stage(locked)
+    if target is None:
+        raise ValidationError(_("There is no next stage on this track."))
+    transition = Transition.objects.create(
+        organization_id=locked.organization_id,
+        case=locked,
+        kind=TransitionKind.ADVANCE,
+        from_stage=locked.stage,
+        to_stage=target,
+        reason=reason.strip() or None,
+        by=by,
+    )
+    record_event(locked, EventKind.STAGE_CHANGED, by=by, stage=target, previous=locked.stage)
+    locked.stage = target
+    locked.save(update_fields=["stage"])
+    case.stage = target
+    return transition
+
+
+def _finish(
+    case: Case, *, kind: str, status: str, by: User, reason: str, referred_to: str = ""
+) -> Transition:
+    transition = Transition.objects.create(
+        organization_id=case.organization_id,
+        case=case,
+        kind=kind,
+        from_stage=case.stage,
+        to_stage=case.stage,
+        reason=reason.strip() or None,
+        referred_to=referred_to.strip() or None,
+        by=by,
+    )
+    case.status = status
+    case.closed_on = max(timezone.localdate(), case.opened_on)
+    case.save(update_fields=["status", "closed_on"])
+    event = {
+        CaseStatus.WITHDRAWN: EventKind.WITHDRAWN,
+        CaseStatus.REFERRED_OUT: EventKind.REFERRED_OUT,
+        CaseStatus.CLOSED: EventKind.CLOSED,
+    }[CaseStatus(status)]
+    record_event(case, event, by=by, stage=case.stage)
+    return transition
+
+
+def _stop_the_other_side(case: Case, *, by: User, why: str) -> None:
+    """Cancel every scheduled meeting with the other side, and revoke their open survey links, at once."""
+    now = timezone.now()
+    meetings = Meeting.objects.filter(
+        case=case, status=MeetingStatus.SCHEDULED, invitations__participant__role__in=HARM_SIDE
+    ).distinct()
+    for meeting in meetings:
+        meeting.status, meeting.cancelled_at, meeting.cancel_reason = MeetingStatus.CANCELLED, now, why
+        meeting.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+        record_event(
+            case, EventKind.MEETING_CANCELLED, by=by, meeting=str(meeting.pk), meeting_kind=meeting.kind
+        )
+    links = ParticipantLink.objects.usable(now).filter(
+        participant__case=case, participant__role__in=HARM_SIDE
+    )
+    for link in links:
+        link.revoke(when=now)
+        record_event(case, EventKind.LINK_REVOKED, by=by, participant=link.participant.label)
+
+
+@transaction.atomic
+def withdraw(*, case: Case, by: User, reason: str = "") -> Transition:
+    """The survivor withdrew: at once, with no approval; everything involving the other side stops."""
+    locked = _locked(case)
+    if locked.status != CaseStatus.OPEN:
+        raise ValidationError(_("The case is no longer open."))
+    transition = _finish(
+        locked, kind=TransitionKind.WITHDRAW, status=CaseStatus.WITHDRAWN, by=by, reason=reason
+    )
+    _stop_the_other_side(locked, by=by, why="withdrawn")
+    case.status = locked.status
+    return transition
+
+
+@transaction.atomic
+def refer_out(*, case: Case, by: User, referred_to: str, reason: str) -> Transition:
+    if not referred_to.strip():
+        raise ValidationError({"referred_to": _("Say where the survivor is referred.")})
+    if not reason.strip():
+        raise ValidationError({"reason": _("Say why.")})
+    locked = _locked(case)
+    if locked.status != CaseStatus.OPEN:
+        raise ValidationError(_("The case is no longer open."))
+    transition = _finish(
+        locked,
+        kind=TransitionKind.REFER_OUT,
+        status=CaseStatus.REFERRED_OUT,
+        by=by,
+        reason=reason,
+        referred_to=referred_to,
+    )
+    _stop_the_other_side(locked, by=by, why="referred_out")
+    case.status = locked.status
+    return transition
+
+
+# --- the joint-dialogue gate -----------------------------------------------------------------------
+
+
+@transaction.atomic
+def approve_joint_dialogue(*, case: Case, by: User) -> Approval:
+    locked = _locked(case)
+    if not is_supervisor_of(by, locked):
+        raise PermissionDenied(_("Only a supervisor on the case team approves a joint dialogue."))
+    conditions = gates.joint_conditions(locked)
+    missing = gates.unmet(conditions)
+    if missing:
+        raise GateClosed(
+            _("A joint dialogue can be approved only once every condition holds. Still needed:"), missing
+        )
+    approval = Approval.objects.create(
+        organization_id=locked.organization_id,
+        case=locked,
+        approved_by=by,
+        conditions=gates.snapshot(conditions),
+    )
+    record_event(locked, EventKind.APPROVED, by=by)
+    return approval
+
+
+def _joint_gate_or_refuse(case: Case, intro: str) -> dict[str, object]:
+    conditions = gates.joint_gate(case)
+    missing = gates.unmet(conditions)
+    if missing:
+        raise GateClosed(intro, missing)
+    return gates.snapshot(conditions)
+
+
+# --- meetings ----------------------------------------------------------------------------------------
+
+
+def _check_invitees(case: Case, kind: str, invitees: list[Participant]) -> None:
+    if not invitees:
+        raise ValidationError({"invitees": _("Invite at least one participant.")})
+    if any(p.case_id != case.pk for p in invitees):
+        raise ValidationError({"invitees": _("Invite participants of this case only.")})
+    if any(p.role == ParticipantRole.CHILD for p in invitees):
+        raise ValidationError({"invitees": _("Children are never asked to take part.")})
+    roles = {p.role for p in invitees}
+    both = ParticipantRole.SURVIVOR in roles and ParticipantRole.PERSON_WHO_CAUSED_HARM in roles
+    if kind == MeetingKind.PREPARATION and not (roles <= set(SURVIVOR_SIDE) or roles <= set(HARM_SIDE)):
+        raise ValidationError(
+            {"invitees": _("A preparation meeting is with one party and their supporters, never both sides.")}
+        )
+    if kind in JOINT_KINDS and not both:
+        raise ValidationError({"invitees": _("A circle or conference brings both parties: invite both.")})
+    if kind == MeetingKind.POD and not roles <= set(POD_ROLES):
+        raise ValidationError({"invitees": _("Invite the people of the pod.")})
+
+
+def _guard_meeting(case: Case, kind: str, invitees: list[Participant]) -> None:
+    """The rules for any meeting with these people, now (scheduling it or recording it)."""
+    if case.status != CaseStatus.OPEN:
+        raise ValidationError(_("The case is no longer open."))
+    if kind in JOINT_KINDS:
+        if case.track != Track.DIRECT_DIALOGUE:
+            raise ValidationError(
+                _("Only the direct track brings both parties together; this case is on another track.")
+            )
+        if case.stage != Stage.DIALOGUE:
+            raise ValidationError(_("A circle or conference happens at the dialogue stage."))
+    if kind == MeetingKind.SHUTTLE and case.track not in (Track.INDIRECT_DIALOGUE, Track.DIRECT_DIALOGUE):
+        raise ValidationError(_("Shuttle sessions belong to the indirect or direct dialogue tracks."))
+    if any(p.role in HARM_SIDE for p in invitees):
+        refusal = harm_action_refusal(case, contact_level=2 if kind in JOINT_KINDS else 1)
+        if refusal:
+            raise ValidationError(refusal)
+
+
+@transaction.atomic
+def schedule_meeting(
+    *,
+    case: Case,
+    kind: str,
+    starts_at: datetime.datetime,
+    invitees: Iterable[Participant],
+    by: User,
+    place: str = "",
+) -> Meeting:
+    locked = _locked(case)
+    people = list(invitees)
+    if kind not in MeetingKind.values:
+        raise ValidationError({"kind": _("Choose a kind of meeting.")})
+    _check_invitees(locked, kind, people)
+    _guard_meeting(locked, kind, people)
+    gate: dict[str, object] = {}
+    if kind in JOINT_KINDS:
+        gate = _joint_gate_or_refuse(
+            locked, _("A meeting with both parties cannot be scheduled until the joint-dialogue gate holds:")
+        )
+    meeting = Meeting(
+        organization_id=locked.organization_id,
+        case=locked,
+        kind=kind,
+        starts_at=starts_at,
+        place=place.strip() or None,
+        scheduled_by=by,
+        gate_at_scheduling=gate,
+    )
+    meeting.full_clean()
+    meeting.save()
+    Invitation.objects.bulk_create(
+        Invitation(organization_id=locked.organization_id, meeting=meeting, participant=p) for p in people
+    )
+    record_event(locked, EventKind.MEETING_SCHEDULED, by=by, meeting=str(meeting.pk), meeting_kind=kind)
+    return meeting
+
+
+def _survivors_invited(meeting: Meeting) -> list[Participant]:
+    return [
+        i.participant for i in meeting.invitations.select_related("participant") if i.participant.is_survivor
+    ]
+
+
+@transaction.atomic
+def record_check(
+    *,
+    meeting: Meeting,
+    participant: Participant,
+    moment: str,
+    feels_safe: str,
+    threatened: str,
+    wants_to_stop: str,
+    by: User,
+) -> SafetyCheckIn:
+    """The survivor's check-in or check-out. Danger, a threat or a wish to stop opens a hold at once."""
+    locked = Meeting.objects.select_for_update().select_related("case").get(pk=meeting.pk)
+    if locked.status != MeetingStatus.SCHEDULED:
+        raise ValidationError(_("This meeting is no longer open for check-ins."))
+    if participant not in _survivors_invited(locked):
+        raise ValidationError({"participant": _("Check in the survivor invited to this meeting.")})
+    for answer in (feels_safe, threatened, wants_to_stop):
+        if answer not in Answer.values:
+            raise ValidationError(_("Answer every question (“prefer not to say” is an answer)."))
+    if (
+        moment == CheckMoment.CHECK_OUT
+        and not locked.checks.filter(participant=participant, moment=CheckMoment.CHECK_IN).exists()
+    ):
+        raise ValidationError(_("Check in first: the check-out comes at the end of the meeting."))
+    if locked.checks.filter(participant=participant, moment=moment).exists():
+        raise ValidationError(_("This check is already recorded."))
+    if moment == CheckMoment.CHECK_IN:
+        _guard_meeting(locked.case, locked.kind, list(locked.participants.all()))
+        if locked.is_joint:
+            locked.gate_at_holding = _joint_gate_or_refuse(
+                locked.case,
+                _("The meeting with both parties cannot start: the joint-dialogue gate no longer holds:"),
+            )
+            locked.save(update_fields=["gate_at_holding"])
+    check = SafetyCheckIn(
+        organization_id=locked.organization_id,
+        meeting=locked,
+        participant=participant,
+        moment=moment,
+        feels_safe=feels_safe,
+        threatened=threatened,
+        wants_to_stop=wants_to_stop,
+        by=by,
+    )
+    check.full_clean()
+    check.save()
+    record_event(
+        locked.case,
+        EventKind.MEETING_CHECK,
+        by=by,
+        meeting=str(locked.pk),
+        moment=moment,
+        participant=participant.label,
+    )
+    if check.signals_danger:
+        open_hold(case=locked.case, reason=HoldReason.MEETING_CHECK, by=by)
+    return check
+
+
+@transaction.atomic
+def mark_held(*, meeting: Meeting, attended: Iterable[Participant], by: User, notes: str = "") -> Meeting:
+    """Record the meeting as held. With the survivor there, their check-in and check-out must be recorded."""
+    locked = Meeting.objects.select_for_update().select_related("case").get(pk=meeting.pk)
+    if locked.status != MeetingStatus.SCHEDULED:
+        raise ValidationError(_("This meeting was already held or cancelled."))
+    present = {p.pk for p in attended}
+    invitations = list(locked.invitations.select_related("participant"))
+    if not present or not present <= {i.participant_id for i in invitations}:
+        raise ValidationError({"attended": _("Tick who came, among those invited.")})
+    survivors_present = [
+        i.participant for i in invitations if i.participant.is_survivor and i.participant_id in present
+    ]
+    started_at = None
+    for survivor in survivors_present:
+        moments = dict(locked.checks.filter(participant=survivor).values_list("moment", "at"))
+        if CheckMoment.CHECK_IN not in moments or CheckMoment.CHECK_OUT not in moments:
+            raise ValidationError(
+                _("Record %(label)s's safety check-in at the start and check-out at the end first.")
+                % {"label": survivor.label}
+            )
+        started_at = moments[CheckMoment.CHECK_IN]
+    harm_present = any(i.participant.role in HARM_SIDE and i.participant_id in present for i in invitations)
+    if harm_present:
+        # A hold open before the meeting began means it could not go ahead; one opened by its own check-out
+        # (danger found at the end) does not undo that it was held.
+        began = started_at or locked.starts_at
+        if SafetyHold.objects.open().filter(case=locked.case, opened_at__lt=began).exists():
+            raise ValidationError(
+                _(
+                    "The case is on a safety hold: a meeting with the person who caused harm cannot be recorded."
+                )
+            )
+        if locked.is_joint and not locked.gate_at_holding:
+            raise ValidationError(
+                _("A meeting with both parties needs the survivor's check-in, which checks the gate.")
+            )
+    for invitation in invitations:
+        invitation.attended = invitation.participant_id in present
+    Invitation.objects.bulk_update(invitations, ["attended"])
+    locked.status, locked.held_at, locked.recorded_by = MeetingStatus.HELD, timezone.now(), by
+    locked.notes = notes.strip() or None
+    locked.version += 1
+    locked.save(update_fields=["status", "held_at", "recorded_by", "notes", "version"])
+    record_event(locked.case, EventKind.MEETING_HELD, by=by, meeting=str(locked.pk), meeting_kind=locked.kind)
+    return locked
+
+
+@transaction.atomic
+def cancel_meeting(*, meeting: Meeting, by: User, reason: str = "") -> bool:
+    locked = Meeting.objects.select_for_update().select_related("case").get(pk=meeting.pk)
+    if locked.status != MeetingStatus.SCHEDULED:
+        return False
+    locked.status, locked.cancelled_at, locked.cancel_reason = (
+        MeetingStatus.CANCELLED,
+        timezone.now(),
+        reason[:200],
+    )
+    locked.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+    record_event(
+        locked.case, EventKind.MEETING_CANCELLED, by=by, meeting=str(locked.pk), meeting_kind=locked.kind
+    )
+    return True
+
+
+@transaction.atomic
+def record_acknowledgment(
+    *, meeting: Meeting, participant: Participant, in_their_words: str, by: User
+) -> Acknowledgment:
+    """The keeper records, in a preparation meeting held with them, the other side's acknowledgment."""
+    if meeting.kind != MeetingKind.PREPARATION or meeting.status != MeetingStatus.HELD:
+        raise ValidationError(_("Record the acknowledgment in a preparation meeting that was held."))
+    if (
+        participant.role != ParticipantRole.PERSON_WHO_CAUSED_HARM
+        or not meeting.invitations.filter(participant=participant, attended=True).exists()
+    ):
+        raise ValidationError(
+            {"participant": _("Choose the person who caused harm, who came to this meeting.")}
+        )
+    if not in_their_words.strip():
+        raise ValidationError({"in_their_words": _("Write what they acknowledged, in their words.")})
+    acknowledgment = Acknowledgment(
+        organization_id=meeting.organization_id,
+        case=meeting.case,
+        participant=participant,
+        meeting=meeting,
+        in_their_words=in_their_words.strip(),
+        recorded_by=by,
+    )
+    acknowledgment.full_clean()
+    acknowledgment.save()
+    record_event(
+        meeting.case, EventKind.ACKNOWLEDGED, by=by, meeting=str(meeting.pk), participant=participant.label
+    )
+    return acknowledgment
