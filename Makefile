@@ -37,8 +37,6 @@ messages: $(VENV)/.installed
 run: $(VENV)/.installed compilemessages
 	CIRCLEKEEPER_DEMO=true $(MANAGE) migrate --noinput -v0
 	CIRCLEKEEPER_DEMO=true $(MANAGE) seed_demo
-	CIRCLEKEEPER_DEMO=true $(MANAGE) load_instruments
-	CIRCLEKEEPER_DEMO=true $(MANAGE) seed_demo_safety
 	CIRCLEKEEPER_DEMO=true $(MANAGE) collectstatic --noinput -v0
 	CIRCLEKEEPER_DEMO=true PORT=$(PORT) VENV=$(VENV) scripts/serve.sh
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("cases/", include("circlekeeper.cases.urls")),
     path("instruments/", include("circlekeeper.instruments.urls")),
     path("safety/", include("circlekeeper.safety.urls")),
+    path("protocol/", include("circlekeeper.protocol.urls")),
     path("s/", include(instrument_urls.link_patterns)),
     path("i18n/", include("django.conf.urls.i18n")),
 ]

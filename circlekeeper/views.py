@@ -14,6 +14,7 @@ from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit, audit_refusal
 from circlekeeper.cases.access import cases_for
 from circlekeeper.cases.models import CaseStatus
+from circlekeeper.protocol.dashboard import protocol_dashboard
 from circlekeeper.safety.dashboard import safety_dashboard
 
 
@@ -24,12 +25,16 @@ def home(request: HttpRequest) -> HttpResponse:
 @login_required
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = staff_context(request)
+    now = timezone.now()
     open_cases = cases_for(context).filter(status=CaseStatus.OPEN).count() if context else 0
-    safety = safety_dashboard(context, timezone.now()) if context and context.works_cases else None
-    if safety is not None:
+    safety, protocol = None, None
+    if context is not None and context.works_cases:
+        safety = safety_dashboard(context, now)
+        protocol = protocol_dashboard(context, now)
         # It lists the team's holds, alerts and risk levels: a read of safety data (SECURITY.md 16).
         audit(request, action=Action.SAFETY_DASHBOARD)
-    return render(request, "dashboard.html", {"open_cases": open_cases, "safety": safety})
+    context_data = {"open_cases": open_cases, "safety": safety, "protocol": protocol}
+    return render(request, "dashboard.html", context_data)
 
 
 @transaction.non_atomic_requests  # a request transaction would fail before the check could answer 503

@@ -21,6 +21,7 @@ from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import Response, Source
 from circlekeeper.instruments.services import save_version
 from circlekeeper.instruments.tests.helpers import make_definition
+from circlekeeper.protocol.services import schedule_meeting
 from circlekeeper.safety.models import RiskInstrument
 from circlekeeper.safety.services import open_hold, save_plan
 from circlekeeper.testing import PersonaTestCase, make_participant, sign_in
@@ -30,9 +31,14 @@ CASE_TEAM = ("alice", "ada", "sam")
 CASE_WORKERS = ("alice", "ada", "sam", "bob", "charlie")
 EVERYONE = (*SIGNED_IN, "anonymous")
 # URLs whose objects belong to a case (own case, another team's, another organization's).
-CASE_URLS = ("cases:", "instruments:", "safety:")
+CASE_URLS = ("cases:", "instruments:", "safety:", "protocol:")
 # Safety URLs that name no case (a program admin's settings).
-NOT_CASE_URLS = ("safety:risk_instruments", "safety:risk_instrument_delete")
+NOT_CASE_URLS = (
+    "safety:risk_instruments",
+    "safety:risk_instrument_delete",
+    "protocol:calendar",
+    "protocol:calendar_feed",
+)
 # Extra fields a crafted POST might add; every endpoint must ignore them.
 SMUGGLED = {
     "organization": "{valley}",
@@ -173,6 +179,33 @@ MATRIX: dict[str, Row] = {
     "safety:risk_instrument_delete": Row(
         method="post", objects=("own", "other_org"), status=member_object(302)
     ),
+    "protocol:case": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # Without htmx the fragment sends the browser to the protocol page.
+    "protocol:checklist": Row(objects=("own", "other", "other_org"), status=case_object(302)),
+    # An empty form (no stage it was sent from): refused, nothing moves.
+    "protocol:advance": Row(method="post", objects=("own", "other", "other_org"), status=case_object(400)),
+    "protocol:withdraw": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:refer_out": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:approve": Row(objects=("own", "other", "other_org"), status=team_role_object(200, ("sam",))),
+    "protocol:meetings": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:meeting": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # Empty forms: refused as incomplete (400), never written.
+    "protocol:meeting_check": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(400)
+    ),
+    "protocol:meeting_held": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(400)
+    ),
+    "protocol:acknowledge": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(400)
+    ),
+    "protocol:meeting_cancel": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302)
+    ),
+    "protocol:timeline": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:timeline_more": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:calendar": Row(status=signed_in(allowed=CASE_WORKERS)),
+    "protocol:calendar_feed": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "instruments:instrument_list": Row(status=signed_in(allowed=("pat",))),
     "instruments:instrument_import": Row(status=signed_in(allowed=("pat",))),
     # Own: a version the organization may use; other_org: one another organization imported.
@@ -252,6 +285,14 @@ class AccessMatrixTests(PersonaTestCase):
             consent = participant.consents.get(kind="contact")
             hold = open_hold(case=case, reason="new_violence", by=cls.alice, details="Pushed on Sunday")
             save_plan(survivor=participant, revision=0, by=cls.alice, signals="He starts drinking")
+            meeting = schedule_meeting(
+                case=case,
+                kind="preparation",
+                starts_at=datetime.datetime(2099, 1, 1, 10, tzinfo=datetime.UTC),
+                invitees=[participant],
+                by=cls.alice,
+                place="Room 2",
+            )
             link, _token = issue_link(
                 participant=participant,
                 version=shared,
@@ -296,6 +337,7 @@ class AccessMatrixTests(PersonaTestCase):
                 "hold_id": hold.pk,
                 "alert_id": hold.alerts.get().pk,
                 "number": 1,
+                "meeting_id": meeting.pk,
             }
 
     def test_every_url_is_in_the_matrix(self):

@@ -66,6 +66,21 @@ class Action(models.TextChoices):
     PLAN_PRINT = "safety.plan.print", _("Printed a safety plan")
     SAFETY_DASHBOARD = "safety.dashboard", _("Opened the dashboard with the team's safety lists")
     RISK_INSTRUMENT_CHANGE = "safety.instrument", _("Changed which instruments give risk levels")
+    STAGE_VIEW = "protocol.view", _("Opened a case's stage and next steps")
+    STAGE_ADVANCE = "protocol.advance", _("Moved a case to its next stage")
+    CASE_WITHDRAW = "protocol.withdraw", _("Recorded the survivor's withdrawal")
+    CASE_REFER_OUT = "protocol.refer_out", _("Referred a case out")
+    JOINT_APPROVE = "protocol.approve", _("Approved a joint dialogue")
+    MEETING_LIST = "meeting.list", _("Opened a case's meetings")
+    MEETING_SCHEDULE = "meeting.schedule", _("Scheduled a meeting")
+    MEETING_VIEW = "meeting.view", _("Opened a meeting")
+    MEETING_CHECK = "meeting.check", _("Recorded a meeting safety check-in or check-out")
+    MEETING_HELD = "meeting.held", _("Recorded a meeting as held")
+    MEETING_CANCEL = "meeting.cancel", _("Cancelled a meeting")
+    ACKNOWLEDGMENT_ADD = "meeting.acknowledgment", _("Recorded an acknowledgment of responsibility")
+    CALENDAR_TOKEN = "calendar.token", _("Made or stopped a private calendar feed")
+    CALENDAR_FEED = "calendar.feed", _("A private calendar feed was read")
+    TIMELINE_VIEW = "timeline.view", _("Opened a case's timeline")
 
 
 OBJECT_TYPES = {
@@ -86,6 +101,10 @@ OBJECT_TYPES = {
     "safety_alert": _("Safety alert"),
     "safety_plan": _("Safety plan"),
     "risk_instrument": _("Risk instrument"),
+    "meeting": _("Meeting"),
+    "transition": _("Stage transition"),
+    "approval": _("Joint-dialogue approval"),
+    "calendar": _("Calendar feed"),
 }
 
 

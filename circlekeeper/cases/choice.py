@@ -6,12 +6,16 @@ The words here are read aloud or shown to a survivor, in English or Spanish: sho
 from __future__ import annotations
 
 import datetime
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.functional import Promise
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -188,4 +192,12 @@ def choose_track(
     locked.save(update_fields=["track"])
     case.track = track
     record_event(locked, EventKind.TRACK_CHOSEN, by=by, track=track, previous=choice.previous_track)
+    if choice.previous_track != track:
+        for handler in track_changed_handlers():
+            handler(case=locked, previous=choice.previous_track, by=by)
     return choice
+
+
+@functools.cache
+def track_changed_handlers() -> list[Callable[..., object]]:
+    return [import_string(path) for path in settings.TRACK_CHANGED_HANDLERS]

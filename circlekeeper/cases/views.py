@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from django import forms
@@ -14,9 +13,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.functional import Promise
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
 
 from circlekeeper.accounts.audit import Action, audit
@@ -46,49 +43,22 @@ from circlekeeper.cases.forms import (
     TrackChoiceForm,
     WithdrawConsentForm,
 )
+from circlekeeper.cases.history import HOLD_REASONS as HOLD_REASONS  # named here by older callers
+from circlekeeper.cases.history import RISK_LEVELS, describe_event
 from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
-    CaseEvent,
     ConsentKind,
     ContactRules,
-    EventKind,
     HowGiven,
     Participant,
     ParticipantRole,
     ReleaseOfInformation,
-    Track,
     TrackChoice,
 )
 
 NOTES_SHOWN = 20
 EVENTS_SHOWN = 50
-
-# The words for codes the safety app writes on the case (Case.risk_level, and the facts of its history
-# lines). This app may not import the safety app (ARCHITECTURE.md: imports never point up), so the labels
-# are repeated here with the same message ids; test_case_history.py checks they cover the safety app's codes.
-RISK_LEVELS: dict[str, Promise] = {
-    "low": gettext_lazy("Low"),
-    "elevated": gettext_lazy("Elevated"),
-    "high": gettext_lazy("High"),
-    "severe": gettext_lazy("Severe"),
-}
-HOLD_REASONS: dict[str, Promise] = {
-    "risk": gettext_lazy("A safety check came out high or severe"),
-    "new_violence": gettext_lazy("New violence was reported"),
-    "broken_commitment": gettext_lazy("A commitment was broken"),
-    "meeting_check": gettext_lazy("A meeting check-in or check-out signalled danger"),
-}
-FACT_NAMES: dict[str, Promise] = {
-    "participant": gettext_lazy("Participant"),
-    "role": gettext_lazy("Role"),
-    "consent": gettext_lazy("Consent"),
-    "track": gettext_lazy("Track"),
-    "previous": gettext_lazy("Before"),
-    "level": gettext_lazy("Risk level"),
-    "reason": gettext_lazy("Why"),
-    "revision": gettext_lazy("Revision"),
-}
 
 _TEAM = Prefetch(
     "assignments", queryset=CaseAssignment.objects.select_related("user").order_by("role", "user_id")
@@ -119,39 +89,6 @@ def case_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     audit(request, action=Action.CASE_LIST)
     return render(request, "cases/case_list.html", {"form": form, "page": page, "query": query.urlencode()})
-
-
-@dataclass(frozen=True)
-class HistoryLine:
-    """One line of a case's history in words: its codes turned into labels, nothing fetched per line."""
-
-    event: CaseEvent
-    what: str
-    facts: list[tuple[str, str]]
-
-
-def _fact_words(name: str, value: object) -> str:
-    code = str(value)
-    if name in ("track", "previous"):
-        return str(Track(code).label) if code in Track.values else code or _("none yet")
-    if name == "consent":
-        return str(ConsentKind(code).label) if code in ConsentKind.values else code
-    if name == "level":
-        return str(RISK_LEVELS.get(code, code)) if code else _("no level")
-    if name == "role":
-        return str(ParticipantRole(code).label) if code in ParticipantRole.values else code
-    if name == "reason":
-        return str(HOLD_REASONS.get(code, code))
-    return code
-
-
-def describe_event(event: CaseEvent) -> HistoryLine:
-    what = str(EventKind(event.kind).label) if event.kind in EventKind.values else event.kind
-    # In FACT_NAMES order: PostgreSQL's jsonb keeps no key order, and the line must read the same everywhere.
-    order = list(FACT_NAMES)
-    names = sorted(event.facts, key=lambda name: (order.index(name) if name in order else len(order), name))
-    facts = [(str(FACT_NAMES.get(name, name)), _fact_words(name, event.facts[name])) for name in names]
-    return HistoryLine(event, what, facts)
 
 
 def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, Any]:

@@ -3,6 +3,8 @@ acknowledgment of responsibility, and the supervisor's approval of a joint dialo
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 
 from django.db import models
@@ -226,3 +228,32 @@ class Approval(models.Model):
 
     def __str__(self) -> str:
         return f"{self.case} · approved {self.approved_at:%Y-%m-%d}"
+
+
+class CalendarToken(models.Model):
+    """A staff member's private calendar feed. Only the SHA-256 of its token is kept, so a copy of the database
+    opens no feed; making a new one replaces the old, which stops working at once."""
+
+    user = models.OneToOneField(User, on_delete=models.CASCADE, related_name="calendar_token")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    class Meta:
+        verbose_name = _("private calendar feed")
+
+    def __str__(self) -> str:
+        # Never the hash: it is what opens the feed's lookup.
+        return f"{self.user} · calendar feed"
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+    @classmethod
+    def make_for(cls, user: User) -> tuple[CalendarToken, str]:
+        """A new feed for this person, replacing any older one, and its token (to show once; never stored)."""
+        token = secrets.token_urlsafe(32)
+        feed, _created = cls.objects.update_or_create(
+            user=user, defaults={"token_hash": cls.hash(token), "created_at": timezone.now()}
+        )
+        return feed, token

@@ -18,6 +18,7 @@ from circlekeeper.accounts.models import User
 from circlekeeper.cases.contact import harm_action_refusal
 from circlekeeper.cases.models import (
     HARM_SIDE,
+    TRACK_CONTACT,
     Case,
     CaseStatus,
     EventKind,
@@ -66,11 +67,21 @@ def _locked(case: Case) -> Case:
 
 
 @transaction.atomic
-def advance(*, case: Case, by: User, reason: str = "") -> Transition:
-    """Move the case to its next stage on its track, if the gate of its current stage holds."""
+def advance(*, case: Case, by: User, reason: str = "", expected_stage: str = "") -> Transition:
+    """Move the case to its next stage on its track, if the gate of its current stage holds.
+
+    `expected_stage` is the stage the person saw: if the case has moved since (a double click, a colleague),
+    nothing happens, so one click never moves a case two stages (SECURITY.md 24).
+    """
     locked = _locked(case)
     if locked.status != CaseStatus.OPEN:
         raise ValidationError(_("The case is no longer open."))
+    if expected_stage and locked.stage != expected_stage:
+        raise ValidationError(
+            _("The case has already moved on to %(stage)s: nothing was changed.")
+            % {"stage": Stage(locked.stage).label},
+            code="stale",
+        )
     missing = gates.unmet(gates.stage_conditions(locked))
     if missing:
         raise GateClosed(_("The case cannot move on yet. Still needed:"), missing)
@@ -129,17 +140,33 @@ def _stop_the_other_side(case: Case, *, by: User, why: str) -> None:
         case=case, status=MeetingStatus.SCHEDULED, invitations__participant__role__in=HARM_SIDE
     ).distinct()
     for meeting in meetings:
-        meeting.status, meeting.cancelled_at, meeting.cancel_reason = MeetingStatus.CANCELLED, now, why
-        meeting.save(update_fields=["status", "cancelled_at", "cancel_reason"])
-        record_event(
-            case, EventKind.MEETING_CANCELLED, by=by, meeting=str(meeting.pk), meeting_kind=meeting.kind
-        )
+        _cancel(meeting, by=by, why=why)
     links = ParticipantLink.objects.usable(now).filter(
         participant__case=case, participant__role__in=HARM_SIDE
     )
     for link in links:
         link.revoke(when=now)
         record_event(case, EventKind.LINK_REVOKED, by=by, participant=link.participant.label)
+
+
+def track_changed(*, case: Case, previous: str, by: User) -> None:
+    """The survivor chose another track: what the new one no longer allows is cancelled at once."""
+    new = Track(case.track)
+    if TRACK_CONTACT[new] == 0:
+        _stop_the_other_side(case, by=by, why="track_changed")
+    elif new != Track.DIRECT_DIALOGUE:
+        for meeting in Meeting.objects.filter(
+            case=case, status=MeetingStatus.SCHEDULED, kind__in=JOINT_KINDS
+        ):
+            _cancel(meeting, by=by, why="track_changed")
+
+
+def _cancel(meeting: Meeting, *, by: User, why: str) -> None:
+    meeting.status, meeting.cancelled_at, meeting.cancel_reason = MeetingStatus.CANCELLED, timezone.now(), why
+    meeting.save(update_fields=["status", "cancelled_at", "cancel_reason"])
+    record_event(
+        meeting.case, EventKind.MEETING_CANCELLED, by=by, meeting=str(meeting.pk), meeting_kind=meeting.kind
+    )
 
 
 @transaction.atomic
@@ -192,6 +219,13 @@ def approve_joint_dialogue(*, case: Case, by: User) -> Approval:
         raise GateClosed(
             _("A joint dialogue can be approved only once every condition holds. Still needed:"), missing
         )
+    current = Approval.objects.filter(case=locked).first()
+    if (
+        current is not None
+        and current.approved_by_id == by.pk
+        and gates.approval_condition(locked, conditions).met
+    ):
+        return current  # the same approval sent twice (a double click, a retry): one record
     approval = Approval.objects.create(
         organization_id=locked.organization_id,
         case=locked,
@@ -272,6 +306,15 @@ def schedule_meeting(
         gate = _joint_gate_or_refuse(
             locked, _("A meeting with both parties cannot be scheduled until the joint-dialogue gate holds:")
         )
+    # The same meeting sent twice (a double click, a retry) is one record (SECURITY.md 24).
+    twins = Meeting.objects.filter(
+        case=locked, kind=kind, starts_at=starts_at, status=MeetingStatus.SCHEDULED, scheduled_by=by
+    )
+    for twin in twins:
+        if {i.participant_id for i in twin.invitations.all()} == {p.pk for p in people} and (
+            twin.place or ""
+        ) == place.strip():
+            return twin
     meeting = Meeting(
         organization_id=locked.organization_id,
         case=locked,
@@ -426,6 +469,7 @@ def record_acknowledgment(
     *, meeting: Meeting, participant: Participant, in_their_words: str, by: User
 ) -> Acknowledgment:
     """The keeper records, in a preparation meeting held with them, the other side's acknowledgment."""
+    meeting = Meeting.objects.select_for_update().select_related("case").get(pk=meeting.pk)
     if meeting.kind != MeetingKind.PREPARATION or meeting.status != MeetingStatus.HELD:
         raise ValidationError(_("Record the acknowledgment in a preparation meeting that was held."))
     if (
@@ -437,6 +481,9 @@ def record_acknowledgment(
         )
     if not in_their_words.strip():
         raise ValidationError({"in_their_words": _("Write what they acknowledged, in their words.")})
+    twin = Acknowledgment.objects.filter(meeting=meeting, participant=participant, recorded_by=by).first()
+    if twin is not None and twin.in_their_words == in_their_words.strip():
+        return twin  # the same acknowledgment sent twice (a double click, a retry): one record
     acknowledgment = Acknowledgment(
         organization_id=meeting.organization_id,
         case=meeting.case,

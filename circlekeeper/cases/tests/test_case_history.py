@@ -137,7 +137,7 @@ class CasePageTests(PersonaTestCase):
 
     def test_an_unknown_fact_or_code_is_shown_as_it_is_rather_than_hidden(self):
         line = views.describe_event(
-            CaseEvent(case=self.case, kind="later.kind", facts={"level": "extreme", "stage": "3"})
+            CaseEvent(case=self.case, kind="later.kind", facts={"level": "extreme", "later_fact": "3"})
         )
         self.assertEqual(line.what, "later.kind")
-        self.assertEqual(line.facts, [("Risk level", "extreme"), ("stage", "3")])
+        self.assertEqual(line.facts, [("Risk level", "extreme"), ("later_fact", "3")])

@@ -1,20 +1,23 @@
+"""The demo network's organizations, people and cases (cases.demo); the seed_demo command that runs it with the
+rest of the demo lives in the protocol app (protocol/tests/test_demo.py)."""
+
 from __future__ import annotations
 
-from io import StringIO
+import datetime
 
-from django.core.management import CommandError, call_command
-from django.test import TestCase, override_settings
+from django.conf import settings
+from django.test import TestCase
 
 from circlekeeper.accounts.models import Membership, Organization, Role, User
+from circlekeeper.cases.demo import seed_network, seed_scale
 from circlekeeper.cases.models import Case, CaseAssignment, CaseNote, CaseStatus
 
+TODAY = datetime.date(2026, 3, 1)
 
-@override_settings(DEMO_MODE=True)
-class SeedDemoTests(TestCase):
-    def seed(self, *args: str) -> str:
-        out = StringIO()
-        call_command("seed_demo", *args, stdout=out)
-        return out.getvalue()
+
+class SeedNetworkTests(TestCase):
+    def seed(self) -> None:
+        seed_network(settings.DEMO_PASSWORD, TODAY)
 
     def test_it_creates_the_demo_network_with_one_person_per_role(self):
         self.seed()
@@ -83,15 +86,17 @@ class SeedDemoTests(TestCase):
         self.assertLess(on_team, 40)
 
     def test_scale_adds_synthetic_cases_with_teams_in_bulk(self):
-        self.seed("--scale", "1000")
+        self.seed()
+        seed_scale(1000, TODAY)
         self.assertEqual(Case.objects.count(), 1000)
         self.assertFalse(Case.objects.filter(assignments=None).exists())
-        self.seed("--scale", "1000")
+        seed_scale(1000, TODAY)
         self.assertEqual(Case.objects.count(), 1000)
         self.assertEqual(Case.objects.values("organization", "reference").distinct().count(), 1000)
 
     def test_demo_cases_have_an_encrypted_summary_and_notes(self):
-        self.seed("--scale", "300")
+        self.seed()
+        seed_scale(300, TODAY)
         self.assertFalse(Case.objects.filter(summary=None).exists())
         self.assertEqual(CaseNote.objects.count(), 2 * 300)
         case = Case.objects.order_by("?")[0]
@@ -100,21 +105,12 @@ class SeedDemoTests(TestCase):
         self.assertTrue(all(note.text.startswith("Demo note:") for note in case.notes.all()))
         self.assertTrue(all(note.organization_id == case.organization_id for note in case.notes.all()))
 
-    @override_settings(DEMO_MODE=False)
-    def test_it_refuses_outside_demo_mode_without_force(self):
-        with self.assertRaisesMessage(CommandError, "only in demo mode"):
-            self.seed()
-        self.assertFalse(User.objects.exists())
-        self.seed("--force")
-        self.assertTrue(User.objects.filter(email="keeper@harbor.example").exists())
 
-
-@override_settings(DEMO_MODE=True)
-class SeedDemoChoicesTests(TestCase):
+class SeedNetworkChoicesTests(TestCase):
     def test_demo_participants_consented_and_have_safe_contact_rules_and_most_open_cases_a_track(self):
         from circlekeeper.cases.models import Consent, ContactRules, Participant, TrackChoice
 
-        call_command("seed_demo", stdout=StringIO())
+        seed_network(settings.DEMO_PASSWORD, TODAY)
         participants = Participant.objects.count()
         self.assertEqual(Consent.objects.filter(revoked_at__isnull=True).count(), 2 * participants)
         self.assertEqual(ContactRules.objects.count(), participants)

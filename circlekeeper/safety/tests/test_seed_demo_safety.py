@@ -1,23 +1,28 @@
-from io import StringIO
+"""The demo's safety data (safety.demo.seed_safety), which seed_demo runs after the network and the instruments."""
 
-from django.core.management import CommandError, call_command
-from django.test import TestCase, override_settings
+import datetime
 
+from django.conf import settings
+from django.test import TestCase
+
+from circlekeeper.cases.demo import seed_network
 from circlekeeper.cases.models import Case, CaseTask, TaskKind
+from circlekeeper.instruments.builtins import load_builtins
+from circlekeeper.safety.demo import seed_safety
 from circlekeeper.safety.models import SafetyAlert, SafetyCheck, SafetyHold, SafetyPlan
 
 
-@override_settings(DEMO_MODE=True)
-class SeedDemoSafetyTests(TestCase):
+class SeedSafetyTests(TestCase):
+    def setUp(self):
+        seed_network(settings.DEMO_PASSWORD, datetime.date(2026, 3, 1))
+
     def test_it_needs_the_built_in_instruments(self):
-        call_command("seed_demo", stdout=StringIO())
-        with self.assertRaisesMessage(CommandError, "load_instruments"):
-            call_command("seed_demo_safety", stdout=StringIO())
+        with self.assertRaisesMessage(LookupError, "load_instruments"):
+            seed_safety()
 
     def test_demo_checks_go_through_escalation_and_a_second_run_changes_nothing(self):
-        call_command("seed_demo", stdout=StringIO())
-        call_command("load_instruments", stdout=StringIO())
-        call_command("seed_demo_safety", stdout=StringIO())
+        load_builtins()
+        self.assertEqual(seed_safety(), 18)
         checks = SafetyCheck.objects.count()
         self.assertEqual(checks, 18)
         # Two cases per organization are on hold, with an alert and a task to review the plan.
@@ -30,9 +35,5 @@ class SeedDemoSafetyTests(TestCase):
             set(Case.objects.exclude(risk_level="").values_list("risk_level", flat=True)),
             {"low", "elevated", "high", "severe"},
         )
-        call_command("seed_demo_safety", stdout=StringIO())
+        self.assertEqual(seed_safety(), 0)
         self.assertEqual(SafetyCheck.objects.count(), checks)
-
-    def test_it_refuses_outside_demo_mode(self):
-        with override_settings(DEMO_MODE=False), self.assertRaises(CommandError):
-            call_command("seed_demo_safety", stdout=StringIO())

@@ -1,0 +1,61 @@
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from circlekeeper.cases import demo
+from circlekeeper.instruments.builtins import load_builtins
+from circlekeeper.instruments.definition import DefinitionError
+from circlekeeper.protocol.demo import seed_protocol
+from circlekeeper.safety.demo import seed_safety
+
+
+class Command(BaseCommand):
+    # Here, in the top app of the chain, because the demo reaches every app below it (ARCHITECTURE.md).
+    help = (
+        "Create the whole demo network (idempotent): organizations, people and cases, the built-in instruments, "
+        "safety checks, holds and plans, and cases taken through the protocol to every stage and track. "
+        "--scale N fills it with N synthetic cases for benchmarks."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--scale", type=int, default=0, help="make sure the demo network holds at least N cases"
+        )
+        parser.add_argument("--force", action="store_true", help="run even outside demo mode")
+
+    def handle(self, *args: Any, scale: int, force: bool, **options: Any) -> None:
+        if not settings.DEMO_MODE and not force:
+            raise CommandError(
+                "seed_demo creates demo accounts with a shared, published password. "
+                "It runs only in demo mode (CIRCLEKEEPER_DEMO=true), or with --force."
+            )
+        if scale < 0:
+            raise CommandError("--scale must be zero or more.")
+        started = time.monotonic()
+        today = timezone.localdate()
+        report = demo.seed_network(settings.DEMO_PASSWORD, today)
+        self.stdout.write(
+            f"Demo network ready: {report.users_created} users and {report.cases_created} cases created."
+        )
+        try:
+            loaded = load_builtins()
+        except DefinitionError as exc:
+            raise CommandError("Built-in instruments not loaded:\n" + "\n".join(exc.problems)) from None
+        self.stdout.write(f"Built-in instruments: {sum(item.created for item in loaded)} new versions.")
+        checks = seed_safety()
+        self.stdout.write(f"Demo safety data: {checks} safety checks recorded.")
+        walked = seed_protocol()
+        self.stdout.write(f"Demo protocol: {walked} cases taken through the stages.")
+        if scale:
+            made = demo.seed_scale(scale, today)
+            self.stdout.write(f"Scale: {made} synthetic cases added.")
+        self.stdout.write(
+            f"Seeded in {time.monotonic() - started:.1f} s. Sign in with keeper@harbor.example (or advocate@, "
+            f"supervisor@, admin@, evaluator@ at harbor, valley, bridge) and network@network.example, password "
+            f"{settings.DEMO_PASSWORD!r}."
+        )

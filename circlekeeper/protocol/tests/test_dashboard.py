@@ -1,0 +1,280 @@
+"""The dashboard's protocol lists: a keeper's meetings today and this week and what each open case needs next; a
+supervisor's joint dialogues waiting for approval and cases without movement. Only the person's own teams' cases,
+and a number of queries that does not grow with the cases."""
+
+import datetime
+
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+
+from circlekeeper.cases.models import (
+    Case,
+    CaseStatus,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    Stage,
+    TeamRole,
+    Track,
+    record_event,
+)
+from circlekeeper.protocol import services
+from circlekeeper.protocol.models import Acknowledgment, Invitation, Meeting, MeetingKind, MeetingStatus
+from circlekeeper.protocol.tests.walk import Walk
+from circlekeeper.safety import services as safety
+from circlekeeper.safety.tests.checks import run_check
+from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+
+# 10:00 in the organization's time zone (America/Los_Angeles).
+NOW = datetime.datetime(2026, 5, 4, 17, 0, tzinfo=datetime.UTC)
+HOUR = datetime.timedelta(hours=1)
+DAY = datetime.timedelta(days=1)
+
+
+def section(page, heading_id: str) -> str:
+    """The text of one section of the page (from its heading to its end), with its whitespace collapsed."""
+    html = page.content.decode()
+    start = html.index(f'id="{heading_id}"')
+    return " ".join(html[start : html.index("</section>", start)].split())
+
+
+@time_machine.travel(NOW, tick=False)
+class DashboardTestCase(PersonaTestCase):
+    numbers = iter(range(100, 1000))
+
+    def team_case(self, team=None, *, survivor: bool = True, **kwargs) -> Case:
+        team = team or (
+            (self.alice, TeamRole.KEEPER),
+            (self.ada, TeamRole.SAFETY_ADVOCATE),
+            (self.sam, TeamRole.SUPERVISOR),
+        )
+        kwargs.setdefault("reference", f"HAR-2026-{next(self.numbers):04d}")
+        case = make_case(self.harbor, team=team, **kwargs)
+        if survivor:
+            make_participant(case, role=ParticipantRole.SURVIVOR, label="Survivor A")
+        return case
+
+    def dashboard(self, person):
+        self.login(person)
+        page = self.client.get(reverse("dashboard"))
+        self.assertEqual(page.status_code, 200)
+        return page
+
+
+class KeeperDayTests(DashboardTestCase):
+    survivor: Participant
+    bobs_survivor: Participant
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.survivor = make_participant(cls.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
+        cls.bobs_survivor = make_participant(
+            cls.other_team_case, role=ParticipantRole.SURVIVOR, label="Survivor Z"
+        )
+
+    def meeting(self, at, *, case=None, by=None) -> Meeting:
+        case = case or self.case
+        survivor = case.participants.get(role=ParticipantRole.SURVIVOR)
+        return services.schedule_meeting(
+            case=case,
+            kind=MeetingKind.PREPARATION,
+            starts_at=at,
+            invitees=[survivor],
+            by=by or self.alice,
+            place="12 Hidden Lane",
+        )
+
+    def test_a_keeper_sees_their_scheduled_meetings_today_and_in_the_coming_week(self):
+        later_today = self.meeting(NOW + 3 * HOUR)
+        this_morning = self.meeting(NOW - 2 * HOUR)
+        in_three_days = self.meeting(NOW + 3 * DAY)
+        self.meeting(NOW + 8 * DAY)
+        self.meeting(NOW - DAY)
+        services.cancel_meeting(meeting=self.meeting(NOW + 4 * HOUR), by=self.alice)
+        bobs = self.meeting(NOW + HOUR, case=self.other_team_case, by=self.bob)
+
+        page = self.dashboard(self.alice)
+
+        today = section(page, "meetings-today")
+        for meeting in (this_morning, later_today):
+            self.assertIn(reverse("protocol:meeting", args=[self.case.pk, meeting.pk]), today)
+        self.assertEqual(today.count("HAR-2026-0001 · Preparation meeting"), 2)
+        self.assertIn("with Survivor A", today)
+        self.assertLess(
+            today.index(f"/meetings/{this_morning.pk}/"), today.index(f"/meetings/{later_today.pk}/")
+        )
+        week = section(page, "meetings-week")
+        self.assertIn(reverse("protocol:meeting", args=[self.case.pk, in_three_days.pk]), week)
+        self.assertEqual(week.count("<li>"), 1)
+        # Never where: a place can reveal where a survivor is.
+        self.assertNotContains(page, "Hidden Lane")
+        self.assertNotContains(page, "Survivor Z")
+        self.assertIn(f"/meetings/{bobs.pk}/", section(self.dashboard(self.bob), "meetings-today"))
+        self.assertNotContains(self.dashboard(self.charlie), "HAR-2026")
+
+    def test_each_open_case_says_its_stage_and_the_first_thing_its_gate_still_needs(self):
+        at_intake = self.team_case()
+        run_check(at_intake.participants.get(), by=self.alice, code="immediate_danger")
+        services.advance(case=at_intake, by=self.alice)
+        screened = self.team_case()
+        run_check(screened.participants.get(), by=self.alice, code="immediate_danger")
+        on_hold = self.team_case()
+        safety.report_new_violence(case=on_hold, by=self.ada, details="x")
+        self.team_case(status=CaseStatus.CLOSED, closed_on=datetime.date(2026, 4, 1))
+
+        steps = section(self.dashboard(self.alice), "next-steps")
+
+        self.assertIn(
+            f'<a href="/cases/{self.case.pk}/">HAR-2026-0001</a> · Referral and first contact: '
+            f'<a href="{reverse("safety:case", args=[self.case.pk])}">The immediate-danger screen',
+            steps,
+        )
+        self.assertIn(
+            f"{at_intake.reference}</a> · Intake: getting clear: "
+            f'<a href="{reverse("safety:case", args=[at_intake.pk])}">A full safety check with the survivor',
+            steps,
+        )
+        self.assertIn(
+            f"{on_hold.reference}</a> · Referral and first contact · <strong>on safety hold</strong>", steps
+        )
+        self.assertIn(
+            f'{screened.reference}</a> · Referral and first contact: <a href="'
+            f'{reverse("protocol:case", args=[screened.pk])}">ready to move on to Intake: getting clear',
+            steps,
+        )
+        self.assertEqual(steps.count("<li"), 4)  # not the closed case, not Bob's
+        self.assertNotIn("HAR-2026-0002", steps)
+
+    def test_only_the_20_cases_that_moved_least_recently_are_read_and_the_rest_counted(self):
+        moved = self.team_case()
+        record_event(moved, EventKind.DETAILS_CHANGED, participant="Survivor A")
+        for _ in range(21):
+            self.team_case()
+        steps = section(self.dashboard(self.alice), "next-steps")
+        self.assertEqual(steps.count("<li"), 20)
+        self.assertIn("And 3 more open cases", steps)
+        self.assertNotIn(moved.reference, steps)
+
+    def test_the_keepers_day_costs_the_same_with_21_cases_as_with_40(self):
+        def add(count: int) -> None:
+            for n in range(count):
+                case = self.team_case()
+                self.meeting(NOW + (n % 5) * DAY + HOUR, case=case)
+
+        add(20)
+        self.dashboard(self.alice)
+        with CaptureQueriesContext(connection) as few:
+            self.client.get(reverse("dashboard"))
+        add(19)
+        with CaptureQueriesContext(connection) as many:
+            page = self.client.get(reverse("dashboard"))
+        self.assertEqual(section(page, "next-steps").count("<li"), 20)
+        self.assertEqual(len(many), len(few))
+
+
+class SupervisorQueueTests(DashboardTestCase):
+    def test_a_prepared_direct_dialogue_waits_for_the_supervisors_approval_until_given(self):
+        Walk(self.case, self.alice, self.sam).to_dialogue()
+
+        waiting = section(self.dashboard(self.sam), "approvals-waiting")
+
+        self.assertIn(
+            f'<a href="{reverse("protocol:approve", args=[self.case.pk])}">HAR-2026-0001</a> · Dialogue',
+            waiting,
+        )
+        self.assertNotContains(self.dashboard(self.alice), 'id="approvals-waiting"')
+        services.approve_joint_dialogue(case=self.case, by=self.sam)
+        waiting = section(self.dashboard(self.sam), "approvals-waiting")
+        self.assertIn("No joint dialogue is waiting for your approval.", waiting)
+
+    def test_a_case_not_ready_on_hold_on_another_track_or_another_team_is_not_waiting(self):
+        Walk(self.case, self.alice, self.sam).to_preparation()  # no preparation meetings yet
+        on_hold = self.team_case(survivor=False)
+        Walk(on_hold, self.alice, self.sam).to_dialogue()
+        safety.report_new_violence(case=on_hold, by=self.ada, details="x")
+        indirect = self.team_case(survivor=False)
+        Walk(indirect, self.alice, self.sam, Track.INDIRECT_DIALOGUE).to_dialogue()
+        Walk(self.other_team_case, self.bob, self.sam).to_dialogue()  # Sam is not on Bob's team
+
+        waiting = section(self.dashboard(self.sam), "approvals-waiting")
+
+        self.assertIn("No joint dialogue is waiting for your approval.", waiting)
+
+    def test_open_cases_without_movement_for_30_days_are_listed_for_their_supervisor(self):
+        opened = datetime.date(2026, 3, 1)
+        quiet = self.team_case(opened_on=opened)
+        record_event(quiet, EventKind.DETAILS_CHANGED, at=NOW - 40 * DAY, participant="Survivor A")
+        busy = self.team_case(opened_on=opened)
+        record_event(busy, EventKind.DETAILS_CHANGED, at=NOW - 10 * DAY, participant="Survivor A")
+        new = self.team_case(opened_on=datetime.date(2026, 4, 25))
+        closed = self.team_case(
+            opened_on=opened, status=CaseStatus.CLOSED, closed_on=datetime.date(2026, 3, 2)
+        )
+
+        page = self.dashboard(self.sam)
+
+        stalled = section(page, "stalled-cases")
+        self.assertIn("Open cases without movement for 30 days", stalled)
+        timeline = reverse("protocol:timeline", args=[quiet.pk])
+        self.assertIn(
+            f'<a href="{timeline}">{quiet.reference}</a> · Referral and first contact: last recorded on',
+            stalled,
+        )
+        self.assertIn(
+            "HAR-2026-0001</a> · Referral and first contact: nothing recorded since it opened on", stalled
+        )
+        # Never moved before moved long ago.
+        self.assertLess(stalled.index("HAR-2026-0001"), stalled.index(quiet.reference))
+        for case in (busy, new, closed, self.other_team_case):
+            self.assertNotIn(case.reference, stalled)
+        self.assertNotContains(self.dashboard(self.alice), 'id="stalled-cases"')
+        self.assertNotContains(self.dashboard(self.bob), quiet.reference)
+        self.assertNotContains(self.dashboard(self.charlie), "HAR-2026")
+
+    def test_the_supervisors_queue_costs_the_same_with_21_candidates_as_with_35(self):
+        def candidates(count: int) -> None:
+            for _ in range(count):
+                case = self.team_case(opened_on=datetime.date(2026, 3, 1))
+                Case.objects.filter(pk=case.pk).update(track=Track.DIRECT_DIALOGUE, stage=Stage.PREPARATION)
+                survivor = case.participants.get()
+                harm = make_participant(case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
+                for person in (survivor, harm):
+                    meeting = Meeting.objects.create(
+                        organization=self.harbor,
+                        case=case,
+                        kind=MeetingKind.PREPARATION,
+                        starts_at=NOW - DAY,
+                        status=MeetingStatus.HELD,
+                        held_at=NOW - DAY,
+                        scheduled_by=self.alice,
+                    )
+                    Invitation.objects.create(
+                        organization=self.harbor, meeting=meeting, participant=person, attended=True
+                    )
+                make_participant(case, role=ParticipantRole.SAFETY_MONITOR, label="Monitor E")
+                run_check(survivor, by=self.ada)
+                Acknowledgment.objects.create(
+                    organization=self.harbor,
+                    case=case,
+                    participant=harm,
+                    meeting=meeting,
+                    in_their_words="x",
+                    recorded_by=self.alice,
+                )
+
+        candidates(21)
+        self.dashboard(self.sam)
+        with CaptureQueriesContext(connection) as few:
+            page = self.client.get(reverse("dashboard"))
+        self.assertIn(
+            "1 more direct-track case in preparation or dialogue was not checked",
+            section(page, "approvals-waiting"),
+        )
+        candidates(14)
+        with CaptureQueriesContext(connection) as many:
+            page = self.client.get(reverse("dashboard"))
+        self.assertIn("15 more direct-track cases", section(page, "approvals-waiting"))
+        self.assertEqual(len(many), len(few))
