@@ -85,7 +85,9 @@ class Meeting(models.Model):
     starts_at = models.DateTimeField(_("starts"))
     # A place can reveal where a survivor is: encrypted, and never in a calendar feed.
     place = EncryptedTextField(_("place"), blank=True, null=True, max_length=300)
-    participants = models.ManyToManyField(Participant, through="Invitation", related_name="meetings")
+    participants: models.ManyToManyField[Participant, Invitation] = models.ManyToManyField(
+        Participant, through="Invitation", related_name="meetings"
+    )
     status = models.CharField(
         _("status"), max_length=10, choices=MeetingStatus.choices, default=MeetingStatus.SCHEDULED
     )

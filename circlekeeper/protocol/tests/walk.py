@@ -21,12 +21,22 @@ class Walk:
 
     def __init__(self, case: Case, keeper: User, supervisor: User, track: str = "direct_dialogue") -> None:
         self.case, self.keeper, self.supervisor, self.track = case, keeper, supervisor, track
-        self.survivor: Participant | None = None
-        self.harm: Participant | None = None
+        self._survivor: Participant | None = None
+        self._harm: Participant | None = None
+
+    @property
+    def survivor(self) -> Participant:
+        assert self._survivor is not None, "call people() first"
+        return self._survivor
+
+    @property
+    def harm(self) -> Participant:
+        assert self._harm is not None, "call people() first"
+        return self._harm
 
     def people(self) -> None:
-        self.survivor = make_participant(self.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
-        self.harm = make_participant(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
+        self._survivor = make_participant(self.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
+        self._harm = make_participant(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
 
     def advance(self, reason: str = "") -> None:
         services.advance(case=self.case, by=self.keeper, reason=reason)
@@ -34,13 +44,11 @@ class Walk:
 
     def to_intake(self) -> None:
         self.people()
-        assert self.survivor is not None
         run_check(self.survivor, by=self.keeper, code="immediate_danger")
         self.advance()
 
     def to_safety_planning(self) -> None:
         self.to_intake()
-        assert self.survivor is not None
         run_check(self.survivor, by=self.keeper)
         choose_track(
             case=self.case,
@@ -55,7 +63,6 @@ class Walk:
 
     def to_mapping_support(self) -> None:
         self.to_safety_planning()
-        assert self.survivor is not None
         safety.save_plan(survivor=self.survivor, revision=0, by=self.keeper, people_to_call="My sister")
         self.advance()
 
@@ -92,7 +99,6 @@ class Walk:
         return services.mark_held(meeting=meeting, attended=invitees, by=self.keeper)
 
     def prepare(self) -> None:
-        assert self.survivor is not None and self.harm is not None
         self.hold_meeting(MeetingKind.PREPARATION, self.survivor)
         with_harm = self.hold_meeting(MeetingKind.PREPARATION, self.harm)
         services.record_acknowledgment(
@@ -109,7 +115,6 @@ class Walk:
 
     def to_agreement(self) -> None:
         self.to_dialogue()
-        assert self.survivor is not None and self.harm is not None
         if self.track == "direct_dialogue":
             services.approve_joint_dialogue(case=self.case, by=self.supervisor)
             self.hold_meeting(MeetingKind.CIRCLE, self.survivor, self.harm)
