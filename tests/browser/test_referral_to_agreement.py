@@ -179,6 +179,16 @@ def test_a_keeper_takes_a_case_from_referral_to_agreement_through_the_pages(
     page.goto(stage_page)
     joint = page.locator("section", has=page.get_by_role("heading", name="The joint-dialogue gate"))
     expect(joint).to_contain_text("No approval yet")
+    # A circle asked for before the approval is refused, with the gate's missing condition named.
+    page.goto(reverse("protocol:meetings", args=[case.pk]))
+    page.get_by_label("Kind of meeting").select_option("circle")
+    page.get_by_label("Date").fill(timezone.localdate().isoformat())
+    page.get_by_label("Start time").fill("10:00")
+    page.get_by_label("Survivor A (Survivor)", exact=True).check()
+    page.get_by_label("Person B (Person who caused harm)", exact=True).check()
+    click_and_wait(page, "Schedule")
+    expect(page.get_by_role("alert")).to_contain_text("A supervisor's approval, given after all of the above")
+    assert not Meeting.objects.filter(case=case, kind="circle").exists()
     boss = new_page()
     sign_in(boss, SUPERVISOR)
     boss.goto(reverse("protocol:approve", args=[case.pk]))
@@ -207,6 +217,31 @@ def test_a_keeper_takes_a_case_from_referral_to_agreement_through_the_pages(
     next_step = page.locator("#next-step")
     expect(next_step).to_contain_text("An agreement affirmed by the parties")
     expect(next_step.get_by_role("link", name="Stage, next steps and moving on")).to_be_visible()
+    assert_accessible(page)
+    # The timeline tells the whole story, from the referral to the agreement stage.
+    page.goto(reverse("protocol:timeline", args=[case.pk]))
+    story = page.locator("main")
+    expect(story).to_contain_text("Moved to the next stage")
+    # Older events load as the page scrolls (htmx), until the referral.
+    for _ in range(12):
+        older = page.get_by_role("link", name="Older events")
+        if older.count() == 0:
+            break
+        shown = page.locator("main li").count()
+        older.last.scroll_into_view_if_needed()
+        expect(page.locator("main li")).not_to_have_count(shown)
+    expect(page.get_by_role("link", name="Older events")).to_have_count(0)
+    for told in (
+        "Participant added",
+        "Safety check recorded",
+        "Track chosen",
+        "Safety plan revised",
+        "Meeting held",
+        "Responsibility acknowledged",
+        "Supervisor approved the joint dialogue",
+        "Moved to the next stage",
+    ):
+        expect(story).to_contain_text(told)
     assert_accessible(page)
     assert_no_csp_violations(page)
     assert_no_csp_violations(boss)

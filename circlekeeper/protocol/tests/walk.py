@@ -36,7 +36,9 @@ class Walk:
 
     def people(self) -> None:
         self._survivor = make_participant(self.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
-        self._harm = make_participant(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
+        self._harm = make_participant(
+            self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B"
+        )
 
     def advance(self, reason: str = "") -> None:
         services.advance(case=self.case, by=self.keeper, reason=reason)
