@@ -1,6 +1,7 @@
 """A stateful property-based test of the protocol: random sequences of every action (stage moves, tracks,
 consent, checks, holds, plans, meetings with check-ins and check-outs, approvals, withdrawal, days passing),
-some of them crafted to skip what a page would offer. After every step:
+some crafted to skip what a page would offer, and some as forged POSTs to the server with smuggled fields
+(stage, status, organization). After every step:
 
 - no joint meeting exists unless every joint-dialogue condition held, judged independently at the moment it was
   scheduled and at the moment it started (the survivor's check-in);
@@ -16,7 +17,8 @@ import datetime
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.test import TestCase
+from django.test import Client, TestCase
+from django.urls import reverse
 from django.utils import timezone
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -51,7 +53,7 @@ from circlekeeper.protocol.models import (
 from circlekeeper.safety import services as safety
 from circlekeeper.safety.models import SafetyHold
 from circlekeeper.safety.tests.checks import builtin_version, run_check
-from circlekeeper.testing import make_case, make_organization, make_participant, make_user
+from circlekeeper.testing import make_case, make_organization, make_participant, make_user, sign_in
 
 START = datetime.datetime(2026, 6, 1, 9, 0, tzinfo=datetime.UTC)
 ANSWERS = st.sampled_from(["yes", "no", "pnts"])
@@ -352,6 +354,48 @@ class ProtocolMachine(RuleBasedStateMachine):
             assert gate_open, "a joint meeting was scheduled while the gate was closed"
         elif self.case.stage == Stage.DIALOGUE and self.case.track == Track.DIRECT_DIALOGUE:
             self.circle_refused = True
+
+    def post(self, name: str, data: dict[str, object]) -> int:
+        """A forged POST, straight to the server: what a page would never offer, plus smuggled fields."""
+        client = Client()
+        sign_in(client, self.keeper)  # again each time: days pass, and sessions end
+        smuggled = {"stage": Stage.AGREEMENT, "status": "held", "organization": "1", "case": "1"}
+        response = client.post(reverse(name, args=[self.case.pk]), {**smuggled, **data})
+        self.refresh()
+        return response.status_code
+
+    @rule(day_offset=st.integers(-2, 10))
+    def forged_post_for_a_circle(self, day_offset: int) -> None:
+        gate_open = not gates.unmet(gates.joint_gate(self.case))
+        before = Meeting.objects.filter(case=self.case, kind__in=JOINT_KINDS).count()
+        day = timezone.localdate() + datetime.timedelta(days=day_offset)
+        status = self.post(
+            "protocol:meetings",
+            {
+                "kind": "circle",
+                "day": day.isoformat(),
+                "time": "10:00",
+                "invitees": [self.survivor.pk, self.harm.pk],
+            },
+        )
+        made = Meeting.objects.filter(case=self.case, kind__in=JOINT_KINDS).count() - before
+        if made:
+            assert gate_open, "a forged POST scheduled a joint meeting while the gate was closed"
+        else:
+            assert status in (400, 409), status
+
+    @rule(stage=st.sampled_from(list(Stage)))
+    def forged_post_to_move_on(self, stage: Stage) -> None:
+        before = Stage(self.case.stage)
+        allowed_next = gates.next_stage(self.case)
+        gate_open = self.case.status == CaseStatus.OPEN and not gates.unmet(gates.stage_conditions(self.case))
+        self.post("protocol:advance", {"stage": stage, "reason": "Forged"})
+        if self.case.stage != before:
+            assert gate_open and stage == before and self.case.stage == allowed_next, (
+                before,
+                stage,
+                self.case.stage,
+            )
 
     @rule(hours=st.integers(1, 240), with_supporter=st.booleans())
     def meeting_with_the_other_side(self, hours: int, with_supporter: bool) -> None:
