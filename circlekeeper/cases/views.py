@@ -2,7 +2,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -43,7 +42,6 @@ from circlekeeper.cases.forms import (
     TrackChoiceForm,
     WithdrawConsentForm,
 )
-from circlekeeper.cases.history import HOLD_REASONS as HOLD_REASONS  # named here by older callers
 from circlekeeper.cases.history import RISK_LEVELS, describe_event
 from circlekeeper.cases.models import (
     Case,
@@ -56,6 +54,7 @@ from circlekeeper.cases.models import (
     ReleaseOfInformation,
     TrackChoice,
 )
+from circlekeeper.lib.forms import add_service_errors
 
 NOTES_SHOWN = 20
 EVENTS_SHOWN = 50
@@ -145,7 +144,7 @@ def participant_add(request: HttpRequest, case_id: int) -> HttpResponse:
         try:
             participant = disclosure.add_participant(case=case, by=request.user, **form.cleaned_data)  # type: ignore[arg-type]
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(request, action=Action.PARTICIPANT_ADD, object_type="participant", object_id=participant.pk)
             messages.success(
@@ -196,7 +195,7 @@ def participant_details(request: HttpRequest, case_id: int, participant_id: int)
                 **form.details(),
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(request, action=Action.DETAILS_CHANGE, object_type="participant", object_id=participant.pk)
             messages.success(request, _("Identifying details saved."))
@@ -230,7 +229,7 @@ def known(request: HttpRequest) -> HttpResponse:
                 email=data["email"],
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             # Never what was typed: the log says only that a lookup happened.
             audit(request, action=Action.KNOWN_LOOKUP)
@@ -252,7 +251,7 @@ def consent_add(request: HttpRequest, case_id: int, participant_id: int) -> Http
                 **form.cleaned_data,
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(request, action=Action.CONSENT_ADD, object_type="consent", object_id=consent.pk)
             messages.success(request, _("Consent recorded."))
@@ -322,7 +321,7 @@ def contact_rules(request: HttpRequest, case_id: int, participant_id: int) -> Ht
                 **form.rules(),
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(
                 request, action=Action.CONTACT_RULES_CHANGE, object_type="contact_rules", object_id=saved.pk
@@ -352,7 +351,7 @@ def track_choice(request: HttpRequest, case_id: int) -> HttpResponse:
         try:
             made = choice.choose_track(case=case, by=request.user, **form.cleaned_data)  # type: ignore[arg-type]
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(request, action=Action.TRACK_CHOOSE, object_type="track_choice", object_id=made.pk)
             messages.success(request, _("Recorded: %(track)s.") % {"track": made.get_track_display()})
@@ -387,7 +386,7 @@ def release_add(request: HttpRequest, case_id: int, participant_id: int) -> Http
                 by=request.user,  # type: ignore[arg-type]
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(request, action=Action.RELEASE_ADD, object_type="release", object_id=release.pk)
             messages.success(request, _("Release of information recorded."))
@@ -425,7 +424,7 @@ def compelled_add(request: HttpRequest, case_id: int, participant_id: int) -> Ht
                 by=request.user,  # type: ignore[arg-type]
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(
                 request,
@@ -446,11 +445,3 @@ def task_done(request: HttpRequest, case_id: int, task_id: int) -> HttpResponse:
     disclosure.complete_task(task=task)
     audit(request, action=Action.TASK_DONE, object_type="task", object_id=task.pk)
     return redirect(f"{reverse('cases:detail', args=[case_id])}#tasks")
-
-
-def _add_errors(form: forms.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for field, errors in exc.error_dict.items():
-            form.add_error(field if field in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)

@@ -350,6 +350,7 @@ def joint_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
         else None
     )
     check = _latest_survivor_check(case)
+    preparation = _preparation_conditions(case)
     recent = (
         check is not None
         and check.checked_at >= now - datetime.timedelta(days=CHECK_WITHIN_DAYS)
@@ -363,7 +364,7 @@ def joint_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
             url=("cases:track_choice", (case.pk,)),
             since=chosen,
         ),
-        *[c for c in _preparation_conditions(case) if c.code == "acknowledgment"],
+        *[c for c in preparation if c.code == "acknowledgment"],
         Condition(
             "recent_check",
             _("A survivor safety check in the last %(days)s days below high, and no open hold")
@@ -374,7 +375,7 @@ def joint_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
         ),
         _plan_condition(case, now, within_days=PLAN_REVIEW_DAYS),
         _monitor_condition(case),
-        *[c for c in _preparation_conditions(case) if c.code != "acknowledgment"],
+        *[c for c in preparation if c.code != "acknowledgment"],
     ]
     return conditions
 

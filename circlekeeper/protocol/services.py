@@ -141,8 +141,10 @@ def _stop_the_other_side(case: Case, *, by: User, why: str) -> None:
     ).distinct()
     for meeting in meetings:
         _cancel(meeting, by=by, why=why)
-    links = ParticipantLink.objects.usable(now).filter(
-        participant__case=case, participant__role__in=HARM_SIDE
+    links = (
+        ParticipantLink.objects.usable(now)
+        .filter(participant__case=case, participant__role__in=HARM_SIDE)
+        .select_related("participant")
     )
     for link in links:
         link.revoke(when=now)

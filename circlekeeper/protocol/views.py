@@ -31,6 +31,7 @@ from circlekeeper.cases.access import case_worker_context, get_case_for
 from circlekeeper.cases.contact import harm_action_refusal
 from circlekeeper.cases.models import Case, CaseStatus, ParticipantRole, Stage, Track
 from circlekeeper.lib.audit import Outcome, record
+from circlekeeper.lib.forms import add_service_errors
 from circlekeeper.protocol import gates, services
 from circlekeeper.protocol.access import calendar_meetings, calendar_owner, get_meeting_for
 from circlekeeper.protocol.forms import (
@@ -65,12 +66,7 @@ def _user(request: HttpRequest) -> User:
 
 def _add_errors(form: forms.Form, exc: ValidationError) -> int:
     """Put a service's refusal on the form; 400 for a field the person can correct, 409 for the case's state."""
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-        return 400
-    form.add_error(None, exc)
-    return 409
+    return 400 if add_service_errors(form, exc) else 409
 
 
 @dataclass(frozen=True)

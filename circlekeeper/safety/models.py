@@ -23,9 +23,6 @@ class RiskLevel(models.TextChoices):
     SEVERE = "severe", _("Severe")
 
 
-LEVEL_ORDER = [RiskLevel.LOW, RiskLevel.ELEVATED, RiskLevel.HIGH, RiskLevel.SEVERE]
-
-
 def is_high(level: str) -> bool:
     """High or severe: the levels that put a case on hold (PROTOCOL.md, escalation)."""
     return level in (RiskLevel.HIGH, RiskLevel.SEVERE)

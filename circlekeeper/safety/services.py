@@ -30,7 +30,6 @@ from circlekeeper.cases.models import (
 from circlekeeper.cases.participants import StaleEdit
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
 from circlekeeper.safety.models import (
-    LEVEL_ORDER,
     PLAN_FIELDS,
     CheckKind,
     HoldReason,
@@ -378,7 +377,3 @@ def plan_review_due(plan: SafetyPlan | None, now: datetime.datetime) -> bool:
     if plan.review_due_since is not None or plan.last_reviewed_at is None:
         return True
     return plan.last_reviewed_at < now - datetime.timedelta(days=PLAN_REVIEW_DAYS)
-
-
-def level_rank(level: str) -> int:
-    return LEVEL_ORDER.index(RiskLevel(level)) if level else -1

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -30,6 +29,7 @@ from circlekeeper.cases.participants import StaleEdit
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.models import Instrument, InstrumentVersion
 from circlekeeper.lib.audit import Outcome
+from circlekeeper.lib.forms import add_service_errors
 from circlekeeper.safety import services
 from circlekeeper.safety.access import (
     get_alert_for,
@@ -74,14 +74,6 @@ def _user(request: HttpRequest) -> User:
 def _to_safety_page(case_id: int) -> HttpResponse:
     # The top of the page, where the message saying what happened is shown.
     return redirect("safety:case", case_id)
-
-
-def _add_errors(form: forms.Form, exc: ValidationError) -> None:
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.error_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc)
 
 
 def _versions(case: Case) -> dict[str, list[InstrumentVersion]]:
@@ -192,7 +184,7 @@ def report_violence(request: HttpRequest, case_id: int) -> HttpResponse:
                 case=case, by=_user(request), details=form.cleaned_data["details"]
             )
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
         else:
             audit(request, action=Action.VIOLENCE_REPORT, object_type="safety_hold", object_id=hold.pk)
             messages.warning(
@@ -228,7 +220,7 @@ def hold_lift(request: HttpRequest, case_id: int, hold_id: int) -> HttpResponse:
         try:
             services.lift_hold(hold=hold, by=user, reason=form.cleaned_data["reason"])
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
             audit(
                 request,
                 action=Action.HOLD_LIFT,
@@ -350,7 +342,7 @@ def plan_edit(request: HttpRequest, case_id: int, participant_id: int) -> HttpRe
             form.add_error(None, exc)
             status = 409
         except ValidationError as exc:
-            _add_errors(form, exc)
+            add_service_errors(form, exc)
             status = 400
         else:
             audit(request, action=Action.PLAN_SAVE, object_type="safety_plan", object_id=saved.plan_id)
@@ -477,7 +469,7 @@ def risk_instruments(request: HttpRequest) -> HttpResponse:
                             by=_user(request),
                         )
                     except ValidationError as exc:
-                        _add_errors(level_form, exc)
+                        add_service_errors(level_form, exc)
                     else:
                         audit(
                             request,

@@ -6,8 +6,8 @@ import datetime
 
 from django.urls import resolve, reverse
 
+from circlekeeper.cases import history
 from circlekeeper.cases import participants as services
-from circlekeeper.cases import views
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.models import (
     Case,
@@ -125,18 +125,18 @@ class CasePageTests(PersonaTestCase):
 
     def test_the_words_for_the_safety_apps_codes_cover_all_of_them(self):
         # The case page may not import the safety app, so it keeps its own labels: they must stay complete.
-        self.assertEqual(set(views.RISK_LEVELS), set(RiskLevel.values))
+        self.assertEqual(set(history.RISK_LEVELS), set(RiskLevel.values))
         self.assertEqual(
-            {code: str(label) for code, label in views.RISK_LEVELS.items()},
+            {code: str(label) for code, label in history.RISK_LEVELS.items()},
             {code: str(label) for code, label in RiskLevel.choices},
         )
         self.assertEqual(
-            {code: str(label) for code, label in views.HOLD_REASONS.items()},
+            {code: str(label) for code, label in history.HOLD_REASONS.items()},
             {code: str(label) for code, label in HoldReason.choices},
         )
 
     def test_an_unknown_fact_or_code_is_shown_as_it_is_rather_than_hidden(self):
-        line = views.describe_event(
+        line = history.describe_event(
             CaseEvent(case=self.case, kind="later.kind", facts={"level": "extreme", "later_fact": "3"})
         )
         self.assertEqual(line.what, "later.kind")
