@@ -137,12 +137,17 @@ INSTALLED_APPS = [
     "circlekeeper.instruments",
     "circlekeeper.safety",
     "circlekeeper.protocol",
+    "circlekeeper.accountability",
+    "circlekeeper.support",
 ]
 
 # Called with each response as it is submitted, in the same transaction. The instruments app knows nothing
 # of the apps above it: this is how a submitted safety check reaches the safety app at once (and opens a
 # hold in the same transaction) without an import pointing up or a signal hiding the rule.
-RESPONSE_SUBMITTED_HANDLERS = ["circlekeeper.safety.services.record_check_from_response"]
+RESPONSE_SUBMITTED_HANDLERS = [
+    "circlekeeper.safety.services.record_check_from_response",
+    "circlekeeper.accountability.services.record_view_from_response",
+]
 # Called, in the same transaction, when the survivor's choice of track changes: a choice with less contact
 # cancels at once what the new track no longer allows (the protocol app owns meetings; cases may not import it).
 TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]

@@ -1,6 +1,7 @@
 from django.urls import include, path
 
 from circlekeeper import views
+from circlekeeper.accountability import urls as accountability_urls
 from circlekeeper.instruments import urls as instrument_urls
 
 urlpatterns = [
@@ -12,7 +13,10 @@ urlpatterns = [
     path("instruments/", include("circlekeeper.instruments.urls")),
     path("safety/", include("circlekeeper.safety.urls")),
     path("protocol/", include("circlekeeper.protocol.urls")),
+    path("accountability/", include("circlekeeper.accountability.urls")),
+    path("support/", include("circlekeeper.support.urls")),
     path("s/", include(instrument_urls.link_patterns)),
+    path("p/", include(accountability_urls.link_patterns)),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 

@@ -81,6 +81,17 @@ class Action(models.TextChoices):
     CALENDAR_TOKEN = "calendar.token", _("Made or stopped a private calendar feed")
     CALENDAR_FEED = "calendar.feed", _("A private calendar feed was read")
     TIMELINE_VIEW = "timeline.view", _("Opened a case's timeline")
+    AGREEMENT_VIEW = "agreement.view", _("Opened an agreement")
+    AGREEMENT_DRAFT = "agreement.draft", _("Drafted an agreement version")
+    AGREEMENT_AFFIRM = "agreement.affirm", _("Recorded a party's affirmation of an agreement")
+    AGREEMENT_PRINT = "agreement.print", _("Printed an agreement")
+    COMMITMENT_CHECKIN = "commitment.checkin", _("Recorded progress on a commitment")
+    STAIRCASE_STEP = "staircase.step", _("Recorded a staircase step")
+    PROGRESS_LINK_ISSUE = "progress_link.issue", _("Issued a progress page link")
+    PROGRESS_LINK_REVOKE = "progress_link.revoke", _("Revoked a progress page link")
+    PROGRESS_LINK_OPEN = "progress_link.open", _("A participant opened their progress page")
+    POD_VIEW = "pod.view", _("Opened the support networks")
+    POD_EDIT = "pod.edit", _("Changed a support network")
 
 
 OBJECT_TYPES = {
@@ -105,6 +116,11 @@ OBJECT_TYPES = {
     "transition": _("Stage transition"),
     "approval": _("Joint-dialogue approval"),
     "calendar": _("Calendar feed"),
+    "agreement": _("Agreement"),
+    "commitment": _("Commitment"),
+    "staircase_step": _("Staircase step"),
+    "progress_link": _("Progress page link"),
+    "pod_member": _("Support network member"),
 }
 
 

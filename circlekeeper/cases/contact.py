@@ -114,6 +114,11 @@ def contact_allowed(participant: Participant, channel: str, when: datetime.datet
     """Whether this participant may be contacted through this channel at this time, and if not, why."""
     if participant.role == ParticipantRole.CHILD:
         return ContactDecision(False, _("Children are never asked to take part."))
+    if participant.barrier:
+        return ContactDecision(
+            False,
+            _("%(label)s is named a barrier in a support network: never contacted.") % {"label": participant.label},
+        )
     if participant.is_harm_side:
         refusal = harm_action_refusal(participant.case)
         if refusal:

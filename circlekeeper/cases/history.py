@@ -40,6 +40,30 @@ CHECK_MOMENTS: dict[str, Promise] = {
     "in": gettext_lazy("Check-in at the start"),
     "out": gettext_lazy("Check-out at the end"),
 }
+COMMITMENT_STATUSES: dict[str, Promise] = {
+    "kept": gettext_lazy("Kept"),
+    "partly": gettext_lazy("Partly kept"),
+    "not_kept": gettext_lazy("Not kept"),
+    "unknown": gettext_lazy("Not known"),
+}
+STAIRCASE_STEPS: dict[str, Promise] = {
+    "1": gettext_lazy("1 · Stop the immediate violence"),
+    "2": gettext_lazy("2 · Recognize the violence"),
+    "3": gettext_lazy("3 · Recognize its consequences without excuses"),
+    "4": gettext_lazy("4 · Make repairs"),
+    "5": gettext_lazy("5 · Change harmful attitudes and behavior"),
+    "6": gettext_lazy("6 · Take part in the community in a healthier way"),
+}
+POD_SIDES: dict[str, Promise] = {
+    "survivor": gettext_lazy("The survivor's pod"),
+    "harm": gettext_lazy("The pod of the person who caused harm"),
+    "both": gettext_lazy("Both pods"),
+}
+STANCES: dict[str, Promise] = {
+    "ally": gettext_lazy("Ally"),
+    "barrier": gettext_lazy("Barrier"),
+    "unsure": gettext_lazy("Unsure"),
+}
 # In this order on every line: PostgreSQL's jsonb keeps no key order, and a line must read the same everywhere.
 FACT_NAMES: dict[str, Promise] = {
     "participant": gettext_lazy("Participant"),
@@ -53,6 +77,13 @@ FACT_NAMES: dict[str, Promise] = {
     "level": gettext_lazy("Risk level"),
     "reason": gettext_lazy("Why"),
     "revision": gettext_lazy("Revision"),
+    "version": gettext_lazy("Version"),
+    "commitment": gettext_lazy("Commitment"),
+    "status": gettext_lazy("Progress"),
+    "step": gettext_lazy("Staircase step"),
+    "member": gettext_lazy("Person"),
+    "side": gettext_lazy("Pod"),
+    "stance": gettext_lazy("Ally or barrier"),
 }
 # Facts that only identify a record (to link to it), never shown as words.
 LINK_FACTS = frozenset({"meeting"})
@@ -91,6 +122,9 @@ def fact_words(name: str, value: object, kind: str = "") -> str:
         return str(MEETING_KINDS.get(code, code))
     if name == "moment":
         return str(CHECK_MOMENTS.get(code, code))
+    words = {"status": COMMITMENT_STATUSES, "step": STAIRCASE_STEPS, "side": POD_SIDES, "stance": STANCES}
+    if name in words:
+        return str(words[name].get(code, code))
     return code
 
 

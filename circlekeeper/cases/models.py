@@ -96,6 +96,9 @@ class Case(models.Model):
     # circlekeeper.safety.services changes them, in the transaction that opens or lifts a hold or records a check.
     on_hold = models.BooleanField(_("on safety hold"), default=False, editable=False)
     risk_level = models.CharField(_("latest risk level"), max_length=10, blank=True, editable=False)
+    # When the agreement in force was affirmed by every party; kept by circlekeeper.accountability.services
+    # (the protocol's agreement gate reads it). Empty while no version has been affirmed.
+    agreement_affirmed_at = models.DateTimeField(_("agreement affirmed"), null=True, blank=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CaseQuerySet.as_manager()
@@ -231,6 +234,9 @@ class Participant(models.Model):
     name_index = BlindIndexField(sources=("name",), kinds=("name",), purpose="participant_name")
     phone_index = BlindIndexField(sources=("phone",), kinds=("phone",), purpose="participant_phone")
     email_index = BlindIndexField(sources=("email",), kinds=("email",), purpose="participant_email")
+    # Kept by circlekeeper.support.services: someone a party named as a barrier in a support network is never
+    # invited or contacted (contact.contact_allowed and the protocol's invitations refuse them).
+    barrier = models.BooleanField(_("a barrier"), default=False, editable=False)
     # Raised by every change of the details: a second editor working from an older page is refused.
     details_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
@@ -434,6 +440,13 @@ class EventKind(models.TextChoices):
     ACKNOWLEDGED = "protocol.acknowledged", _("Responsibility acknowledged")
     APPROVED = "protocol.approved", _("Supervisor approved the joint dialogue")
     LINK_REVOKED = "link.revoked", _("Survey link revoked")
+    POD_CHANGED = "support.pod", _("Support network changed")
+    AGREEMENT_DRAFTED = "agreement.drafted", _("Agreement version drafted")
+    AGREEMENT_PARTY_AFFIRMED = "agreement.party", _("A party affirmed the agreement")
+    AGREEMENT_AFFIRMED = "agreement.affirmed", _("Agreement affirmed by every party")
+    COMMITMENT_CHECKIN = "commitment.checkin", _("Progress on a commitment recorded")
+    STAIRCASE_STEP = "accountability.step", _("Staircase step recorded")
+    SURVIVOR_VIEW = "accountability.survivor_view", _("The survivor's view of progress recorded")
 
 
 class CaseEvent(models.Model):
@@ -567,6 +580,7 @@ class TaskKind(models.TextChoices):
         _("Tell the participant about a compelled disclosure"),
     )
     REVIEW_SAFETY_PLAN = "review_safety_plan", _("Review the safety plan with the survivor")
+    REVIEW_COMMITMENT = "review_commitment", _("Review a commitment that was not kept")
 
 
 class CaseTask(models.Model):

@@ -82,7 +82,7 @@ def _survivors(case: Case) -> list[Participant]:
 def _consenting(case: Case, *roles: str) -> list[Participant]:
     return list(
         case.participants.filter(
-            role__in=roles, consents__kind=ConsentKind.TAKE_PART, consents__revoked_at=None
+            role__in=roles, consents__kind=ConsentKind.TAKE_PART, consents__revoked_at=None, barrier=False
         )
         .distinct()
         .order_by("id")
@@ -254,12 +254,15 @@ def stage_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
             )
         )
     elif stage == Stage.AGREEMENT:
+        # Kept on the case by circlekeeper.accountability when every party affirms a version (this app may not
+        # import it); a newer version still being drafted does not undo the one in force.
         conditions.append(
             Condition(
                 "agreement",
                 _("An agreement affirmed by the parties"),
-                False,
-                _("Agreements are recorded by the accountability module, which is not built yet."),
+                case.agreement_affirmed_at is not None,
+                url=("accountability:agreement", (case.pk,)),
+                since=case.agreement_affirmed_at,
             )
         )
     elif stage == Stage.MONITORING:

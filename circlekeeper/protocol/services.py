@@ -256,6 +256,14 @@ def _check_invitees(case: Case, kind: str, invitees: list[Participant]) -> None:
         raise ValidationError({"invitees": _("Invite participants of this case only.")})
     if any(p.role == ParticipantRole.CHILD for p in invitees):
         raise ValidationError({"invitees": _("Children are never asked to take part.")})
+    barriers = [p.label for p in invitees if p.barrier]
+    if barriers:
+        raise ValidationError(
+            {
+                "invitees": _("%(labels)s: named a barrier in a support network, so never invited.")
+                % {"labels": ", ".join(barriers)}
+            }
+        )
     roles = {p.role for p in invitees}
     both = ParticipantRole.SURVIVOR in roles and ParticipantRole.PERSON_WHO_CAUSED_HARM in roles
     if kind == MeetingKind.PREPARATION and not (roles <= set(SURVIVOR_SIDE) or roles <= set(HARM_SIDE)):

@@ -26,6 +26,7 @@ class KindGroup(models.TextChoices):
     CHOICES = "choices", _("Consent and choices")
     MEETINGS = "meetings", _("Meetings and approvals")
     PARTICIPANTS = "participants", _("Participants")
+    ACCOUNTABILITY = "accountability", _("Agreements, progress and support networks")
 
 
 GROUP_KINDS: dict[str, tuple[str, ...]] = {
@@ -61,6 +62,15 @@ GROUP_KINDS: dict[str, tuple[str, ...]] = {
         EventKind.APPROVED,
     ),
     KindGroup.PARTICIPANTS: (EventKind.PARTICIPANT_ADDED, EventKind.DETAILS_CHANGED, EventKind.LINK_REVOKED),
+    KindGroup.ACCOUNTABILITY: (
+        EventKind.POD_CHANGED,
+        EventKind.AGREEMENT_DRAFTED,
+        EventKind.AGREEMENT_PARTY_AFFIRMED,
+        EventKind.AGREEMENT_AFFIRMED,
+        EventKind.COMMITMENT_CHECKIN,
+        EventKind.STAIRCASE_STEP,
+        EventKind.SURVIVOR_VIEW,
+    ),
 }
 
 _SAFETY_CASE = (
@@ -136,6 +146,11 @@ def record_url(event: CaseEvent, participants: dict[str, int]) -> str | None:
         return reverse("cases:participant_detail", args=[case_id, participant_id])
     if event.kind == EventKind.TRACK_CHOSEN:
         return reverse("cases:track_choice", args=[case_id])
+    # The apps above this one own these records; their pages are named, never imported.
+    if event.kind == EventKind.POD_CHANGED:
+        return reverse("support:pods", args=[case_id])
+    if event.kind in GROUP_KINDS[KindGroup.ACCOUNTABILITY]:
+        return reverse("accountability:agreement", args=[case_id])
     return None
 
 
