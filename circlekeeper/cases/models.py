@@ -99,6 +99,11 @@ class Case(models.Model):
     # When the agreement in force was affirmed by every party; kept by circlekeeper.accountability.services
     # (the protocol's agreement gate reads it). Empty while no version has been affirmed.
     agreement_affirmed_at = models.DateTimeField(_("agreement affirmed"), null=True, blank=True, editable=False)
+    # Kept by circlekeeper.accountability.services: the survivor's own view of progress disagrees with the
+    # keeper's (commitments kept, harm repaired), so the case page can say so.
+    progress_views_disagree = models.BooleanField(
+        _("the survivor's and the keeper's views of progress disagree"), default=False, editable=False
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects = CaseQuerySet.as_manager()
