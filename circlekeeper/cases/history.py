@@ -28,6 +28,7 @@ HOLD_REASONS: dict[str, Promise] = {
     "new_violence": gettext_lazy("New violence was reported"),
     "broken_commitment": gettext_lazy("A commitment was broken"),
     "meeting_check": gettext_lazy("A meeting check-in or check-out signalled danger"),
+    "survivor_report": gettext_lazy("The survivor said something made them feel less safe"),
 }
 MEETING_KINDS: dict[str, Promise] = {
     "preparation": gettext_lazy("Preparation meeting (one party and their supporters)"),

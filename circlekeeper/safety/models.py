@@ -98,6 +98,7 @@ class HoldReason(models.TextChoices):
     NEW_VIOLENCE = "new_violence", _("New violence was reported")
     BROKEN_COMMITMENT = "broken_commitment", _("A commitment was broken")
     MEETING_CHECK = "meeting_check", _("A meeting check-in or check-out signalled danger")
+    SURVIVOR_REPORT = "survivor_report", _("The survivor said something made them feel less safe")
 
 
 class SafetyHoldQuerySet(OrganizationScopedQuerySet):
