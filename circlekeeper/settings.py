@@ -139,6 +139,7 @@ INSTALLED_APPS = [
     "circlekeeper.protocol",
     "circlekeeper.accountability",
     "circlekeeper.support",
+    "circlekeeper.evaluation",
 ]
 
 # Called with each response as it is submitted, in the same transaction. The instruments app knows nothing
