@@ -15,7 +15,8 @@ from circlekeeper.safety.demo import seed_safety
 
 
 class Command(BaseCommand):
-    # Here, in the top app of the chain, because the demo reaches every app below it (ARCHITECTURE.md).
+    # Here, in the top app of the chain (evaluation), because the demo reaches every app below it
+    # (ARCHITECTURE.md: community, evaluation → accountability, support → protocol → …).
     help = (
         "Create the whole demo network (idempotent): organizations, people and cases, the built-in instruments, "
         "safety checks, holds and plans, and cases taken through the protocol to every stage and track. "
