@@ -92,6 +92,8 @@ class Action(models.TextChoices):
     PROGRESS_LINK_OPEN = "progress_link.open", _("A participant opened their progress page")
     POD_VIEW = "pod.view", _("Opened the support networks")
     POD_EDIT = "pod.edit", _("Changed a support network")
+    OUTCOME_IMPORT = "outcome.import", _("Imported external outcomes")
+    EVALUATION_REPORT = "evaluation.report", _("Ran an evaluation report")
 
 
 OBJECT_TYPES = {
@@ -121,6 +123,8 @@ OBJECT_TYPES = {
     "staircase_step": _("Staircase step"),
     "progress_link": _("Progress page link"),
     "pod_member": _("Support network member"),
+    "import_batch": _("Outcome import"),
+    "evaluation_report": _("Evaluation report"),
 }
 
 

@@ -1,0 +1,594 @@
+"""The evaluation's analyses (EVALUATION.md, issue 8 item 5): pure functions over pandas DataFrames.
+
+Nothing here touches the database. Each function checks its input and raises AnalysisError, in plain words,
+for what it cannot use (a missing column, too few rows, text where numbers belong), rather than return a
+number nobody should trust. The statistics come from scipy and statsmodels, never written by hand here;
+each function's docstring names the method, and the tests check every result against the library.
+
+Every result carries the n it is based on. Results are plain dicts (JSON-ready: floats, ints, None) so the
+report command, dashboards and exports print the same numbers.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Sequence
+from typing import Any, Literal, TypedDict
+
+import numpy as np
+import pandas as pd
+import statsmodels.api as sm
+from django.utils.translation import gettext as _
+from scipy import optimize, stats
+from statsmodels.discrete.discrete_model import NegativeBinomial
+from statsmodels.duration.survfunc import SurvfuncRight, survdiff
+from statsmodels.stats.proportion import proportion_confint
+
+# "auto" moves from Poisson to the negative binomial when the Poisson fit's Pearson χ²/df is above this.
+OVERDISPERSION_LIMIT = 1.5
+DEFAULT_SURVIVAL_DAYS = (90, 180, 365)
+# Retention: a completed timepoint counts as done, a missed one (its window closed) as not; a pending one
+# (its window still open) is not due yet and counts for neither.
+RETENTION_STATUSES = ("completed", "missed", "pending")
+
+Model = Literal["poisson", "negbin", "auto"]
+
+
+class AnalysisError(ValueError):
+    """Input an analysis cannot use, said in plain words."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+class Descriptive(TypedDict):
+    group: Any
+    n: int
+    missing: int
+    mean: float | None
+    sd: float | None
+    median: float | None
+    q1: float | None
+    q3: float | None
+    min: float | None
+    max: float | None
+
+
+class PrePost(TypedDict):
+    n: int
+    mean_change: float
+    t: float
+    p_t: float
+    p_wilcoxon: float
+    d_z: float
+    d_z_ci_low: float
+    d_z_ci_high: float
+
+
+class Comparison(TypedDict):
+    group: str
+    reference: str
+    irr: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    percent_reduction: float
+    model: str
+    n: int
+    person_days: float
+    events: int
+    reference_n: int
+    reference_person_days: float
+    reference_events: int
+
+
+class RateRatios(TypedDict):
+    n: int
+    model: str
+    dispersion: float | None
+    comparisons: list[Comparison]
+
+
+class SurvivalGroup(TypedDict):
+    group: str
+    n: int
+    events: int
+    median_days: float | None
+    survival_at: dict[int, float | None]
+
+
+class Survival(TypedDict):
+    n: int
+    events: int
+    groups: list[SurvivalGroup]
+    logrank_p: float | None
+
+
+class Retention(TypedDict):
+    timepoint: str
+    n: int
+    n_due: int
+    n_completed: int
+    n_missed: int
+    n_pending: int
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+class Fidelity(TypedDict):
+    n: int
+    on_time: int
+    share: float | None
+    ci_low: float | None
+    ci_high: float | None
+
+
+# --- descriptives -------------------------------------------------------------------------------------------
+
+
+def descriptives(df: pd.DataFrame, value: str, group: str | None = None) -> list[Descriptive]:
+    """Per group (or for all rows): n, mean, sd, median, q1, q3, min and max of `value`.
+
+    Empty values are left out and counted as `missing`. sd is the sample standard deviation (n - 1; None
+    for a single value); quartiles are pandas' default, linear interpolation (Hyndman–Fan type 7, as numpy
+    and R's default). Groups come out in sorted order.
+    """
+    _require_columns(df, [value, *([group] if group else [])])
+    _require_rows(df, 1)
+    values = _numeric(df, value)
+    if group is None:
+        parts: Iterable[tuple[Any, pd.Series]] = [(None, values)]
+    else:
+        labels = _labels(df, group)
+        parts = ((key, values[labels == key]) for key in sorted(labels.unique()))
+    rows: list[Descriptive] = []
+    for key, part in parts:
+        present = part.dropna()
+        n = int(present.size)
+        rows.append(
+            {
+                "group": key,
+                "n": n,
+                "missing": int(part.size - n),
+                "mean": _float(present.mean()) if n else None,
+                "sd": _float(present.std(ddof=1)) if n > 1 else None,
+                "median": _float(present.median()) if n else None,
+                "q1": _float(present.quantile(0.25)) if n else None,
+                "q3": _float(present.quantile(0.75)) if n else None,
+                "min": _float(present.min()) if n else None,
+                "max": _float(present.max()) if n else None,
+            }
+        )
+    return rows
+
+
+# --- pre/post change ----------------------------------------------------------------------------------------
+
+
+def prepost(df: pd.DataFrame, before: str, after: str) -> PrePost:
+    """Change from `before` to `after` on paired rows; rows missing either score are left out of n.
+
+    mean_change is the mean of (after - before). t and p_t: paired t-test (scipy.stats.ttest_rel, two-sided).
+    p_wilcoxon: Wilcoxon signed-rank test (scipy.stats.wilcoxon with its defaults: zero differences dropped,
+    exact distribution for small samples without ties). d_z = mean difference / standard deviation of the
+    differences (n - 1).
+
+    The 95% CI of d_z is the noncentral-t interval (Steiger & Fouladi 1997; Cumming & Finch 2001): with
+    t = d_z·√n on n - 1 degrees of freedom, the limits are the noncentrality parameters λ for which
+    scipy.stats.nct.cdf(t, n - 1, λ) equals 0.975 (low) and 0.025 (high), divided by √n. It is exact for
+    normally distributed differences, where the normal approximation se = √(1/n + d_z²/(2n)) is too narrow
+    in the small samples a program has.
+    """
+    _require_columns(df, [before, after])
+    pairs = pd.DataFrame({"before": _numeric(df, before), "after": _numeric(df, after)}).dropna()
+    n = len(pairs)
+    if n < 2:
+        raise AnalysisError(
+            _("A change needs at least 2 people with both scores; there are %(n)s.") % {"n": n}
+        )
+    difference = pairs["after"] - pairs["before"]
+    spread = float(difference.std(ddof=1))
+    if spread == 0:
+        raise AnalysisError(
+            _(
+                "Every one of the %(n)s people changed by exactly the same amount, so the change has no "
+                "spread and no test or effect size can be computed."
+            )
+            % {"n": n}
+        )
+    t_result = stats.ttest_rel(pairs["after"], pairs["before"])
+    try:
+        w_result = stats.wilcoxon(pairs["after"], pairs["before"])
+    except ValueError as exc:
+        raise AnalysisError(_("The Wilcoxon test cannot be computed: %(error)s") % {"error": exc}) from None
+    mean_change = float(difference.mean())
+    d_z = mean_change / spread
+    low, high = _d_z_interval(d_z, n)
+    return {
+        "n": n,
+        "mean_change": mean_change,
+        "t": float(t_result.statistic),
+        "p_t": float(t_result.pvalue),
+        "p_wilcoxon": float(w_result.pvalue),
+        "d_z": d_z,
+        "d_z_ci_low": low,
+        "d_z_ci_high": high,
+    }
+
+
+def _d_z_interval(d_z: float, n: int, level: float = 0.95) -> tuple[float, float]:
+    t = d_z * math.sqrt(n)
+    df = n - 1
+    tail = (1 - level) / 2
+    low = _noncentrality(t, df, 1 - tail) / math.sqrt(n)
+    high = _noncentrality(t, df, tail) / math.sqrt(n)
+    return low, high
+
+
+def _noncentrality(t: float, df: int, probability: float) -> float:
+    """The λ with nct.cdf(t, df, λ) = probability; the cdf falls as λ grows, so a bracket is found by widening."""
+
+    def gap(ncp: float) -> float:
+        return float(stats.nct.cdf(t, df, ncp)) - probability
+
+    low, high, step = t - 1.0, t + 1.0, 1.0
+    for _attempt in range(60):
+        if gap(low) > 0 and gap(high) < 0:
+            return float(optimize.brentq(gap, low, high, xtol=1e-10))
+        step *= 2
+        if gap(low) <= 0:
+            low -= step
+        if gap(high) >= 0:
+            high += step
+    raise AnalysisError(_("The confidence interval of the effect size could not be computed."))
+
+
+# --- incidence rate ratios ----------------------------------------------------------------------------------
+
+
+def irr(
+    df: pd.DataFrame,
+    group: str,
+    events: str,
+    person_days: str,
+    reference: str | None = None,
+    model: Model = "poisson",
+) -> RateRatios:
+    """Incidence rate ratios of each group against the reference group, with 95% CIs.
+
+    One row per person (or per stratum): `events` counted over `person_days` of follow-up. The model is a
+    regression of the counts on the group (treatment coding, the reference group as baseline) with
+    log(person_days) as offset:
+
+    - "poisson": statsmodels GLM, Poisson family, log link.
+    - "negbin": statsmodels' NegativeBinomial (NB2: variance μ + alpha·μ², alpha estimated by maximum likelihood).
+    - "auto": the Poisson fit first; when it is overdispersed — Pearson χ² / residual df above 1.5
+      (OVERDISPERSION_LIMIT) — the negative binomial instead, else Poisson. `model` in the result says which.
+
+    irr = exp(coefficient); ci_low/ci_high = exp of the Wald 95% limits; p_value the Wald z-test;
+    percent_reduction = 100·(1 - irr). `dispersion` is the Poisson fit's Pearson χ²/df (None when there are
+    no residual degrees of freedom). The reference defaults to the first group in sorted order.
+    A group with no events, or with no person-time, is an error: its rate ratio would be 0 or infinite.
+    """
+    if model not in ("poisson", "negbin", "auto"):
+        raise AnalysisError(_("The model must be poisson, negbin or auto, not %(model)r.") % {"model": model})
+    _require_columns(df, [group, events, person_days])
+    _require_rows(df, 2)
+    labels = _labels(df, group)
+    counts = _whole_numbers(df, events)
+    time = _numeric(df, person_days)
+    if time.isna().any():
+        raise AnalysisError(
+            _("%(column)s is empty in %(count)s rows; every row needs its follow-up time.")
+            % {"column": person_days, "count": int(time.isna().sum())}
+        )
+    if (time <= 0).any():
+        raise AnalysisError(
+            _(
+                "%(column)s is 0 or less in %(count)s rows; every row needs some follow-up time "
+                "(the rate is events per day followed)."
+            )
+            % {"column": person_days, "count": int((time <= 0).sum())}
+        )
+    levels = sorted(labels.unique())
+    if len(levels) < 2:
+        raise AnalysisError(
+            _("A rate ratio needs at least two groups; there is only %(n)s.") % {"n": len(levels)}
+        )
+    reference = levels[0] if reference is None else reference
+    if reference not in levels:
+        raise AnalysisError(
+            _("The reference group %(reference)r is not in the data (groups: %(groups)s).")
+            % {"reference": reference, "groups": ", ".join(map(str, levels))}
+        )
+    summary = pd.DataFrame({"group": labels, "events": counts, "time": time}).groupby("group")
+    totals = summary.agg(n=("events", "size"), events=("events", "sum"), time=("time", "sum"))
+    for level in levels:
+        if totals.loc[level, "events"] == 0:
+            raise AnalysisError(
+                _(
+                    "Group %(group)r has no events, so its rate is zero and a rate ratio with it cannot be "
+                    "estimated."
+                )
+                % {"group": level}
+            )
+    others = [level for level in levels if level != reference]
+    exog = pd.DataFrame({"const": 1.0}, index=df.index)
+    for number, level in enumerate(others):
+        exog[f"group_{number}"] = (labels == level).astype(float)
+    offset = np.log(time.to_numpy(dtype=float))
+    endog = counts.to_numpy(dtype=float)
+    params, limits, pvalues, used, dispersion = _fit_rates(endog, exog, offset, model)
+    comparisons: list[Comparison] = []
+    for number, level in enumerate(others):
+        name = f"group_{number}"
+        ratio = math.exp(params[name])
+        comparisons.append(
+            {
+                "group": level,
+                "reference": reference,
+                "irr": ratio,
+                "ci_low": math.exp(limits.loc[name, 0]),
+                "ci_high": math.exp(limits.loc[name, 1]),
+                "p_value": float(pvalues[name]),
+                "percent_reduction": 100 * (1 - ratio),
+                "model": used,
+                "n": int(totals.loc[level, "n"]),
+                "person_days": float(totals.loc[level, "time"]),
+                "events": int(totals.loc[level, "events"]),
+                "reference_n": int(totals.loc[reference, "n"]),
+                "reference_person_days": float(totals.loc[reference, "time"]),
+                "reference_events": int(totals.loc[reference, "events"]),
+            }
+        )
+    return {"n": len(df), "model": used, "dispersion": dispersion, "comparisons": comparisons}
+
+
+def _fit_rates(
+    endog: np.ndarray, exog: pd.DataFrame, offset: np.ndarray, model: Model
+) -> tuple[pd.Series, pd.DataFrame, pd.Series, str, float | None]:
+    with warnings.catch_warnings():
+        # Convergence is checked below and said in words; the library's warnings would only go to stderr.
+        warnings.simplefilter("ignore")
+        poisson = sm.GLM(endog, exog, family=sm.families.Poisson(), offset=offset).fit()
+        dispersion = float(poisson.pearson_chi2 / poisson.df_resid) if poisson.df_resid > 0 else None
+        if model == "auto" and dispersion is None:
+            raise AnalysisError(
+                _(
+                    "There are too few rows to tell whether the counts are overdispersed; choose the model "
+                    "(poisson or negbin)."
+                )
+            )
+        overdispersed = dispersion is not None and dispersion > OVERDISPERSION_LIMIT
+        if model == "poisson" or (model == "auto" and not overdispersed):
+            if not poisson.converged or not np.isfinite(poisson.conf_int().to_numpy()).all():
+                raise AnalysisError(_("The Poisson model cannot be fitted to these data."))
+            return poisson.params, poisson.conf_int(), poisson.pvalues, "poisson", dispersion
+        fitted = NegativeBinomial(endog, exog, loglike_method="nb2", offset=offset).fit(disp=0, maxiter=200)
+    limits = fitted.conf_int()
+    if not fitted.mle_retvals.get("converged", False) or not np.isfinite(limits.to_numpy()).all():
+        # Typically the counts vary less than a Poisson model allows (alpha near 0): the negative binomial
+        # cannot be fitted and brings nothing, and its intervals would be NaN rather than wrong.
+        raise AnalysisError(
+            _(
+                "The negative binomial model cannot be fitted to these data (the counts may not be "
+                "overdispersed); use the Poisson model."
+            )
+        )
+    return fitted.params, limits, fitted.pvalues, "negbin", dispersion
+
+
+# --- time to first event ------------------------------------------------------------------------------------
+
+
+def survival(
+    df: pd.DataFrame, group: str, days: str, event: str, at: Sequence[int] = DEFAULT_SURVIVAL_DAYS
+) -> Survival:
+    """Kaplan–Meier estimates of time to first event per group, with right censoring; log-rank test.
+
+    Each row is a person: `days` until the first event, or until the end of follow-up when `event` is
+    false/0 (censored). Per group (sorted): n, events, median_days and survival_at {day: S(day)}.
+
+    The estimate is statsmodels.duration.survfunc.SurvfuncRight. median_days is its quantile(0.5): the first
+    time the estimate falls below 0.5 (SAS's convention; R averages two times when the curve sits exactly
+    at 0.5), None when it is never reached. survival_at[day] is the estimate at that day (the step function
+    at the last event time ≤ day), None when nobody in the group was followed that long. logrank_p is
+    statsmodels' survdiff (the log-rank test), None with a single group.
+    """
+    _require_columns(df, [group, days, event])
+    _require_rows(df, 2)
+    labels = _labels(df, group)
+    time = _numeric(df, days)
+    if time.isna().any() or (time < 0).any():
+        raise AnalysisError(
+            _("%(column)s must be a number of days of 0 or more in every row.") % {"column": days}
+        )
+    status = _flags(df, event)
+    checkpoints = sorted({int(day) for day in at})
+    if any(day < 0 for day in checkpoints):
+        raise AnalysisError(_("The days to report survival at must be 0 or more."))
+    groups: list[SurvivalGroup] = []
+    for level in sorted(labels.unique()):
+        chosen = (labels == level).to_numpy()
+        times = time.to_numpy(dtype=float)[chosen]
+        flags = status.to_numpy(dtype=int)[chosen]
+        estimate = SurvfuncRight(times, flags)
+        median = estimate.quantile(0.5)
+        groups.append(
+            {
+                "group": level,
+                "n": int(chosen.sum()),
+                "events": int(flags.sum()),
+                "median_days": None if math.isnan(median) else float(median),
+                "survival_at": {day: _survival_at(estimate, times, day) for day in checkpoints},
+            }
+        )
+    logrank_p = None
+    if len(groups) > 1:
+        _chisq, p_value = survdiff(time.to_numpy(dtype=float), status.to_numpy(dtype=int), labels.to_numpy())
+        logrank_p = float(p_value)
+    return {"n": len(df), "events": int(status.sum()), "groups": groups, "logrank_p": logrank_p}
+
+
+def _survival_at(estimate: SurvfuncRight, times: np.ndarray, day: int) -> float | None:
+    if day > times.max():
+        return None
+    passed = np.flatnonzero(estimate.surv_times <= day)
+    return 1.0 if passed.size == 0 else float(estimate.surv_prob[passed[-1]])
+
+
+# --- retention and fidelity ---------------------------------------------------------------------------------
+
+
+def retention(df: pd.DataFrame, participant: str, timepoint: str, status: str) -> list[Retention]:
+    """Per timepoint (sorted): how many were due, completed and missed, and the share completed of those due.
+
+    `status` is one of completed, missed, pending (RETENTION_STATUSES). Due = completed + missed: a pending
+    timepoint's window is still open, so it is counted apart (n_pending) and in neither. n is n_due.
+    ci_low/ci_high: Wilson 95% interval of the share (statsmodels proportion_confint). A participant may
+    appear once per timepoint.
+    """
+    _require_columns(df, [participant, timepoint, status])
+    _require_rows(df, 1)
+    people = _labels(df, participant)
+    points = _labels(df, timepoint)
+    codes = _labels(df, status)
+    unknown = sorted(set(codes.unique()) - set(RETENTION_STATUSES))
+    if unknown:
+        raise AnalysisError(
+            _("%(column)s has values that are not %(allowed)s: %(found)s.")
+            % {"column": status, "allowed": ", ".join(RETENTION_STATUSES), "found": ", ".join(unknown)}
+        )
+    pairs = pd.DataFrame({"participant": people, "timepoint": points})
+    if pairs.duplicated().any():
+        repeated = pairs[pairs.duplicated()].iloc[0]
+        raise AnalysisError(
+            _("%(participant)r appears more than once at timepoint %(timepoint)r.")
+            % {"participant": repeated["participant"], "timepoint": repeated["timepoint"]}
+        )
+    rows: list[Retention] = []
+    for point in sorted(points.unique()):
+        here = codes[points == point]
+        completed = int((here == "completed").sum())
+        missed = int((here == "missed").sum())
+        due = completed + missed
+        low, high = _wilson(completed, due)
+        rows.append(
+            {
+                "timepoint": point,
+                "n": due,
+                "n_due": due,
+                "n_completed": completed,
+                "n_missed": missed,
+                "n_pending": int((here == "pending").sum()),
+                "share": completed / due if due else None,
+                "ci_low": low,
+                "ci_high": high,
+            }
+        )
+    return rows
+
+
+def fidelity(df: pd.DataFrame, on_time: str) -> Fidelity:
+    """The share of gates or meetings whose safety checks were done on time: one row each, `on_time` true/false.
+
+    ci_low/ci_high: Wilson 95% interval (statsmodels proportion_confint).
+    """
+    _require_columns(df, [on_time])
+    _require_rows(df, 1)
+    flags = _flags(df, on_time)
+    n = int(flags.size)
+    done = int(flags.sum())
+    low, high = _wilson(done, n)
+    return {"n": n, "on_time": done, "share": done / n, "ci_low": low, "ci_high": high}
+
+
+def _wilson(successes: int, n: int) -> tuple[float | None, float | None]:
+    if n == 0:
+        return None, None
+    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    return float(low), float(high)
+
+
+# --- checking the input -------------------------------------------------------------------------------------
+
+
+def _require_columns(df: pd.DataFrame, columns: Sequence[str]) -> None:
+    missing = [column for column in columns if column not in df.columns]
+    if missing:
+        raise AnalysisError(
+            _("The data have no column %(missing)s (columns: %(columns)s).")
+            % {
+                "missing": ", ".join(repr(c) for c in missing),
+                "columns": ", ".join(map(str, df.columns)) or _("none"),
+            }
+        )
+
+
+def _require_rows(df: pd.DataFrame, least: int) -> None:
+    if len(df) < least:
+        raise AnalysisError(
+            _("This analysis needs at least %(least)s rows; there are %(n)s.")
+            % {"least": least, "n": len(df)}
+        )
+
+
+def _numeric(df: pd.DataFrame, column: str) -> pd.Series:
+    """The column as floats, empty values as NaN; text or infinities are an error naming the first one."""
+    raw = df[column]
+    if pd.api.types.is_bool_dtype(raw):
+        raise AnalysisError(_("%(column)s holds true/false values, not numbers.") % {"column": column})
+    values = pd.to_numeric(raw, errors="coerce").astype(float)
+    bad = (values.isna() & raw.notna()) | np.isinf(values)
+    if bad.any():
+        raise AnalysisError(
+            _("%(column)s must hold numbers; %(count)s rows do not (the first: %(value)r).")
+            % {"column": column, "count": int(bad.sum()), "value": raw[bad].iloc[0]}
+        )
+    return values
+
+
+def _whole_numbers(df: pd.DataFrame, column: str) -> pd.Series:
+    values = _numeric(df, column)
+    bad = values.isna() | (values < 0) | (values != values.round())
+    if bad.any():
+        raise AnalysisError(
+            _("%(column)s must be a whole number of 0 or more in every row; %(count)s rows are not.")
+            % {"column": column, "count": int(bad.sum())}
+        )
+    return values.astype(int)
+
+
+def _flags(df: pd.DataFrame, column: str) -> pd.Series:
+    """True/false, or 1/0, in every row."""
+    raw = df[column]
+    if raw.isna().any():
+        raise AnalysisError(
+            _("%(column)s is empty in %(count)s rows; every row needs true or false (1 or 0).")
+            % {"column": column, "count": int(raw.isna().sum())}
+        )
+    if pd.api.types.is_bool_dtype(raw):
+        return raw.astype(bool)
+    values = pd.to_numeric(raw, errors="coerce")
+    if not values.isin([0, 1]).all():
+        raise AnalysisError(_("%(column)s must be true or false (1 or 0) in every row.") % {"column": column})
+    return values.astype(bool)
+
+
+def _labels(df: pd.DataFrame, column: str) -> pd.Series:
+    """Group or code labels as text; an empty label is an error (the row would belong nowhere)."""
+    raw = df[column]
+    empty = raw.isna() | (raw.astype(str).str.strip() == "")
+    if empty.any():
+        raise AnalysisError(
+            _("%(column)s is empty in %(count)s rows; every row needs one.")
+            % {"column": column, "count": int(empty.sum())}
+        )
+    return raw.astype(str)
+
+
+def _float(value: Any) -> float:
+    return float(value)
