@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
 from circlekeeper.cases import demo
+from circlekeeper.evaluation.demo import seed_outcomes
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.definition import DefinitionError
 from circlekeeper.protocol.demo import seed_protocol
@@ -52,6 +53,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo safety data: {checks} safety checks recorded.")
         walked = seed_protocol()
         self.stdout.write(f"Demo protocol: {walked} cases taken through the stages.")
+        outcomes = seed_outcomes()
+        self.stdout.write(f"Demo external outcomes: {outcomes} rows imported.")
         if scale:
             made = demo.seed_scale(scale, today)
             self.stdout.write(f"Scale: {made} synthetic cases added.")
