@@ -65,6 +65,10 @@ STANCES: dict[str, Promise] = {
     "barrier": gettext_lazy("Barrier"),
     "unsure": gettext_lazy("Unsure"),
 }
+TIE_CHANGES: dict[str, Promise] = {
+    "added": gettext_lazy("They know each other (added)"),
+    "removed": gettext_lazy("They know each other (removed)"),
+}
 # In this order on every line: PostgreSQL's jsonb keeps no key order, and a line must read the same everywhere.
 FACT_NAMES: dict[str, Promise] = {
     "participant": gettext_lazy("Participant"),
@@ -85,6 +89,7 @@ FACT_NAMES: dict[str, Promise] = {
     "member": gettext_lazy("Person"),
     "side": gettext_lazy("Pod"),
     "stance": gettext_lazy("Ally or barrier"),
+    "tie": gettext_lazy("Tie"),
 }
 # Facts that only identify a record (to link to it), never shown as words.
 LINK_FACTS = frozenset({"meeting"})
@@ -123,7 +128,13 @@ def fact_words(name: str, value: object, kind: str = "") -> str:
         return str(MEETING_KINDS.get(code, code))
     if name == "moment":
         return str(CHECK_MOMENTS.get(code, code))
-    words = {"status": COMMITMENT_STATUSES, "step": STAIRCASE_STEPS, "side": POD_SIDES, "stance": STANCES}
+    words = {
+        "status": COMMITMENT_STATUSES,
+        "step": STAIRCASE_STEPS,
+        "side": POD_SIDES,
+        "stance": STANCES,
+        "tie": TIE_CHANGES,
+    }
     if name in words:
         return str(words[name].get(code, code))
     return code

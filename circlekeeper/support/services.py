@@ -336,7 +336,7 @@ def add_tie(
     )
     tie.full_clean(exclude=SET_HERE)
     tie.save()
-    record_event(locked, EventKind.POD_CHANGED, by=by, at=at, member=_pair(first, second))
+    record_event(locked, EventKind.POD_CHANGED, by=by, at=at, member=_pair(first, second), tie="added")
     record_measures(case=locked, at=at)
     return tie
 
@@ -351,7 +351,7 @@ def remove_tie(*, tie: PodTie, by: User, at: datetime.datetime | None = None) ->
         return False
     found.removed_at, found.removed_by = at, by
     found.save(update_fields=["removed_at", "removed_by"])
-    record_event(locked, EventKind.POD_CHANGED, by=by, at=at, member=_pair(found.a, found.b))
+    record_event(locked, EventKind.POD_CHANGED, by=by, at=at, member=_pair(found.a, found.b), tie="removed")
     record_measures(case=locked, at=at)
     return True
 

@@ -13,6 +13,7 @@ from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.definition import DefinitionError
 from circlekeeper.protocol.demo import seed_protocol
 from circlekeeper.safety.demo import seed_safety
+from circlekeeper.support.demo import seed_support
 
 
 class Command(BaseCommand):
@@ -53,6 +54,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo safety data: {checks} safety checks recorded.")
         walked = seed_protocol()
         self.stdout.write(f"Demo protocol: {walked} cases taken through the stages.")
+        given = seed_support()
+        self.stdout.write(f"Demo support networks: {given} cases given pods.")
         outcomes = seed_outcomes()
         self.stdout.write(f"Demo external outcomes: {outcomes} rows imported.")
         if scale:
