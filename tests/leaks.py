@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.db import connection, models
 from django.http import HttpResponse
@@ -125,7 +126,20 @@ def _planted_as(model: type[models.Model], author: User) -> dict[str, Any]:
         from circlekeeper.instruments.tests.helpers import make_definition
 
         return {"definition": make_definition(code=f"planted-{secrets.token_hex(4)}")}
+    if model._meta.label == "accountability.AgreementVersion":
+        # Beside the versions the case may already have: numbers are unique per agreement.
+        return {"number": 900 + secrets.randbelow(99)}
     return {}
+
+
+def _one_to_one_with_case() -> list[models.OneToOneField[Any, Any]]:
+    """Every one-to-one link to a case, in any model (protected or a parent of one)."""
+    return [
+        model_field
+        for model in apps.get_models()
+        for model_field in model._meta.concrete_fields
+        if isinstance(model_field, models.OneToOneField) and model_field.related_model is Case
+    ]
 
 
 def plant_markers(*, case: Case, author: User) -> Planted:
@@ -142,6 +156,11 @@ def plant_markers(*, case: Case, author: User) -> Planted:
         Case: case,
         User: author,
     }
+    # A row that exists once per case (a one-to-one link to it, e.g. the case's agreement) is used as it is.
+    for model_field in _one_to_one_with_case():
+        existing = model_field.model._base_manager.filter(**{model_field.name: case}).first()
+        if existing is not None:
+            anchors[model_field.model] = existing
     built: dict[type[models.Model], models.Model] = {}
     building: set[type[models.Model]] = set()
     counter = iter(range(1, 10**6))

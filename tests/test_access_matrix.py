@@ -14,6 +14,7 @@ from typing import Any
 
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
+from circlekeeper.accountability.models import Agreement, AgreementVersion, Commitment, ProgressLink
 from circlekeeper.accounts.models import Membership, User
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
 from circlekeeper.instruments.builtins import load_builtins
@@ -24,6 +25,7 @@ from circlekeeper.instruments.tests.helpers import make_definition
 from circlekeeper.protocol.services import schedule_meeting
 from circlekeeper.safety.models import RiskInstrument
 from circlekeeper.safety.services import open_hold, save_plan
+from circlekeeper.support.models import PodMember, PodTie
 from circlekeeper.testing import PersonaTestCase, make_participant, sign_in
 
 SIGNED_IN = ("alice", "ada", "sam", "bob", "charlie", "eve", "pat", "nora")
@@ -31,7 +33,7 @@ CASE_TEAM = ("alice", "ada", "sam")
 CASE_WORKERS = ("alice", "ada", "sam", "bob", "charlie")
 EVERYONE = (*SIGNED_IN, "anonymous")
 # URLs whose objects belong to a case (own case, another team's, another organization's).
-CASE_URLS = ("cases:", "instruments:", "safety:", "protocol:")
+CASE_URLS = ("cases:", "instruments:", "safety:", "protocol:", "accountability:", "support:")
 # Safety URLs that name no case (a program admin's settings).
 NOT_CASE_URLS = (
     "safety:risk_instruments",
@@ -228,6 +230,40 @@ MATRIX: dict[str, Row] = {
     "links:live": Row(method="post", status=public(404), data={"section": "0"}),
     "links:review": Row(status=public(404)),
     "links:done": Row(status=public(200)),
+    "support:pods": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "support:map": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "support:member_add": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "support:member_edit": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # Empty forms: refused as incomplete (400), never written.
+    "support:tie_add": Row(method="post", objects=("own", "other", "other_org"), status=case_object(400)),
+    "support:tie_remove": Row(method="post", objects=("own", "other", "other_org"), status=case_object(302)),
+    "accountability:agreement": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "accountability:version": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "accountability:print": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "accountability:draft": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "accountability:commitment_add": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "accountability:commitment_edit": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "accountability:commitment_remove": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302)
+    ),
+    "accountability:checkin": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "accountability:affirm": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(400)
+    ),
+    "accountability:step": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # The person who caused harm's own progress link: these cases are on hold, so it is refused (409), not made.
+    "accountability:progress_link_issue": Row(
+        method="post",
+        objects=("own", "other", "other_org"),
+        status=case_object(409),
+        data={"channel": "email"},
+    ),
+    "accountability:progress_link_revoke": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302)
+    ),
+    # The participant's progress pages: a forged token, or no link opened in this session: the same 404 for all.
+    "progress:open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
+    "progress:page": Row(status=public(404)),
 }
 
 
@@ -245,6 +281,7 @@ def all_url_names() -> set[str]:
 
 
 class AccessMatrixTests(PersonaTestCase):
+    maxDiff = None
     children: dict[str, dict[str, int]]
     risk_instruments: dict[str, int]
 
@@ -253,6 +290,9 @@ class AccessMatrixTests(PersonaTestCase):
         super().setUpTestData()
         # Each case gets a participant, a release and a task, so URLs naming them can be tried across cases.
         cls.children = {}
+        # Ids of URLs whose argument names are shared with other objects (participant_id, link_id).
+        cls.harm_ids: dict[str, int] = {}
+        cls.progress_links: dict[str, int] = {}
         shared, _new = save_version(definition=make_definition(), source=Source.MANUAL, owner=None)
         valleys, _new = save_version(
             definition=make_definition(code="valley"), source=Source.MANUAL, owner=cls.valley
@@ -327,6 +367,52 @@ class AccessMatrixTests(PersonaTestCase):
                 kind="notify_compelled_disclosure",
                 due_on=release.affirmed_on,
             )
+            harm = make_participant(case, role="person_who_caused_harm", label="Person B")
+            member = PodMember.objects.create(
+                organization=case.organization,
+                case=case,
+                side="survivor",
+                label="Aunt R",
+                relationship="her aunt",
+                stance="ally",
+                added_by=cls.alice,
+            )
+            friend = PodMember.objects.create(
+                organization=case.organization,
+                case=case,
+                side="survivor",
+                label="Friend T",
+                relationship="a friend",
+                stance="ally",
+                added_by=cls.alice,
+            )
+            tie = PodTie.objects.create(
+                organization=case.organization, case=case, a=member, b=friend, added_by=cls.alice
+            )
+            agreement = Agreement.objects.create(organization=case.organization, case=case)
+            version = AgreementVersion.objects.create(
+                organization=case.organization, agreement=agreement, number=1, drafted_by=cls.alice
+            )
+            commitment = Commitment.objects.create(
+                organization=case.organization,
+                version=version,
+                number=1,
+                kind="attend_program",
+                description="Attend the 26-week program",
+                evidence="The program's attendance letter",
+                cadence="weekly",
+            )
+            progress_link = ProgressLink.objects.create(
+                organization=case.organization,
+                case=case,
+                participant=harm,
+                channel="email",
+                token_hash=f"{obj:x<64}",
+                issued_by=cls.alice,
+                expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+            )
+            cls.harm_ids[obj] = harm.pk
+            cls.progress_links[obj] = progress_link.pk
             cls.children[obj] = {
                 "participant_id": participant.pk,
                 "release_id": release.pk,
@@ -338,6 +424,9 @@ class AccessMatrixTests(PersonaTestCase):
                 "alert_id": hold.alerts.get().pk,
                 "number": 1,
                 "meeting_id": meeting.pk,
+                "member_id": member.pk,
+                "tie_id": tie.pk,
+                "commitment_id": commitment.pk,
             }
 
     def test_every_url_is_in_the_matrix(self):
@@ -357,6 +446,14 @@ class AccessMatrixTests(PersonaTestCase):
             return reverse(name, kwargs={"version_id": self.versions[obj]})
         if name == "safety:risk_instrument_delete":
             return reverse(name, kwargs={"mapping_id": self.risk_instruments[obj]})
+        if name == "accountability:progress_link_issue":
+            return reverse(
+                name, kwargs={"case_id": self.object_id(name, obj), "participant_id": self.harm_ids[obj]}
+            )
+        if name == "accountability:progress_link_revoke":
+            return reverse(
+                name, kwargs={"case_id": self.object_id(name, obj), "link_id": self.progress_links[obj]}
+            )
         if not name.startswith(CASE_URLS):
             return reverse(name, kwargs={"user_id": self.object_id(name, obj)})
         children = self.children[obj].items()

@@ -24,15 +24,18 @@ from django.test import TransactionTestCase
 from django.urls import reverse
 from django.utils import timezone
 
+from circlekeeper.accountability.models import AgreementVersion, CheckIn, SurvivorView
+from circlekeeper.accountability.services import issue_progress_link
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.models import Case, CaseNote, CompelledDisclosure, ReleaseOfInformation
+from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.links import issue_link
-from circlekeeper.instruments.models import InstrumentVersion
+from circlekeeper.instruments.models import InstrumentVersion, Response
 from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.lib.fields import EncryptedField, protected_models
 from circlekeeper.safety.services import lift_hold
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import make_participant, sign_in
+from circlekeeper.testing import sign_in
 from tests import leaks
 
 # Who, beyond a case's team, may see a protected field ("app.model.field" -> personas). A line here is a
@@ -116,11 +119,10 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
         self.assertEqual(leaks.find_markers(audit_log_text(), every_marker(self.planted)), set())
         self.assertEqual(leaks.find_markers(mail_text(), every_marker(self.planted)), set())
 
-    def test_a_participant_link_shows_nothing_of_the_case(self):
-        """The person who caused harm may hold a survey link of their own (SECURITY.md 12): its pages, opened
-        with a real token, show none of the markers, of any case."""
-        participant = make_participant(self.case, role="person_who_caused_harm", label="Person B")
-        # The survivor chose a track with contact, and the hold the matrix opened is lifted (by the rules).
+    def _harm_person_reachable(self) -> Any:
+        """The matrix's person who caused harm, once the survivor chose a track with contact and the hold the
+        matrix opened is lifted (by the rules)."""
+        participant = self.case.participants.get(label="Person B")
         survivor = self.case.participants.get(label="Survivor A")
         hold = self.case.safety_holds.get(lifted_at__isnull=True)
         run_check(survivor, by=self.ada)
@@ -135,6 +137,12 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
             by=self.alice,
         )
         participant.refresh_from_db()
+        return participant
+
+    def test_a_participant_link_shows_nothing_of_the_case(self):
+        """The person who caused harm may hold a survey link of their own (SECURITY.md 12): its pages, opened
+        with a real token, show none of the markers, of any case."""
+        participant = self._harm_person_reachable()
         _link, token = issue_link(
             participant=participant,
             version=InstrumentVersion.objects.get(pk=self.versions["own"]),
@@ -165,6 +173,60 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
                 found = leaks.find_markers(leaks.response_bytes(response), markers)
                 failures += [f"{method.upper()} {name} ({response.status_code}): {markers[m]}" for m in found]
         self.assertEqual(failures, [])
+
+    def test_the_progress_page_of_the_person_who_caused_harm_shows_nothing_of_the_survivors(self):
+        """Their own commitments and progress only (SECURITY.md 12): never the survivor's view of progress (its
+        ratings and comments), check-in notes, or any other marker, of any case."""
+        participant = self._harm_person_reachable()
+        now = timezone.now()
+        version = AgreementVersion.objects.get(agreement__case=self.case, number=1)
+        version.frozen_at = version.affirmed_at = now
+        version.save(update_fields=["frozen_at", "affirmed_at"])
+        commitment = version.commitments.get()
+        checkin_marker, view_marker = leaks.new_marker(), leaks.new_marker()
+        CheckIn.objects.create(
+            organization=self.harbor,
+            commitment=commitment,
+            status="kept",
+            note=f"Survivor told us {checkin_marker}",
+            reported_by="keeper",
+            recorded_by=self.alice,
+        )
+        survivor = self.case.participants.get(label="Survivor A")
+        load_builtins()
+        response = Response.objects.create(
+            organization=self.harbor,
+            version=InstrumentVersion.objects.get(instrument__code="progress_view", instrument__owner=None),
+            participant=survivor,
+            case=self.case,
+            purpose="progress_view",
+            answers={"commitments_kept": "0", "harm_repaired": "0", "comments": view_marker},
+            scores={"kept": 0, "repair": 0},
+            status="submitted",
+            submitted_at=now,
+        )
+        SurvivorView.objects.create(
+            organization=self.harbor,
+            case=self.case,
+            participant=survivor,
+            response=response,
+            kept=0,
+            repair=0,
+        )
+        _link, token = issue_progress_link(participant=participant, channel="email", by=self.alice, when=now)
+        self.client.logout()
+        page = self.client.get(reverse("progress:open", kwargs={"token": token}), follow=True)
+        self.assertEqual(page.status_code, 200)
+        html = leaks.response_bytes(page)
+        self.assertIn(b"Attend the 26-week program", html)  # their own commitment: the page is really open
+        markers = {
+            **every_marker(self.planted),
+            checkin_marker: "check-in note",
+            view_marker: "survivor's view",
+        }
+        self.assertEqual({markers[m] for m in leaks.find_markers(html, markers)}, set())
+        for survivor_only in (b"Survivor A", b"Not at all", b"survivor's view", b"Survivor's view"):
+            self.assertNotIn(survivor_only, html)
 
     def test_each_team_sees_its_own_markers_on_its_case_page(self):
         for obj, team in leaks.TEAMS.items():

@@ -58,6 +58,7 @@ from circlekeeper.cases.models import (
     record_event,
 )
 from circlekeeper.cases.participants import StaleEdit
+from circlekeeper.instruments.definition import PNTS
 from circlekeeper.instruments.links import TOKEN_BYTES, ContactRefused, hash_token
 from circlekeeper.instruments.models import Response
 from circlekeeper.protocol.models import Meeting, MeetingKind, MeetingStatus
@@ -714,6 +715,10 @@ def record_view_from_response(response: Response) -> SurvivorView | None:
         participant=participant.label,
     )
     _keep_comparison(case)
+    # The questionnaire asks about safety too (every survey does): "less safe", or "prefer not to say", is a
+    # danger signal and stops contact with the other side at once, as a meeting check-in would.
+    if scores.get("less_safe") == 1 or (response.answers or {}).get("less_safe") == PNTS:
+        open_hold(case=case, reason=HoldReason.SURVIVOR_REPORT, by=response.entered_by_staff)
     return view
 
 

@@ -108,6 +108,7 @@ def survivor_view(
     kept: str = "2",
     repaired: str = "2",
     comments: str = "",
+    less_safe: str = "0",
 ) -> Response:
     """The survivor's view through the instrument engine, entered by staff: started, answered, submitted."""
     version = builtin_version("progress_view")
@@ -120,7 +121,7 @@ def survivor_view(
         today=today,
     )
     filling.save_section(
-        response=response, position=1, values={"less_safe": "0", "comments": comments or None}, today=today
+        response=response, position=1, values={"less_safe": less_safe, "comments": comments or None}, today=today
     )
     assert filling.submit(response=response, today=today)
     return response

@@ -8,6 +8,7 @@ from circlekeeper.accountability.models import CommitmentKind, SurvivorView
 from circlekeeper.accountability.tests.helpers import survivor_view, walked
 from circlekeeper.cases.models import CaseEvent, EventKind
 from circlekeeper.instruments import filling
+from circlekeeper.safety.models import HoldReason, SafetyAlert, SafetyHold
 from circlekeeper.safety.tests.checks import builtin_version, run_check
 from circlekeeper.testing import PersonaTestCase
 
@@ -24,6 +25,23 @@ class SurvivorViewTests(PersonaTestCase):
         )
         event = CaseEvent.objects.get(kind=EventKind.SURVIVOR_VIEW)
         self.assertEqual((event.facts, event.by), ({"participant": "Survivor A"}, self.ada))
+
+    def test_feeling_less_safe_or_not_saying_puts_the_case_on_hold_at_once(self):
+        for answer in ("1", "_pnts"):
+            with self.subTest(answer=answer):
+                survivor_view(self.walk.survivor, by=self.ada, less_safe=answer)
+                hold = SafetyHold.objects.open().get(case=self.case)
+                self.assertEqual(hold.reason, HoldReason.SURVIVOR_REPORT)
+                self.assertTrue(SafetyAlert.objects.filter(case=self.case, reason="survivor_report").exists())
+                self.case.refresh_from_db()
+                self.assertTrue(self.case.on_hold)
+                hold.delete()
+                self.case.on_hold = False
+                self.case.save(update_fields=["on_hold"])
+
+    def test_not_feeling_less_safe_opens_no_hold(self):
+        survivor_view(self.walk.survivor, by=self.ada, less_safe="0")
+        self.assertFalse(SafetyHold.objects.filter(case=self.case).exists())
 
     def test_prefer_not_to_say_leaves_the_rating_empty(self):
         survivor_view(self.walk.survivor, by=self.ada, kept="pnts", repaired="3")
