@@ -8,6 +8,7 @@ import re
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.html import escape
 
 from circlekeeper.cases.models import CaseEvent, EventKind, Participant, ParticipantRole, record_event
 from circlekeeper.lib.audit import AuditEvent
@@ -74,6 +75,13 @@ class TimelineTests(PersonaTestCase):
             EventKind.MEETING_CHECK: {**survivor, "meeting": m, "moment": "out"},
             EventKind.ACKNOWLEDGED: {"meeting": m, "participant": "Person B"},
             EventKind.APPROVED: {},
+            EventKind.POD_CHANGED: {"member": "Aunt R", "side": "both", "stance": "unsure"},
+            EventKind.AGREEMENT_DRAFTED: {"version": "2"},
+            EventKind.AGREEMENT_PARTY_AFFIRMED: {"version": "2", "participant": "Person B"},
+            EventKind.AGREEMENT_AFFIRMED: {"version": "2"},
+            EventKind.COMMITMENT_CHECKIN: {"commitment": "3", "status": "not_kept"},
+            EventKind.STAIRCASE_STEP: {"step": "4"},
+            EventKind.SURVIVOR_VIEW: survivor,
             EventKind.LINK_REVOKED: {"participant": "Person B"},
         }
         cls.events = {
@@ -100,6 +108,10 @@ class TimelineTests(PersonaTestCase):
             return reverse("cases:track_choice", args=[case])
         if kind == EventKind.LINK_REVOKED:
             return reverse("cases:participant_detail", args=[case, self.harm.pk])
+        if kind == EventKind.POD_CHANGED:
+            return reverse("support:pods", args=[case])
+        if kind in GROUP_KINDS[KindGroup.ACCOUNTABILITY]:
+            return reverse("accountability:agreement", args=[case])
         return survivor
 
     def test_every_kind_of_event_belongs_to_exactly_one_group_and_is_covered_here(self):
@@ -114,7 +126,7 @@ class TimelineTests(PersonaTestCase):
             self.assertEqual(page.status_code, 200)
             for kind in kinds:
                 text = entry(page, self.events[kind])
-                self.assertIn(str(EventKind(kind).label), text, kind)
+                self.assertIn(escape(str(EventKind(kind).label)), text, kind)
                 self.assertIn(f'href="{self.expected_link(kind)}"', text, kind)
                 self.assertIn("Sam", text)
 
@@ -135,8 +147,24 @@ class TimelineTests(PersonaTestCase):
         )
         page = self.client.get(self.url, {"kind": KindGroup.SAFETY})
         self.assertIn("Why: New violence was reported", entry(page, self.events[EventKind.HOLD_OPENED]))
+        page = self.client.get(self.url, {"kind": KindGroup.ACCOUNTABILITY})
+        self.assertIn(
+            "Person: Aunt R; Pod: Both pods; Ally or barrier: Unsure",
+            entry(page, self.events[EventKind.POD_CHANGED]),
+        )
+        self.assertIn(
+            "Commitment: 3; Progress: Not kept", entry(page, self.events[EventKind.COMMITMENT_CHECKIN])
+        )
+        self.assertIn("Staircase step: 4 · Make repairs", entry(page, self.events[EventKind.STAIRCASE_STEP]))
         html = self.client.get(self.url).content.decode()
-        for code in ("mapping_support", "meeting_check", "take_part", "direct_dialogue", "meeting_kind"):
+        for code in (
+            "mapping_support",
+            "meeting_check",
+            "take_part",
+            "direct_dialogue",
+            "meeting_kind",
+            "not_kept",
+        ):
             self.assertNotIn(code, html)
 
     def test_it_is_newest_first_and_a_filter_shows_only_its_kinds(self):
