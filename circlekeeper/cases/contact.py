@@ -117,7 +117,8 @@ def contact_allowed(participant: Participant, channel: str, when: datetime.datet
     if participant.barrier:
         return ContactDecision(
             False,
-            _("%(label)s is named a barrier in a support network: never contacted.") % {"label": participant.label},
+            _("%(label)s is named a barrier in a support network: never contacted.")
+            % {"label": participant.label},
         )
     if participant.is_harm_side:
         refusal = harm_action_refusal(participant.case)

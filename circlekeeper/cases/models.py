@@ -98,7 +98,9 @@ class Case(models.Model):
     risk_level = models.CharField(_("latest risk level"), max_length=10, blank=True, editable=False)
     # When the agreement in force was affirmed by every party; kept by circlekeeper.accountability.services
     # (the protocol's agreement gate reads it). Empty while no version has been affirmed.
-    agreement_affirmed_at = models.DateTimeField(_("agreement affirmed"), null=True, blank=True, editable=False)
+    agreement_affirmed_at = models.DateTimeField(
+        _("agreement affirmed"), null=True, blank=True, editable=False
+    )
     # Kept by circlekeeper.accountability.services: the survivor's own view of progress disagrees with the
     # keeper's (commitments kept, harm repaired), so the case page can say so.
     progress_views_disagree = models.BooleanField(

@@ -121,7 +121,10 @@ def survivor_view(
         today=today,
     )
     filling.save_section(
-        response=response, position=1, values={"less_safe": less_safe, "comments": comments or None}, today=today
+        response=response,
+        position=1,
+        values={"less_safe": less_safe, "comments": comments or None},
+        today=today,
     )
     assert filling.submit(response=response, today=today)
     return response

@@ -115,7 +115,10 @@ class StoredMeasureTests(PersonaTestCase):
         # Newest first: the tie made again, then its removal.
         self.assertEqual(
             list(CaseEvent.objects.filter(kind=EventKind.POD_CHANGED).values_list("facts", flat=True))[:2],
-            [{"member": "Aunt R – Uncle S", "tie": "added"}, {"member": "Aunt R – Uncle S", "tie": "removed"}],
+            [
+                {"member": "Aunt R – Uncle S", "tie": "added"},
+                {"member": "Aunt R – Uncle S", "tie": "removed"},
+            ],
         )
 
     def test_a_tie_recorded_twice_is_one_tie(self):

@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from circlekeeper.accountability.demo import seed_accountability
 from circlekeeper.cases import demo
 from circlekeeper.evaluation.demo import seed_outcomes
 from circlekeeper.instruments.builtins import load_builtins
@@ -56,6 +57,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo protocol: {walked} cases taken through the stages.")
         given = seed_support()
         self.stdout.write(f"Demo support networks: {given} cases given pods.")
+        agreed = seed_accountability()
+        self.stdout.write(f"Demo agreements: {agreed} cases with affirmed agreements and progress.")
         outcomes = seed_outcomes()
         self.stdout.write(f"Demo external outcomes: {outcomes} rows imported.")
         if scale:
