@@ -280,7 +280,7 @@ def change_member(
     """Change a member; StaleEdit (nothing written) if someone saved since the page showed `version`."""
     at = at or timezone.now()
     case = _locked(member.case)
-    locked = PodMember.objects.select_for_update().select_related("participant").get(pk=member.pk)
+    locked = PodMember.objects.select_for_update(of=("self",)).select_related("participant").get(pk=member.pk)
     if locked.version != version:
         label = fields.label.strip() or (fields.participant.label if fields.participant else "")
         if _same(locked, _as_stored(fields, label)):
@@ -346,7 +346,7 @@ def remove_tie(*, tie: PodTie, by: User, at: datetime.datetime | None = None) ->
     """Stamp a tie removed; removing it twice changes nothing the second time. Returns whether it changed."""
     at = at or timezone.now()
     locked = _locked(tie.case)
-    found = PodTie.objects.select_for_update().select_related("a", "b").get(pk=tie.pk)
+    found = PodTie.objects.select_for_update(of=("self",)).select_related("a", "b").get(pk=tie.pk)
     if found.removed_at is not None:
         return False
     found.removed_at, found.removed_by = at, by
