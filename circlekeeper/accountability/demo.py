@@ -27,7 +27,7 @@ from circlekeeper.accountability.models import (
     ProgressStatus,
     ReportedBy,
 )
-from circlekeeper.accounts.models import Membership, Organization, Role, User
+from circlekeeper.accounts.models import Organization, Role, User
 from circlekeeper.cases.demo import ORGANIZATIONS
 from circlekeeper.cases.models import (
     TRACK_CONTACT,
@@ -39,7 +39,7 @@ from circlekeeper.cases.models import (
     Track,
 )
 from circlekeeper.instruments import filling
-from circlekeeper.instruments.models import Instrument
+from circlekeeper.protocol.demo import builtin_version, demo_member
 
 
 @dataclass(frozen=True)
@@ -95,16 +95,6 @@ DEMO_PROGRESS = [
     [ProgressStatus.KEPT, ProgressStatus.NOT_KEPT, ProgressStatus.PARTLY, ProgressStatus.KEPT],
     [ProgressStatus.KEPT, ProgressStatus.KEPT, ProgressStatus.KEPT, ProgressStatus.KEPT],
 ]
-
-
-def _member(organization: Organization, role: str) -> User | None:
-    membership = (
-        Membership.objects.filter(organization=organization, role=role)
-        .select_related("user")
-        .order_by("pk")
-        .first()
-    )
-    return membership.user if membership else None
 
 
 def _cases(organization: Organization) -> list[Case]:
@@ -208,10 +198,7 @@ class _Story:
         return list(Commitment.objects.filter(version=version).order_by("number"))
 
     def survivor_view(self, kept: str, repaired: str) -> None:
-        instrument = Instrument.objects.filter(owner__isnull=True, code=services.PROGRESS_VIEW_CODE).first()
-        version = instrument.latest_version() if instrument else None
-        if version is None:
-            raise LookupError("The built-in instruments are not loaded: run load_instruments first.")
+        version = builtin_version(services.PROGRESS_VIEW_CODE)
         survivor = (
             Participant.objects.filter(case=self.case, role=ParticipantRole.SURVIVOR).order_by("id").first()
         )
@@ -246,8 +233,8 @@ def seed_accountability(now: datetime.datetime | None = None) -> int:
         organization = Organization.objects.filter(slug=slug).first()
         if organization is None:
             continue
-        keeper = _member(organization, Role.KEEPER)
-        advocate = _member(organization, Role.SAFETY_ADVOCATE)
+        keeper = demo_member(organization, Role.KEEPER)
+        advocate = demo_member(organization, Role.SAFETY_ADVOCATE)
         if keeper is None or advocate is None:
             continue
         with transaction.atomic():

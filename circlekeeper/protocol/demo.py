@@ -93,7 +93,7 @@ class _Story:
         self.clock = now - 10 * HOUR
 
     def check(self, code: str = "safety_check", *yes: str) -> None:
-        version = _version(code)
+        version = builtin_version(code)
         asked = [
             i["code"]
             for s in version.definition["sections"]
@@ -253,7 +253,8 @@ def _later_today(now: datetime.datetime) -> datetime.datetime:
     return min(now + HOUR, late) if late > now + 10 * datetime.timedelta(minutes=1) else now + HOUR
 
 
-def _version(code: str) -> InstrumentVersion:
+def builtin_version(code: str) -> InstrumentVersion:
+    """The latest version of a built-in instrument (the demos of the apps above use it too)."""
     instrument = Instrument.objects.filter(owner__isnull=True, code=code).first()
     version = instrument.latest_version() if instrument else None
     if version is None:
@@ -261,7 +262,8 @@ def _version(code: str) -> InstrumentVersion:
     return version
 
 
-def _member(organization: Organization, role: str) -> User | None:
+def demo_member(organization: Organization, role: str) -> User | None:
+    """The demo organization's first person in this role (the demos of the apps above use it too)."""
     membership = (
         Membership.objects.filter(organization=organization, role=role)
         .select_related("user")
@@ -299,9 +301,9 @@ def seed_protocol(now: datetime.datetime | None = None) -> int:
 
 
 def _seed_organization(organization: Organization, now: datetime.datetime) -> int:
-    keeper = _member(organization, Role.KEEPER)
-    advocate = _member(organization, Role.SAFETY_ADVOCATE)
-    supervisor = _member(organization, Role.SUPERVISOR)
+    keeper = demo_member(organization, Role.KEEPER)
+    advocate = demo_member(organization, Role.SAFETY_ADVOCATE)
+    supervisor = demo_member(organization, Role.SUPERVISOR)
     if keeper is None or advocate is None or supervisor is None:
         return 0
     cases = _scene_cases(organization, keeper)
