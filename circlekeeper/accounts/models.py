@@ -5,6 +5,7 @@ from typing import Any, ClassVar
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.contrib.auth.models import PermissionsMixin
 from django.contrib.sessions.base_session import AbstractBaseSession
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -85,6 +86,14 @@ class User(AbstractBaseUser, PermissionsMixin):
 class Network(models.Model):
     name = models.CharField(_("name"), max_length=200, unique=True)
     slug = models.SlugField(_("short name"), unique=True)
+    # Counts of people below this are shown as "<N" in every aggregate shared beyond a case team
+    # (EVALUATION.md); a network may raise it, never below 5.
+    suppression_threshold = models.PositiveSmallIntegerField(
+        _("smallest count shown"),
+        default=11,
+        validators=[MinValueValidator(5), MaxValueValidator(100)],
+        help_text=_("Counts of people below this are shown as \u201c<N\u201d in shared results."),
+    )
 
     class Meta:
         verbose_name = _("network")
