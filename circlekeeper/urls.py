@@ -15,6 +15,7 @@ urlpatterns = [
     path("protocol/", include("circlekeeper.protocol.urls")),
     path("accountability/", include("circlekeeper.accountability.urls")),
     path("support/", include("circlekeeper.support.urls")),
+    path("evaluation/", include("circlekeeper.evaluation.urls")),
     path("s/", include(instrument_urls.link_patterns)),
     path("p/", include(accountability_urls.link_patterns)),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -94,6 +94,16 @@ class Action(models.TextChoices):
     POD_EDIT = "pod.edit", _("Changed a support network")
     OUTCOME_IMPORT = "outcome.import", _("Imported external outcomes")
     EVALUATION_REPORT = "evaluation.report", _("Ran an evaluation report")
+    EVALUATION_PLAN_CHANGE = "evaluation.plan", _("Changed an evaluation plan")
+    EVALUATION_ENROL = "evaluation.enrol", _("Enrolled a case in an evaluation, or ended its enrolment")
+    EVALUATION_SCHEDULE_VIEW = "evaluation.schedule_view", _("Opened a case's evaluation timepoints")
+    EVALUATION_LINK = "evaluation.link", _("Issued an evaluation questionnaire link")
+    EVALUATION_DASHBOARD_VIEW = "evaluation.dashboard", _("Opened an evaluation dashboard")
+    EVALUATION_DATA_VIEW = "evaluation.data", _("Opened the de-identified evaluation data")
+    EVALUATION_EXPORT = "evaluation.export", _("Exported evaluation data")
+    REDCAP_RECORDS_IMPORT = "redcap.records", _("Imported REDCap records as responses")
+    REAUTHENTICATED = "auth.reauthenticated", _("Confirmed their identity again")
+    REAUTHENTICATION_FAILURE = "auth.reauthentication_failure", _("Failed to confirm their identity again")
 
 
 OBJECT_TYPES = {

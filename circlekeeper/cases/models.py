@@ -588,6 +588,7 @@ class TaskKind(models.TextChoices):
     )
     REVIEW_SAFETY_PLAN = "review_safety_plan", _("Review the safety plan with the survivor")
     REVIEW_COMMITMENT = "review_commitment", _("Review a commitment that was not kept")
+    EVALUATION_DUE = "evaluation_due", _("An evaluation questionnaire is due")
 
 
 class CaseTask(models.Model):

@@ -1,0 +1,5 @@
+"""URLs of the evaluation's exports pages (included by evaluation/urls.py under the "evaluation" namespace)."""
+
+from django.urls import URLPattern
+
+urlpatterns: list[URLPattern] = []
