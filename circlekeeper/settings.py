@@ -140,6 +140,7 @@ INSTALLED_APPS = [
     "circlekeeper.accountability",
     "circlekeeper.support",
     "circlekeeper.evaluation",
+    "circlekeeper.community",
 ]
 
 # Called with each response as it is submitted, in the same transaction. The instruments app knows nothing

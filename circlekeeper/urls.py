@@ -16,6 +16,8 @@ urlpatterns = [
     path("accountability/", include("circlekeeper.accountability.urls")),
     path("support/", include("circlekeeper.support.urls")),
     path("evaluation/", include("circlekeeper.evaluation.urls")),
+    path("community/", include("circlekeeper.community.urls")),
+    path("n/", include("circlekeeper.community.urls_open")),
     path("s/", include(instrument_urls.link_patterns)),
     path("p/", include(accountability_urls.link_patterns)),
     path("i18n/", include("django.conf.urls.i18n")),

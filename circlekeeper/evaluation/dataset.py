@@ -22,11 +22,11 @@ from typing import Any
 
 import pandas as pd
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 
 from circlekeeper.accounts.models import Network, Organization
 from circlekeeper.cases.models import Case, ParticipantRole
-from circlekeeper.evaluation.models import Evaluation, Timepoint, TimepointStatus
+from circlekeeper.evaluation.models import Evaluation, PoolDecision, Timepoint, TimepointStatus
 from circlekeeper.evaluation.suppression import DEFAULT_THRESHOLD
 from circlekeeper.instruments.models import Response, ResponseStatus
 
@@ -78,8 +78,20 @@ class Scope:
 
     @classmethod
     def for_network(cls, network: Network) -> Scope:
-        organizations = tuple(Organization.objects.filter(network=network).order_by("slug"))
+        """The network's organizations that are in its pooled data (an organization can leave it)."""
+        organizations = tuple(pooled_organizations(network))
         return cls(organizations, network, evaluation_for(network=network))
+
+
+def pooled_organizations(network: Network) -> list[Organization]:
+    """The network's organizations whose latest pool decision is "in", or who never decided (in by default)."""
+    latest = PoolDecision.objects.filter(organization_id=OuterRef("pk")).order_by("-at", "-id")
+    return list(
+        Organization.objects.filter(network=network)
+        .annotate(pooled=Subquery(latest.values("pooled")[:1]))
+        .exclude(pooled=False)
+        .order_by("slug")
+    )
 
 
 def evaluation_for(*, organization: Organization | None = None, network: Network | None = None) -> Evaluation:

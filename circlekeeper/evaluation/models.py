@@ -322,3 +322,27 @@ class Evaluation(models.Model):
         digest = hmac.new(bytes(self.code_key), str(participant_uid).encode("ascii"), hashlib.sha256)
         # 40 bits of base-32: collisions are vanishingly unlikely at a program's scale, and checked anyway.
         return "E" + base64.b32encode(digest.digest()[:5]).decode("ascii")
+
+
+class PoolDecision(models.Model):
+    """An organization's recorded decision to join or leave its network's pooled data (issue 9 item 5).
+
+    Until an organization has decided, it is in the pool (it joined the network for that); its latest decision
+    counts. Pooled results (dataset.Scope.for_network) leave out the organizations that are out.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    pooled = models.BooleanField(_("in the network's pooled data"))
+    reason = models.TextField(_("why"), blank=True, max_length=1000)
+    by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("pooled data decision")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["organization", "at"], name="pool_decision_org_at")]
+
+    def __str__(self) -> str:
+        return f"pool decision {self.pk} · {'in' if self.pooled else 'out'}"

@@ -300,3 +300,21 @@ class AccessTests(PersonaTestCase):
             [n.slug for n in access.networks_visible(self.request_for(self.eve))], ["test-network"]
         )
         self.assertEqual(access.networks_visible(self.request_for(self.alice)), [])
+
+
+class PoolTests(PersonaTestCase):
+    def test_an_organization_that_left_the_pool_disappears_from_pooled_results_and_can_come_back(self):
+        from circlekeeper.evaluation.models import PoolDecision
+
+        make_participant(self.valley_case)
+        self.assertEqual(
+            [o.slug for o in dataset.Scope.for_network(self.network).organizations], ["harbor", "valley"]
+        )
+        PoolDecision.objects.create(
+            organization=self.valley, pooled=False, by=self.nora, reason="board decision"
+        )
+        self.assertEqual([o.slug for o in dataset.Scope.for_network(self.network).organizations], ["harbor"])
+        PoolDecision.objects.create(organization=self.valley, pooled=True, by=self.nora)
+        self.assertEqual(
+            [o.slug for o in dataset.Scope.for_network(self.network).organizations], ["harbor", "valley"]
+        )
