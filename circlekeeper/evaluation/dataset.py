@@ -89,7 +89,7 @@ def pooled_organizations(network: Network) -> list[Organization]:
     return list(
         Organization.objects.filter(network=network)
         .annotate(pooled=Subquery(latest.values("pooled")[:1]))
-        .exclude(pooled=False)
+        .filter(Q(pooled__isnull=True) | Q(pooled=True))
         .order_by("slug")
     )
 
