@@ -4,8 +4,10 @@ set -euo pipefail
 BIN="${VENV:-.venv}/bin"
 PORT="${PORT:-8000}"
 
-# Queue the periodic tasks (the nightly retention purge) if they are not queued yet; the worker then runs them.
+# Queue the periodic tasks (the nightly retention purge, the hourly evaluation scheduler) if they are not
+# queued yet; the worker then runs them.
 "$BIN/python" manage.py schedule_tasks
+"$BIN/python" manage.py run_evaluation_scheduler --queue
 
 "$BIN/gunicorn" circlekeeper.wsgi:application --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-2}" \
   --access-logfile - --forwarded-allow-ips "" \
