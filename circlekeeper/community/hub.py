@@ -1,0 +1,291 @@
+"""The network hub (issue 9 item 5): the organizations of a network side by side, for its admins and evaluators.
+
+Everything here is an aggregate shared beyond a case team, so every count goes through the network's
+suppression threshold (with complementary suppression where a table has totals). Only the organizations in the
+network's pooled data (dataset.pooled_organizations: their latest `PoolDecision` is "in", or they never decided)
+are counted anywhere on the hub; an organization that left is named, with its decision, and nothing else.
+
+Who opens it (evaluation.access.may_see_network): the network's admins, and the evaluators of its
+organizations. Anyone else signed in gets 403; a network the person has no part in, 404.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.db.models import Count, Prefetch
+from django.http import Http404, HttpRequest
+from django.urls import NoReverseMatch, reverse
+from django.utils import timezone
+
+from circlekeeper.accounts.access import StaffContext, staff_context
+from circlekeeper.accounts.models import Network, Organization, Role, User
+from circlekeeper.cases.models import Case, CaseStatus, ParticipantRole, Stage
+from circlekeeper.community.models import TRAINING_KINDS, CommunityEvent, Facilitator
+from circlekeeper.community.readiness import readiness_for
+from circlekeeper.evaluation.access import may_see_network
+from circlekeeper.evaluation.analysis import descriptives
+from circlekeeper.evaluation.dataset import Scope, fidelity_frame, scores_frame
+from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, PoolDecision
+from circlekeeper.evaluation.suppression import Shown, suppress_count, suppress_table
+from circlekeeper.instruments.models import Instrument
+
+SAFETY_INSTRUMENT = "outcome_safety"
+SAFETY_SCORE = "felt_safety"
+
+
+# --- access ------------------------------------------------------------------------------------------------------
+
+
+def hub_network(request: HttpRequest, slug: str) -> tuple[StaffContext, Network]:
+    """The network whose hub this person may open: 403 for a role that never may, 404 for another network."""
+    context = staff_context(request)
+    if context is None or (not context.admin_of_networks and not context.has_role(Role.EVALUATOR)):
+        raise PermissionDenied
+    network = Network.objects.filter(slug=slug).first()
+    if network is None or not may_see_network(context, network):
+        raise Http404
+    return context, network
+
+
+def admin_network(request: HttpRequest, slug: str) -> tuple[StaffContext, Network]:
+    """A network this person administers: 403 for anyone who administers none, 404 for another network."""
+    context = staff_context(request)
+    if context is None or not context.admin_of_networks:
+        raise PermissionDenied
+    network = next((n for n in context.admin_of_networks if n.slug == slug), None)
+    if network is None:
+        raise Http404
+    return context, network
+
+
+# --- joining and leaving the pooled data --------------------------------------------------------------------------
+
+
+@transaction.atomic
+def record_pool_decision(*, organization: Organization, pooled: bool, reason: str, by: User) -> PoolDecision:
+    """Record the program admin's decision to join or leave the pool; the same one sent twice is recorded once.
+
+    It takes effect at once: dataset.Scope.for_network reads the latest decision on every call.
+    """
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    reason = reason.strip()
+    latest = PoolDecision.objects.for_organization(organization).order_by("-at", "-id").first()
+    if latest is not None and latest.pooled == pooled and latest.reason == reason:
+        return latest
+    decision = PoolDecision(organization=organization, pooled=pooled, reason=reason, by=by)
+    try:
+        decision.full_clean()
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict) from None
+    decision.save()
+    return decision
+
+
+def pool_history(organization: Organization) -> list[PoolDecision]:
+    return list(
+        PoolDecision.objects.for_organization(organization).select_related("by").order_by("-at", "-id")[:20]
+    )
+
+
+# --- what the hub shows ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrganizationRow:
+    organization: Organization
+    open_cases: Shown
+    holds_open: Shown
+    fidelity_n: Shown
+    fidelity_share: str
+    events: Shown
+    trainings: Shown
+    facilitators_ready: Shown
+    facilitators: Shown
+
+
+@dataclass(frozen=True)
+class StageRow:
+    organization: Organization
+    cells: list[Shown]
+    total: Shown
+
+
+@dataclass(frozen=True)
+class TimepointRow:
+    timepoint: str
+    n: Shown
+    mean: str
+    sd: str
+
+
+@dataclass(frozen=True)
+class OutOfPool:
+    organization: Organization
+    decision: PoolDecision | None
+
+
+@dataclass
+class Hub:
+    network: Network
+    threshold: int
+    year: int
+    pooled: list[Organization]
+    out: list[OutOfPool]
+    rows: list[OrganizationRow] = field(default_factory=list)
+    stage_labels: list[str] = field(default_factory=list)
+    stages: list[StageRow] = field(default_factory=list)
+    stage_totals: list[Shown] = field(default_factory=list)
+    stage_total: Shown = 0
+    felt_safety: list[TimepointRow] = field(default_factory=list)
+    instruments: list[Instrument] = field(default_factory=list)
+    plans: list[EvaluationPlan] = field(default_factory=list)
+    decisions: dict[int, PoolDecision] = field(default_factory=dict)
+    dashboard_url: str = ""
+
+    @property
+    def small_mark(self) -> str:
+        return f"<{self.threshold}"
+
+
+def _latest_decisions(network: Network) -> dict[int, PoolDecision]:
+    latest: dict[int, PoolDecision] = {}
+    for decision in (
+        PoolDecision.objects.filter(organization__network=network).select_related("by").order_by("at", "id")
+    ):
+        latest[decision.organization_id] = decision
+    return latest
+
+
+def _dashboard_url(network: Network) -> str:
+    """The evaluation's pooled dashboard for the network, where that page exists."""
+    for name in ("evaluation:network_dashboard", "evaluation:network"):
+        try:
+            return reverse(name, args=[network.slug])
+        except NoReverseMatch:
+            continue
+    return ""
+
+
+def _format(value: float | None) -> str:
+    return "" if value is None else f"{value:.2f}"
+
+
+def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
+    """Everything the hub shows, in a number of queries that does not grow with cases, events or people."""
+    today = today or timezone.localdate()
+    scope = Scope.for_network(network)
+    threshold = scope.threshold
+    pooled = list(scope.organizations)
+    pooled_ids = {o.pk for o in pooled}
+    decisions = _latest_decisions(network)
+    out = [
+        OutOfPool(o, decisions.get(o.pk))
+        for o in Organization.objects.filter(network=network).order_by("name", "pk")
+        if o.pk not in pooled_ids
+    ]
+    hub = Hub(network, threshold, today.year, sorted(pooled, key=lambda o: (o.name, o.pk)), out)
+    hub.decisions = decisions
+    hub.dashboard_url = _dashboard_url(network)
+    hub.instruments = list(Instrument.objects.filter(owner__isnull=True).order_by("name", "pk"))
+    hub.plans = list(
+        EvaluationPlan.objects.filter(network=network)
+        .prefetch_related(
+            Prefetch(
+                "timepoints",
+                queryset=PlanTimepoint.objects.filter(retired_at__isnull=True)
+                .prefetch_related("instruments")
+                .order_by("position", "id"),
+            )
+        )
+        .order_by("name", "id")
+    )
+    if not pooled:
+        return hub
+    ids = [o.pk for o in hub.pooled]
+
+    open_cases: Counter[int] = Counter()
+    holds: Counter[int] = Counter()
+    stage_counts: dict[int, Counter[str]] = defaultdict(Counter)
+    for organization_id, stage, on_hold, n in (
+        Case.objects.filter(organization_id__in=ids, status=CaseStatus.OPEN)
+        .values_list("organization_id", "stage", "on_hold")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        open_cases[organization_id] += n
+        stage_counts[organization_id][stage] += n
+        if on_hold:
+            holds[organization_id] += n
+
+    fidelity = fidelity_frame(scope)
+    on_time: dict[str, tuple[int, int]] = {}
+    for slug, group in fidelity.groupby("organization"):
+        on_time[str(slug)] = (int(group["on_time"].sum()), len(group))
+
+    events: Counter[int] = Counter()
+    trainings: Counter[int] = Counter()
+    for organization_id, kind, n in (
+        CommunityEvent.objects.filter(organization_id__in=ids, date__year=today.year)
+        .values_list("organization_id", "kind")
+        .annotate(n=Count("id"))
+        .order_by()
+    ):
+        (trainings if kind in TRAINING_KINDS else events)[organization_id] += n
+
+    facilitators: dict[int, list[Facilitator]] = defaultdict(list)
+    for facilitator in Facilitator.objects.filter(organization_id__in=ids, active=True).only(
+        "pk", "organization_id", "competencies"
+    ):
+        facilitators[facilitator.organization_id].append(facilitator)
+    ready: Counter[int] = Counter()
+    for organization in hub.pooled:
+        people = facilitators[organization.pk]
+        if people:
+            ready[organization.pk] = sum(r.ready for r in readiness_for(organization, people).values())
+
+    for organization in hub.pooled:
+        kept, n = on_time.get(organization.slug, (0, 0))
+        hub.rows.append(
+            OrganizationRow(
+                organization=organization,
+                open_cases=suppress_count(open_cases[organization.pk], threshold),
+                holds_open=suppress_count(holds[organization.pk], threshold),
+                fidelity_n=suppress_count(n, threshold),
+                fidelity_share=f"{round(100 * kept / n)}%" if n >= threshold else "",
+                events=suppress_count(events[organization.pk], threshold),
+                trainings=suppress_count(trainings[organization.pk], threshold),
+                facilitators_ready=suppress_count(ready[organization.pk], threshold),
+                facilitators=suppress_count(len(facilitators[organization.pk]), threshold),
+            )
+        )
+
+    stages = Stage.values
+    hub.stage_labels = [str(label) for label in Stage.labels]
+    table = suppress_table([[stage_counts[o.pk][s] for s in stages] for o in hub.pooled], threshold)
+    hub.stages = [
+        StageRow(o, cells, total)
+        for o, cells, total in zip(hub.pooled, table.cells, table.row_totals, strict=True)
+    ]
+    hub.stage_totals, hub.stage_total = table.column_totals, table.total
+
+    frame = scores_frame(
+        scope, instrument=SAFETY_INSTRUMENT, score=SAFETY_SCORE, roles=[ParticipantRole.SURVIVOR]
+    )
+    frame = frame[frame["timepoint"] != ""]
+    if len(frame):
+        for row in descriptives(frame, "value", group="timepoint"):
+            enough = row["n"] >= threshold
+            hub.felt_safety.append(
+                TimepointRow(
+                    timepoint=str(row["group"]),
+                    n=suppress_count(row["n"], threshold),
+                    mean=_format(row["mean"]) if enough else "",
+                    sd=_format(row["sd"]) if enough else "",
+                )
+            )
+    return hub
