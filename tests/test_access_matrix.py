@@ -17,6 +17,8 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 from circlekeeper.accountability.models import Agreement, AgreementVersion, Commitment, ProgressLink
 from circlekeeper.accounts.models import Membership, User
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
+from circlekeeper.community.models import DirectoryEntry
+from circlekeeper.evaluation.models import Enrollment, EvaluationPlan, PlanTimepoint, Timepoint
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import Response, Source
@@ -33,7 +35,16 @@ CASE_TEAM = ("alice", "ada", "sam")
 CASE_WORKERS = ("alice", "ada", "sam", "bob", "charlie")
 EVERYONE = (*SIGNED_IN, "anonymous")
 # URLs whose objects belong to a case (own case, another team's, another organization's).
-CASE_URLS = ("cases:", "instruments:", "safety:", "protocol:", "accountability:", "support:")
+CASE_URLS = (
+    "cases:",
+    "instruments:",
+    "safety:",
+    "protocol:",
+    "accountability:",
+    "support:",
+    "evaluation:case_",
+    "evaluation:timepoint_entry",
+)
 # Safety URLs that name no case (a program admin's settings).
 NOT_CASE_URLS = (
     "safety:risk_instruments",
@@ -261,6 +272,45 @@ MATRIX: dict[str, Row] = {
     "accountability:progress_link_revoke": Row(
         method="post", objects=("own", "other", "other_org"), status=case_object(302)
     ),
+    # Evaluation plans are the program admin's; a case's timepoints are its team's (evaluators are on no team).
+    "evaluation:plan": Row(status=signed_in(allowed=("pat",))),
+    "evaluation:plan_timepoint_add": Row(status=signed_in(allowed=("pat",))),
+    "evaluation:plan_timepoint_edit": Row(objects=("own", "other_org"), status=member_object()),
+    "evaluation:plan_timepoint_retire": Row(
+        method="post", objects=("own", "other_org"), status=member_object(302)
+    ),
+    "evaluation:due": Row(status=signed_in(allowed=CASE_WORKERS)),
+    "evaluation:case_schedule": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # Keepers and supervisors on the team enrol a case; enrolling needs a plan and a date: an empty form is
+    # refused (400), never written.
+    "evaluation:case_enrol": Row(
+        method="post",
+        objects=("own", "other", "other_org"),
+        status=team_role_object(400, ("alice", "sam", "bob", "charlie")),
+    ),
+    "evaluation:case_enrolment_end": Row(
+        method="post",
+        objects=("own", "other", "other_org"),
+        status=team_role_object(302, ("alice", "sam", "bob", "charlie")),
+    ),
+    "evaluation:timepoint_entry": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_object(302)
+    ),
+    # The network's public pages: open to everyone, signed in or not; an unknown network is a 404.
+    "public:directory": Row(status=public(), kwargs={"slug": "test-network"}),
+    "public:impact": Row(status=public(), kwargs={"slug": "test-network"}),
+    # A program admin's own directory entry and sharing decisions; an empty decision is refused (400).
+    "community:directory_edit": Row(status=signed_in(allowed=("pat",))),
+    "community:directory_submit": Row(method="post", status=signed_in(302, allowed=("pat",))),
+    "community:sharing": Row(status=signed_in(allowed=("pat",))),
+    "community:impact_decide": Row(method="post", status=signed_in(400, allowed=("pat",))),
+    "community:pool_decide": Row(method="post", status=signed_in(400, allowed=("pat",))),
+    # The network hub: the network's admins and its organizations' evaluators; approvals: its admins only.
+    "community:hub": Row(status=signed_in(allowed=("nora", "eve")), kwargs={"slug": "test-network"}),
+    "community:directory_review_list": Row(
+        status=signed_in(allowed=("nora",)), kwargs={"slug": "test-network"}
+    ),
+    "community:directory_review": Row(objects=("own",), status=signed_in(allowed=("nora",))),
     # The participant's progress pages: a forged token, or no link opened in this session: the same 404 for all.
     "progress:open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "progress:page": Row(status=public(404)),
@@ -293,6 +343,9 @@ class AccessMatrixTests(PersonaTestCase):
         # Ids of URLs whose argument names are shared with other objects (participant_id, link_id).
         cls.harm_ids: dict[str, int] = {}
         cls.progress_links: dict[str, int] = {}
+        cls.plan_timepoints: dict[str, int] = {}
+        cls.directory_entry = DirectoryEntry.objects.create(organization=cls.harbor, status="submitted").pk
+        plans: dict[int, EvaluationPlan] = {}
         shared, _new = save_version(definition=make_definition(), source=Source.MANUAL, owner=None)
         valleys, _new = save_version(
             definition=make_definition(code="valley"), source=Source.MANUAL, owner=cls.valley
@@ -411,6 +464,32 @@ class AccessMatrixTests(PersonaTestCase):
                 issued_by=cls.alice,
                 expires_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
             )
+            plan = plans.get(case.organization_id)
+            if plan is None:
+                plan = plans[case.organization_id] = EvaluationPlan.objects.create(
+                    organization=case.organization, name="Plan"
+                )
+                cls.plan_timepoints["own" if case.organization_id == cls.harbor.pk else "other_org"] = (
+                    PlanTimepoint.objects.create(
+                        plan=plan, code="T0", label="Intake", anchor="enrolment", roles=["survivor"]
+                    ).pk
+                )
+            enrollment = Enrollment.objects.create(
+                organization=case.organization, case=case, plan=plan, enrolled_on=datetime.date(2026, 1, 1)
+            )
+            timepoint = Timepoint.objects.create(
+                organization=case.organization,
+                enrollment=enrollment,
+                case=case,
+                participant=participant,
+                plan_timepoint=plan.timepoints.get(),
+                code="T0",
+                instrument=shared.instrument,
+                opens_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+                due_at=datetime.datetime(2026, 1, 1, tzinfo=datetime.UTC),
+                closes_at=datetime.datetime(2099, 1, 1, tzinfo=datetime.UTC),
+                status="open",
+            )
             cls.harm_ids[obj] = harm.pk
             cls.progress_links[obj] = progress_link.pk
             cls.children[obj] = {
@@ -427,6 +506,7 @@ class AccessMatrixTests(PersonaTestCase):
                 "member_id": member.pk,
                 "tie_id": tie.pk,
                 "commitment_id": commitment.pk,
+                "timepoint_id": timepoint.pk,
             }
 
     def test_every_url_is_in_the_matrix(self):
@@ -446,6 +526,10 @@ class AccessMatrixTests(PersonaTestCase):
             return reverse(name, kwargs={"version_id": self.versions[obj]})
         if name == "safety:risk_instrument_delete":
             return reverse(name, kwargs={"mapping_id": self.risk_instruments[obj]})
+        if name == "community:directory_review":
+            return reverse(name, kwargs={"slug": "test-network", "entry_id": self.directory_entry})
+        if name in ("evaluation:plan_timepoint_edit", "evaluation:plan_timepoint_retire"):
+            return reverse(name, kwargs={"timepoint_id": self.plan_timepoints[obj]})
         if name == "accountability:progress_link_issue":
             return reverse(
                 name, kwargs={"case_id": self.object_id(name, obj), "participant_id": self.harm_ids[obj]}

@@ -1,40 +1,43 @@
 from __future__ import annotations
 
+import datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from circlekeeper.accounts.audit import Action
 from circlekeeper.accounts.models import Network, Organization
-from circlekeeper.evaluation import report
+from circlekeeper.cases.models import ParticipantRole, Track
+from circlekeeper.evaluation import dataset, report
 from circlekeeper.evaluation.analysis import DEFAULT_SURVIVAL_DAYS
-from circlekeeper.evaluation.models import ExternalOutcome, ExternalOutcomeQuerySet
-from circlekeeper.evaluation.suppression import DEFAULT_THRESHOLD
 from circlekeeper.lib.audit import record
 
-# accounts.audit.Action has no member for this yet; the code is the one it should gain.
 REPORT_ACTION = Action.EVALUATION_REPORT
 REPORT_OBJECT_TYPE = "evaluation_report"
-ANALYSIS_OPTIONS = ("instrument", "score", "from_timepoint", "to_timepoint")
+SCORE_OPTIONS = ("instrument", "score")
+PAIR_OPTIONS = ("from_timepoint", "to_timepoint")
+OUTCOME_OPTIONS = ("reference",)
 
 
 class Command(BaseCommand):
     help = (
-        "Print an analysis of the imported external outcomes as JSON or CSV, with small cells suppressed "
-        "(irr: incidence rate ratios between groups; survival: time to first event). The analyses of "
-        "questionnaire scores (descriptives, prepost, retention, fidelity) are not available yet."
+        "Print an analysis as JSON or CSV, with small cells suppressed at the scope's threshold: descriptives "
+        "and prepost of a questionnaire score per timepoint, retention per timepoint, fidelity of the safety "
+        "checks, and over imported external outcomes irr (incidence rate ratios) and survival (time to first "
+        "event). The dashboards show the same numbers."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--analysis", required=True, choices=report.ANALYSES)
-        parser.add_argument("--organization", metavar="SLUG", help="one organization's outcomes")
+        parser.add_argument("--organization", metavar="SLUG", help="one organization's data")
         parser.add_argument(
-            "--network", metavar="SLUG", help="the outcomes of every organization in a network"
+            "--network", metavar="SLUG", help="the pooled data of the organizations in a network's pool"
         )
         parser.add_argument(
-            "--group-by", default="group", help="group (the file's group; the default) or organization"
+            "--group-by",
+            help="track or organization (descriptives, prepost, retention, fidelity); group (the outcome "
+            "file's group; the default for irr and survival) or organization (irr, survival)",
         )
         parser.add_argument(
             "--reference", metavar="GROUP", help="irr: the group the others are compared with"
@@ -51,29 +54,52 @@ class Command(BaseCommand):
         parser.add_argument(
             "--threshold",
             type=int,
-            default=DEFAULT_THRESHOLD,
-            help=f"counts of people below this are suppressed (default {DEFAULT_THRESHOLD})",
+            help="counts of people below this are suppressed (default and least: the network's threshold)",
         )
-        parser.add_argument("--instrument", metavar="NAME", help="descriptives, prepost: not available yet")
-        parser.add_argument("--score", metavar="NAME", help="descriptives, prepost: not available yet")
-        parser.add_argument("--from", dest="from_timepoint", metavar="T", help="prepost: not available yet")
-        parser.add_argument("--to", dest="to_timepoint", metavar="T", help="prepost: not available yet")
+        parser.add_argument("--instrument", metavar="NAME", help="descriptives, prepost: the instrument code")
+        parser.add_argument("--score", metavar="NAME", help="descriptives, prepost: the score's code")
+        parser.add_argument("--from", dest="from_timepoint", metavar="T", help="prepost: e.g. T0")
+        parser.add_argument("--to", dest="to_timepoint", metavar="T", help="prepost: e.g. T3")
+        parser.add_argument(
+            "--role",
+            choices=[role for role in ParticipantRole.values if role != ParticipantRole.CHILD],
+            help="descriptives, prepost: only the answers of participants in this role",
+        )
+        parser.add_argument("--track", choices=Track.values, help="only cases on this track")
+        parser.add_argument("--since", metavar="YYYY-MM", help="only cases opened in this month or later")
+        parser.add_argument("--until", metavar="YYYY-MM", help="only cases opened in this month or earlier")
         parser.add_argument("--format", required=True, choices=("json", "csv"))
         parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of to standard output")
 
     def handle(self, *args: Any, **options: Any) -> None:
         analysis = options["analysis"]
         _check_options(options)
-        organizations, outcomes = self._scope(options["organization"], options["network"])
+        scope = _scope(options["organization"], options["network"])
+        threshold = _threshold(options["threshold"], scope)
         try:
-            made = _make(report.outcomes_frame(outcomes), options)
+            made = report.make(
+                scope,
+                kind=analysis,
+                instrument=options["instrument"],
+                score=options["score"],
+                before=options["from_timepoint"],
+                after=options["to_timepoint"],
+                role=options["role"],
+                group_by=options["group_by"],
+                track=options["track"],
+                since=options["since"],
+                until=options["until"],
+                reference=options["reference"],
+                model=options["model"],
+                at=_days(options["at"]) if analysis == "survival" else DEFAULT_SURVIVAL_DAYS,
+                threshold=threshold,
+            )
         except report.ReportRefused as exc:
             raise CommandError(str(exc)) from None
         key = "organization" if options["organization"] else "network"
-        scope = {key: options[key]}
-        made = {"analysis": made.pop("analysis"), "scope": scope, **made}
+        made = {"analysis": made.pop("analysis"), "scope": {key: options[key]}, **made}
         text = report.as_json(made) if options["format"] == "json" else report.as_csv(made)
-        for organization in organizations:
+        for organization in scope.organizations:
             record(
                 None,
                 action=REPORT_ACTION,
@@ -87,22 +113,31 @@ class Command(BaseCommand):
         else:
             self.stdout.write(text, ending="")
 
-    def _scope(
-        self, organization: str | None, network: str | None
-    ) -> tuple[list[Organization], ExternalOutcomeQuerySet]:
-        if bool(organization) == bool(network):
-            raise CommandError(
-                "Say whose outcomes to analyse: --organization SLUG or --network SLUG (one of them)."
-            )
-        if organization:
-            found = Organization.objects.filter(slug=organization).first()
-            if found is None:
-                raise CommandError(f"No organization with the short name {organization!r}.")
-            return [found], ExternalOutcome.objects.for_organization(found)
-        pooled = Network.objects.filter(slug=network).first()
-        if pooled is None:
-            raise CommandError(f"No network with the short name {network!r}.")
-        return list(pooled.organizations.order_by("pk")), ExternalOutcome.objects.for_network(pooled)
+
+def _scope(organization: str | None, network: str | None) -> dataset.Scope:
+    if bool(organization) == bool(network):
+        raise CommandError("Say whose data to analyse: --organization SLUG or --network SLUG (one of them).")
+    if organization:
+        found = Organization.objects.filter(slug=organization).first()
+        if found is None:
+            raise CommandError(f"No organization with the short name {organization!r}.")
+        return dataset.Scope.for_organization(found)
+    pooled = Network.objects.filter(slug=network).first()
+    if pooled is None:
+        raise CommandError(f"No network with the short name {network!r}.")
+    return dataset.Scope.for_network(pooled)
+
+
+def _threshold(asked: int | None, scope: dataset.Scope) -> int:
+    """The scope's threshold, or a higher one; never lower (the network decided how small is too small)."""
+    if asked is None:
+        return scope.threshold
+    if asked < scope.threshold:
+        raise CommandError(
+            f"--threshold {asked} is below this network's suppression threshold ({scope.threshold}); a report "
+            f"may suppress more, never less."
+        )
+    return asked
 
 
 def _days(text: str) -> list[int]:
@@ -115,35 +150,55 @@ def _days(text: str) -> list[int]:
     return days
 
 
+def _flag(name: str) -> str:
+    return "--" + name.removesuffix("_timepoint").replace("_", "-")
+
+
 def _check_options(options: dict[str, Any]) -> None:
     analysis = options["analysis"]
-    if analysis in report.NOT_BUILT_YET:
-        raise CommandError(
-            f"{analysis} is not available yet: it needs evaluation timepoints and questionnaire responses, "
-            f"which are not built yet. Available now, over imported external outcomes: "
-            f"{', '.join(report.AVAILABLE)}."
-        )
-    given = [f"--{name.removesuffix('_timepoint')}" for name in ANALYSIS_OPTIONS if options[name]]
-    if given:
-        raise CommandError(f"{', '.join(given)}: only for descriptives and prepost, not for {analysis}.")
-    if options["group_by"] not in report.GROUPINGS:
-        raise CommandError(
-            f"--group-by {options['group_by']} is not available for external outcomes (they carry no "
-            f"case or track); use {' or '.join(report.GROUPINGS)}."
-        )
-    if options["threshold"] < 1:
+    if options["threshold"] is not None and options["threshold"] < 1:
         raise CommandError("--threshold must be 1 or more.")
-
-
-def _make(frame: pd.DataFrame, options: dict[str, Any]) -> dict[str, Any]:
-    if options["analysis"] == "irr":
-        return report.irr_report(
-            frame,
-            group_by=options["group_by"],
-            reference=options["reference"],
-            model=options["model"],
-            threshold=options["threshold"],
+    allowed: set[str] = set()
+    if analysis in report.SCORE_ANALYSES:
+        allowed |= {*SCORE_OPTIONS, "role"}
+    if analysis == "prepost":
+        allowed |= set(PAIR_OPTIONS)
+    if analysis == "irr":
+        allowed |= set(OUTCOME_OPTIONS)
+    if analysis not in report.OUTCOME_ANALYSES:
+        allowed |= {"track", "since", "until"}
+    given = [
+        _flag(name)
+        for name in (*SCORE_OPTIONS, *PAIR_OPTIONS, *OUTCOME_OPTIONS, "role", "track", "since", "until")
+        if options[name] and name not in allowed
+    ]
+    if given:
+        raise CommandError(f"{', '.join(given)}: not an option of {analysis}.")
+    needed = [_flag(name) for name in sorted(allowed & {*SCORE_OPTIONS, *PAIR_OPTIONS}) if not options[name]]
+    if needed:
+        raise CommandError(f"{analysis} needs {', '.join(needed)}.")
+    groupings = report.GROUPINGS if analysis in report.OUTCOME_ANALYSES else report.DATA_GROUPINGS
+    if options["group_by"] is not None and options["group_by"] not in groupings:
+        why = (
+            " (imported outcomes carry no case or track)"
+            if analysis in report.OUTCOME_ANALYSES
+            else " (group is the external outcome file's group)"
         )
-    return report.survival_report(
-        frame, group_by=options["group_by"], at=_days(options["at"]), threshold=options["threshold"]
-    )
+        raise CommandError(
+            f"--group-by {options['group_by']} is not available for {analysis}{why}; use "
+            f"{' or '.join(groupings)}."
+        )
+    for name in ("since", "until"):
+        if options[name]:
+            options[name] = _month(options[name], flag=_flag(name), last_day=name == "until")
+
+
+def _month(text: str, *, flag: str, last_day: bool) -> datetime.date:
+    try:
+        first = datetime.datetime.strptime(text, "%Y-%m").date()
+    except ValueError:
+        raise CommandError(f"{flag} must be a month written YYYY-MM, e.g. 2026-03, not {text!r}.") from None
+    if not last_day:
+        return first
+    following = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    return following - datetime.timedelta(days=1)

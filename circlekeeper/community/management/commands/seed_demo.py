@@ -9,7 +9,9 @@ from django.utils import timezone
 
 from circlekeeper.accountability.demo import seed_accountability
 from circlekeeper.cases import demo
+from circlekeeper.community.public_demo import seed_public
 from circlekeeper.evaluation.demo import seed_outcomes
+from circlekeeper.evaluation.schedule_demo import seed_schedule
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.definition import DefinitionError
 from circlekeeper.protocol.demo import seed_protocol
@@ -18,8 +20,8 @@ from circlekeeper.support.demo import seed_support
 
 
 class Command(BaseCommand):
-    # Here, in the top app of the chain (evaluation), because the demo reaches every app below it
-    # (ARCHITECTURE.md: community, evaluation → accountability, support → protocol → …).
+    # Here, in the top app of the chain (community, which may use evaluation), because the demo reaches every
+    # app below it (ARCHITECTURE.md: community, evaluation → accountability, support → protocol → …).
     help = (
         "Create the whole demo network (idempotent): organizations, people and cases, the built-in instruments, "
         "safety checks, holds and plans, and cases taken through the protocol to every stage and track. "
@@ -61,6 +63,10 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo agreements: {agreed} cases with affirmed agreements and progress.")
         outcomes = seed_outcomes()
         self.stdout.write(f"Demo external outcomes: {outcomes} rows imported.")
+        answered = seed_schedule()
+        self.stdout.write(f"Demo evaluation: {answered} cases enrolled, with answers at their past timepoints.")
+        entries = seed_public()
+        self.stdout.write(f"Demo directory: {entries} entries made.")
         if scale:
             made = demo.seed_scale(scale, today)
             self.stdout.write(f"Scale: {made} synthetic cases added.")
