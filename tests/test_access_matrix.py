@@ -311,6 +311,11 @@ MATRIX: dict[str, Row] = {
         status=signed_in(allowed=("nora",)), kwargs={"slug": "test-network"}
     ),
     "community:directory_review": Row(objects=("own",), status=signed_in(allowed=("nora",))),
+    # Confirming one's identity again (before exports): anyone signed in.
+    "accounts:reauthenticate": Row(status=signed_in()),
+    # De-identified rows are for evaluators only; exports also ask them to confirm who they are first (302).
+    "evaluation:deidentified_data": Row(status=signed_in(allowed=("eve",))),
+    "evaluation:exports": Row(status=signed_in(302, allowed=("eve",))),
     # The participant's progress pages: a forged token, or no link opened in this session: the same 404 for all.
     "progress:open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "progress:page": Row(status=public(404)),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circlekeeper.accounts import audit_views, views
+from circlekeeper.accounts import audit_views, reauth_views, views
 
 app_name = "accounts"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("logout/", views.logout_view, name="logout"),
     path("two-factor/setup/", views.mfa_setup, name="mfa_setup"),
     path("two-factor/verify/", views.mfa_verify, name="mfa_verify"),
+    path("confirm/", reauth_views.reauthenticate, name="reauthenticate"),
     path("organization/", views.switch_organization, name="switch_organization"),
     path("people/", views.member_list, name="member_list"),
     path("people/add/", views.member_add, name="member_add"),

@@ -1,0 +1,108 @@
+"""The de-identified data page and the exports, for an organization's evaluators (evaluation/access.py).
+
+Both read the organization's item-level rows (items.py): codes, months and answers, nothing identifying.
+Every page showing rows and every file is audited with what was read, never the data. Exports ask the
+person to confirm who they are first (accounts/reauth.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.utils import timezone, translation
+from django.utils.http import content_disposition_header, urlencode
+
+from circlekeeper.accounts.audit import Action, audit
+from circlekeeper.accounts.reauth import MAX_AGE, require_recent_authentication
+from circlekeeper.evaluation import exports, items
+from circlekeeper.evaluation.access import organization_row_scope
+from circlekeeper.evaluation.dataset import Scope
+from circlekeeper.evaluation.export_forms import TIMEPOINTS, DataForm, ExportForm
+
+PAGE_SIZE = 50
+EXPORT_OBJECT_TYPE = "evaluation_export"
+
+
+def _language() -> str:
+    return (translation.get_language() or "en").split("-")[0]
+
+
+@login_required
+def deidentified_data(request: HttpRequest) -> HttpResponse:
+    scope = organization_row_scope(request)
+    instruments = items.instruments_by_code(scope)
+    if "instrument" in request.GET and request.GET["instrument"] not in instruments:
+        raise Http404  # not an instrument with data in this organization
+    data = None
+    if request.GET:
+        data = request.GET.copy()
+        data.setdefault("language", _language())  # a plain link (?instrument=...): the page's language
+    form = DataForm(data, instruments=list(instruments.values()), initial={"language": _language()})
+    context: dict[str, Any] = {"form": form, "scope": scope, "has_data": bool(instruments)}
+    if form.is_valid():
+        instrument = instruments[form.cleaned_data["instrument"]]
+        language = form.cleaned_data["language"] or _language()
+        variables = items.variables_for(instrument, language)
+        page = Paginator(items.responses_for(scope, instrument), PAGE_SIZE).get_page(request.GET.get("page"))
+        rows = items.rows_of(scope, page.object_list, variables)
+        audit(
+            request, action=Action.EVALUATION_DATA_VIEW, object_type="instrument", object_id=instrument.code
+        )
+        context |= {
+            "instrument": instrument,
+            "variables": variables,
+            "rows": [[row.get(variable.name) for variable in variables] for row in rows],
+            "page": page,
+            "query": urlencode({"instrument": instrument.code, "language": language}),
+        }
+    return render(request, "evaluation/exports/data.html", context)
+
+
+def _table(scope: Scope, instruments: dict[str, Any], dataset: str, language: str) -> items.Table:
+    if dataset == TIMEPOINTS:
+        return items.timepoint_table(scope, language=language)
+    return items.item_table(scope, instruments[dataset], language=language)
+
+
+@login_required
+def export_data(request: HttpRequest) -> HttpResponse:
+    scope = organization_row_scope(request)
+    # A POST cannot be replayed after confirming: come back to the form.
+    needed = require_recent_authentication(request, next_url=reverse("evaluation:exports"))
+    if needed is not None:
+        return needed
+    instruments = items.instruments_by_code(scope)
+    chosen = request.POST.get("dataset")
+    if chosen and chosen != TIMEPOINTS and chosen not in instruments:
+        raise Http404  # not an instrument with data in this organization
+    form = ExportForm(
+        request.POST or None, instruments=list(instruments.values()), initial={"language": _language()}
+    )
+    if request.method == "POST" and form.is_valid():
+        dataset, format = form.cleaned_data["dataset"], form.cleaned_data["format"]
+        table = _table(scope, instruments, dataset, form.cleaned_data["language"])
+        code = "timepoints" if dataset == TIMEPOINTS else dataset
+        file = exports.export(
+            table, format, basename=f"{scope.slug}-{code}-{timezone.localdate().isoformat()}"
+        )
+        audit(
+            request,
+            action=Action.EVALUATION_EXPORT,
+            object_type=EXPORT_OBJECT_TYPE,
+            object_id=f"{format}:{code}",
+        )
+        response = HttpResponse(file.content, content_type=file.content_type)
+        response["Content-Disposition"] = content_disposition_header(True, file.filename) or "attachment"
+        response["Cache-Control"] = "no-store, private"
+        return response
+    return render(
+        request,
+        "evaluation/exports/exports.html",
+        {"form": form, "scope": scope, "minutes": int(MAX_AGE.total_seconds() // 60)},
+        status=400 if request.method == "POST" else 200,
+    )

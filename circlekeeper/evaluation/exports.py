@@ -1,0 +1,336 @@
+"""De-identified tables (items.py) written as files: flat CSV, a REDCap data dictionary and flat records,
+SPSS `.sav` and Stata `.dta` (issue 8 item 10; EVALUATION.md "Exports"; SECURITY.md 21).
+
+Everything is made in memory; the statistics files go through a temporary folder (pyreadstat writes to a
+path) that is removed before the answer is sent. Every CSV cell passes the spreadsheet-formula escape.
+
+- CSV: the table as it is: codes, numbers, 1/0, "_pnts" for "prefer not to say"; UTF-8.
+- REDCap: a dictionary of the table's columns (record_id = participant code; choices "1, Label | 2, Label";
+  checkboxes; "prefer not to say" as the @CK-PREFER-NOT-TO-SAY action tag) and records matching it
+  (redcap_event_name = the timepoint). REDCap has no code for "prefer not to say": those cells are blank.
+- SPSS and Stata: every choice a whole number with its value label (numeric columns only), every column
+  its variable label; names of at most 32 characters, shortened uniquely (`short_names`). "Prefer not to
+  say" is its own labelled code (declared missing in SPSS); for number items it is left empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pyreadstat
+from django.db import models
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+
+from circlekeeper.evaluation.items import CONTEXT, Table, Variable, safe_name, unique_name
+from circlekeeper.instruments.definition import PNTS
+from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
+from circlekeeper.instruments.redcap import PNTS_TAG
+from circlekeeper.lib.csv_safety import escape_row
+
+STATA_NAME_MAX = 32
+STATA_LABEL_MAX = 80
+SPSS_LABEL_MAX = 256
+
+
+class Format(models.TextChoices):
+    CSV = "csv", gettext_lazy("Flat CSV (UTF-8)")
+    SPSS = "sav", gettext_lazy("SPSS (.sav) with variable and value labels")
+    STATA = "dta", gettext_lazy("Stata (.dta) with variable and value labels")
+    REDCAP_DICTIONARY = "redcap_dictionary", gettext_lazy("REDCap data dictionary (CSV)")
+    REDCAP_RECORDS = "redcap_records", gettext_lazy("REDCap records (flat CSV)")
+
+
+# Formats that describe one instrument's items: the timepoint table has none.
+INSTRUMENT_ONLY = (Format.REDCAP_DICTIONARY, Format.REDCAP_RECORDS)
+
+
+@dataclass(frozen=True)
+class ExportFile:
+    filename: str
+    content_type: str
+    content: bytes
+
+
+def export(table: Table, format: str, *, basename: str) -> ExportFile:
+    writer, suffix, content_type = WRITERS[Format(format)]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", basename)
+    return ExportFile(f"{name}{suffix}", content_type, writer(table))
+
+
+# --- CSV ----------------------------------------------------------------------------------------------------
+
+
+def _cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return ""
+        return str(int(value)) if value.is_integer() else repr(value)
+    return value
+
+
+def _csv(header: list[str], rows: list[list[Any]], *, unescaped: tuple[int, ...] = ()) -> bytes:
+    """CSV text in UTF-8, every cell formula-escaped except the columns in `unescaped` (which hold only
+    text written here, such as REDCap action tags, that must start with @)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(escape_row(header))
+    for row in rows:
+        escaped = escape_row(row)
+        writer.writerow([_cell(row[i] if i in unescaped else value) for i, value in enumerate(escaped)])
+    return out.getvalue().encode("utf-8")
+
+
+def to_csv(table: Table) -> bytes:
+    return _csv(table.names, [[row.get(name) for name in table.names] for row in table.rows])
+
+
+# --- REDCap -------------------------------------------------------------------------------------------------
+
+
+def _redcap_row(**cells: str) -> list[str]:
+    row = dict.fromkeys(REDCAP_COLUMNS, "")
+    for key, value in cells.items():
+        row[key] = value
+    return [row[column] for column in REDCAP_COLUMNS]
+
+
+def _number_text(value: float | None) -> str:
+    if value is None:
+        return ""
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def _answer_variables(table: Table) -> list[Variable]:
+    return [v for v in table.variables if v.name not in CONTEXT and v.in_redcap]
+
+
+def redcap_dictionary(table: Table) -> bytes:
+    """A REDCap data dictionary (the 18 columns) of the table's columns, record_id first."""
+    form = safe_name(table.code)
+    rows = [
+        _redcap_row(
+            **{
+                "Variable / Field Name": "record_id",
+                "Form Name": form,
+                "Field Type": "text",
+                "Field Label": _("Participant code (pseudonymous, this evaluation only)"),
+            }
+        )
+    ]
+    for variable in table.variables:
+        if variable.name in ("organization", "track", "role", "month"):
+            rows.append(
+                _redcap_row(
+                    **{
+                        "Variable / Field Name": variable.name,
+                        "Form Name": form,
+                        "Field Type": "text",
+                        "Field Label": variable.label,
+                    }
+                )
+            )
+    done: set[str] = set()
+    for variable in _answer_variables(table):
+        if variable.item_type == "score":
+            rows.append(
+                _redcap_row(
+                    **{
+                        "Variable / Field Name": variable.name,
+                        "Form Name": form,
+                        "Field Type": "text",
+                        "Field Label": variable.label,
+                        "Field Note": _("Computed by Circlekeeper from the answers."),
+                        "Text Validation Type OR Show Slider Number": "number",
+                        "Field Annotation": "@READONLY",
+                    }
+                )
+            )
+            continue
+        if variable.item in done:
+            continue
+        done.add(variable.item)
+        cells = {
+            "Form Name": form,
+            "Field Label": variable.item_label,
+            "Field Annotation": PNTS_TAG if variable.pnts else "",
+        }
+        if variable.kind == "flag":
+            flags = [v for v in _answer_variables(table) if v.item == variable.item]
+            cells["Variable / Field Name"] = variable.name.split("___")[0]
+            cells["Field Type"] = "checkbox"
+            cells["Choices, Calculations, OR Slider Labels"] = " | ".join(
+                f"{v.choice}, {v.choice_label}" for v in flags
+            )
+        elif variable.kind == "category":
+            cells["Variable / Field Name"] = variable.name
+            if variable.item_type == "yes_no":
+                cells["Field Type"] = "yesno"
+            else:
+                cells["Field Type"] = "radio"
+                cells["Choices, Calculations, OR Slider Labels"] = " | ".join(
+                    f"{code}, {label}" for code, label in variable.value_labels.items() if code != PNTS
+                )
+        else:
+            cells["Variable / Field Name"] = variable.name
+            if variable.item_type == "slider":
+                cells["Field Type"] = "slider"
+                cells["Text Validation Type OR Show Slider Number"] = "number"
+            else:
+                cells["Field Type"] = "text"
+                cells["Text Validation Type OR Show Slider Number"] = (
+                    "integer" if variable.item_type == "integer" else "number"
+                )
+            cells["Text Validation Min"] = _number_text(variable.minimum)
+            cells["Text Validation Max"] = _number_text(variable.maximum)
+        rows.append(_redcap_row(**cells))
+    return _csv(REDCAP_COLUMNS, rows, unescaped=(REDCAP_COLUMNS.index("Field Annotation"),))
+
+
+def _event(timepoint: str) -> str:
+    return safe_name(timepoint) if timepoint else ""
+
+
+def redcap_records(table: Table) -> bytes:
+    """Flat records matching `redcap_dictionary`: record_id, redcap_event_name, then the fields."""
+    fields = [name for name in ("organization", "track", "role", "month") if name in table.names]
+    answers = _answer_variables(table)
+    header = ["record_id", "redcap_event_name", *fields, *(v.name for v in answers)]
+    rows = []
+    for row in table.rows:
+        cells = [row["participant"], _event(row.get("timepoint") or ""), *(row[name] for name in fields)]
+        cells += [None if row.get(v.name) == PNTS else row.get(v.name) for v in answers]
+        rows.append(cells)
+    return _csv(header, rows)
+
+
+# --- SPSS and Stata -----------------------------------------------------------------------------------------
+
+
+def short_names(
+    names: list[str], limit: int = STATA_NAME_MAX, limits: dict[str, int] | None = None
+) -> dict[str, str]:
+    """Each name cut to its limit (`limits`, else `limit`), made unique by `_2`, `_3`... (deterministic)."""
+    limits = limits or {}
+    taken: set[str] = set()
+    shortened = {}
+    # Names already short enough keep their name: a cut name never takes one of them.
+    for name in names:
+        if len(name) <= limits.get(name, limit):
+            shortened[name] = name
+            taken.add(name)
+    for name in names:
+        if name not in shortened:
+            shortened[name] = unique_name(name, taken, limit=limits.get(name, limit))
+    return shortened
+
+
+def statistical_names(table: Table) -> dict[str, str]:
+    """Names for SPSS and Stata: at most 32 characters; a labelled one leaves room for the number that
+    pyreadstat appends to name its value-label set (which Stata also holds to 32 characters).
+    """
+    labelled = [v.name for v in table.variables if v.kind in ("category", "flag")]
+    room = STATA_NAME_MAX - len(str(max(len(labelled) - 1, 0)))
+    return short_names(table.names, limits=dict.fromkeys(labelled, room))
+
+
+@dataclass
+class StatisticalFrame:
+    frame: pd.DataFrame
+    column_labels: dict[str, str | None]
+    value_labels: dict[str, dict[int | float, str]]
+    pnts_codes: dict[str, int]
+
+
+def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
+    """The table with numeric codes, short names and labels, as the statistics packages take it."""
+    names = statistical_names(table)
+    columns: dict[str, pd.Series] = {}
+    labels: dict[str, str | None] = {}
+    value_labels: dict[str, dict[int | float, str]] = {}
+    pnts_codes: dict[str, int] = {}
+    for variable in table.variables:
+        name = names[variable.name]
+        labels[name] = variable.label[:label_max]
+        values = [row.get(variable.name) for row in table.rows]
+        if variable.kind == "text":
+            columns[name] = pd.Series(["" if v is None else str(v) for v in values], dtype=object)
+            continue
+        columns[name] = pd.Series([_numeric(variable, v) for v in values], dtype="float64")
+        if variable.kind in ("category", "flag"):
+            value_labels[name] = {
+                float(variable.codes[code]): label[:label_max]
+                for code, label in variable.value_labels.items()
+                if code in variable.codes
+            }
+            if variable.kind == "category" and PNTS in variable.codes:
+                pnts_codes[name] = variable.codes[PNTS]
+    frame = pd.DataFrame(columns, index=range(len(table.rows)))
+    return StatisticalFrame(frame, labels, value_labels, pnts_codes)
+
+
+def _numeric(variable: Variable, value: Any) -> float:
+    if value is None:
+        return math.nan
+    if variable.kind == "category":
+        number = variable.codes.get(str(value))
+        return math.nan if number is None else float(number)
+    if value == PNTS or isinstance(value, str):
+        return math.nan
+    return float(value)
+
+
+def _through_file(suffix: str, write: Callable[[str], None]) -> bytes:
+    with tempfile.TemporaryDirectory(prefix="circlekeeper-export-") as folder:
+        path = Path(folder) / f"export{suffix}"
+        write(str(path))
+        return path.read_bytes()
+
+
+def to_sav(table: Table) -> bytes:
+    data = statistical_frame(table, label_max=SPSS_LABEL_MAX)
+    return _through_file(
+        ".sav",
+        lambda path: pyreadstat.write_sav(
+            data.frame,
+            path,
+            file_label=table.title[:64],
+            column_labels=data.column_labels,
+            variable_value_labels=data.value_labels,
+            missing_ranges={name: [float(code)] for name, code in data.pnts_codes.items()},
+        ),
+    )
+
+
+def to_dta(table: Table) -> bytes:
+    data = statistical_frame(table, label_max=STATA_LABEL_MAX)
+    return _through_file(
+        ".dta",
+        lambda path: pyreadstat.write_dta(
+            data.frame,
+            path,
+            file_label=table.title[:STATA_LABEL_MAX],
+            column_labels=data.column_labels,
+            variable_value_labels=data.value_labels,
+        ),
+    )
+
+
+WRITERS: dict[Format, tuple[Callable[[Table], bytes], str, str]] = {
+    Format.CSV: (to_csv, ".csv", "text/csv; charset=utf-8"),
+    Format.REDCAP_DICTIONARY: (redcap_dictionary, "-redcap-dictionary.csv", "text/csv; charset=utf-8"),
+    Format.REDCAP_RECORDS: (redcap_records, "-redcap-records.csv", "text/csv; charset=utf-8"),
+    Format.SPSS: (to_sav, ".sav", "application/x-spss-sav"),
+    Format.STATA: (to_dta, ".dta", "application/x-stata-dta"),
+}
