@@ -149,10 +149,32 @@ INSTALLED_APPS = [
 RESPONSE_SUBMITTED_HANDLERS = [
     "circlekeeper.safety.services.record_check_from_response",
     "circlekeeper.accountability.services.record_view_from_response",
+    "circlekeeper.evaluation.scheduling.complete_from_response",
 ]
 # Called, in the same transaction, when the survivor's choice of track changes: a choice with less contact
 # cancels at once what the new track no longer allows (the protocol app owns meetings; cases may not import it).
 TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]
+# Called before a change of track and before a meeting is scheduled; each may refuse with a ValidationError.
+# A community facilitator who is not ready (community.readiness) keeps a case from a dialogue.
+TRACK_CHANGE_CHECKS = ["circlekeeper.community.readiness.check_track_change"]
+MEETING_SCHEDULING_CHECKS = ["circlekeeper.community.readiness.check_meeting"]
+
+# Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
+# Demo and development print emails to the console; production sets an SMTP backend and its address.
+EMAIL_BACKEND = envstr(
+    "CIRCLEKEEPER_EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEMO_MODE or DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = envstr("CIRCLEKEEPER_EMAIL_HOST", "localhost")
+EMAIL_PORT = int(envstr("CIRCLEKEEPER_EMAIL_PORT", "25") or 25)
+EMAIL_HOST_USER = envstr("CIRCLEKEEPER_EMAIL_USER", "")
+EMAIL_HOST_PASSWORD = envstr("CIRCLEKEEPER_EMAIL_PASSWORD", "")
+EMAIL_USE_TLS = envbool("CIRCLEKEEPER_EMAIL_TLS", False)
+DEFAULT_FROM_EMAIL = envstr("CIRCLEKEEPER_FROM_EMAIL", "no-reply@localhost")
+# The address links in emails start with (the site as participants reach it).
+PUBLIC_URL = (envstr("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

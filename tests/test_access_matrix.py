@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 from circlekeeper.accountability.models import Agreement, AgreementVersion, Commitment, ProgressLink
 from circlekeeper.accounts.models import Membership, User
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
-from circlekeeper.community.models import DirectoryEntry
+from circlekeeper.community.models import CommunityEvent, DirectoryEntry, Facilitator, ReadinessRequirement
 from circlekeeper.evaluation.models import Enrollment, EvaluationPlan, PlanTimepoint, Timepoint
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.links import issue_link
@@ -44,6 +44,7 @@ CASE_URLS = (
     "support:",
     "evaluation:case_",
     "evaluation:timepoint_entry",
+    "community:case_",
 )
 # Safety URLs that name no case (a program admin's settings).
 NOT_CASE_URLS = (
@@ -117,6 +118,62 @@ def member_object(ok: int = 200) -> Callable[[str, str], int]:
         if persona == "anonymous":
             return 302
         if persona != "pat":
+            return 403
+        return ok if obj == "own" else 404
+
+    return status
+
+
+HARBOR_STAFF = ("alice", "ada", "sam", "bob", "pat")
+# Community URLs naming an organization's object, and the argument that names it.
+COMMUNITY_OBJECTS = {
+    "community:event_detail": "event_id",
+    "community:event_edit": "event_id",
+    "community:training_record": "event_id",
+    "community:facilitator_detail": "facilitator_id",
+    "community:facilitator_edit": "facilitator_id",
+    "community:supervision_note_add": "facilitator_id",
+    "community:readiness_remove": "requirement_id",
+}
+
+
+def org_object(ok: int, allowed: tuple[str, ...]) -> Callable[[str, str], int]:
+    """An organization's object (an event, a facilitator): staff of another organization get 404, the
+    roles not allowed 403, evaluators and network admins 403 before anything is looked up."""
+
+    def status(persona: str, obj: str) -> int:
+        if persona == "anonymous":
+            return 302
+        if persona in ("eve", "nora"):
+            return 403
+        own_org = "other_org" if persona == "charlie" else "own"
+        if obj != own_org:
+            return 404
+        return ok if persona in allowed else 403
+
+    return status
+
+
+def harbor_admin_object(ok: int, allowed: tuple[str, ...]) -> Callable[[str, str], int]:
+    """A Harbor roster object: only these roles, and only their own organization's (404 for another's)."""
+
+    def status(persona: str, obj: str) -> int:
+        if persona == "anonymous":
+            return 302
+        if persona not in allowed:
+            return 403
+        return ok if obj == "own" else 404
+
+    return status
+
+
+def case_supervisor_object(ok: int) -> Callable[[str, str], int]:
+    """Only the case's supervisor (Sam, on the own case's team); 404 for other cases; 403 for other roles."""
+
+    def status(persona: str, obj: str) -> int:
+        if persona == "anonymous":
+            return 302
+        if persona != "sam":
             return 403
         return ok if obj == "own" else 404
 
@@ -316,6 +373,40 @@ MATRIX: dict[str, Row] = {
     # De-identified rows are for evaluators only; exports also ask them to confirm who they are first (302).
     "evaluation:deidentified_data": Row(status=signed_in(allowed=("eve",))),
     "evaluation:exports": Row(status=signed_in(302, allowed=("eve",))),
+    # Community events: the organization's case staff and program admins record them; evaluators never.
+    "community:event_list": Row(status=signed_in(allowed=(*HARBOR_STAFF, "charlie"))),
+    "community:event_add": Row(status=signed_in(allowed=(*HARBOR_STAFF, "charlie"))),
+    "community:event_detail": Row(
+        objects=("own", "other_org"), status=org_object(200, (*HARBOR_STAFF, "charlie"))
+    ),
+    "community:event_edit": Row(
+        objects=("own", "other_org"), status=org_object(200, (*HARBOR_STAFF, "charlie"))
+    ),
+    # Recording someone's training: supervisors and program admins; an empty form is refused (400).
+    "community:training_record": Row(
+        method="post", objects=("own", "other_org"), status=org_object(400, ("sam", "pat"))
+    ),
+    # The facilitator roster: program admins keep it, supervisors read it and write supervision notes.
+    "community:facilitator_list": Row(status=signed_in(allowed=("sam", "pat"))),
+    "community:facilitator_add": Row(status=signed_in(allowed=("pat",))),
+    "community:facilitator_detail": Row(
+        objects=("own", "other_org"), status=harbor_admin_object(200, ("sam", "pat"))
+    ),
+    "community:facilitator_edit": Row(objects=("own", "other_org"), status=member_object()),
+    "community:supervision_note_add": Row(
+        method="post", objects=("own", "other_org"), status=harbor_admin_object(400, ("sam", "pat"))
+    ),
+    "community:readiness": Row(status=signed_in(allowed=("sam", "pat"))),
+    "community:readiness_remove": Row(method="post", objects=("own", "other_org"), status=member_object(302)),
+    # Only the case's supervisor puts a facilitator on its team or takes them off.
+    "community:case_facilitators": Row(
+        objects=("own", "other", "other_org"), status=case_supervisor_object(200)
+    ),
+    "community:case_facilitator_remove": Row(
+        method="post", objects=("own", "other", "other_org"), status=case_supervisor_object(302)
+    ),
+    "community:funder_report": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
+    "community:funder_report_csv": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
     # The participant's progress pages: a forged token, or no link opened in this session: the same 404 for all.
     "progress:open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "progress:page": Row(status=public(404)),
@@ -350,6 +441,31 @@ class AccessMatrixTests(PersonaTestCase):
         cls.progress_links: dict[str, int] = {}
         cls.plan_timepoints: dict[str, int] = {}
         cls.directory_entry = DirectoryEntry.objects.create(organization=cls.harbor, status="submitted").pk
+        cls.community_ids: dict[str, dict[str, int]] = {
+            "event_id": {},
+            "facilitator_id": {},
+            "requirement_id": {},
+        }
+        for obj, organization, author in (
+            ("own", cls.harbor, cls.pat),
+            ("other_org", cls.valley, cls.charlie),
+        ):
+            cls.community_ids["event_id"][obj] = CommunityEvent.objects.create(
+                organization=organization,
+                kind="keeper_training",
+                title="Keeper training",
+                date=datetime.date(2026, 2, 1),
+                language="en",
+                hours=6,
+                competencies=["circle_keeping"],
+                created_by=author,
+            ).pk
+            cls.community_ids["facilitator_id"][obj] = Facilitator.objects.create(
+                organization=organization, name="Volunteer V", role="volunteer_keeper"
+            ).pk
+            cls.community_ids["requirement_id"][obj] = ReadinessRequirement.objects.create(
+                organization=organization, competency="circle_keeping", minimum_hours=4
+            ).pk
         plans: dict[int, EvaluationPlan] = {}
         shared, _new = save_version(definition=make_definition(), source=Source.MANUAL, owner=None)
         valleys, _new = save_version(
@@ -512,6 +628,7 @@ class AccessMatrixTests(PersonaTestCase):
                 "tie_id": tie.pk,
                 "commitment_id": commitment.pk,
                 "timepoint_id": timepoint.pk,
+                "facilitator_id": cls.community_ids["facilitator_id"]["own"],
             }
 
     def test_every_url_is_in_the_matrix(self):
@@ -531,6 +648,9 @@ class AccessMatrixTests(PersonaTestCase):
             return reverse(name, kwargs={"version_id": self.versions[obj]})
         if name == "safety:risk_instrument_delete":
             return reverse(name, kwargs={"mapping_id": self.risk_instruments[obj]})
+        community_object = COMMUNITY_OBJECTS.get(name)
+        if community_object is not None:
+            return reverse(name, kwargs={community_object: self.community_ids[community_object][obj]})
         if name == "community:directory_review":
             return reverse(name, kwargs={"slug": "test-network", "entry_id": self.directory_entry})
         if name in ("evaluation:plan_timepoint_edit", "evaluation:plan_timepoint_retire"):

@@ -104,6 +104,25 @@ class Action(models.TextChoices):
     REDCAP_RECORDS_IMPORT = "redcap.records", _("Imported REDCap records as responses")
     REAUTHENTICATED = "auth.reauthenticated", _("Confirmed their identity again")
     REAUTHENTICATION_FAILURE = "auth.reauthentication_failure", _("Failed to confirm their identity again")
+    COMMUNITY_EVENT_VIEW = "community.event.view", _("Opened a community event or training")
+    COMMUNITY_EVENT_SAVE = "community.event.save", _("Recorded or changed a community event or training")
+    FACILITATOR_VIEW = "community.facilitator.view", _("Opened the facilitator roster or a facilitator")
+    FACILITATOR_SAVE = "community.facilitator.save", _("Added or changed a community facilitator")
+    SUPERVISION_NOTES_VIEW = "community.supervision.view", _("Read a facilitator's supervision notes")
+    SUPERVISION_NOTE_ADD = "community.supervision.add", _("Added a supervision note")
+    TRAINING_RECORD = "community.training", _("Recorded a facilitator's part in a training")
+    READINESS_CHANGE = "community.readiness", _("Changed what a facilitator needs before a dialogue")
+    FACILITATOR_TEAM = "community.team", _("Added or removed a community facilitator on a case team")
+    FUNDER_REPORT = "community.funder_report", _("Opened or downloaded a funder report")
+    DIRECTORY_SAVE = "community.directory.save", _("Saved a draft of a directory entry")
+    DIRECTORY_SUBMIT = "community.directory.submit", _("Sent a directory entry for approval")
+    DIRECTORY_REVIEW = "community.directory.review", _("Approved or returned a directory entry")
+    IMPACT_DECISION = (
+        "community.impact.decision",
+        _("Decided whether to show results on the public impact page"),
+    )
+    POOL_DECISION = "community.pool.decision", _("Decided whether to join the network's pooled data")
+    HUB_VIEW = "community.hub.view", _("Opened the network hub")
 
 
 OBJECT_TYPES = {
@@ -135,6 +154,24 @@ OBJECT_TYPES = {
     "pod_member": _("Support network member"),
     "import_batch": _("Outcome import"),
     "evaluation_report": _("Evaluation report"),
+    "community_event": _("Community event or training"),
+    "facilitator": _("Community facilitator"),
+    "supervision_note": _("Supervision note"),
+    "training_record": _("Training record"),
+    "readiness_requirement": _("Readiness requirement"),
+    "funder_report": _("Funder report"),
+    "directory_entry": _("Directory entry"),
+    "impact_decision": _("Public impact decision"),
+    "pool_decision": _("Pooled data decision"),
+    "network": _("Network"),
+    "evaluation_plan": _("Evaluation plan"),
+    "plan_timepoint": _("Evaluation plan timepoint"),
+    "enrollment": _("Evaluation enrolment"),
+    "timepoint": _("Evaluation timepoint"),
+    "due_list": _("Evaluation questionnaires due"),
+    "instrument": _("Questionnaire"),
+    "evaluation_export": _("Evaluation export"),
+    "redcap_records": _("REDCap records import"),
 }
 
 

@@ -175,6 +175,9 @@ def choose_track(
                 )
             }
         )
+    if track != locked.track:
+        for check in track_change_checks():
+            check(case=locked, track=track)
     choice = TrackChoice(
         organization_id=locked.organization_id,
         case=locked,
@@ -201,3 +204,10 @@ def choose_track(
 @functools.cache
 def track_changed_handlers() -> list[Callable[..., object]]:
     return [import_string(path) for path in settings.TRACK_CHANGED_HANDLERS]
+
+
+@functools.cache
+def track_change_checks() -> list[Callable[..., object]]:
+    """settings.TRACK_CHANGE_CHECKS: each may refuse a change of track with a ValidationError (e.g. community:
+    a community facilitator on the team is not ready for a dialogue)."""
+    return [import_string(path) for path in settings.TRACK_CHANGE_CHECKS]

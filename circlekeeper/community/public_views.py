@@ -26,7 +26,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from circlekeeper.accounts.access import program_admin_context
-from circlekeeper.accounts.audit import audit
+from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import Network, User
 from circlekeeper.cases.models import Track
 from circlekeeper.community import directory, hub, impact
@@ -40,14 +40,6 @@ from circlekeeper.community.public_forms import (
     VersionForm,
 )
 from circlekeeper.lib.forms import add_service_errors
-
-# Audit actions of these pages (accounts.audit.Action does not name them yet: the values are what it will use).
-DIRECTORY_SAVE = "community.directory.save"
-DIRECTORY_SUBMIT = "community.directory.submit"
-DIRECTORY_REVIEW = "community.directory.review"
-IMPACT_DECISION = "community.impact.decision"
-POOL_DECISION = "community.pool.decision"
-HUB_VIEW = "community.hub.view"
 
 
 def _user(request: HttpRequest) -> User:
@@ -129,7 +121,9 @@ def directory_edit(request: HttpRequest) -> HttpResponse:
             except ValidationError as exc:
                 status = _status(form, exc)
             else:
-                audit(request, action=DIRECTORY_SAVE, object_type="directory_entry", object_id=entry.pk)
+                audit(
+                    request, action=Action.DIRECTORY_SAVE, object_type="directory_entry", object_id=entry.pk
+                )
                 messages.success(
                     request, _("Draft saved. It is not public: send it for approval when it is ready.")
                 )
@@ -165,7 +159,7 @@ def directory_submit(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("community:directory_edit")
-    audit(request, action=DIRECTORY_SUBMIT, object_type="directory_entry", object_id=entry.pk)
+    audit(request, action=Action.DIRECTORY_SUBMIT, object_type="directory_entry", object_id=entry.pk)
     messages.success(request, _("Sent to the network's admins. The public sees it once they approve it."))
     return redirect("community:directory_edit")
 
@@ -217,7 +211,9 @@ def directory_review(request: HttpRequest, slug: str, entry_id: int) -> HttpResp
             except ValidationError as exc:
                 status = _status(form, exc)
             else:
-                audit(request, action=DIRECTORY_REVIEW, object_type="directory_entry", object_id=entry.pk)
+                audit(
+                    request, action=Action.DIRECTORY_REVIEW, object_type="directory_entry", object_id=entry.pk
+                )
                 messages.success(request, done)
                 return redirect("community:directory_review_list", slug=network.slug)
         else:
@@ -287,7 +283,7 @@ def impact_decide(request: HttpRequest) -> HttpResponse:
         )
     except ValidationError as exc:
         return _sharing_page(request, impact_form=form, status=_status(form, exc))
-    audit(request, action=IMPACT_DECISION, object_type="impact_decision", object_id=decision.pk)
+    audit(request, action=Action.IMPACT_DECISION, object_type="impact_decision", object_id=decision.pk)
     messages.success(request, _("Recorded. The public impact page follows your decision from now on."))
     return redirect("community:sharing")
 
@@ -308,7 +304,7 @@ def pool_decide(request: HttpRequest) -> HttpResponse:
         )
     except ValidationError as exc:
         return _sharing_page(request, pool_form=form, status=_status(form, exc))
-    audit(request, action=POOL_DECISION, object_type="pool_decision", object_id=decision.pk)
+    audit(request, action=Action.POOL_DECISION, object_type="pool_decision", object_id=decision.pk)
     messages.success(request, _("Recorded. The network's pooled results follow your decision from now on."))
     return redirect("community:sharing")
 
@@ -321,6 +317,6 @@ def pool_decide(request: HttpRequest) -> HttpResponse:
 def network_hub(request: HttpRequest, slug: str) -> HttpResponse:
     context, network = hub.hub_network(request, slug)
     data = hub.hub_for(network)
-    audit(request, action=HUB_VIEW, object_type="network", object_id=network.pk)
+    audit(request, action=Action.HUB_VIEW, object_type="network", object_id=network.pk)
     is_admin = any(n.pk == network.pk for n in context.admin_of_networks)
     return render(request, "community/hub/hub.html", {"hub": data, "is_admin": is_admin})

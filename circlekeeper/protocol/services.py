@@ -7,11 +7,14 @@ why in the case history. Nothing else changes `Case.stage`, and no form sets it.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
@@ -295,6 +298,13 @@ def _guard_meeting(case: Case, kind: str, invitees: list[Participant]) -> None:
             raise ValidationError(refusal)
 
 
+@functools.cache
+def meeting_scheduling_checks() -> list[Callable[..., object]]:
+    """settings.MEETING_SCHEDULING_CHECKS: each may refuse a meeting with a ValidationError (e.g. community: a
+    community facilitator on the team is not ready for a dialogue). The apps above protocol own those rules."""
+    return [import_string(path) for path in settings.MEETING_SCHEDULING_CHECKS]
+
+
 @transaction.atomic
 def schedule_meeting(
     *,
@@ -311,6 +321,8 @@ def schedule_meeting(
         raise ValidationError({"kind": _("Choose a kind of meeting.")})
     _check_invitees(locked, kind, people)
     _guard_meeting(locked, kind, people)
+    for check in meeting_scheduling_checks():
+        check(case=locked, kind=kind)
     gate: dict[str, object] = {}
     if kind in JOINT_KINDS:
         gate = _joint_gate_or_refuse(

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from circlekeeper.accountability.demo import seed_accountability
 from circlekeeper.cases import demo
+from circlekeeper.community.demo import seed_community
 from circlekeeper.community.public_demo import seed_public
 from circlekeeper.evaluation.demo import seed_outcomes
 from circlekeeper.evaluation.schedule_demo import seed_schedule
@@ -65,6 +66,8 @@ class Command(BaseCommand):
         self.stdout.write(f"Demo external outcomes: {outcomes} rows imported.")
         answered = seed_schedule()
         self.stdout.write(f"Demo evaluation: {answered} cases enrolled, with answers at their past timepoints.")
+        events = seed_community()
+        self.stdout.write(f"Demo community: {events} events and trainings, with facilitators and their training.")
         entries = seed_public()
         self.stdout.write(f"Demo directory: {entries} entries made.")
         if scale:
