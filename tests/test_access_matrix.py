@@ -407,6 +407,18 @@ MATRIX: dict[str, Row] = {
     ),
     "community:funder_report": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
     "community:funder_report_csv": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
+    # Aggregates (suppressed): the organization's evaluators, program admins and supervisors; a network's:
+    # its admins and its organizations' evaluators.
+    "evaluation:dashboard": Row(status=signed_in(allowed=("eve", "pat", "sam"))),
+    "evaluation:dashboard_domain": Row(
+        status=signed_in(allowed=("eve", "pat", "sam")), kwargs={"domain": "safety"}
+    ),
+    "evaluation:network_dashboard": Row(
+        status=signed_in(allowed=("eve", "nora")), kwargs={"slug": "test-network"}
+    ),
+    "evaluation:network_dashboard_domain": Row(
+        status=signed_in(allowed=("eve", "nora")), kwargs={"slug": "test-network", "domain": "retention"}
+    ),
     # The participant's progress pages: a forged token, or no link opened in this session: the same 404 for all.
     "progress:open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "progress:page": Row(status=public(404)),

@@ -172,6 +172,7 @@ OBJECT_TYPES = {
     "instrument": _("Questionnaire"),
     "evaluation_export": _("Evaluation export"),
     "redcap_records": _("REDCap records import"),
+    "evaluation_dashboard": _("Evaluation dashboard"),
 }
 
 

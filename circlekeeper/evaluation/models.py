@@ -346,3 +346,58 @@ class PoolDecision(models.Model):
 
     def __str__(self) -> str:
         return f"pool decision {self.pk} · {'in' if self.pooled else 'out'}"
+
+
+# --- Dashboards computed in the background (issue 8 item 9) ------------------------------------------------------
+
+
+class ComputationStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting to be computed")
+    RUNNING = "running", _("Computing")
+    DONE = "done", _("Computed")
+    FAILED = "failed", _("Failed")
+
+
+class DashboardComputation(models.Model):
+    """One dashboard page's numbers for one scope and set of filters, computed by a background task.
+
+    The result holds aggregates only, already suppressed (dashboards.py): no row, no code, no free text. It is
+    used again until the data change (data_stamp) or it grows old, then computed anew.
+    """
+
+    # One of the two: the organization's own dashboard, or a network's pooled one.
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, null=True, blank=True, related_name="+")
+    scope_key = models.CharField(max_length=40, editable=False)  # "organization:12" or "network:3"
+    domain = models.CharField(_("domain"), max_length=30)
+    filters = models.JSONField(_("filters"), default=dict)
+    filters_key = models.CharField(max_length=64, editable=False)
+    status = models.CharField(
+        _("status"), max_length=10, choices=ComputationStatus.choices, default=ComputationStatus.PENDING
+    )
+    progress = models.PositiveSmallIntegerField(_("progress (%)"), default=0)
+    result = models.JSONField(_("result"), null=True, blank=True)
+    data_stamp = models.CharField(max_length=64, blank=True, editable=False)
+    requested_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    computed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("dashboard computation")
+        ordering = ["-requested_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["scope_key", "domain", "filters_key"], name="dashboard_computation_once"
+            ),
+            models.CheckConstraint(
+                condition=Q(organization__isnull=False, network__isnull=True)
+                | Q(organization__isnull=True, network__isnull=False),
+                name="dashboard_computation_one_scope",
+            ),
+            models.CheckConstraint(condition=Q(progress__lte=100), name="dashboard_computation_progress"),
+        ]
+
+    def __str__(self) -> str:
+        return f"dashboard {self.scope_key} · {self.domain} · {self.status}"

@@ -23,6 +23,7 @@ analysis.survival run over the groups shown.
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 import json
 import math
@@ -30,18 +31,25 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from django.db.models import Q
 from django.utils.translation import gettext as _
+from scipy import stats
 
-from circlekeeper.evaluation import analysis
+from circlekeeper.evaluation import analysis, dataset
 from circlekeeper.evaluation.analysis import AnalysisError, Model
-from circlekeeper.evaluation.models import ExternalOutcomeQuerySet
+from circlekeeper.evaluation.models import ExternalOutcome, ExternalOutcomeQuerySet
 from circlekeeper.evaluation.suppression import DEFAULT_THRESHOLD, is_small, suppress_count, suppress_table
+from circlekeeper.instruments.models import Instrument
 from circlekeeper.lib.csv_safety import escape_row
 
-AVAILABLE = ("irr", "survival")
-NOT_BUILT_YET = ("descriptives", "prepost", "retention", "fidelity")
 ANALYSES = ("descriptives", "prepost", "irr", "survival", "retention", "fidelity")
+# Imported outcomes carry a group and an organization; questionnaire data carry a track and an organization.
+OUTCOME_ANALYSES = ("irr", "survival")
+SCORE_ANALYSES = ("descriptives", "prepost")
 GROUPINGS = ("group", "organization")
+DATA_GROUPINGS = ("track", "organization")
+# A case whose survivor has not chosen a track yet.
+NO_TRACK = "none"
 FRAME_COLUMNS = ["organization", "group", "person_days", "events", "first_event_day"]
 
 IRR_CSV_COLUMNS = [
@@ -106,7 +114,7 @@ def irr_report(
         n, events, person_days = len(part), int(part["events"].sum()), float(part["person_days"].sum())
         reason = None
         if is_small(n, threshold):
-            reason = _few_people(threshold)
+            reason = few_people(threshold)
         elif is_small(events, threshold):
             reason = _(
                 "fewer than %(threshold)s events: a rate ratio with the person-time shown would give the count "
@@ -225,7 +233,7 @@ def survival_report(
         reason = None
         shown_events: Any = None
         if is_small(n, threshold):
-            reason = _few_people(threshold)
+            reason = few_people(threshold)
         else:
             table = suppress_table([[events, n - events]], threshold)
             shown_events = table.cells[0][0]
@@ -274,6 +282,432 @@ def survival_report(
     }
 
 
+# --- questionnaire scores: descriptives and pre/post change -------------------------------------------------
+
+DESCRIPTIVE_KEYS = ("mean", "sd", "median", "q1", "q3", "min", "max", "ci_low", "ci_high")
+PREPOST_KEYS = ("mean_change", "t", "p_t", "p_wilcoxon", "d_z", "d_z_ci_low", "d_z_ci_high")
+ALL_GROUPS = "all"
+
+
+def group_labels(frame: pd.DataFrame, group_by: str) -> pd.Series:
+    """The group of each row as text: a track ("none" before the survivor chose one) or an organization."""
+    if group_by not in DATA_GROUPINGS:
+        raise ReportRefused(
+            _("Group by %(group_by)s is not possible here; use %(allowed)s.")
+            % {"group_by": group_by, "allowed": " or ".join(DATA_GROUPINGS)}
+        )
+    return frame[group_by].astype(str).replace("", NO_TRACK)
+
+
+def timepoint_order(code: str) -> tuple[str, int, str]:
+    """T0, T1, ..., T10 in that order (not T0, T1, T10, T2)."""
+    head = code.rstrip("0123456789")
+    tail = code[len(head) :]
+    return (head, int(tail) if tail else -1, code)
+
+
+def planned_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """Scores answered at a planned timepoint, one per person and timepoint (their latest answer)."""
+    planned = frame[frame["timepoint"] != ""]
+    return planned.drop_duplicates(subset=["participant", "timepoint"], keep="last")
+
+
+def _mean_interval(values: pd.Series) -> tuple[float | None, float | None]:
+    """The t-based 95% confidence interval of the mean (scipy.stats.t)."""
+    n = int(values.size)
+    if n < 2:
+        return None, None
+    mean, spread = float(values.mean()), float(values.std(ddof=1))
+    if spread == 0:
+        return mean, mean
+    low, high = stats.t.interval(0.95, n - 1, loc=mean, scale=spread / math.sqrt(n))
+    return float(low), float(high)
+
+
+def describe_values(values: pd.Series) -> dict[str, Any]:
+    [row] = analysis.descriptives(pd.DataFrame({"value": values}), "value")
+    low, high = _mean_interval(values)
+    return {key: row[key] for key in DESCRIPTIVE_KEYS[:7]} | {"ci_low": low, "ci_high": high}  # type: ignore[literal-required]
+
+
+def _group_cells(counts: list[int], threshold: int) -> tuple[list[Any], Any, set[int]]:
+    """Each group's count as shown, the total as shown, and the groups hidden (small, or hidden so that a small
+    one cannot be worked out from the total): complementary suppression over one column with its total."""
+    table = suppress_table([[count] for count in counts], threshold)
+    hidden = {row for row, column in table.hidden if column == 0 and row < len(counts)}
+    return [row[0] for row in table.cells], table.total, hidden
+
+
+def _complement_reason(threshold: int) -> str:
+    return _(
+        "hidden so that a group of fewer than %(threshold)s people cannot be worked out from the total"
+    ) % {"threshold": threshold}
+
+
+def descriptives_report(
+    frame: pd.DataFrame,
+    *,
+    instrument: str,
+    score: str,
+    group_by: str | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """Per timepoint (and per group): n, mean, sd, median, quartiles, range and the 95% CI of the mean.
+
+    `frame` is dataset.scores_frame for one instrument and score. A timepoint or group of fewer than
+    `threshold` people is withheld. With `group_by`, each timepoint's groups are a table whose total is the
+    row "all", so a small group hides another (complementary suppression).
+    """
+    rows = planned_scores(frame[(frame["instrument"] == instrument) & (frame["score"] == score)])
+    if rows.empty:
+        raise ReportRefused(
+            _("No one has answered %(instrument)s (score %(score)s) at a planned timepoint here yet.")
+            % {"instrument": instrument, "score": score}
+        )
+    labels = group_labels(rows, group_by) if group_by else None
+    shown: list[dict[str, Any]] = []
+    for point in sorted(rows["timepoint"].unique(), key=timepoint_order):
+        here = rows["timepoint"] == point
+        parts: list[tuple[str, pd.Series]] = [(ALL_GROUPS, rows.loc[here, "value"])]
+        if labels is not None:
+            parts += [
+                (level, rows.loc[here & (labels == level), "value"])
+                for level in sorted(labels[here].unique())
+            ]
+        counts = [int(values.size) for _level, values in parts]
+        cells, _total, hidden = _group_cells(counts[1:], threshold) if labels is not None else ([], 0, set())
+        for index, (level, values) in enumerate(parts):
+            n = counts[index]
+            reason = None
+            if is_small(n, threshold):
+                reason = few_people(threshold)
+            elif index > 0 and index - 1 in hidden:
+                reason = _complement_reason(threshold)
+            row: dict[str, Any] = {
+                "timepoint": point,
+                "group": level,
+                "n": cells[index - 1] if index > 0 else suppress_count(n, threshold),
+                **dict.fromkeys(DESCRIPTIVE_KEYS),
+                "withheld": reason,
+            }
+            if reason is None:
+                row.update(describe_values(values))
+            shown.append(row)
+    return {
+        "analysis": "descriptives",
+        "instrument": instrument,
+        "score": score,
+        "group_by": group_by,
+        "threshold": threshold,
+        "n": suppress_count(int(rows["participant"].nunique()), threshold),
+        "rows": shown,
+    }
+
+
+def prepost_report(
+    frame: pd.DataFrame,
+    *,
+    instrument: str,
+    score: str,
+    before: str,
+    after: str,
+    group_by: str | None = None,
+    threshold: int = DEFAULT_THRESHOLD,
+) -> dict[str, Any]:
+    """Change in a score between two timepoints, over the people who answered at both (analysis.prepost).
+
+    With `group_by`, also per group (a person's group at the later timepoint); groups are suppressed as a
+    table whose total is the overall n. A set of pairs below the threshold, or one the analysis cannot use
+    (e.g. every change the same), is withheld with the reason.
+    """
+    if before == after:
+        raise ReportRefused(_("--from and --to must be two different timepoints."))
+    rows = planned_scores(frame[(frame["instrument"] == instrument) & (frame["score"] == score)])
+    known = sorted(rows["timepoint"].unique(), key=timepoint_order)
+    for point in (before, after):
+        if point not in known:
+            raise ReportRefused(
+                _("No one has a %(score)s score at %(timepoint)s (timepoints with scores: %(known)s).")
+                % {"score": score, "timepoint": point, "known": ", ".join(known) or _("none")}
+            )
+    first = rows[rows["timepoint"] == before].set_index("participant")
+    second = rows[rows["timepoint"] == after].set_index("participant")
+    pairs = (
+        first[["value"]]
+        .rename(columns={"value": "before"})
+        .join(second[["value", "track", "organization"]].rename(columns={"value": "after"}), how="inner")
+        .sort_index()
+    )
+    overall = _prepost_part(pairs, threshold)
+    groups: list[dict[str, Any]] = []
+    if group_by:
+        labels = group_labels(pairs, group_by)
+        levels = sorted(labels.unique())
+        counts = [int((labels == level).sum()) for level in levels]
+        cells, _total, hidden = _group_cells(counts, threshold)
+        for index, level in enumerate(levels):
+            part = _prepost_part(pairs[labels == level], threshold)
+            if part["withheld"] is None and index in hidden:
+                part = {**part, **dict.fromkeys(PREPOST_KEYS), "withheld": _complement_reason(threshold)}
+            groups.append({"group": level, **part, "n": cells[index]})
+    return {
+        "analysis": "prepost",
+        "instrument": instrument,
+        "score": score,
+        "from": before,
+        "to": after,
+        "group_by": group_by,
+        "threshold": threshold,
+        **overall,
+        "groups": groups,
+    }
+
+
+def _prepost_part(pairs: pd.DataFrame, threshold: int) -> dict[str, Any]:
+    n = len(pairs)
+    part: dict[str, Any] = {
+        "n": suppress_count(n, threshold),
+        **dict.fromkeys(PREPOST_KEYS),
+        "withheld": None,
+    }
+    if is_small(n, threshold) or n == 0:
+        part["withheld"] = few_people(threshold) if n else _("no one answered at both timepoints")
+        return part
+    try:
+        result = analysis.prepost(pairs, "before", "after")
+    except AnalysisError as exc:
+        part["withheld"] = exc.message
+        return part
+    part.update({key: result[key] for key in PREPOST_KEYS})  # type: ignore[literal-required]
+    return part
+
+
+# --- retention and fidelity ---------------------------------------------------------------------------------
+
+RETENTION_KEYS = ("n_due", "n_completed", "n_missed", "n_pending", "share", "ci_low", "ci_high")
+FIDELITY_KEYS = ("n", "on_time", "share", "ci_low", "ci_high")
+FIDELITY_KINDS = ("meeting", "stage")
+
+
+def retention_report(
+    frame: pd.DataFrame, *, group_by: str | None = None, threshold: int = DEFAULT_THRESHOLD
+) -> dict[str, Any]:
+    """Per timepoint (and per group): people due, answered, missed and still pending; the share answered.
+
+    `frame` is dataset.timepoints_frame. Each timepoint's answered and missed counts are a table (groups by
+    answered/missed, the row "all" its total) suppressed with complementary cells; a share whose counts are
+    hidden is withheld too, since share times due gives the count back.
+    """
+    if frame.empty:
+        raise ReportRefused(_("No evaluation timepoints are scheduled here yet."))
+    labels = group_labels(frame, group_by) if group_by else None
+    rows: list[dict[str, Any]] = []
+    for point in sorted(frame["timepoint"].unique(), key=timepoint_order):
+        here = frame["timepoint"] == point
+        parts = [(ALL_GROUPS, frame[here])]
+        if labels is not None:
+            parts += [(level, frame[here & (labels == level)]) for level in sorted(labels[here].unique())]
+        computed = [analysis.retention(part, "participant", "timepoint", "status")[0] for _l, part in parts]
+        groups = computed[1:] if labels is not None else computed
+        table = suppress_table([[r["n_completed"], r["n_missed"]] for r in groups], threshold)
+        shown_counts = [
+            (row[0], row[1], total) for row, total in zip(table.cells, table.row_totals, strict=True)
+        ]
+        if labels is not None:
+            shown_counts.insert(0, (table.column_totals[0], table.column_totals[1], table.total))
+        for (level, _part), result, (completed, missed, due) in zip(
+            parts, computed, shown_counts, strict=True
+        ):
+            hidden = any(isinstance(value, str) for value in (completed, missed, due))
+            reason = None
+            if hidden:
+                reason = (
+                    few_people(threshold)
+                    if is_small(result["n_due"], threshold)
+                    else _(
+                        "fewer than %(threshold)s people answered, or fewer than %(threshold)s missed: the "
+                        "share would give the count away"
+                    )
+                    % {"threshold": threshold}
+                )
+            rows.append(
+                {
+                    "timepoint": point,
+                    "group": level,
+                    "n_due": due,
+                    "n_completed": completed,
+                    "n_missed": missed,
+                    "n_pending": suppress_count(result["n_pending"], threshold),
+                    "share": None if hidden else result["share"],
+                    "ci_low": None if hidden else result["ci_low"],
+                    "ci_high": None if hidden else result["ci_high"],
+                    "withheld": reason,
+                }
+            )
+    return {
+        "analysis": "retention",
+        "group_by": group_by,
+        "threshold": threshold,
+        "n": suppress_count(int(frame["participant"].nunique()), threshold),
+        "rows": rows,
+    }
+
+
+def fidelity_report(
+    frame: pd.DataFrame, *, group_by: str | None = None, threshold: int = DEFAULT_THRESHOLD
+) -> dict[str, Any]:
+    """The share of held meetings and stage advances with their safety checks on time: overall and by kind
+    (and by group: then the rows are group by kind, and the overall is their total).
+
+    `frame` is dataset.fidelity_frame. The rows' on-time and late counts are one table with the overall as
+    its totals, suppressed with complementary cells; a share whose counts are hidden is withheld.
+    """
+    if frame.empty:
+        raise ReportRefused(_("No meetings were held and no stage was advanced here yet."))
+    labels = group_labels(frame, group_by) if group_by else None
+    keys: list[tuple[str | None, str]] = []
+    for kind in FIDELITY_KINDS:
+        if labels is None:
+            keys.append((None, kind))
+        else:
+            keys += [(level, kind) for level in sorted(labels[frame["kind"] == kind].unique())]
+    parts = []
+    for level, kind in keys:
+        chosen = frame["kind"] == kind
+        if labels is not None:
+            chosen &= labels == level
+        parts.append(frame[chosen])
+    counts = [(int(part["on_time"].sum()), len(part)) for part in parts]
+    table = suppress_table([[done, n - done] for done, n in counts], threshold)
+
+    def shown(result: analysis.Fidelity | None, done: Any, late: Any, n: Any) -> dict[str, Any]:
+        hidden = any(isinstance(value, str) for value in (done, late, n))
+        return {
+            "n": n,
+            "on_time": done,
+            "late": late,
+            "share": None if hidden or result is None else result["share"],
+            "ci_low": None if hidden or result is None else result["ci_low"],
+            "ci_high": None if hidden or result is None else result["ci_high"],
+            "withheld": _fidelity_reason(n, threshold) if hidden else None,
+        }
+
+    overall = shown(
+        analysis.fidelity(frame, "on_time"), table.column_totals[0], table.column_totals[1], table.total
+    )
+    rows = []
+    for (level, kind), part, cells, total in zip(keys, parts, table.cells, table.row_totals, strict=True):
+        result = analysis.fidelity(part, "on_time") if len(part) else None
+        rows.append({"group": level, "kind": kind, **shown(result, cells[0], cells[1], total)})
+    return {
+        "analysis": "fidelity",
+        "group_by": group_by,
+        "threshold": threshold,
+        "overall": overall,
+        "rows": rows,
+    }
+
+
+def _fidelity_reason(n: Any, threshold: int) -> str:
+    if isinstance(n, str):
+        return _("fewer than %(threshold)s: withheld so that no case can be singled out") % {
+            "threshold": threshold
+        }
+    return _(
+        "fewer than %(threshold)s were on time, or fewer than %(threshold)s were late: the share would give "
+        "the count away"
+    ) % {"threshold": threshold}
+
+
+# --- one report over a scope (the command and the dashboards) ------------------------------------------------
+
+
+def make(
+    scope: dataset.Scope,
+    *,
+    kind: str,
+    threshold: int,
+    instrument: str | None = None,
+    score: str | None = None,
+    before: str | None = None,
+    after: str | None = None,
+    role: str | None = None,
+    group_by: str | None = None,
+    track: str | None = None,
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+    reference: str | None = None,
+    model: Model = "auto",
+    at: Sequence[int] = analysis.DEFAULT_SURVIVAL_DAYS,
+) -> dict[str, Any]:
+    """The analysis over the scope's data, suppressed: what evaluation_report prints and the dashboards show."""
+    filters: dict[str, Any] = {"track": track, "since": since, "until": until}
+    if kind in OUTCOME_ANALYSES:
+        frame = outcomes_frame(ExternalOutcome.objects.filter(organization_id__in=scope.organization_ids))
+        if kind == "irr":
+            return irr_report(
+                frame, group_by=group_by or "group", reference=reference, model=model, threshold=threshold
+            )
+        return survival_report(frame, group_by=group_by or "group", at=at, threshold=threshold)
+    if kind in SCORE_ANALYSES:
+        if not instrument or not score:
+            raise ReportRefused(_("Say which instrument and which of its scores to analyse."))
+        check_score(scope, instrument, score)
+        roles = [role] if role else None
+        frame = dataset.scores_frame(scope, instrument=instrument, score=score, roles=roles, **filters)
+        if kind == "descriptives":
+            return descriptives_report(
+                frame, instrument=instrument, score=score, group_by=group_by, threshold=threshold
+            )
+        if not before or not after:
+            raise ReportRefused(_("Say which two timepoints to compare."))
+        return prepost_report(
+            frame,
+            instrument=instrument,
+            score=score,
+            before=before,
+            after=after,
+            group_by=group_by,
+            threshold=threshold,
+        )
+    if kind == "retention":
+        return retention_report(
+            dataset.timepoints_frame(scope, **filters), group_by=group_by, threshold=threshold
+        )
+    if kind == "fidelity":
+        return fidelity_report(
+            dataset.fidelity_frame(scope, **filters), group_by=group_by, threshold=threshold
+        )
+    raise ReportRefused(
+        _("There is no analysis %(name)r (analyses: %(known)s).")
+        % {"name": kind, "known": ", ".join(ANALYSES)}
+    )
+
+
+def score_codes(definition: dict[str, Any] | None) -> list[str]:
+    scoring = (definition or {}).get("scoring") or {}
+    return [entry["code"] for entry in scoring.get("scores", [])]
+
+
+def check_score(scope: dataset.Scope, instrument: str, score: str) -> None:
+    """The instrument and its score exist for this scope; else the names that do, so the next try succeeds."""
+    instruments = Instrument.objects.filter(Q(owner__isnull=True) | Q(owner_id__in=scope.organization_ids))
+    found = instruments.filter(code=instrument).order_by("owner_id").first()
+    if found is None:
+        known = sorted(set(instruments.values_list("code", flat=True)))
+        raise ReportRefused(
+            _("There is no instrument %(name)r here. Known instruments: %(known)s.")
+            % {"name": instrument, "known": ", ".join(known) or _("none")}
+        )
+    version = found.latest_version()
+    scores = score_codes(version.definition if version else None)
+    if score not in scores:
+        raise ReportRefused(
+            _("%(instrument)s has no score %(name)r. Its scores: %(known)s.")
+            % {"instrument": instrument, "name": score, "known": ", ".join(scores) or _("none")}
+        )
+
+
 # --- output -------------------------------------------------------------------------------------------------
 
 
@@ -282,32 +716,55 @@ def as_json(report: dict[str, Any]) -> str:
 
 
 def as_csv(report: dict[str, Any]) -> str:
-    """One row per comparison (irr) or per group (survival), every cell formula-escaped; None as empty."""
+    """One row per comparison (irr), group (survival, prepost), timepoint (descriptives, retention) or kind
+    (fidelity), every cell formula-escaped; None as empty."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    if report["analysis"] == "irr":
-        writer.writerow(IRR_CSV_COLUMNS)
-        for comparison in report["comparisons"]:
-            writer.writerow(escape_row(_cell(comparison[column]) for column in IRR_CSV_COLUMNS))
-    else:
-        days = report["at"]
-        writer.writerow(
-            [
-                "group",
-                "n",
-                "events",
-                "median_days",
-                *[f"survival_at_{day}" for day in days],
-                "logrank_p",
-                "withheld",
-            ]
-        )
-        for group in report["groups"]:
-            cells = [group["group"], group["n"], group["events"], group["median_days"]]
-            cells += [group["survival_at"][day] for day in days]
-            cells += [report["logrank_p"], group["withheld"]]
-            writer.writerow(escape_row(_cell(value) for value in cells))
+    header, rows = _csv_rows(report)
+    writer.writerow(header)
+    for row in rows:
+        writer.writerow(escape_row(_cell(value) for value in row))
     return out.getvalue()
+
+
+def _csv_rows(report: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    kind = report["analysis"]
+    if kind == "irr":
+        return IRR_CSV_COLUMNS, [[c[column] for column in IRR_CSV_COLUMNS] for c in report["comparisons"]]
+    if kind == "survival":
+        days = report["at"]
+        header = ["group", "n", "events", "median_days", *[f"survival_at_{day}" for day in days]]
+        rows = [
+            [
+                g["group"],
+                g["n"],
+                g["events"],
+                g["median_days"],
+                *[g["survival_at"][day] for day in days],
+                report["logrank_p"],
+                g["withheld"],
+            ]
+            for g in report["groups"]
+        ]
+        return [*header, "logrank_p", "withheld"], rows
+    if kind == "descriptives":
+        columns = ["timepoint", "group", "n", *DESCRIPTIVE_KEYS, "withheld"]
+        return columns, [[row[column] for column in columns] for row in report["rows"]]
+    if kind == "prepost":
+        columns = ["n", *PREPOST_KEYS, "withheld"]
+        rows = [[ALL_GROUPS, *[report[column] for column in columns]]]
+        rows += [[g["group"], *[g[column] for column in columns]] for g in report["groups"]]
+        return ["group", *columns], rows
+    if kind == "retention":
+        columns = ["timepoint", "group", *RETENTION_KEYS, "withheld"]
+        return columns, [[row[column] for column in columns] for row in report["rows"]]
+    columns = ["n", "on_time", "late", "share", "ci_low", "ci_high", "withheld"]
+    rows = [[ALL_GROUPS, ALL_GROUPS, *[report["overall"][column] for column in columns]]]
+    rows += [
+        [row["group"] or ALL_GROUPS, row["kind"], *[row[column] for column in columns]]
+        for row in report["rows"]
+    ]
+    return ["group", "kind", *columns], rows
 
 
 def _cell(value: Any) -> Any:
@@ -327,7 +784,7 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def _few_people(threshold: int) -> str:
+def few_people(threshold: int) -> str:
     return _("fewer than %(threshold)s people: withheld so that no one can be singled out") % {
         "threshold": threshold
     }

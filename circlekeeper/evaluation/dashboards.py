@@ -1,0 +1,1158 @@
+"""What each evaluation dashboard page computes (EVALUATION.md "Domains"), suppressed, and how it is shown.
+
+Two halves, so that a result can be computed once in the background and shown in any language:
+
+- `compute(scope, domain, filters)` gives plain JSON: the reports of report.py (the very functions
+  `evaluation_report` prints, so the page and the command show the same numbers) and a few counts from the
+  case records (risk levels, safety holds, the staircase, commitments kept, support networks), every count of
+  people or cases suppressed at the scope's threshold, with complementary suppression where a table has totals.
+- `present(result)` turns it into sections of words, tables and SVG charts (charts.py) in the reader's language.
+
+These pages go to people beyond the case team (evaluators, program admins, supervisors, a network), so they are
+aggregates only: no code, no row, no free text ever enters a result.
+"""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import hashlib
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+from django.db.models import Count, Max, Q
+from django.utils import timezone
+from django.utils.formats import number_format
+from django.utils.functional import Promise
+from django.utils.safestring import SafeString
+from django.utils.translation import get_language, gettext_lazy, ngettext
+from django.utils.translation import gettext as _
+
+from circlekeeper.accountability.models import (
+    REPAIR_KINDS,
+    CheckIn,
+    ProgressStatus,
+    StaircaseStep,
+    Step,
+    SurvivorView,
+)
+from circlekeeper.cases.models import Case, ParticipantRole
+from circlekeeper.evaluation import analysis, charts, dataset, report
+from circlekeeper.evaluation.models import ExternalOutcome, Timepoint, TimepointStatus
+from circlekeeper.evaluation.suppression import is_small, suppress_count, suppress_table
+from circlekeeper.instruments.models import Instrument, Response, ResponseStatus
+from circlekeeper.protocol.models import Meeting, MeetingStatus, Transition
+from circlekeeper.safety.models import RiskLevel, SafetyCheck, SafetyHold
+from circlekeeper.support.models import PodMeasure, PodSide
+
+S = ParticipantRole.SURVIVOR
+H = ParticipantRole.PERSON_WHO_CAUSED_HARM
+NO_LEVEL = "none"
+NO_CHECKIN = "none"
+# The survival curve is shown at monthly steps: finer steps would show single people's days.
+CURVE_STEP_DAYS = 30
+# The days the table gives the estimate at (multiples of the curve's step).
+SURVIVAL_MARKS = (90, 180, 360)
+
+
+@dataclass(frozen=True)
+class ScoreSpec:
+    instrument: str
+    score: str
+    role: str | None  # None: everyone who answered
+
+
+@dataclass(frozen=True)
+class Domain:
+    code: str
+    title: Promise
+    description: Promise
+    scores: tuple[ScoreSpec, ...] = ()
+    extras: tuple[str, ...] = ()
+
+
+DOMAINS: tuple[Domain, ...] = (
+    Domain(
+        "safety",
+        gettext_lazy("Safety"),
+        gettext_lazy("The survivor's felt safety over time, risk levels, and days on safety hold."),
+        (ScoreSpec("outcome_safety", "felt_safety", S),),
+        ("risk_levels", "hold_days"),
+    ),
+    Domain(
+        "recurrence",
+        gettext_lazy("Violence recurrence"),
+        gettext_lazy(
+            "Recurrence reported by survivors at each timepoint, and, when outcomes were imported, rates of "
+            "recurrence between groups and the time to a first recurrence."
+        ),
+        (ScoreSpec("outcome_recurrence", "any_recurrence", S), ScoreSpec("outcome_recurrence", "kinds", S)),
+        ("irr", "survival"),
+    ),
+    Domain(
+        "accountability",
+        gettext_lazy("Accountability"),
+        gettext_lazy(
+            "Accountability and acknowledgment reported by the people who caused harm, the highest step of the "
+            "staircase reached, and the share of commitments kept."
+        ),
+        (
+            ScoreSpec("outcome_accountability", "accountability", H),
+            ScoreSpec("outcome_accountability", "acknowledgment", H),
+        ),
+        ("staircase", "commitments"),
+    ),
+    Domain(
+        "repair",
+        gettext_lazy("Repair"),
+        gettext_lazy("Repair actions completed, and the survivor's view of whether the harm was repaired."),
+        (ScoreSpec("outcome_repair", "repair", S),),
+        ("repair_commitments", "survivor_view_repair"),
+    ),
+    Domain(
+        "healing",
+        gettext_lazy("Healing"),
+        gettext_lazy(
+            "Only survivors who chose to answer, in their own terms; \u201cprefer not to say\u201d is always allowed."
+        ),
+        (ScoreSpec("outcome_healing", "healing", S),),
+    ),
+    Domain(
+        "family",
+        gettext_lazy("Family and child well-being"),
+        gettext_lazy(
+            "Family functioning, the children's well-being and parenting stress, as survivors report them."
+        ),
+        (
+            ScoreSpec("outcome_family_wellbeing", "family_functioning", S),
+            ScoreSpec("outcome_family_wellbeing", "child_wellbeing", S),
+            ScoreSpec("outcome_family_wellbeing", "parenting_stress", S),
+        ),
+    ),
+    Domain(
+        "connectedness",
+        gettext_lazy("Connectedness"),
+        gettext_lazy(
+            "How connected people feel, how many people they could turn to, and the size of the survivor's "
+            "support network (its latest measure per case)."
+        ),
+        (
+            ScoreSpec("outcome_connectedness", "connectedness", S),
+            ScoreSpec("outcome_connectedness", "people_to_turn_to", S),
+            ScoreSpec("outcome_connectedness", "connectedness", H),
+        ),
+        ("pod_measures",),
+    ),
+    Domain(
+        "experience",
+        gettext_lazy("Experience of the process"),
+        gettext_lazy(
+            "Voice, respect, choice and not feeling pressured, as each side experienced the process."
+        ),
+        (
+            ScoreSpec("experience_of_process", "experience", S),
+            ScoreSpec("experience_of_process", "experience", H),
+        ),
+    ),
+    Domain(
+        "fidelity",
+        gettext_lazy("Fidelity"),
+        gettext_lazy(
+            "Whether the safety checks were done on time: the survivor's check-in and check-out at every meeting "
+            "held, and a safety check before every stage advanced."
+        ),
+        extras=("fidelity",),
+    ),
+    Domain(
+        "retention",
+        gettext_lazy("Retention"),
+        gettext_lazy("At each timepoint, how many people were due, answered, missed it, or still have time."),
+        extras=("retention",),
+    ),
+)
+DOMAINS_BY_CODE = {domain.code: domain for domain in DOMAINS}
+
+
+# --- filters ------------------------------------------------------------------------------------------------
+
+
+def filters_key(filters: dict[str, str]) -> str:
+    return hashlib.sha256(json.dumps(filters, sort_keys=True).encode()).hexdigest()
+
+
+def _month_start(text: str) -> datetime.date | None:
+    return datetime.date.fromisoformat(f"{text}-01") if text else None
+
+
+def _month_end(text: str) -> datetime.date | None:
+    if not text:
+        return None
+    first = datetime.date.fromisoformat(f"{text}-01")
+    following = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    return following - datetime.timedelta(days=1)
+
+
+def narrowed(scope: dataset.Scope, organization: str) -> dataset.Scope:
+    """A network's scope narrowed to one of its pooled organizations (same evaluation, same threshold)."""
+    if not organization or scope.network is None:
+        return scope
+    chosen = tuple(o for o in scope.organizations if o.slug == organization)
+    return dataset.Scope(chosen, scope.network, scope.evaluation)
+
+
+def case_filters(filters: dict[str, str]) -> dict[str, Any]:
+    return {
+        "track": filters.get("track") or None,
+        "since": _month_start(filters.get("since", "")),
+        "until": _month_end(filters.get("until", "")),
+    }
+
+
+# --- computing ----------------------------------------------------------------------------------------------
+
+
+def compute(
+    scope: dataset.Scope,
+    domain_code: str,
+    filters: dict[str, str],
+    *,
+    now: datetime.datetime | None = None,
+    on_progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Every section of one domain's page, as JSON (see the module's docstring)."""
+    domain = DOMAINS_BY_CODE[domain_code]
+    now = now or timezone.now()
+    scope = narrowed(scope, filters.get("organization", ""))
+    chosen = case_filters(filters)
+    threshold = scope.threshold
+    steps: list[Callable[[], dict[str, Any]]] = [
+        functools.partial(_score_section, scope, spec, chosen, threshold) for spec in domain.scores
+    ]
+    steps += [functools.partial(EXTRAS[extra], scope, chosen, threshold, now) for extra in domain.extras]
+    sections = []
+    for done, step in enumerate(steps, start=1):
+        sections.append(step())
+        if on_progress is not None:
+            on_progress(math.floor(100 * done / len(steps)))
+    return {"domain": domain.code, "threshold": threshold, "filters": filters, "sections": sections}
+
+
+def _refusal(exc: report.ReportRefused | analysis.AnalysisError) -> str:
+    return str(exc)
+
+
+def _score_section(
+    scope: dataset.Scope, spec: ScoreSpec, chosen: dict[str, Any], threshold: int
+) -> dict[str, Any]:
+    """Descriptives per timepoint, and the change from the first timepoint to each later one: report.make's
+    numbers, over the same frame."""
+    section: dict[str, Any] = {
+        "kind": "score",
+        "instrument": spec.instrument,
+        "score": spec.score,
+        "role": spec.role,
+        "labels": _score_labels(spec),
+        "descriptives": None,
+        "prepost": [],
+        "refused": None,
+    }
+    roles = [spec.role] if spec.role else None
+    frame = dataset.scores_frame(scope, instrument=spec.instrument, score=spec.score, roles=roles, **chosen)
+    try:
+        described = report.descriptives_report(
+            frame, instrument=spec.instrument, score=spec.score, threshold=threshold
+        )
+    except report.ReportRefused as exc:
+        section["refused"] = _refusal(exc)
+        return section
+    section["descriptives"] = described
+    points = [row["timepoint"] for row in described["rows"]]
+    for later in points[1:]:
+        try:
+            section["prepost"].append(
+                report.prepost_report(
+                    frame,
+                    instrument=spec.instrument,
+                    score=spec.score,
+                    before=points[0],
+                    after=later,
+                    threshold=threshold,
+                )
+            )
+        except report.ReportRefused:
+            continue
+    return section
+
+
+def _score_labels(spec: ScoreSpec) -> dict[str, str]:
+    instrument = Instrument.objects.filter(code=spec.instrument, owner__isnull=True).first()
+    version = instrument.latest_version() if instrument else None
+    for entry in ((version.definition if version else {}).get("scoring") or {}).get("scores", []):
+        if entry["code"] == spec.score:
+            return dict(entry.get("label") or {})
+    return {}
+
+
+def _cases(scope: dataset.Scope, chosen: dict[str, Any]) -> Any:
+    q = Q(organization_id__in=scope.organization_ids)
+    if chosen["track"]:
+        q &= Q(track=chosen["track"])
+    if chosen["since"]:
+        q &= Q(opened_on__gte=chosen["since"])
+    if chosen["until"]:
+        q &= Q(opened_on__lte=chosen["until"])
+    return Case.objects.filter(q)
+
+
+def _counts(codes: Sequence[str], rows: Sequence[Sequence[int]], threshold: int) -> dict[str, Any]:
+    """A table of counts (rows by codes) as it may be shown, with its totals (suppression.suppress_table)."""
+    table = suppress_table([list(row) for row in rows], threshold)
+    return {
+        "codes": list(codes),
+        "cells": table.cells,
+        "row_totals": table.row_totals,
+        "column_totals": table.column_totals,
+        "total": table.total,
+    }
+
+
+def _risk_levels(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """Each case's risk level at the survivor's first and latest safety check."""
+    first: dict[int, str] = {}
+    latest: dict[int, str] = {}
+    for case_id, level in (
+        SafetyCheck.objects.of_survivors()
+        .filter(case__in=_cases(scope, chosen))
+        .exclude(level="")
+        .order_by("checked_at", "id")
+        .values_list("case_id", "level")
+    ):
+        first.setdefault(case_id, level)
+        latest[case_id] = level
+    levels = list(RiskLevel.values)
+    rows = [[Counter(found.values())[level] for level in levels] for found in (first, latest)]
+    return {"kind": "risk_levels", **_counts(levels, rows, threshold)}
+
+
+def _hold_days(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """Days on safety hold per case (all its holds; an open one counts until now), over the cases held."""
+    cases = list(_cases(scope, chosen).values_list("pk", flat=True))
+    days: dict[int, float] = defaultdict(float)
+    for case_id, opened_at, lifted_at in SafetyHold.objects.filter(case_id__in=cases).values_list(
+        "case_id", "opened_at", "lifted_at"
+    ):
+        days[case_id] += max(((lifted_at or now) - opened_at).total_seconds() / 86400, 0.0)
+    held = len(days)
+    counts = _counts(["held", "not_held"], [[held, len(cases) - held]], threshold)
+    section: dict[str, Any] = {"kind": "hold_days", **counts, "days": None, "withheld": None}
+    if is_small(held, threshold) or held == 0:
+        section["withheld"] = report.few_people(threshold) if held else None
+        return section
+    section["days"] = report.describe_values(pd.Series(list(days.values()), dtype=float))
+    return section
+
+
+def _latest_checkins(scope: dataset.Scope, chosen: dict[str, Any], *, repair_only: bool) -> dict[Any, str]:
+    """Each commitment's latest reported progress (a commitment keeps its number across versions)."""
+    checkins = CheckIn.objects.filter(commitment__version__agreement__case__in=_cases(scope, chosen))
+    if repair_only:
+        checkins = checkins.filter(commitment__kind__in=REPAIR_KINDS)
+    latest: dict[Any, str] = {}
+    for case_id, number, status in checkins.order_by("at", "id").values_list(
+        "commitment__version__agreement__case_id", "commitment__number", "status"
+    ):
+        latest[(case_id, number)] = status
+    return latest
+
+
+def _commitments_section(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, *, repair_only: bool
+) -> dict[str, Any]:
+    latest = _latest_checkins(scope, chosen, repair_only=repair_only)
+    statuses = list(ProgressStatus.values)
+    counts = Counter(latest.values())
+    table = _counts(statuses, [[counts[status] for status in statuses]], threshold)
+    kept, total = counts[ProgressStatus.KEPT], len(latest)
+    section = {"kind": "commitments", "repair_only": repair_only, **table, "share": None, "ci": None}
+    hidden = any(isinstance(cell, str) for cell in table["cells"][0]) or isinstance(table["total"], str)
+    if total and not hidden:
+        result = analysis.fidelity(pd.DataFrame({"kept": [True] * kept + [False] * (total - kept)}), "kept")
+        section.update(share=result["share"], ci=[result["ci_low"], result["ci_high"]])
+    return section
+
+
+def _staircase(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """The highest step of the staircase recorded for each case."""
+    highest = (
+        StaircaseStep.objects.filter(case__in=_cases(scope, chosen))
+        .values("case_id")
+        .annotate(top=Max("step"))
+        .values_list("top", flat=True)
+    )
+    counts = Counter(highest)
+    steps = [str(step) for step in Step.values]
+    return {"kind": "staircase", **_counts(steps, [[counts[int(step)] for step in steps]], threshold)}
+
+
+def _survivor_view_repair(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """The survivor's latest rating of whether the harm was repaired (0 not at all to 3 fully), per case."""
+    latest: dict[int, int] = {}
+    for case_id, rating in (
+        SurvivorView.objects.filter(case__in=_cases(scope, chosen), repair__isnull=False)
+        .order_by("recorded_at", "id")
+        .values_list("case_id", "repair")
+    ):
+        latest[case_id] = rating
+    counts = Counter(latest.values())
+    values = ["0", "1", "2", "3"]
+    return {"kind": "survivor_view_repair", **_counts(values, [[counts[int(v)] for v in values]], threshold)}
+
+
+POD_MEASURES = ("pod_size", "consenting_active", "density")
+
+
+def _pod_measures(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """The survivor's support network as last measured, per case: its size, active allies, and density."""
+    latest: dict[int, tuple[float, ...]] = {}
+    for case_id, *values in (
+        PodMeasure.objects.filter(case__in=_cases(scope, chosen), side=PodSide.SURVIVOR)
+        .order_by("computed_at", "id")
+        .values_list("case_id", *POD_MEASURES)
+    ):
+        latest[case_id] = tuple(values)
+    n = len(latest)
+    rows = []
+    for index, measure in enumerate(POD_MEASURES):
+        row: dict[str, Any] = {"measure": measure, "n": suppress_count(n, threshold), "withheld": None}
+        if n == 0 or is_small(n, threshold):
+            row["withheld"] = report.few_people(threshold) if n else None
+        else:
+            row.update(
+                report.describe_values(pd.Series([values[index] for values in latest.values()], dtype=float))
+            )
+        rows.append(row)
+    return {"kind": "pod_measures", "rows": rows}
+
+
+def _report_section(kind: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    try:
+        return {"kind": kind, "report": make(), "refused": None}
+    except (report.ReportRefused, analysis.AnalysisError) as exc:
+        return {"kind": kind, "report": None, "refused": _refusal(exc)}
+
+
+def _outcomes(scope: dataset.Scope) -> pd.DataFrame:
+    return report.outcomes_frame(ExternalOutcome.objects.filter(organization_id__in=scope.organization_ids))
+
+
+def _irr(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    return _report_section("irr", lambda: report.irr_report(_outcomes(scope), threshold=threshold))
+
+
+def _survival(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    frame = _outcomes(scope)
+    longest = int(frame["person_days"].max()) if len(frame) else 0
+    at = list(range(0, longest + 1, CURVE_STEP_DAYS)) or [0]
+    return _report_section("survival", lambda: report.survival_report(frame, at=at, threshold=threshold))
+
+
+def _retention(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    return _report_section(
+        "retention",
+        lambda: report.retention_report(dataset.timepoints_frame(scope, **chosen), threshold=threshold),
+    )
+
+
+def _fidelity(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    return _report_section(
+        "fidelity",
+        lambda: report.fidelity_report(dataset.fidelity_frame(scope, **chosen), threshold=threshold),
+    )
+
+
+EXTRAS: dict[str, Callable[[dataset.Scope, dict[str, Any], int, datetime.datetime], dict[str, Any]]] = {
+    "risk_levels": _risk_levels,
+    "hold_days": _hold_days,
+    "staircase": _staircase,
+    "commitments": lambda scope, chosen, threshold, now: _commitments_section(
+        scope, chosen, threshold, repair_only=False
+    ),
+    "repair_commitments": lambda scope, chosen, threshold, now: _commitments_section(
+        scope, chosen, threshold, repair_only=True
+    ),
+    "survivor_view_repair": _survivor_view_repair,
+    "pod_measures": _pod_measures,
+    "irr": _irr,
+    "survival": _survival,
+    "retention": _retention,
+    "fidelity": _fidelity,
+}
+
+
+def data_stamp(scope: dataset.Scope) -> str:
+    """A fingerprint of the data the dashboards read: when it changes, a stored result is computed anew.
+
+    New rows raise a maximum id; changes of state (a timepoint answered or missed, a hold lifted, a meeting
+    held) change a count. Changes it cannot see (a case's track re-chosen) are caught by the results' age.
+    """
+    ids = scope.organization_ids
+    mine = Q(organization_id__in=ids)
+    parts = [
+        Response.objects.filter(mine, status=ResponseStatus.SUBMITTED).aggregate(m=Max("id"), c=Count("id")),
+        Timepoint.objects.filter(mine).aggregate(
+            m=Max("id"),
+            a=Count("id", filter=Q(status=TimepointStatus.COMPLETED)),
+            b=Count("id", filter=Q(status=TimepointStatus.MISSED)),
+        ),
+        Case.objects.filter(mine).aggregate(m=Max("id"), c=Count("id")),
+        SafetyCheck.objects.filter(mine).aggregate(m=Max("id")),
+        SafetyHold.objects.filter(mine).aggregate(
+            m=Max("id"), c=Count("id", filter=Q(lifted_at__isnull=False))
+        ),
+        CheckIn.objects.filter(mine).aggregate(m=Max("id")),
+        StaircaseStep.objects.filter(mine).aggregate(m=Max("id")),
+        SurvivorView.objects.filter(mine).aggregate(m=Max("id")),
+        PodMeasure.objects.filter(mine).aggregate(m=Max("id")),
+        ExternalOutcome.objects.filter(mine).aggregate(m=Max("id"), c=Count("id")),
+        Meeting.objects.filter(mine).aggregate(c=Count("id", filter=Q(status=MeetingStatus.HELD))),
+        Transition.objects.filter(mine).aggregate(m=Max("id")),
+    ]
+    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+# --- presenting ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Table:
+    caption: str
+    columns: list[str]
+    rows: list[tuple[str, list[str]]]
+
+
+@dataclass
+class Section:
+    title: str
+    description: str = ""
+    n_text: str = ""
+    chart: SafeString | None = None
+    tables: list[Table] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    refused: str | None = None
+
+
+def number(value: Any, places: int = 2) -> str:
+    """A number as the reader's language writes it; a suppressed count as it was shown; nothing as a dash."""
+    if value is None:
+        return "—"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return number_format(value, force_grouping=True)
+    return number_format(round(float(value), places), decimal_pos=places)
+
+
+def p_value(value: Any) -> str:
+    if value is None:
+        return "—"
+    return "< 0.001" if value < 0.001 else number(value, 3)
+
+
+def percent(value: Any) -> str:
+    return "—" if value is None else f"{number(100 * value, 1)} %"
+
+
+def suppressed_text(value: Any, threshold: int) -> str:
+    if value == "*":
+        return _("* (hidden so that a small count cannot be worked out)")
+    return (
+        _("fewer than %(threshold)s") % {"threshold": threshold} if isinstance(value, str) else number(value)
+    )
+
+
+def role_label(role: str | None) -> str:
+    if role is None:
+        return _("Everyone who answered")
+    return str(ParticipantRole(role).label)
+
+
+def _label(labels: dict[str, str], fallback: str) -> str:
+    language = (get_language() or "en").split("-")[0]
+    return labels.get(language) or labels.get("en") or fallback
+
+
+def present(result: dict[str, Any], *, chart_prefix: str = "chart") -> list[Section]:
+    threshold = result["threshold"]
+    shown = []
+    for index, section in enumerate(result["sections"]):
+        chart_id = f"{chart_prefix}-{index + 1}"
+        shown.append(PRESENTERS[section["kind"]](section, threshold, chart_id))
+    return shown
+
+
+def _n_text(n: Any, threshold: int, what: str = "people") -> str:
+    if isinstance(n, str):
+        if what == "cases":
+            return _("Based on fewer than %(threshold)s cases.") % {"threshold": threshold}
+        if what == "commitments":
+            return _("Based on fewer than %(threshold)s commitments.") % {"threshold": threshold}
+        return _("Based on fewer than %(threshold)s people.") % {"threshold": threshold}
+    if what == "cases":
+        return ngettext("Based on %(n)s case.", "Based on %(n)s cases.", n) % {"n": number(n)}
+    if what == "commitments":
+        return ngettext("Based on %(n)s commitment.", "Based on %(n)s commitments.", n) % {"n": number(n)}
+    return ngettext("Based on %(n)s person.", "Based on %(n)s people.", n) % {"n": number(n)}
+
+
+def _present_score(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    name = _label(section["labels"], section["score"])
+    title = f"{name} · {role_label(section['role'])}"
+    shown = Section(title=title)
+    if section["refused"]:
+        shown.refused = section["refused"]
+        return shown
+    described = section["descriptives"]
+    shown.n_text = _n_text(described["n"], threshold)
+    bars = []
+    rows = []
+    for row in described["rows"]:
+        n = row["n"]
+        if row["withheld"]:
+            text = _("suppressed (n %(n)s)") % {"n": number(n)}
+            shown.notes.append(f"{row['timepoint']}: {row['withheld']}")
+        else:
+            text = _("mean %(mean)s, 95%% CI %(low)s–%(high)s, n %(n)s") % {
+                "mean": number(row["mean"]),
+                "low": number(row["ci_low"]),
+                "high": number(row["ci_high"]),
+                "n": number(n),
+            }
+        bars.append(charts.Bar(row["timepoint"], row["mean"], text, row["ci_low"], row["ci_high"]))
+        rows.append(
+            (
+                row["timepoint"],
+                [number(n)]
+                + [
+                    number(row[key])
+                    for key in ("mean", "sd", "ci_low", "ci_high", "median", "q1", "q3", "min", "max")
+                ],
+            )
+        )
+    highest = max(
+        (v for r in described["rows"] for v in (r["max"], r["ci_high"]) if v is not None), default=1.0
+    )
+    shown.chart = charts.bar_chart(
+        chart_id=chart_id,
+        title=_("%(score)s: mean at each timepoint") % {"score": name},
+        description=_(
+            "Bars show the mean at each timepoint, whiskers its 95%% confidence interval. Timepoints with fewer "
+            "than %(threshold)s people are not drawn. The table below has the same numbers."
+        )
+        % {"threshold": threshold},
+        bars=bars,
+        lowest=0.0,
+        highest=max(highest, 1.0),
+    )
+    shown.tables.append(
+        Table(
+            caption=_("%(score)s at each timepoint") % {"score": name},
+            columns=[
+                _("Timepoint"),
+                _("People (n)"),
+                _("Mean"),
+                _("SD"),
+                _("95% CI, low"),
+                _("95% CI, high"),
+                _("Median"),
+                _("Lower quartile"),
+                _("Upper quartile"),
+                _("Lowest"),
+                _("Highest"),
+            ],
+            rows=rows,
+        )
+    )
+    if section["prepost"]:
+        change_rows = []
+        for change in section["prepost"]:
+            label = f"{change['from']} → {change['to']}"
+            if change["withheld"]:
+                shown.notes.append(f"{label}: {change['withheld']}")
+            change_rows.append(
+                (
+                    label,
+                    [
+                        number(change["n"]),
+                        number(change["mean_change"]),
+                        number(change["t"]),
+                        p_value(change["p_t"]),
+                        p_value(change["p_wilcoxon"]),
+                        number(change["d_z"]),
+                        number(change["d_z_ci_low"]),
+                        number(change["d_z_ci_high"]),
+                    ],
+                )
+            )
+        shown.tables.append(
+            Table(
+                caption=_("Change from the first timepoint, over the people who answered at both"),
+                columns=[
+                    _("Timepoints"),
+                    _("People (n)"),
+                    _("Mean change"),
+                    _("Paired t"),
+                    _("p (t-test)"),
+                    _("p (Wilcoxon)"),
+                    _("Effect size d_z"),
+                    _("d_z 95% CI, low"),
+                    _("d_z 95% CI, high"),
+                ],
+                rows=change_rows,
+            )
+        )
+    return shown
+
+
+def _count_bars(codes: list[str], labels: list[str], cells: list[Any], threshold: int) -> list[charts.Bar]:
+    return [
+        charts.Bar(label, None if isinstance(cell, str) else float(cell), suppressed_text(cell, threshold))
+        for label, cell in zip(labels, cells, strict=True)
+    ]
+
+
+def _count_table(caption: str, heading: str, labels: list[str], cells: list[Any], total: Any) -> Table:
+    rows = [(label, [number(cell)]) for label, cell in zip(labels, cells, strict=True)]
+    rows.append((_("Total"), [number(total)]))
+    return Table(caption=caption, columns=[heading, _("Count")], rows=rows)
+
+
+def _present_risk(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    labels = [str(RiskLevel(code).label) for code in section["codes"]]
+    shown = Section(
+        title=_("Risk level at the first and the latest safety check"),
+        description=_("Cases by the risk level of the survivor's first safety check and of the latest one."),
+        n_text=_n_text(section["row_totals"][0], threshold, "cases"),
+    )
+    shown.chart = charts.bar_chart(
+        chart_id=chart_id,
+        title=_("Cases by risk level at the latest safety check"),
+        description=_("One bar per risk level; counts below %(threshold)s are not drawn.")
+        % {"threshold": threshold},
+        bars=_count_bars(section["codes"], labels, section["cells"][1], threshold),
+    )
+    shown.tables.append(
+        Table(
+            caption=_("Cases by risk level"),
+            columns=[_("Safety check"), *labels, _("Cases")],
+            rows=[
+                (moment, [number(cell) for cell in cells] + [number(total)])
+                for moment, cells, total in zip(
+                    [_("First"), _("Latest")], section["cells"], section["row_totals"], strict=True
+                )
+            ],
+        )
+    )
+    return shown
+
+
+def _present_hold_days(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    shown = Section(
+        title=_("Days on safety hold"),
+        description=_(
+            "Per case ever put on hold: all its days on hold (a hold still open counts until today)."
+        ),
+        n_text=_n_text(section["total"], threshold, "cases"),
+    )
+    shown.tables.append(
+        _count_table(
+            _("Cases put on safety hold"),
+            _("Cases"),
+            [_("Ever on hold"), _("Never on hold")],
+            section["cells"][0],
+            section["total"],
+        )
+    )
+    if section["withheld"]:
+        shown.notes.append(section["withheld"])
+    days = section["days"]
+    if days:
+        shown.tables.append(
+            Table(
+                caption=_("Days on hold per case held"),
+                columns=[_("Measure"), _("Days")],
+                rows=[
+                    (_("Mean"), [number(days["mean"], 1)]),
+                    (_("95% CI"), [f"{number(days['ci_low'], 1)}–{number(days['ci_high'], 1)}"]),
+                    (_("Median"), [number(days["median"], 1)]),
+                    (_("Lower quartile"), [number(days["q1"], 1)]),
+                    (_("Upper quartile"), [number(days["q3"], 1)]),
+                ],
+            )
+        )
+    return shown
+
+
+def _present_staircase(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    labels = [str(Step(int(code)).label) for code in section["codes"]]
+    shown = Section(
+        title=_("Highest step of the staircase reached"),
+        description=_("Cases by the highest step of accountability the keeper recorded."),
+        n_text=_n_text(section["total"], threshold, "cases"),
+    )
+    shown.chart = charts.bar_chart(
+        chart_id=chart_id,
+        title=_("Cases by the highest step reached"),
+        description=_("One bar per step; counts below %(threshold)s are not drawn.")
+        % {"threshold": threshold},
+        bars=_count_bars(
+            section["codes"], [f"{code}" for code in section["codes"]], section["cells"][0], threshold
+        ),
+    )
+    shown.tables.append(
+        _count_table(
+            _("Cases by the highest step reached"), _("Step"), labels, section["cells"][0], section["total"]
+        )
+    )
+    return shown
+
+
+def _present_commitments(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    labels = [str(ProgressStatus(code).label) for code in section["codes"]]
+    if section["repair_only"]:
+        title = _("Repair actions: their latest reported progress")
+    else:
+        title = _("Commitments kept: their latest reported progress")
+    shown = Section(title=title, n_text=_n_text(section["total"], threshold, "commitments"))
+    if section["share"] is not None:
+        low, high = section["ci"]
+        shown.description = _(
+            "Kept: %(share)s (95%% CI %(low)s–%(high)s) of the commitments with a reported progress."
+        ) % {
+            "share": percent(section["share"]),
+            "low": percent(low),
+            "high": percent(high),
+        }
+    shown.chart = charts.bar_chart(
+        chart_id=chart_id,
+        title=title,
+        description=_("One bar per kind of progress; counts below %(threshold)s are not drawn.")
+        % {"threshold": threshold},
+        bars=_count_bars(section["codes"], labels, section["cells"][0], threshold),
+    )
+    shown.tables.append(_count_table(title, _("Progress"), labels, section["cells"][0], section["total"]))
+    return shown
+
+
+def _present_survivor_view(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    labels = [_("0 · not at all"), _("1 · a little"), _("2 · mostly"), _("3 · fully")]
+    title = _("The survivor's view: was the harm repaired?")
+    shown = Section(title=title, n_text=_n_text(section["total"], threshold, "cases"))
+    shown.chart = charts.bar_chart(
+        chart_id=chart_id,
+        title=title,
+        description=_("Cases by the survivor's latest rating; counts below %(threshold)s are not drawn.")
+        % {"threshold": threshold},
+        bars=_count_bars(section["codes"], labels, section["cells"][0], threshold),
+    )
+    shown.tables.append(_count_table(title, _("Rating"), labels, section["cells"][0], section["total"]))
+    return shown
+
+
+def _present_pods(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    names = {
+        "pod_size": _("People in the pod"),
+        "consenting_active": _("Consenting active allies"),
+        "density": _("Share who know each other"),
+    }
+    rows = section["rows"]
+    shown = Section(
+        title=_("The survivor's support network"),
+        description=_("Its latest measure per case."),
+        n_text=_n_text(rows[0]["n"], threshold, "cases"),
+    )
+    for row in rows:
+        if row["withheld"]:
+            shown.notes.append(row["withheld"])
+            break
+    shown.tables.append(
+        Table(
+            caption=_("The survivor's support network, latest measure per case"),
+            columns=[
+                _("Measure"),
+                _("Cases (n)"),
+                _("Mean"),
+                _("Median"),
+                _("Lower quartile"),
+                _("Upper quartile"),
+            ],
+            rows=[
+                (
+                    names[row["measure"]],
+                    [number(row["n"])] + [number(row.get(key)) for key in ("mean", "median", "q1", "q3")],
+                )
+                for row in rows
+            ],
+        )
+    )
+    return shown
+
+
+def _present_retention(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    shown = Section(title=_("Answered at each timepoint"))
+    if section["refused"]:
+        shown.refused = section["refused"]
+        return shown
+    made = section["report"]
+    shown.n_text = _n_text(made["n"], threshold)
+    bars, rows = [], []
+    for row in made["rows"]:
+        if row["withheld"]:
+            shown.notes.append(f"{row['timepoint']}: {row['withheld']}")
+            text = _("suppressed")
+        else:
+            text = _("%(share)s answered of %(due)s due") % {
+                "share": percent(row["share"]),
+                "due": number(row["n_due"]),
+            }
+        bars.append(charts.Bar(row["timepoint"], row["share"], text, row["ci_low"], row["ci_high"]))
+        rows.append(
+            (
+                row["timepoint"],
+                [number(row[key]) for key in ("n_due", "n_completed", "n_missed", "n_pending")]
+                + [percent(row["share"]), percent(row["ci_low"]), percent(row["ci_high"])],
+            )
+        )
+    shown.chart = charts.bar_chart(
+        chart_id=chart_id,
+        title=_("Share answered at each timepoint"),
+        description=_(
+            "Bars show the share of the people due who answered, whiskers its 95%% confidence interval; "
+            "suppressed timepoints are not drawn."
+        ),
+        bars=bars,
+        lowest=0.0,
+        highest=1.0,
+        axis=lambda value: f"{value:.0%}",
+    )
+    shown.tables.append(
+        Table(
+            caption=_("Retention at each timepoint"),
+            columns=[
+                _("Timepoint"),
+                _("Due"),
+                _("Answered"),
+                _("Missed"),
+                _("Not due yet"),
+                _("Share answered"),
+                _("95% CI, low"),
+                _("95% CI, high"),
+            ],
+            rows=rows,
+        )
+    )
+    return shown
+
+
+def _present_fidelity(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    shown = Section(title=_("Safety checks done on time"))
+    if section["refused"]:
+        shown.refused = section["refused"]
+        return shown
+    made = section["report"]
+    kinds = {"meeting": _("Meetings held"), "stage": _("Stages advanced")}
+    entries = [(_("All"), made["overall"])] + [(kinds[row["kind"]], row) for row in made["rows"]]
+    shown.n_text = ngettext("Based on %(n)s meeting or stage.", "Based on %(n)s meetings and stages.", 2) % {
+        "n": number(made["overall"]["n"])
+    }
+    bars, rows = [], []
+    for label, row in entries:
+        if row["withheld"]:
+            shown.notes.append(f"{label}: {row['withheld']}")
+        text = _("suppressed") if row["share"] is None else percent(row["share"])
+        bars.append(charts.Bar(label, row["share"], text, row["ci_low"], row["ci_high"]))
+        rows.append(
+            (
+                label,
+                [number(row[key]) for key in ("n", "on_time", "late")]
+                + [percent(row["share"]), percent(row["ci_low"]), percent(row["ci_high"])],
+            )
+        )
+    shown.chart = charts.bar_chart(
+        chart_id=chart_id,
+        title=_("Share with the safety checks on time"),
+        description=_("Bars show the share on time, whiskers its 95%% confidence interval."),
+        bars=bars,
+        lowest=0.0,
+        highest=1.0,
+        axis=lambda value: f"{value:.0%}",
+    )
+    shown.tables.append(
+        Table(
+            caption=_("Safety checks on time"),
+            columns=[
+                _("What"),
+                _("Count"),
+                _("On time"),
+                _("Late or missing"),
+                _("Share on time"),
+                _("95% CI, low"),
+                _("95% CI, high"),
+            ],
+            rows=rows,
+        )
+    )
+    return shown
+
+
+def _present_irr(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    shown = Section(
+        title=_("Rates of recurrence between groups (imported outcomes)"),
+        description=_("Incidence rate ratios with person-time offsets; % reduction = 1 - IRR."),
+    )
+    if section["refused"]:
+        shown.refused = section["refused"]
+        return shown
+    made = section["report"]
+    shown.n_text = _n_text(
+        made["n"]
+        if made["n"] is not None
+        else sum(g["n"] for g in made["groups"] if isinstance(g["n"], int)),
+        threshold,
+    )
+    rows = []
+    for comparison in made["comparisons"]:
+        if comparison["withheld"]:
+            shown.notes.append(f"{comparison['group']}: {comparison['withheld']}")
+        rows.append(
+            (
+                f"{comparison['group']} / {comparison['reference']}",
+                [
+                    number(comparison["irr"]),
+                    number(comparison["ci_low"]),
+                    number(comparison["ci_high"]),
+                    p_value(comparison["p_value"]),
+                    number(comparison["percent_reduction"], 1),
+                    comparison["model"] or "—",
+                    number(comparison["n"]),
+                    number(comparison["events"]),
+                    number(comparison["reference_n"]),
+                    number(comparison["reference_events"]),
+                ],
+            )
+        )
+    shown.tables.append(
+        Table(
+            caption=_("Incidence rate ratios"),
+            columns=[
+                _("Group / reference"),
+                _("IRR"),
+                _("95% CI, low"),
+                _("95% CI, high"),
+                _("p"),
+                _("% reduction"),
+                _("Model"),
+                _("People (n)"),
+                _("Events"),
+                _("Reference n"),
+                _("Reference events"),
+            ],
+            rows=rows,
+        )
+    )
+    return shown
+
+
+def _at(survival_at: dict[Any, Any], day: int) -> float | None:
+    """The estimate at a day: keys are numbers when computed, text once stored as JSON."""
+    value = survival_at.get(str(day), survival_at.get(day))
+    return None if value is None else float(value)
+
+
+def _present_survival(section: dict[str, Any], threshold: int, chart_id: str) -> Section:
+    shown = Section(
+        title=_("Time to a first recurrence (imported outcomes)"),
+        description=_("Kaplan–Meier estimates of the share without a recurrence, with censoring."),
+    )
+    if section["refused"]:
+        shown.refused = section["refused"]
+        return shown
+    made = section["report"]
+    days = made["at"]
+    curves, rows = [], []
+    for group in made["groups"]:
+        if group["withheld"]:
+            shown.notes.append(f"{group['group']}: {group['withheld']}")
+            continue
+        points = [(float(day), _at(group["survival_at"], day)) for day in days]
+        curves.append(charts.Curve(str(group["group"]), points))
+    marks = [day for day in SURVIVAL_MARKS if day in days]
+    for group in made["groups"]:
+        rows.append(
+            (
+                str(group["group"]),
+                [number(group["n"]), number(group["events"]), number(group["median_days"], 0)]
+                + [percent(_at(group["survival_at"], day)) for day in marks],
+            )
+        )
+    shown.n_text = _n_text(made["n"], threshold) if made["n"] is not None else ""
+    if made["logrank_p"] is not None:
+        shown.notes.append(_("Log-rank test: p = %(p)s") % {"p": p_value(made["logrank_p"])})
+    if curves:
+        shown.chart = charts.step_chart(
+            chart_id=chart_id,
+            title=_("Share without a recurrence, by group"),
+            description=_(
+                "Kaplan–Meier curves at monthly steps, one line pattern per group, labelled at their end; groups "
+                "withheld for small numbers are not drawn."
+            ),
+            curves=curves,
+            days=float(days[-1]) if days else 1.0,
+            day_label=lambda day: _("%(days)s days") % {"days": number(int(day))},
+        )
+    shown.tables.append(
+        Table(
+            caption=_("Time to a first recurrence"),
+            columns=[_("Group"), _("People (n)"), _("With a recurrence"), _("Median days")]
+            + [_("Without one at day %(day)s") % {"day": d} for d in marks],
+            rows=rows,
+        )
+    )
+    return shown
+
+
+PRESENTERS: dict[str, Callable[[dict[str, Any], int, str], Section]] = {
+    "score": _present_score,
+    "risk_levels": _present_risk,
+    "hold_days": _present_hold_days,
+    "staircase": _present_staircase,
+    "commitments": _present_commitments,
+    "survivor_view_repair": _present_survivor_view,
+    "pod_measures": _present_pods,
+    "retention": _present_retention,
+    "fidelity": _present_fidelity,
+    "irr": _present_irr,
+    "survival": _present_survival,
+}
