@@ -14,6 +14,7 @@ from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit, audit_refusal
 from circlekeeper.cases.access import cases_for
 from circlekeeper.cases.models import CaseStatus
+from circlekeeper.evaluation.access import networks_visible
 from circlekeeper.protocol.dashboard import protocol_dashboard
 from circlekeeper.safety.dashboard import safety_dashboard
 
@@ -33,7 +34,13 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         protocol = protocol_dashboard(context, now)
         # It lists the team's holds, alerts and risk levels: a read of safety data (SECURITY.md 16).
         audit(request, action=Action.SAFETY_DASHBOARD)
-    context_data = {"open_cases": open_cases, "safety": safety, "protocol": protocol}
+    context_data = {
+        "open_cases": open_cases,
+        "safety": safety,
+        "protocol": protocol,
+        # The networks whose hub and pooled dashboards this person may open.
+        "networks": networks_visible(request),
+    }
     return render(request, "dashboard.html", context_data)
 
 
