@@ -65,9 +65,13 @@ class Command(BaseCommand):
         outcomes = seed_outcomes()
         self.stdout.write(f"Demo external outcomes: {outcomes} rows imported.")
         answered = seed_schedule()
-        self.stdout.write(f"Demo evaluation: {answered} cases enrolled, with answers at their past timepoints.")
+        self.stdout.write(
+            f"Demo evaluation: {answered} cases enrolled, with answers at their past timepoints."
+        )
         events = seed_community()
-        self.stdout.write(f"Demo community: {events} events and trainings, with facilitators and their training.")
+        self.stdout.write(
+            f"Demo community: {events} events and trainings, with facilitators and their training."
+        )
         entries = seed_public()
         self.stdout.write(f"Demo directory: {entries} entries made.")
         if scale:
