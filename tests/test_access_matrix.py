@@ -367,6 +367,9 @@ MATRIX: dict[str, Row] = {
     "community:directory_review_list": Row(
         status=signed_in(allowed=("nora",)), kwargs={"slug": "test-network"}
     ),
+    "community:network_threshold": Row(
+        method="post", status=signed_in(400, allowed=("nora",)), kwargs={"slug": "test-network"}
+    ),
     "community:directory_review": Row(objects=("own",), status=signed_in(allowed=("nora",))),
     # Confirming one's identity again (before exports): anyone signed in.
     "accounts:reauthenticate": Row(status=signed_in()),

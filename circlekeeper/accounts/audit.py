@@ -123,6 +123,7 @@ class Action(models.TextChoices):
     )
     POOL_DECISION = "community.pool.decision", _("Decided whether to join the network's pooled data")
     HUB_VIEW = "community.hub.view", _("Opened the network hub")
+    NETWORK_SETTINGS = "community.network.settings", _("Changed a network's settings")
 
 
 OBJECT_TYPES = {

@@ -31,6 +31,7 @@ from circlekeeper.accounts.models import Network, User
 from circlekeeper.cases.models import Track
 from circlekeeper.community import directory, hub, impact
 from circlekeeper.community.models import DirectoryEntry, EntryStatus
+from circlekeeper.community.network_settings import ThresholdForm, set_suppression_threshold
 from circlekeeper.community.public_forms import (
     DirectoryEntryForm,
     DirectoryFilterForm,
@@ -40,6 +41,14 @@ from circlekeeper.community.public_forms import (
     VersionForm,
 )
 from circlekeeper.lib.forms import add_service_errors
+
+# The audit actions of these pages, by the names the tests use.
+DIRECTORY_SAVE = Action.DIRECTORY_SAVE
+DIRECTORY_SUBMIT = Action.DIRECTORY_SUBMIT
+DIRECTORY_REVIEW = Action.DIRECTORY_REVIEW
+IMPACT_DECISION = Action.IMPACT_DECISION
+POOL_DECISION = Action.POOL_DECISION
+HUB_VIEW = Action.HUB_VIEW
 
 
 def _user(request: HttpRequest) -> User:
@@ -319,4 +328,35 @@ def network_hub(request: HttpRequest, slug: str) -> HttpResponse:
     data = hub.hub_for(network)
     audit(request, action=Action.HUB_VIEW, object_type="network", object_id=network.pk)
     is_admin = any(n.pk == network.pk for n in context.admin_of_networks)
-    return render(request, "community/hub/hub.html", {"hub": data, "is_admin": is_admin})
+    threshold_form = (
+        ThresholdForm(initial={"suppression_threshold": network.suppression_threshold}) if is_admin else None
+    )
+    return render(
+        request,
+        "community/hub/hub.html",
+        {"hub": data, "is_admin": is_admin, "threshold_form": threshold_form},
+    )
+
+
+@login_required
+@require_POST
+def network_threshold(request: HttpRequest, slug: str) -> HttpResponse:
+    """A network admin sets the smallest count of people shown in the network's shared results."""
+    _context, network = hub.admin_network(request, slug)
+    form = ThresholdForm(request.POST)
+    if not form.is_valid():
+        data = hub.hub_for(network)
+        return render(
+            request,
+            "community/hub/hub.html",
+            {"hub": data, "is_admin": True, "threshold_form": form},
+            status=400,
+        )
+    set_suppression_threshold(network, form.cleaned_data["suppression_threshold"])
+    audit(request, action=Action.NETWORK_SETTINGS, object_type="network", object_id=network.pk)
+    messages.success(
+        request,
+        _("The network's smallest count shown is now %(n)s.")
+        % {"n": form.cleaned_data["suppression_threshold"]},
+    )
+    return redirect("community:hub", network.slug)

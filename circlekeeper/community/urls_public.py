@@ -12,6 +12,7 @@ urlpatterns: list[URLPattern] = [
     path("sharing/impact/", views.impact_decide, name="impact_decide"),
     path("sharing/pool/", views.pool_decide, name="pool_decide"),
     path("network/<slug:slug>/", views.network_hub, name="hub"),
+    path("network/<slug:slug>/threshold/", views.network_threshold, name="network_threshold"),
     path("network/<slug:slug>/directory/", views.directory_review_list, name="directory_review_list"),
     path("network/<slug:slug>/directory/<int:entry_id>/", views.directory_review, name="directory_review"),
 ]
