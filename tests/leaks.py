@@ -126,6 +126,9 @@ def _planted_as(model: type[models.Model], author: User) -> dict[str, Any]:
         from circlekeeper.instruments.tests.helpers import make_definition
 
         return {"definition": make_definition(code=f"planted-{secrets.token_hex(4)}")}
+    if model._meta.label == "community.Facilitator":
+        # A roster entry without an account: an account would put the author on a case team as a volunteer.
+        return {"user": None}
     if model._meta.label == "accountability.AgreementVersion":
         # Beside the versions the case may already have: numbers are unique per agreement.
         return {"number": 900 + secrets.randbelow(99)}

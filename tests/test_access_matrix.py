@@ -19,6 +19,7 @@ from circlekeeper.accounts.models import Membership, User
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
 from circlekeeper.community.models import CommunityEvent, DirectoryEntry, Facilitator, ReadinessRequirement
 from circlekeeper.evaluation.models import Enrollment, EvaluationPlan, PlanTimepoint, Timepoint
+from circlekeeper.evaluation.scheduling import default_network_plan_for
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import Response, Source
@@ -336,6 +337,15 @@ MATRIX: dict[str, Row] = {
     "evaluation:plan_timepoint_retire": Row(
         method="post", objects=("own", "other_org"), status=member_object(302)
     ),
+    # The network's shared plan: its network admins.
+    "evaluation:network_plan": Row(status=signed_in(allowed=("nora",)), kwargs={"slug": "test-network"}),
+    "evaluation:network_plan_timepoint_add": Row(
+        status=signed_in(allowed=("nora",)), kwargs={"slug": "test-network"}
+    ),
+    "evaluation:network_plan_timepoint_edit": Row(objects=("own",), status=signed_in(allowed=("nora",))),
+    "evaluation:network_plan_timepoint_retire": Row(
+        method="post", objects=("own",), status=signed_in(302, allowed=("nora",))
+    ),
     "evaluation:due": Row(status=signed_in(allowed=CASE_WORKERS)),
     "evaluation:case_schedule": Row(objects=("own", "other", "other_org"), status=case_object()),
     # Keepers and supervisors on the team enrol a case; enrolling needs a plan and a date: an empty form is
@@ -455,6 +465,7 @@ class AccessMatrixTests(PersonaTestCase):
         cls.harm_ids: dict[str, int] = {}
         cls.progress_links: dict[str, int] = {}
         cls.plan_timepoints: dict[str, int] = {}
+        cls.network_plan_timepoint = default_network_plan_for(cls.network).timepoints.get(code="T3").pk
         cls.directory_entry = DirectoryEntry.objects.create(organization=cls.harbor, status="submitted").pk
         cls.community_ids: dict[str, dict[str, int]] = {
             "event_id": {},
@@ -666,6 +677,8 @@ class AccessMatrixTests(PersonaTestCase):
         community_object = COMMUNITY_OBJECTS.get(name)
         if community_object is not None:
             return reverse(name, kwargs={community_object: self.community_ids[community_object][obj]})
+        if name in ("evaluation:network_plan_timepoint_edit", "evaluation:network_plan_timepoint_retire"):
+            return reverse(name, kwargs={"slug": "test-network", "timepoint_id": self.network_plan_timepoint})
         if name == "community:directory_review":
             return reverse(name, kwargs={"slug": "test-network", "entry_id": self.directory_entry})
         if name in ("evaluation:plan_timepoint_edit", "evaluation:plan_timepoint_retire"):

@@ -92,7 +92,7 @@ class Network(models.Model):
         _("smallest count shown"),
         default=11,
         validators=[MinValueValidator(5), MaxValueValidator(100)],
-        help_text=_("Counts of people below this are shown as \u201c<N\u201d in shared results."),
+        help_text=_("Counts of people below this are shown as “<N” in shared results."),
     )
 
     class Meta:

@@ -17,7 +17,7 @@ class ThresholdForm(forms.Form):
         min_value=5,
         max_value=100,
         help_text=_(
-            "Counts of people below this are shown as \u201c<N\u201d on every dashboard, report and public page of "
+            "Counts of people below this are shown as “<N” on every dashboard, report and public page of "
             "the network. 11 is the usual rule; it can be raised, never set below 5."
         ),
     )

@@ -118,7 +118,7 @@ DOMAINS: tuple[Domain, ...] = (
         "healing",
         gettext_lazy("Healing"),
         gettext_lazy(
-            "Only survivors who chose to answer, in their own terms; \u201cprefer not to say\u201d is always allowed."
+            "Only survivors who chose to answer, in their own terms; “prefer not to say” is always allowed."
         ),
         (ScoreSpec("outcome_healing", "healing", S),),
     ),

@@ -199,10 +199,10 @@ def scores_frame(
                 continue  # levels and bands are words; only numbers are analysed here
             rows.append(
                 {
-                    "participant": code(response.participant.uid),  # type: ignore[union-attr]
+                    "participant": code(response.participant.uid),
                     "organization": slugs[response.organization_id],
-                    "track": response.case.track,  # type: ignore[union-attr]
-                    "role": response.participant.role,  # type: ignore[union-attr]
+                    "track": response.case.track,
+                    "role": response.participant.role,
                     "instrument": response.version.instrument.code,
                     "timepoint": timepoint.code if timepoint is not None else "",
                     "month": month_of(response.submitted_at),

@@ -83,12 +83,13 @@ class TimepointForm(forms.Form):
     def __init__(
         self,
         *args: Any,
-        organization: Organization,
+        organization: Organization | None,
         plan: EvaluationPlan,
         timepoint: PlanTimepoint | None = None,
         **kwargs: Any,
     ) -> None:
-        if timepoint is not None and not args and "data" not in kwargs:
+        data = args[0] if args else kwargs.get("data")
+        if timepoint is not None and data is None:
             kwargs["initial"] = {
                 "code": timepoint.code,
                 "label": timepoint.label,
@@ -102,6 +103,8 @@ class TimepointForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["lock_version"].initial = plan.lock_version
         instruments: Any = self.fields["instruments"]
+        # A network's shared plan (organization None) offers only the shared questionnaires: every organization
+        # of the network has those, and none of its own.
         instruments.queryset = Instrument.objects.available_to(organization).order_by("name", "id")
         if timepoint is None and not self.is_bound:
             self.fields["roles"].initial = [ParticipantRole.SURVIVOR.value]

@@ -1,4 +1,5 @@
-"""The evaluation plan (program admins), a case's evaluation timepoints (its team), and what is due this week.
+"""The evaluation plan (program admins), the network's shared plan (its network admins), a case's evaluation
+timepoints (its team), and what is due this week.
 
 Rules live in scheduling.py; these views find the object, read the form, call one service and answer. A refusal
 is shown with its reason and writes nothing.
@@ -21,9 +22,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
-from circlekeeper.accounts.access import program_admin_context
+from circlekeeper.accounts.access import program_admin_context, staff_context
 from circlekeeper.accounts.audit import Action, audit
-from circlekeeper.accounts.models import Organization, User
+from circlekeeper.accounts.models import Network, Organization, User
 from circlekeeper.cases.access import case_worker_context, cases_for, get_case_for
 from circlekeeper.cases.models import Case, CaseAssignment, Participant, ParticipantRole, TeamRole
 from circlekeeper.evaluation import scheduling
@@ -64,6 +65,30 @@ def _get_plan_timepoint_for(request: HttpRequest, timepoint_id: int) -> tuple[Pl
     if timepoint is None:
         raise Http404
     return timepoint, organization
+
+
+def _get_administered_network(request: HttpRequest, slug: str) -> Network:
+    """A network this person administers: 403 for anyone who administers none, 404 for another network."""
+    context = staff_context(request)
+    if context is None or not context.admin_of_networks:
+        raise PermissionDenied
+    network = next((n for n in context.admin_of_networks if n.slug == slug), None)
+    if network is None:
+        raise Http404
+    return network
+
+
+def _get_network_plan_timepoint_for(
+    request: HttpRequest, slug: str, timepoint_id: int
+) -> tuple[PlanTimepoint, Network]:
+    """A timepoint of the shared plan of a network this person administers; 404 for another plan's."""
+    network = _get_administered_network(request, slug)
+    timepoint = (
+        PlanTimepoint.objects.filter(pk=timepoint_id, plan__network=network).select_related("plan").first()
+    )
+    if timepoint is None:
+        raise Http404
+    return timepoint, network
 
 
 def _may_enrol(request: HttpRequest, case: Case) -> bool:
@@ -115,27 +140,34 @@ def _role_labels(roles: list[str]) -> list[str]:
 
 @login_required
 def plan(request: HttpRequest) -> HttpResponse:
-    _context, organization = program_admin_context(request)
+    context, organization = program_admin_context(request)
     own = scheduling.default_plan_for(organization, by=_user(request))
     plans = list(
         EvaluationPlan.objects.for_organization(organization)
+        .select_related("network")
         .prefetch_related("timepoints__instruments")
         .order_by("id")
     )
     own = next(p for p in plans if p.pk == own.pk)
     shared = [p for p in plans if p.network_id is not None]
     audit(request, action=Action.EVALUATION_SCHEDULE_VIEW, object_type="evaluation_plan", object_id=own.pk)
-    context = {
+    administered = {n.pk for n in context.admin_of_networks}
+    context_data = {
         "plan": own,
         "rows": _plan_rows(own),
-        "shared": [(p, _plan_rows(p)) for p in shared],
+        # The shared plan is read-only here; a program admin who also administers the network gets its link.
+        "shared": [(p, _plan_rows(p), p.network_id in administered) for p in shared],
         "lock_form": LockForm(initial={"lock_version": own.lock_version}),
     }
-    return render(request, "evaluation/schedule/plan.html", context)
+    return render(request, "evaluation/schedule/plan.html", context_data)
 
 
 def _save_timepoint(
-    request: HttpRequest, form: TimepointForm, plan: EvaluationPlan, timepoint: PlanTimepoint | None
+    request: HttpRequest,
+    form: TimepointForm,
+    plan: EvaluationPlan,
+    timepoint: PlanTimepoint | None,
+    plan_url: str,
 ) -> HttpResponse | None:
     """Run the service for a valid form; the redirect on success, None (errors on the form) on refusal."""
     now = timezone.now()
@@ -165,49 +197,36 @@ def _save_timepoint(
         _("Timepoint %(code)s saved. Timepoints already open, answered or missed keep their window.")
         % {"code": saved.code},
     )
-    return redirect(reverse("evaluation:plan") + f"#timepoint-{saved.pk}")
+    return redirect(plan_url + f"#timepoint-{saved.pk}")
 
 
-@login_required
-def plan_timepoint_add(request: HttpRequest) -> HttpResponse:
-    _context, organization = program_admin_context(request)
-    own = scheduling.default_plan_for(organization, by=_user(request))
-    form = TimepointForm(request.POST or None, organization=organization, plan=own)
-    if request.method == "POST" and form.is_valid():
-        done = _save_timepoint(request, form, own, None)
-        if done is not None:
-            return done
-    status = 400 if request.method == "POST" else 200
-    return render(
-        request, "evaluation/schedule/timepoint_form.html", {"form": form, "plan": own}, status=status
-    )
-
-
-@login_required
-def plan_timepoint_edit(request: HttpRequest, timepoint_id: int) -> HttpResponse:
-    timepoint, organization = _get_plan_timepoint_for(request, timepoint_id)
-    if timepoint.retired_at is not None:
+def _timepoint_page(
+    request: HttpRequest,
+    *,
+    plan: EvaluationPlan,
+    organization: Organization | None,
+    timepoint: PlanTimepoint | None,
+    plan_url: str,
+    network: Network | None = None,
+) -> HttpResponse:
+    """Add (timepoint None) or change a timepoint of an organization's plan or of a network's shared one."""
+    if timepoint is not None and timepoint.retired_at is not None:
         raise Http404
-    form = TimepointForm(
-        request.POST or None, organization=organization, plan=timepoint.plan, timepoint=timepoint
-    )
+    form = TimepointForm(request.POST or None, organization=organization, plan=plan, timepoint=timepoint)
     if request.method == "POST" and form.is_valid():
-        done = _save_timepoint(request, form, timepoint.plan, timepoint)
+        done = _save_timepoint(request, form, plan, timepoint, plan_url)
         if done is not None:
             return done
     status = 400 if request.method == "POST" else 200
-    context = {"form": form, "plan": timepoint.plan, "timepoint": timepoint}
+    context = {"form": form, "plan": plan, "timepoint": timepoint, "plan_url": plan_url, "network": network}
     return render(request, "evaluation/schedule/timepoint_form.html", context, status=status)
 
 
-@login_required
-@require_POST
-def plan_timepoint_retire(request: HttpRequest, timepoint_id: int) -> HttpResponse:
-    timepoint, _organization = _get_plan_timepoint_for(request, timepoint_id)
+def _retire_timepoint(request: HttpRequest, timepoint: PlanTimepoint, plan_url: str) -> HttpResponse:
     form = LockForm(request.POST)
     if not form.is_valid():
         messages.error(request, _("The form was incomplete: nothing was changed."))
-        return redirect("evaluation:plan")
+        return redirect(plan_url)
     try:
         scheduling.retire_timepoint(
             timepoint=timepoint,
@@ -217,7 +236,7 @@ def plan_timepoint_retire(request: HttpRequest, timepoint_id: int) -> HttpRespon
         )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("evaluation:plan")
+        return redirect(plan_url)
     audit(request, action=Action.EVALUATION_PLAN_CHANGE, object_type="plan_timepoint", object_id=timepoint.pk)
     messages.success(
         request,
@@ -226,7 +245,87 @@ def plan_timepoint_retire(request: HttpRequest, timepoint_id: int) -> HttpRespon
         )
         % {"code": timepoint.code},
     )
-    return redirect("evaluation:plan")
+    return redirect(plan_url)
+
+
+@login_required
+def plan_timepoint_add(request: HttpRequest) -> HttpResponse:
+    _context, organization = program_admin_context(request)
+    own = scheduling.default_plan_for(organization, by=_user(request))
+    return _timepoint_page(
+        request, plan=own, organization=organization, timepoint=None, plan_url=reverse("evaluation:plan")
+    )
+
+
+@login_required
+def plan_timepoint_edit(request: HttpRequest, timepoint_id: int) -> HttpResponse:
+    timepoint, organization = _get_plan_timepoint_for(request, timepoint_id)
+    return _timepoint_page(
+        request,
+        plan=timepoint.plan,
+        organization=organization,
+        timepoint=timepoint,
+        plan_url=reverse("evaluation:plan"),
+    )
+
+
+@login_required
+@require_POST
+def plan_timepoint_retire(request: HttpRequest, timepoint_id: int) -> HttpResponse:
+    timepoint, _organization = _get_plan_timepoint_for(request, timepoint_id)
+    return _retire_timepoint(request, timepoint, reverse("evaluation:plan"))
+
+
+# --- a network's shared plan (its network admins) ------------------------------------------------------------
+
+
+@login_required
+def network_plan(request: HttpRequest, slug: str) -> HttpResponse:
+    network = _get_administered_network(request, slug)
+    shared = scheduling.default_network_plan_for(network, by=_user(request))
+    shared = EvaluationPlan.objects.prefetch_related("timepoints__instruments").get(pk=shared.pk)
+    audit(request, action=Action.EVALUATION_SCHEDULE_VIEW, object_type="evaluation_plan", object_id=shared.pk)
+    context = {
+        "network": network,
+        "plan": shared,
+        "rows": _plan_rows(shared),
+        "plan_url": reverse("evaluation:network_plan", args=[network.slug]),
+    }
+    return render(request, "evaluation/schedule/network_plan.html", context)
+
+
+@login_required
+def network_plan_timepoint_add(request: HttpRequest, slug: str) -> HttpResponse:
+    network = _get_administered_network(request, slug)
+    shared = scheduling.default_network_plan_for(network, by=_user(request))
+    return _timepoint_page(
+        request,
+        plan=shared,
+        organization=None,
+        timepoint=None,
+        plan_url=reverse("evaluation:network_plan", args=[network.slug]),
+        network=network,
+    )
+
+
+@login_required
+def network_plan_timepoint_edit(request: HttpRequest, slug: str, timepoint_id: int) -> HttpResponse:
+    timepoint, network = _get_network_plan_timepoint_for(request, slug, timepoint_id)
+    return _timepoint_page(
+        request,
+        plan=timepoint.plan,
+        organization=None,
+        timepoint=timepoint,
+        plan_url=reverse("evaluation:network_plan", args=[network.slug]),
+        network=network,
+    )
+
+
+@login_required
+@require_POST
+def network_plan_timepoint_retire(request: HttpRequest, slug: str, timepoint_id: int) -> HttpResponse:
+    timepoint, network = _get_network_plan_timepoint_for(request, slug, timepoint_id)
+    return _retire_timepoint(request, timepoint, reverse("evaluation:network_plan", args=[network.slug]))
 
 
 # --- a case's evaluation -------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from circlekeeper.accounts.audit import Action
-from circlekeeper.accounts.models import Organization, User
+from circlekeeper.accounts.models import Network, Organization, User
 from circlekeeper.cases.contact import harm_action_refusal
 from circlekeeper.cases.models import (
     LEAVES_MESSAGE,
@@ -167,10 +167,36 @@ def default_plan_for(organization: Organization, *, by: User | None = None) -> E
     """The organization's own plan, made once with the default timepoints and the built-in questionnaires."""
     # Locking the organization row makes two first visits at once make one plan, not two.
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
-    existing = EvaluationPlan.objects.filter(organization=organization).order_by("id").first()
+    return _first_or_default_plan(
+        EvaluationPlan(organization=organization, name=_("Evaluation plan"), created_by=by)
+    )
+
+
+@transaction.atomic
+def default_network_plan_for(network: Network, *, by: User | None = None) -> EvaluationPlan:
+    """The plan the network shares with its organizations, made once as an organization's is (built-in,
+    shared questionnaires only: every organization of the network has them)."""
+    Network.objects.select_for_update().filter(pk=network.pk).first()
+    return _first_or_default_plan(
+        EvaluationPlan(
+            network=network,
+            name=_("%(network)s shared evaluation plan") % {"network": network.name},
+            created_by=by,
+        )
+    )
+
+
+def _first_or_default_plan(new: EvaluationPlan) -> EvaluationPlan:
+    """The owner's first plan, or `new` saved with the default timepoints. The caller holds the owner's row lock."""
+    owner = (
+        Q(organization_id=new.organization_id)
+        if new.organization_id is not None
+        else Q(organization__isnull=True, network_id=new.network_id)
+    )
+    existing = EvaluationPlan.objects.filter(owner).order_by("id").first()
     if existing is not None:
         return existing
-    plan = EvaluationPlan(organization=organization, name=_("Evaluation plan"), created_by=by)
+    plan = new
     plan.full_clean()
     plan.save()
     builtins = {i.code: i for i in Instrument.objects.filter(owner__isnull=True)}
@@ -200,7 +226,7 @@ def plans_for(organization: Organization) -> list[EvaluationPlan]:
 
 @dataclass(frozen=True)
 class TimepointChange:
-    """What a program admin sets on a plan's timepoint."""
+    """What a program admin (or, on the network's shared plan, a network admin) sets on a plan's timepoint."""
 
     code: str
     label: str
@@ -241,7 +267,11 @@ def _apply(timepoint: PlanTimepoint, change: TimepointChange, organization: Orga
         errors["instruments"] = [_("Choose at least one questionnaire.")]
     available = set(Instrument.objects.available_to(organization).values_list("pk", flat=True))
     if any(instrument.pk not in available for instrument in change.instruments):
-        errors["instruments"] = [_("One of these questionnaires is not available to your organization.")]
+        errors["instruments"] = [
+            _("One of these questionnaires is not available to your organization.")
+            if organization is not None
+            else _("One of these questionnaires is not shared with every organization of the network.")
+        ]
     clash = PlanTimepoint.objects.filter(plan_id=timepoint.plan_id, code=code, retired_at__isnull=True)
     if timepoint.pk:
         clash = clash.exclude(pk=timepoint.pk)

@@ -13,6 +13,22 @@ urlpatterns: list[URLPattern] = [
         views.plan_timepoint_retire,
         name="plan_timepoint_retire",
     ),
+    path("networks/<slug:slug>/plan/", views.network_plan, name="network_plan"),
+    path(
+        "networks/<slug:slug>/plan/timepoints/new/",
+        views.network_plan_timepoint_add,
+        name="network_plan_timepoint_add",
+    ),
+    path(
+        "networks/<slug:slug>/plan/timepoints/<int:timepoint_id>/",
+        views.network_plan_timepoint_edit,
+        name="network_plan_timepoint_edit",
+    ),
+    path(
+        "networks/<slug:slug>/plan/timepoints/<int:timepoint_id>/retire/",
+        views.network_plan_timepoint_retire,
+        name="network_plan_timepoint_retire",
+    ),
     path("due/", views.due, name="due"),
     path("cases/<int:case_id>/", views.case_schedule, name="case_schedule"),
     path("cases/<int:case_id>/enrol/", views.case_enrol, name="case_enrol"),

@@ -6,7 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from circlekeeper.accounts.models import Role
+from circlekeeper.accounts.models import Organization, Role, User
 from circlekeeper.community import directory
 from circlekeeper.community.models import DirectoryEntry, EntryStatus
 from circlekeeper.community.public_views import DIRECTORY_REVIEW, DIRECTORY_SAVE, DIRECTORY_SUBMIT
@@ -35,6 +35,10 @@ def entry_post(lock_version, **overrides):
 
 
 class DirectoryFlowTests(PersonaTestCase):
+    valley_admin: User
+    elsewhere: Organization
+    other_network_admin: User
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()

@@ -7,7 +7,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from circlekeeper.accounts.models import Role
+from circlekeeper.accounts.models import Organization, Role, User
 from circlekeeper.cases.models import Track
 from circlekeeper.community import hub
 from circlekeeper.community.models import EventKind, ImpactDecision
@@ -22,6 +22,11 @@ NOW = datetime.datetime(2026, 6, 15, 18, 0, tzinfo=datetime.UTC)
 
 
 class HubData(ImpactData):
+    elsewhere_org: Organization
+    other_admin: User
+    other_evaluator: User
+    valley_evaluator: User
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()

@@ -29,7 +29,7 @@ from circlekeeper.evaluation.models import (
     TimepointStatus,
 )
 from circlekeeper.instruments.builtins import load_builtins
-from circlekeeper.instruments.models import Instrument, Response
+from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
 from circlekeeper.protocol.models import Transition, TransitionKind
 from circlekeeper.testing import PersonaTestCase, make_case, make_participant
 
@@ -55,6 +55,11 @@ def assert_no_line_has_one_hidden_cell(table):
 class ImpactData(PersonaTestCase):
     """Builds what the impact page counts: cases, agreements, felt-safety answers, events and trainings."""
 
+    instrument: Instrument
+    version: InstrumentVersion
+    plans: dict[int, dict[str, PlanTimepoint]]
+    counter: int
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
@@ -62,7 +67,9 @@ class ImpactData(PersonaTestCase):
         cls.network.save()
         load_builtins()
         cls.instrument = Instrument.objects.get(code="outcome_safety", owner=None)
-        cls.version = cls.instrument.latest_version()
+        version = cls.instrument.latest_version()
+        assert version is not None
+        cls.version = version
         cls.plans = {}
         cls.counter = 0
 

@@ -10,7 +10,7 @@ from django.test import TestCase, override_settings
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from circlekeeper.accounts.models import Role
+from circlekeeper.accounts.models import Role, User
 from circlekeeper.cases.demo import seed_network
 from circlekeeper.community import directory
 from circlekeeper.community.models import DirectoryEntry, EntryStatus, ImpactDecision
@@ -43,6 +43,8 @@ def publish(organization, admin, network_admin, **changes):
 
 
 class DirectoryPageTests(PersonaTestCase):
+    valley_admin: User
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
@@ -122,7 +124,9 @@ class DirectoryPageTests(PersonaTestCase):
         html = self.get().content.decode()
 
         body = html[html.index("<body") :]
-        first_link = re.search(r"<(a|button|select|input)\b[^>]*>", body).group(0)
+        match = re.search(r"<(a|button|select|input)\b[^>]*>", body)
+        assert match is not None
+        first_link = match.group(0)
         self.assertIn('id="quick-exit"', first_link)
         self.assertIn(f'href="{settings.QUICK_EXIT_URL}"', first_link)
         self.assertIn("It does not erase your browser history.", html)
@@ -245,8 +249,8 @@ class DemoTests(TestCase):
         html = self.client.get(reverse("public:directory", args=["bay-area"])).content.decode()
         self.assertIn("3 programs.", html)
         self.assertNotIn(VALLEY_EDIT["hours_en"], html)
-        html = self.client.get(reverse("public:directory", args=["bay-area"]), HTTP_ACCEPT_LANGUAGE="es")
-        self.assertContains(html, "Gratis")
+        spanish = self.client.get(reverse("public:directory", args=["bay-area"]), HTTP_ACCEPT_LANGUAGE="es")
+        self.assertContains(spanish, "Gratis")
         impact = self.client.get(reverse("public:impact", args=["bay-area"]))
         self.assertContains(impact, "Harbor Community Circle")
         self.assertNotContains(impact, "Bridge Family Collective")

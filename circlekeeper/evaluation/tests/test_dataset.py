@@ -7,7 +7,8 @@ from django.http import Http404
 from django.test import RequestFactory
 
 from circlekeeper.accounts.models import Role
-from circlekeeper.cases.models import ParticipantRole, Track
+from circlekeeper.accounts.sessions import SessionStore
+from circlekeeper.cases.models import Participant, ParticipantRole, Track
 from circlekeeper.evaluation import access, dataset
 from circlekeeper.evaluation.models import (
     Anchor,
@@ -18,7 +19,7 @@ from circlekeeper.evaluation.models import (
     TimepointStatus,
 )
 from circlekeeper.instruments.builtins import load_builtins
-from circlekeeper.instruments.models import Instrument, Response
+from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
 from circlekeeper.protocol.models import (
     Answer,
     CheckMoment,
@@ -42,12 +43,24 @@ AT = datetime.datetime(2026, 3, 17, 15, 30, tzinfo=datetime.UTC)
 
 
 class FrameTests(PersonaTestCase):
+    instrument: Instrument
+    version: InstrumentVersion
+    survivor: Participant
+    harm: Participant
+    child: Participant
+    valley_survivor: Participant
+    t0: PlanTimepoint
+    t3: PlanTimepoint
+    enrollment: Enrollment
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
         load_builtins()
         cls.instrument = Instrument.objects.get(code="outcome_safety", owner=None)
-        cls.version = cls.instrument.latest_version()
+        version = cls.instrument.latest_version()
+        assert version is not None
+        cls.version = version
         cls.case.track = Track.DIRECT_DIALOGUE
         cls.case.save()
         cls.survivor = make_participant(cls.case, label="Marker-Label-Survivor")
@@ -185,6 +198,8 @@ class FrameTests(PersonaTestCase):
 
 
 class FidelityTests(PersonaTestCase):
+    survivor: Participant
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
@@ -222,9 +237,11 @@ class FidelityTests(PersonaTestCase):
         self.meeting(check_in_at=AT - hour, held_at=AT, check_out_at=None)  # no check-out
         # A survivor's check 3 days before the first stage change, none in the 7 days before the second.
         load_builtins()
+        version = Instrument.objects.get(code="safety_check", owner=None).latest_version()
+        assert version is not None
         check = Response.objects.create(
             organization=self.harbor,
-            version=Instrument.objects.get(code="safety_check", owner=None).latest_version(),
+            version=version,
             participant=self.survivor,
             case=self.case,
             status="submitted",
@@ -262,7 +279,7 @@ class AccessTests(PersonaTestCase):
     def request_for(self, user, organization=None):
         request = RequestFactory().get("/")
         request.user = user
-        request.session = {}
+        request.session = SessionStore()
         if organization is not None:
             request.session["active_organization_id"] = organization.pk
         return request

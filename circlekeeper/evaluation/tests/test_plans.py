@@ -2,6 +2,7 @@
 against concurrent edits; who is scheduled (consent to take part; children and barriers never)."""
 
 import datetime
+from typing import Any
 
 import time_machine
 from django.core.exceptions import ValidationError
@@ -21,8 +22,8 @@ from circlekeeper.instruments.models import Instrument
 from circlekeeper.testing import PersonaTestCase, make_case, make_participant, make_reachable
 
 
-def change_of(timepoint: PlanTimepoint, **changes) -> TimepointChange:
-    values = {
+def change_of(timepoint: PlanTimepoint, **changes: Any) -> TimepointChange:
+    values: dict[str, Any] = {
         "code": timepoint.code,
         "label": timepoint.label,
         "anchor": timepoint.anchor,
@@ -208,6 +209,7 @@ class PlanChangeTests(PersonaTestCase):
             )
         self.assertEqual(self.windows("T0"), t0_before)  # open: keeps its window
         t3 = Timepoint.objects.filter(participant=self.survivor, code="T3").first()
+        assert t3 is not None
         self.assertEqual(scheduling.due_day(t3), datetime.date(2026, 6, 30))
         self.assertEqual(t3.opens_at, local(2026, 6, 16, 0))
         self.plan.refresh_from_db()

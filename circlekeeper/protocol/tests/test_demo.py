@@ -212,5 +212,5 @@ class DemoModeTests(TestCase):
         from django.core.management import get_commands
 
         commands = get_commands()
-        self.assertEqual(commands["seed_demo"], "circlekeeper.evaluation")
+        self.assertEqual(commands["seed_demo"], "circlekeeper.community")
         self.assertNotIn("seed_demo_safety", commands)
