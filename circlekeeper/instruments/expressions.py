@@ -1411,7 +1411,9 @@ _FUNCTION_BODIES: dict[str, Callable[[list[object], date], object]] = {
     "count_selected": _count_selected,
     "datediff": _datediff,
     "false": lambda values, today: False,
-    "int": _unary_number(math.trunc),
+    # Toward zero, through the same decimal reading as rounddown(x, 0) (what int() becomes in REDCap), so the
+    # two agree even on numbers too large for a float to hold every digit.
+    "int": _rounding(ROUND_DOWN),
     "isblank": lambda values, today: _is_blank(values[0]),
     "length": lambda values, today: len(_text(values[0])),
     "max": _aggregate(max),

@@ -781,3 +781,11 @@ def test_logic_written_for_redcap_means_the_same_when_read_back(tree, answers):
 
 def test_every_function_in_the_table_above_is_all_there_is():
     assert set(ARITY) | {"datediff"} == set(expressions.FUNCTIONS)
+
+
+def test_int_of_a_number_too_large_for_every_digit_agrees_with_its_redcap_form():
+    # Found by the property above: int() and rounddown(x, 0) once read such a number differently.
+    ours = parse("int(1 / 3.598618247653242e-119)").evaluate({}, today=TODAY)
+    assert ours == parse("rounddown(1 / 3.598618247653242e-119, 0)").evaluate({}, today=TODAY)
+    assert parse("int(-2.7)").evaluate({}, today=TODAY) == -2
+    assert parse("int(2.7)").evaluate({}, today=TODAY) == 2
