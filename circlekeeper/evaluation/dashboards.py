@@ -948,10 +948,12 @@ def _present_retention(section: dict[str, Any], threshold: int, chart_id: str) -
     shown.chart = charts.bar_chart(
         chart_id=chart_id,
         title=_("Share answered at each timepoint"),
+        # "%%" is a literal percent sign once the message is formatted (with nothing to put in).
         description=_(
             "Bars show the share of the people due who answered, whiskers its 95%% confidence interval; "
             "suppressed timepoints are not drawn."
-        ),
+        )
+        % {},
         bars=bars,
         lowest=0.0,
         highest=1.0,
@@ -1003,7 +1005,7 @@ def _present_fidelity(section: dict[str, Any], threshold: int, chart_id: str) ->
     shown.chart = charts.bar_chart(
         chart_id=chart_id,
         title=_("Share with the safety checks on time"),
-        description=_("Bars show the share on time, whiskers its 95%% confidence interval."),
+        description=_("Bars show the share on time, whiskers its 95%% confidence interval.") % {},
         bars=bars,
         lowest=0.0,
         highest=1.0,

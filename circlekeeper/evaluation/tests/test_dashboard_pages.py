@@ -193,6 +193,9 @@ class NumbersTest(DashboardTestCase):
                 self.assertEqual(text.count("<svg"), text.count("<title id="))
                 self.assertEqual(text.count('role="img"'), text.count("<svg"))
                 self.assertGreaterEqual(text.count("<caption"), text.count("<svg"))
+                # Every message was formatted: no "%%" or "%(name)s" left for a reader.
+                self.assertNotIn("%%", text)
+                self.assertNotIn("%(", text)
 
 
 class BackgroundTest(DashboardTestCase):
