@@ -19,7 +19,7 @@ TEXT_COLOUR = "#1b1b1f"
 MUTED_COLOUR = "#4a4a55"
 LINE_COLOUR = "#c9c6bd"
 ROW_HEIGHT = 34
-LABEL_WIDTH = 150
+LABEL_WIDTH = 200
 BAR_AREA = 260
 VALUE_WIDTH = 150
 WIDTH = LABEL_WIDTH + BAR_AREA + VALUE_WIDTH
@@ -106,5 +106,5 @@ def _number(value: float) -> str:
     return f"{value:.1f}".rstrip("0").rstrip(".")
 
 
-def _shorten(label: str, limit: int = 20) -> str:
+def _shorten(label: str, limit: int = 24) -> str:
     return escape(label if len(label) <= limit else label[: limit - 1] + "…")
