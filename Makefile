@@ -5,10 +5,11 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint typecheck security pytest messages compilemessages clean help
+.PHONY: run test lint typecheck security pytest messages compilemessages clean help bench
 
 help:
 	@echo "make run   - set up and serve the demo network on http://127.0.0.1:$(PORT)"
+	@echo "make bench - benchmarks against the issue-10 targets; results in bench/results/"
 	@echo "make test  - ruff, mypy, bandit and the full pytest suite (DATABASE_URL=postgres://... for PostgreSQL)"
 
 $(BIN)/python:
@@ -54,6 +55,11 @@ pytest: $(VENV)/.installed-dev compilemessages
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 test: lint typecheck security pytest
+
+# Benchmarks (issue 10): not part of `make test`. DATABASE_URL=postgres://... for PostgreSQL, else SQLite under
+# var/bench/; BENCH_SCALE (cases, default 100000) and BENCH_RESPONSES (default 1000000) set the sizes.
+bench: $(VENV)/.installed
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var/static

@@ -1,8 +1,10 @@
 """De-identified tables (items.py) written as files: flat CSV, a REDCap data dictionary and flat records,
 SPSS `.sav` and Stata `.dta` (issue 8 item 10; EVALUATION.md "Exports"; SECURITY.md 21).
 
-Everything is made in memory; the statistics files go through a temporary folder (pyreadstat writes to a
-path) that is removed before the answer is sent. Every CSV cell passes the spreadsheet-formula escape.
+A flat CSV streams (`csv_stream`: a few hundred rows in memory at a time, issue 10 item 6); the other
+formats are made in memory, and the statistics files go through a temporary folder (pyreadstat writes a
+whole DataFrame to a path) that is removed before the answer is sent. Every CSV cell passes the
+spreadsheet-formula escape.
 
 - CSV: the table as it is: codes, numbers, 1/0, "_pnts" for "prefer not to say"; UTF-8.
 - REDCap: a dictionary of the table's columns (record_id = participant code; choices "1, Label | 2, Label";
@@ -20,7 +22,7 @@ import io
 import math
 import re
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -61,10 +63,15 @@ class ExportFile:
     content: bytes
 
 
+def filename(basename: str, format: str) -> str:
+    """The file's name: the basename made safe, with the format's suffix."""
+    _writer, suffix, _content_type = WRITERS[Format(format)]
+    return re.sub(r"[^A-Za-z0-9_.-]", "_", basename) + suffix
+
+
 def export(table: Table, format: str, *, basename: str) -> ExportFile:
-    writer, suffix, content_type = WRITERS[Format(format)]
-    name = re.sub(r"[^A-Za-z0-9_.-]", "_", basename)
-    return ExportFile(f"{name}{suffix}", content_type, writer(table))
+    writer, _suffix, content_type = WRITERS[Format(format)]
+    return ExportFile(filename(basename, format), content_type, writer(table))
 
 
 # --- CSV ----------------------------------------------------------------------------------------------------
@@ -80,20 +87,40 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _csv(header: list[str], rows: list[list[Any]], *, unescaped: tuple[int, ...] = ()) -> bytes:
-    """CSV text in UTF-8, every cell formula-escaped except the columns in `unescaped` (which hold only
-    text written here, such as REDCap action tags, that must start with @)."""
+# Rows written before a streamed CSV hands on a piece: small enough to keep memory flat, large enough
+# that a million rows are a few thousand pieces.
+CSV_CHUNK_ROWS = 500
+
+
+def _csv_chunks(
+    header: list[str], rows: Iterable[list[Any]], *, unescaped: tuple[int, ...] = ()
+) -> Iterator[bytes]:
+    """CSV text in UTF-8 pieces, every cell formula-escaped except the columns in `unescaped` (which hold
+    only text written here, such as REDCap action tags, that must start with @)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(escape_row(header))
-    for row in rows:
+    for number, row in enumerate(rows, start=1):
         escaped = escape_row(row)
         writer.writerow([_cell(row[i] if i in unescaped else value) for i, value in enumerate(escaped)])
-    return out.getvalue().encode("utf-8")
+        if number % CSV_CHUNK_ROWS == 0:
+            yield out.getvalue().encode("utf-8")
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue().encode("utf-8")
+
+
+def _csv(header: list[str], rows: list[list[Any]], *, unescaped: tuple[int, ...] = ()) -> bytes:
+    return b"".join(_csv_chunks(header, rows, unescaped=unescaped))
+
+
+def csv_stream(names: list[str], rows: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """The flat CSV of `rows` (dicts keyed by the column names) in pieces, reading the rows as it goes."""
+    return _csv_chunks(names, ([row.get(name) for name in names] for row in rows))
 
 
 def to_csv(table: Table) -> bytes:
-    return _csv(table.names, [[row.get(name) for name in table.names] for row in table.rows])
+    return b"".join(csv_stream(table.names, table.rows))
 
 
 # --- REDCap -------------------------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -420,10 +420,16 @@ def responses_for(scope: Scope, instrument: Instrument) -> QuerySet[Response]:
 
 
 def rows_of(scope: Scope, responses: Iterable[Response], variables: list[Variable]) -> list[dict[str, Any]]:
+    return list(iter_rows(scope, responses, variables))
+
+
+def iter_rows(
+    scope: Scope, responses: Iterable[Response], variables: list[Variable]
+) -> Iterator[dict[str, Any]]:
+    """The de-identified row of each response, one at a time (a streamed export reads them as it writes)."""
     code = Coder(scope.evaluation)
     slugs = {organization.pk: organization.slug for organization in scope.organizations}
     answered = [variable for variable in variables if variable.name not in CONTEXT]
-    rows = []
     for response in responses:
         timepoint = getattr(response, "timepoint", None)
         row: dict[str, Any] = {
@@ -435,8 +441,7 @@ def rows_of(scope: Scope, responses: Iterable[Response], variables: list[Variabl
             "month": month_of(response.submitted_at),
         }
         row.update(answer_cells(answered, response.answers or {}, response.scores or {}))
-        rows.append(row)
-    return rows
+        yield row
 
 
 def variables_for(instrument: Instrument, language: str) -> list[Variable]:
@@ -451,6 +456,17 @@ def item_table(scope: Scope, instrument: Instrument, *, language: str) -> Table:
     variables = variables_for(instrument, language)
     rows = rows_of(scope, responses_for(scope, instrument), variables)
     return Table(instrument.code, instrument.name, variables, rows, language)
+
+
+# Responses read from the database at a time by a streamed export.
+STREAM_CHUNK = 1000
+
+
+def item_rows_stream(
+    scope: Scope, instrument: Instrument, variables: list[Variable]
+) -> Iterator[dict[str, Any]]:
+    """The rows of `item_table`, read STREAM_CHUNK responses at a time (QuerySet.iterator), never all at once."""
+    return iter_rows(scope, responses_for(scope, instrument).iterator(chunk_size=STREAM_CHUNK), variables)
 
 
 def timepoint_table(scope: Scope, *, language: str = "en") -> Table:

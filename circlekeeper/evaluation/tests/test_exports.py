@@ -86,6 +86,26 @@ class ExportFileTests(PlantedData):
         self.assertEqual((survivor["feel"], survivor["hours"], survivor["visits"]), ("2", "6.5", "7"))
         self.assertEqual((harm["feel"], harm["visits"], harm["hours"]), ("na", "_pnts", ""))
 
+    def test_the_streamed_csv_is_the_same_file_in_pieces_and_reads_rows_as_it_goes(self):
+        table = self.table()
+        self.assertEqual(b"".join(exports.csv_stream(table.names, table.rows)), exports.to_csv(table))
+        read = []
+
+        def rows():
+            for number in range(exports.CSV_CHUNK_ROWS * 2 + 1):
+                read.append(number)
+                yield {"participant": f"=cmd{number}", "month": "2026-01"}
+
+        pieces = exports.csv_stream(["participant", "month"], rows())
+        first = next(pieces)
+        # The first piece is handed on after one chunk of rows, before the rest are read.
+        self.assertEqual(len(read), exports.CSV_CHUNK_ROWS)
+        rest = b"".join(pieces)
+        lines = csv_rows(first + rest)
+        self.assertEqual(len(lines), exports.CSV_CHUNK_ROWS * 2 + 2)
+        self.assertEqual(lines[1], ["'=cmd0", "2026-01"])  # formula-escaped in every piece
+        self.assertEqual(lines[-1], [f"'=cmd{exports.CSV_CHUNK_ROWS * 2}", "2026-01"])
+
     def test_redcap_dictionary_reimports_through_our_own_importer(self):
         content = exports.redcap_dictionary(self.table())
         imported = redcap.read_dictionary(content, code="planted_copy", title="Copy")

@@ -1,0 +1,167 @@
+"""`make bench`: build (or reuse) the benchmark data set, run the measurements, write and print the results.
+
+    python -m bench.run                  # every measurement
+    python -m bench.run --only analyses  # one (analyses, exports, pages)
+
+PostgreSQL when DATABASE_URL is set, else a SQLite file under var/bench/ (never the demo database). The data set
+is `manage.py seed_demo --force --scale N` with N from BENCH_SCALE (default 100000); a marker under var/bench/
+records N so a second run reuses it. Results go to bench/results/<date>-<database>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCH_VAR = ROOT / "var" / "bench"
+DEFAULT_SCALE = 100_000
+MEASUREMENTS = ("analyses", "exports", "pages")
+NEEDS_DATABASE = ("pages",)
+
+
+def configure_environment() -> None:
+    """Settings for a benchmark process: demo mode (its keys under var/bench/), the bench database."""
+    BENCH_VAR.mkdir(parents=True, exist_ok=True)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "circlekeeper.settings")
+    os.environ["CIRCLEKEEPER_VAR_DIR"] = str(BENCH_VAR)
+    os.environ["CIRCLEKEEPER_DEMO"] = "true"
+    os.environ["CIRCLEKEEPER_STATIC_MANIFEST"] = "false"  # pages rendered in-process need no collectstatic
+    os.environ["CIRCLEKEEPER_ALLOWED_HOSTS"] = "testserver,127.0.0.1,localhost"
+    if not os.environ.get("DATABASE_URL"):
+        os.environ["DATABASE_URL"] = f"sqlite:///{BENCH_VAR / 'bench.sqlite3'}"
+
+
+def database_label() -> str:
+    from django.db import connection
+
+    return "postgresql" if connection.vendor == "postgresql" else connection.vendor
+
+
+def database_version() -> str:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SHOW server_version")
+        else:
+            cursor.execute("SELECT sqlite_version()")
+        return str(cursor.fetchone()[0])
+
+
+def marker_path() -> Path:
+    from django.db import connection
+
+    name = Path(str(connection.settings_dict["NAME"])).name
+    return BENCH_VAR / f"dataset-{database_label()}-{name}.json"
+
+
+def ensure_dataset(scale: int) -> dict[str, Any]:
+    """Migrate and seed at `scale`, unless the marker says this database already holds that data set."""
+    from django.core.management import call_command
+
+    marker = marker_path()
+    if marker.exists():
+        recorded = json.loads(marker.read_text(encoding="utf-8"))
+        if recorded.get("scale") == scale:
+            return {**recorded, "reused": True}
+    started = time.monotonic()
+    call_command("migrate", "--noinput", verbosity=0)
+    call_command("seed_demo", force=True, scale=scale, verbosity=0)
+    recorded = {"scale": scale, "seed_seconds": round(time.monotonic() - started, 1)}
+    marker.write_text(json.dumps(recorded) + "\n", encoding="utf-8")
+    return {**recorded, "reused": False}
+
+
+def _analyses() -> dict[str, Any]:
+    from bench import analyses
+
+    return analyses.measure()
+
+
+def _exports() -> dict[str, Any]:
+    from bench import exports
+
+    return exports.measure()
+
+
+def _pages() -> dict[str, Any]:
+    from bench import pages
+
+    return pages.measure()
+
+
+RUNNERS: dict[str, Callable[[], dict[str, Any]]] = {
+    "analyses": _analyses,
+    "exports": _exports,
+    "pages": _pages,
+}
+
+
+def summary(measurements: dict[str, Any]) -> str:
+    from bench.results import table
+
+    parts = []
+    if "dataset" in measurements:
+        parts.append("dataset: " + json.dumps(measurements["dataset"]))
+    if "analyses" in measurements:
+        parts.append(
+            table(
+                measurements["analyses"]["analyses"],
+                ["analysis", "rows", "seconds", "direct_seconds", "ratio", "meets_seconds", "meets_ratio"],
+            )
+        )
+    if "exports" in measurements:
+        parts.append(
+            table(measurements["exports"]["exports"], ["export", "rows", "seconds", "peak_rss_mb", "streams"])
+        )
+    if "pages" in measurements:
+        parts.append(
+            table(
+                measurements["pages"]["pages"],
+                ["page", "queries", "page_ms", "sql_ms", "floor_ratio", "decrypt_ms", "decrypt_share"],
+            )
+        )
+    return "\n\n".join(parts)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.splitlines()[0])
+    parser.add_argument("--only", choices=MEASUREMENTS, action="append", help="run only this measurement")
+    args = parser.parse_args(argv)
+    chosen = tuple(args.only or MEASUREMENTS)
+    configure_environment()
+    import django
+
+    django.setup()
+    from bench import results
+
+    scale = int(os.environ.get("BENCH_SCALE", DEFAULT_SCALE))
+    measurements: dict[str, Any] = {}
+    if any(name in NEEDS_DATABASE for name in chosen):
+        measurements["dataset"] = ensure_dataset(scale)
+    for name in chosen:
+        started = time.monotonic()
+        measurements[name] = RUNNERS[name]()
+        measurements[name]["wall_seconds"] = round(time.monotonic() - started, 1)
+    earlier = results.earlier_measurements(database_label())
+    result = results.document(
+        database=database_label(),
+        scale=scale,
+        measurements={**earlier, **measurements},
+        database_version=database_version(),
+    )
+    path = results.write(result)
+    print(summary(measurements))
+    print(f"\nWritten to {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
