@@ -248,12 +248,17 @@ def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
         if people:
             ready[organization.pk] = sum(r.ready for r in readiness_for(organization, people).values())
 
+    stages = Stage.values
+    table = suppress_table([[stage_counts[o.pk][s] for s in stages] for o in hub.pooled], threshold)
+    # An organization's open cases are its row total in the stage table: shown as that table shows them, so that
+    # a total it hides to protect a small cell is not shown here.
+    open_shown = dict(zip((o.pk for o in hub.pooled), table.row_totals, strict=True))
     for organization in hub.pooled:
         kept, n = on_time.get(organization.slug, (0, 0))
         hub.rows.append(
             OrganizationRow(
                 organization=organization,
-                open_cases=suppress_count(open_cases[organization.pk], threshold),
+                open_cases=open_shown[organization.pk],
                 holds_open=suppress_count(holds[organization.pk], threshold),
                 fidelity_n=suppress_count(n, threshold),
                 fidelity_share=f"{round(100 * kept / n)}%" if n >= threshold else "",
@@ -264,9 +269,7 @@ def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
             )
         )
 
-    stages = Stage.values
     hub.stage_labels = [str(label) for label in Stage.labels]
-    table = suppress_table([[stage_counts[o.pk][s] for s in stages] for o in hub.pooled], threshold)
     hub.stages = [
         StageRow(o, cells, total)
         for o, cells, total in zip(hub.pooled, table.cells, table.row_totals, strict=True)

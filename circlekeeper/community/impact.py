@@ -284,9 +284,10 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
         organization_id__in=ids, completed=True, event__date__gte=first, event__date__lte=last
     ).values_list("facilitator_id", "event__date"):
         trained[index[Quarter.of(day)]].add(facilitator_id)
-    report.facilitators = [
-        (quarter.label, suppress_count(len(trained[i]), threshold)) for i, quarter in enumerate(quarters)
-    ]
+    # Complementary suppression over the quarters: with one quarter hidden, the total shown beside them (each
+    # person once) minus the quarters shown would give it away.
+    by_quarter = suppress_table([[len(trained[i])] for i in range(len(quarters))], threshold)
+    report.facilitators = [(quarter.label, by_quarter.cells[i][0]) for i, quarter in enumerate(quarters)]
     report.facilitators_total = suppress_count(len(set().union(*trained.values())), threshold)
     report.charts = _charts(report)
     return report

@@ -89,7 +89,9 @@ class ContentTests(HubData):
         data = hub.hub_for(self.network, datetime.date(2026, 6, 15))
 
         rows = {row.organization.slug: row for row in data.rows}
-        self.assertEqual(rows["harbor"].open_cases, 8)  # six here and the two persona cases
+        # Eight (six here and the two persona cases), hidden as the stage table hides Harbor's total: shown, it
+        # would give Valley's one case away (9 - 8).
+        self.assertEqual(rows["harbor"].open_cases, "*")
         self.assertEqual(rows["valley"].open_cases, "<5")
         self.assertEqual(rows["harbor"].events, "<5")
         self.assertEqual(rows["valley"].trainings, "<5")
