@@ -457,11 +457,16 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
         [by_role.get(role, 0) for role in ParticipantRole.values],
         threshold,
     )
+    by_track_and_stage = _track_stage_table(_as_of_end(organization, cases, quarter), threshold)
     report.figures = [
+        # The same number as that table's grand total, shown as the table shows it: were the table to hide it
+        # (a complementary cell), showing it here would give a hidden cell back by subtraction.
         Figure(
             "cases_served",
             _("Cases served (open at any time in the quarter)"),
-            suppress_count(len(cases), threshold),
+            by_track_and_stage.total
+            if by_track_and_stage.total is not None
+            else suppress_count(len(cases), threshold),
         ),
         Figure("cases_opened", _("New cases opened in the quarter"), suppress_count(opened, threshold)),
         Figure(
@@ -472,7 +477,7 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
     events, report.community = _community(organization, quarter, threshold)
     report.tables = [
         roles,
-        _track_stage_table(_as_of_end(organization, cases, quarter), threshold),
+        by_track_and_stage,
         meetings,
         events,
     ]

@@ -210,6 +210,15 @@ class SuppressionTests(ReportData):
         self.assertIn("*", (shown["Survivor"], roles.totals[0]))
         self.assertEqual(report.table("cases_by_track_and_stage").total, "<11")
 
+    def test_cases_served_is_shown_exactly_as_the_track_and_stage_table_shows_its_total(self):
+        # The two are the same number: were they shown differently, a hidden cell would come back.
+        for threshold in (2, 5, 11):
+            self.set_threshold(threshold)
+            report = build_report(self.harbor, Q1)
+            self.assertEqual(
+                report.figure("cases_served").value, report.table("cases_by_track_and_stage").total
+            )
+
     def test_the_threshold_is_the_networks(self):
         self.set_threshold(2)
         report = build_report(self.harbor, Q1)
