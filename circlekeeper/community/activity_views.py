@@ -387,12 +387,14 @@ def _facilitator_page(
         .order_by("event__date", "id")
     )
     cases: list[Case] = []
+    other_cases = 0
     if facilitator.user_id is not None:
-        cases = list(
-            Case.objects.for_organization(facilitator.organization)
-            .filter(pk__in=CaseAssignment.objects.filter(user_id=facilitator.user_id).values("case_id"))
-            .order_by("reference")
+        served = Case.objects.for_organization(facilitator.organization).filter(
+            pk__in=CaseAssignment.objects.filter(user_id=facilitator.user_id).values("case_id")
         )
+        # Staff outside a case's team see nothing of it, not even its reference: only a count of the others.
+        cases = list(served.for_team_member(_user(request)).order_by("reference"))
+        other_cases = served.count() - len(cases)
     notes = list(
         SupervisionNote.objects.for_organization(facilitator.organization)
         .filter(facilitator=facilitator)
@@ -404,6 +406,7 @@ def _facilitator_page(
         "readiness": readiness_of(facilitator),
         "records": records,
         "cases": cases,
+        "other_cases": other_cases,
         "dialogue_tracks": DIALOGUE_TRACKS,
         "notes": notes,
         "note_form": note_form or SupervisionNoteForm(initial={"uid": uuid.uuid4()}),

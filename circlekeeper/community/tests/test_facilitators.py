@@ -121,6 +121,11 @@ class RosterTests(PersonaTestCase):
         self.assertContains(page, self.case.reference)
         self.assertNotContains(page, self.other_team_case.reference)
         self.assertNotContains(page, "Change this record")  # supervisors read; program admins change
+        # Pat keeps the roster but is on no case team: he sees that Rosa serves on a case, not which one.
+        self.login(self.pat)
+        page = self.client.get(reverse("community:facilitator_detail", args=[rosa.pk]))
+        self.assertNotContains(page, self.case.reference)
+        self.assertContains(page, "And 1 case whose team you are not on.")
 
 
 @time_machine.travel(NOW, tick=False)
