@@ -57,8 +57,13 @@ pytest: $(VENV)/.installed-dev compilemessages
 test: lint typecheck security pytest
 
 # Benchmarks (issue 10): not part of `make test`. DATABASE_URL=postgres://... for PostgreSQL, else SQLite under
-# var/bench/; BENCH_SCALE (cases, default 100000) and BENCH_RESPONSES (default 1000000) set the sizes.
-bench: $(VENV)/.installed
+# var/bench/; BENCH_SCALE (cases, default 100000) and BENCH_RESPONSES (default 1000000) set the sizes,
+# BENCH_LOAD_USERS (default 16) and BENCH_LOAD_SECONDS (default 60) the load test. The bench extra adds locust.
+$(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $@
+
+bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:

@@ -184,16 +184,23 @@ def direct_irr(groups: np.ndarray, events: np.ndarray, person_days: np.ndarray) 
 
 
 def direct_survival(groups: np.ndarray, days: np.ndarray, events: np.ndarray) -> float:
-    for level in np.unique(groups):
-        chosen = groups == level
+    # The groups factorized once (as analysis.py does): np.unique and == on an array of Python strings would
+    # make the direct computation slower than it needs to be.
+    codes, _levels = pd.factorize(groups, sort=True)
+    for number in range(codes.max() + 1):
+        chosen = codes == number
         estimate = SurvfuncRight(days[chosen], events[chosen])
         estimate.quantile(0.5)
-    _chisq, p_value = survdiff(days, events, groups)
+    _chisq, p_value = survdiff(days, events, codes)
     return float(p_value)
 
 
 def direct_retention(timepoints: np.ndarray, statuses: np.ndarray) -> pd.DataFrame:
-    table = pd.crosstab(timepoints, statuses)
+    # groupby().size() rather than pd.crosstab: the same table, and the quicker of the two.
+    table = (
+        pd.DataFrame({"timepoint": timepoints, "status": statuses}).groupby(["timepoint", "status"]).size()
+    )
+    table = table.unstack(fill_value=0)
     due = table["completed"] + table["missed"]
     low, high = proportion_confint(table["completed"], due, alpha=0.05, method="wilson")
     return table.assign(share=table["completed"] / due, ci_low=low, ci_high=high)

@@ -1,7 +1,7 @@
 """`make bench`: build (or reuse) the benchmark data set, run the measurements, write and print the results.
 
     python -m bench.run                  # every measurement
-    python -m bench.run --only analyses  # one (analyses, exports, pages)
+    python -m bench.run --only analyses  # one (analyses, exports, pages, load)
 
 PostgreSQL when DATABASE_URL is set, else a SQLite file under var/bench/ (never the demo database). The data set
 is `manage.py seed_demo --force --scale N` with N from BENCH_SCALE (default 100000); a marker under var/bench/
@@ -22,8 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 DEFAULT_SCALE = 100_000
-MEASUREMENTS = ("analyses", "exports", "pages")
-NEEDS_DATABASE = ("pages",)
+MEASUREMENTS = ("analyses", "exports", "pages", "load")
+NEEDS_DATABASE = ("pages", "load")
 
 
 def configure_environment() -> None:
@@ -97,10 +97,17 @@ def _pages() -> dict[str, Any]:
     return pages.measure()
 
 
+def _load() -> dict[str, Any]:
+    from bench import load
+
+    return load.measure()
+
+
 RUNNERS: dict[str, Callable[[], dict[str, Any]]] = {
     "analyses": _analyses,
     "exports": _exports,
     "pages": _pages,
+    "load": _load,
 }
 
 
@@ -127,6 +134,29 @@ def summary(measurements: dict[str, Any]) -> str:
                 measurements["pages"]["pages"],
                 ["page", "queries", "page_ms", "sql_ms", "floor_ratio", "decrypt_ms", "decrypt_share"],
             )
+        )
+    if "load" in measurements:
+        load = measurements["load"]
+        parts.append(
+            table(
+                load["pages"],
+                [
+                    "page",
+                    "requests",
+                    "failures",
+                    "pages_per_second",
+                    "p50_ms",
+                    "p95_ms",
+                    "p99_ms",
+                    "meets_p95",
+                ],
+            )
+        )
+        parts.append(
+            f"load: {load['users']} clients, {load['seconds']} s: {load['pages_per_second']} pages/s "
+            f"(target ≥ {load['target_pages_per_second']:g}), {load['errors']} errors, p95 target "
+            f"≤ {load['target_p95_ms']:g} ms; web workers' peak RSS {load['peak_rss_mb']} MB "
+            f"(target ≤ {load['target_rss_mb']:g} MB)"
         )
     return "\n\n".join(parts)
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 import numpy as np
 import pandas as pd
@@ -143,7 +143,7 @@ def descriptives(df: pd.DataFrame, value: str, group: str | None = None) -> list
         parts: Iterable[tuple[Any, pd.Series]] = [(None, values)]
     else:
         labels = _labels(df, group)
-        parts = ((key, values[labels == key]) for key in sorted(labels.unique()))
+        parts = ((key, values[labels.codes == number]) for number, key in enumerate(labels.levels))
     rows: list[Descriptive] = []
     for key, part in parts:
         present = part.dropna()
@@ -293,7 +293,7 @@ def irr(
             )
             % {"column": person_days, "count": int((time <= 0).sum())}
         )
-    levels = sorted(labels.unique())
+    levels = labels.levels
     if len(levels) < 2:
         raise AnalysisError(
             _("A rate ratio needs at least two groups; there is only %(n)s.") % {"n": len(levels)}
@@ -304,8 +304,10 @@ def irr(
             _("The reference group %(reference)r is not in the data (groups: %(groups)s).")
             % {"reference": reference, "groups": ", ".join(map(str, levels))}
         )
-    summary = pd.DataFrame({"group": labels, "events": counts, "time": time}).groupby("group")
+    # Grouped by the labels' codes, which sort as the labels do; the totals are then indexed by label.
+    summary = pd.DataFrame({"group": labels.codes, "events": counts, "time": time}).groupby("group")
     totals = summary.agg(n=("events", "size"), events=("events", "sum"), time=("time", "sum"))
+    totals.index = pd.Index(levels)
     for level in levels:
         if totals.loc[level, "events"] == 0:
             raise AnalysisError(
@@ -318,7 +320,7 @@ def irr(
     others = [level for level in levels if level != reference]
     exog = pd.DataFrame({"const": 1.0}, index=df.index)
     for number, level in enumerate(others):
-        exog[f"group_{number}"] = (labels == level).astype(float)
+        exog[f"group_{number}"] = (labels.codes == levels.index(level)).astype(float)
     offset = np.log(time.to_numpy(dtype=float))
     endog = counts.to_numpy(dtype=float)
     params, limits, pvalues, used, dispersion = _fit_rates(endog, exog, offset, model)
@@ -410,11 +412,13 @@ def survival(
     checkpoints = sorted({int(day) for day in at})
     if any(day < 0 for day in checkpoints):
         raise AnalysisError(_("The days to report survival at must be 0 or more."))
+    all_times = time.to_numpy(dtype=float)
+    all_flags = status.to_numpy(dtype=int)
     groups: list[SurvivalGroup] = []
-    for level in sorted(labels.unique()):
-        chosen = (labels == level).to_numpy()
-        times = time.to_numpy(dtype=float)[chosen]
-        flags = status.to_numpy(dtype=int)[chosen]
+    for number, level in enumerate(labels.levels):
+        chosen = labels.codes == number
+        times = all_times[chosen]
+        flags = all_flags[chosen]
         estimate = SurvfuncRight(times, flags)
         median = estimate.quantile(0.5)
         groups.append(
@@ -428,7 +432,8 @@ def survival(
         )
     logrank_p = None
     if len(groups) > 1:
-        _chisq, p_value = survdiff(time.to_numpy(dtype=float), status.to_numpy(dtype=int), labels.to_numpy())
+        # The codes sort as the labels do, so the test sees the same groups in the same order.
+        _chisq, p_value = survdiff(all_times, all_flags, labels.codes)
         logrank_p = float(p_value)
     return {"n": len(df), "events": int(status.sum()), "groups": groups, "logrank_p": logrank_p}
 
@@ -453,27 +458,34 @@ def retention(df: pd.DataFrame, participant: str, timepoint: str, status: str) -
     """
     _require_columns(df, [participant, timepoint, status])
     _require_rows(df, 1)
-    people = _labels(df, participant)
+    people = _labels(df, participant, ordered=False)
     points = _labels(df, timepoint)
     codes = _labels(df, status)
-    unknown = sorted(set(codes.unique()) - set(RETENTION_STATUSES))
+    unknown = sorted(set(codes.levels) - set(RETENTION_STATUSES))
     if unknown:
         raise AnalysisError(
             _("%(column)s has values that are not %(allowed)s: %(found)s.")
             % {"column": status, "allowed": ", ".join(RETENTION_STATUSES), "found": ", ".join(unknown)}
         )
-    pairs = pd.DataFrame({"participant": people, "timepoint": points})
-    if pairs.duplicated().any():
-        repeated = pairs[pairs.duplicated()].iloc[0]
+    repeated = _first_repeat(people.codes, len(people.levels), points.codes, len(points.levels))
+    if repeated is not None:
         raise AnalysisError(
             _("%(participant)r appears more than once at timepoint %(timepoint)r.")
-            % {"participant": repeated["participant"], "timepoint": repeated["timepoint"]}
+            % {"participant": people.text.iloc[repeated], "timepoint": points.text.iloc[repeated]}
         )
+    # How many rows of each (timepoint, status): one bincount over both codes.
+    width = len(codes.levels)
+    tally = np.bincount(points.codes * width + codes.codes, minlength=len(points.levels) * width).reshape(
+        len(points.levels), width
+    )
+
+    def count(row: np.ndarray, name: str) -> int:
+        return int(row[codes.levels.index(name)]) if name in codes.levels else 0
+
     rows: list[Retention] = []
-    for point in sorted(points.unique()):
-        here = codes[points == point]
-        completed = int((here == "completed").sum())
-        missed = int((here == "missed").sum())
+    for point, row in zip(points.levels, tally, strict=True):
+        completed = count(row, "completed")
+        missed = count(row, "missed")
         due = completed + missed
         low, high = _wilson(completed, due)
         rows.append(
@@ -483,13 +495,24 @@ def retention(df: pd.DataFrame, participant: str, timepoint: str, status: str) -
                 "n_due": due,
                 "n_completed": completed,
                 "n_missed": missed,
-                "n_pending": int((here == "pending").sum()),
+                "n_pending": count(row, "pending"),
                 "share": completed / due if due else None,
                 "ci_low": low,
                 "ci_high": high,
             }
         )
     return rows
+
+
+def _first_repeat(first: np.ndarray, first_size: int, second: np.ndarray, second_size: int) -> int | None:
+    """The position of the first row whose (first, second) code pair came earlier, None when none does."""
+    keys = first.astype(np.int64) * second_size + second
+    # With few enough possible pairs, counting them all is far cheaper than hashing every row.
+    pairs = first_size * second_size
+    if pairs <= 8 * keys.size + 1024 and np.bincount(keys, minlength=pairs).max(initial=0) < 2:
+        return None
+    repeats = pd.Series(keys).duplicated().to_numpy()
+    return int(repeats.argmax()) if repeats.any() else None
 
 
 def fidelity(df: pd.DataFrame, on_time: str) -> Fidelity:
@@ -499,7 +522,7 @@ def fidelity(df: pd.DataFrame, on_time: str) -> Fidelity:
     """
     _require_columns(df, [on_time])
     _require_rows(df, 1)
-    flags = _flags(df, on_time)
+    flags = _flags(df, on_time).to_numpy()
     n = int(flags.size)
     done = int(flags.sum())
     low, high = _wilson(done, n)
@@ -565,6 +588,9 @@ def _whole_numbers(df: pd.DataFrame, column: str) -> pd.Series:
 def _flags(df: pd.DataFrame, column: str) -> pd.Series:
     """True/false, or 1/0, in every row."""
     raw = df[column]
+    if raw.dtype == np.bool_:
+        # numpy's bool holds no missing values: nothing to check.
+        return raw
     if raw.isna().any():
         raise AnalysisError(
             _("%(column)s is empty in %(count)s rows; every row needs true or false (1 or 0).")
@@ -578,16 +604,44 @@ def _flags(df: pd.DataFrame, column: str) -> pd.Series:
     return values.astype(bool)
 
 
-def _labels(df: pd.DataFrame, column: str) -> pd.Series:
-    """Group or code labels as text; an empty label is an error (the row would belong nowhere)."""
+class _Labels(NamedTuple):
+    """A label column as text, with each row's position in its distinct labels (`levels`, sorted unless asked
+    not to be)."""
+
+    text: pd.Series
+    codes: np.ndarray
+    levels: list[str]
+
+
+def _labels(df: pd.DataFrame, column: str, ordered: bool = True) -> _Labels:
+    """Group or code labels as text; an empty label is an error (the row would belong nowhere).
+
+    The column is turned into text once (a no-op when it already is) and factorized, so the emptiness check
+    strips each distinct label once rather than every row, and callers group by the integer codes.
+    """
     raw = df[column]
-    empty = raw.isna() | (raw.astype(str).str.strip() == "")
+    text = raw.astype(str)
+    # Factorized as the array of Python strings: quicker than through the string dtype, the same codes.
+    found, uniques = pd.factorize(text.to_numpy())
+    # astype(str) keeps every missing value missing (its code is -1); a text column is its own text.
+    missing = found == -1
+    if not isinstance(raw.dtype, pd.StringDtype):
+        missing |= raw.isna().to_numpy()
+    distinct: list[str] = uniques.tolist()
+    # Blank: empty or only whitespace (what strip() would leave empty), checked once per distinct label.
+    blank = [number for number, label in enumerate(distinct) if not label or label.isspace()]
+    empty = missing | np.isin(found, blank) if blank else missing
     if empty.any():
         raise AnalysisError(
             _("%(column)s is empty in %(count)s rows; every row needs one.")
             % {"column": column, "count": int(empty.sum())}
         )
-    return raw.astype(str)
+    if not ordered:
+        return _Labels(text, found, distinct)
+    order = sorted(range(len(distinct)), key=distinct.__getitem__)
+    rank = np.empty(len(distinct), dtype=np.intp)
+    rank[order] = np.arange(len(distinct), dtype=np.intp)
+    return _Labels(text, rank[found], [distinct[number] for number in order])
 
 
 def _float(value: Any) -> float:

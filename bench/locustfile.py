@@ -1,0 +1,186 @@
+"""The load test's clients (issue 10 item 2), run by bench/load.py in its own process:
+
+    locust -f bench/locustfile.py --headless -u 16 -r 16 -t 180s --host http://127.0.0.1:PORT --csv PREFIX
+
+Each client signs in through the real login form (its CSRF token read from the page) as a demo account, password
+BENCH_LOAD_PASSWORD (default the demo's). Case workers (keeper, supervisor and advocate of each demo organization,
+taken in turn) then read their case list filtered to open cases for cases of their own team; BENCH_LOAD_EVALUATORS
+clients (default 2) sign in as the organizations' evaluators. Requests made while setting up are named "setup: ..."
+so load.py can leave them out of the page figures (their failures still count as errors).
+
+The mix starts when all BENCH_LOAD_USERS clients are set up (the sign-ins' password hashing would otherwise
+weigh on the first seconds) and lasts BENCH_LOAD_SECONDS; then this file stops locust itself (-t is only a safety
+limit) and writes when the mix started and stopped to BENCH_LOAD_TIMES (JSON), for load.py's throughput. In the
+mix, with no think time: case workers open the keeper dashboard, the case list (open), and the detail, timeline
+and safety page of their cases; evaluators open the evaluation dashboard. Only locust and the standard library.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import random
+import re
+import time
+from pathlib import Path
+from typing import Any, ClassVar
+
+import gevent
+import gevent.event
+from locust import HttpUser, constant, events, stats, task
+from locust.env import Environment
+from locust.exception import StopUser
+
+PASSWORD = os.environ.get("BENCH_LOAD_PASSWORD", "circle-demo-2026")
+ORGANIZATIONS = ("harbor", "valley", "bridge")
+CASE_WORKERS = tuple(
+    f"{role}@{org}.example" for role in ("keeper", "supervisor", "advocate") for org in ORGANIZATIONS
+)
+EVALUATORS = tuple(f"evaluator@{org}.example" for org in ORGANIZATIONS)
+SETUP = "setup: "
+CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
+CASE_LINK = re.compile(r'href="/cases/(\d+)/"')
+CASES_PICKED = 20
+CLIENTS = int(os.environ.get("BENCH_LOAD_USERS", "16"))
+MIX_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
+TIMES_FILE = os.environ.get("BENCH_LOAD_TIMES", "")
+
+
+class Mix:
+    """The clients' meeting point: the mix starts once every client has finished setting up (or failed to)."""
+
+    ready = gevent.event.Event()
+    set_up = 0
+    started_at: float | None = None
+
+    @classmethod
+    def arrive(cls, environment: Environment) -> None:
+        cls.set_up += 1
+        if cls.set_up >= CLIENTS and not cls.ready.is_set():
+            cls.started_at = time.time()
+            cls.ready.set()
+            if environment.runner is not None:
+                gevent.spawn_later(MIX_SECONDS, environment.runner.quit)
+
+
+@events.test_stop.add_listener
+def _last_statistics(**_kwargs: Any) -> None:
+    """Write when the mix ran; then let locust's CSV writer (it rewrites the files every CSV_STATS_INTERVAL_SEC) run
+    once more now that the clients have stopped, so the CSV holds every request, the last second's too."""
+    if TIMES_FILE:
+        stopped = time.time()
+        started = Mix.started_at
+        times = {
+            "started_at": started,
+            "stopped_at": stopped,
+            "seconds": None if started is None else stopped - started,
+        }
+        Path(TIMES_FILE).write_text(json.dumps(times) + "\n", encoding="utf-8")
+    gevent.sleep(stats.CSV_STATS_INTERVAL_SEC + 0.2)
+
+
+def csrf_token(html: str) -> str:
+    """The login form's CSRF token; ValueError when the page has none."""
+    found = CSRF_INPUT.search(html)
+    if found is None:
+        raise ValueError("the login page has no CSRF token")
+    return found.group(1)
+
+
+def case_ids(html: str, limit: int = CASES_PICKED) -> list[int]:
+    """The cases a case list page links to, in order, each once."""
+    return list(dict.fromkeys(int(found) for found in CASE_LINK.findall(html)))[:limit]
+
+
+class SignedIn(HttpUser):
+    abstract = True
+    wait_time = constant(0)
+    accounts: ClassVar[tuple[str, ...]] = ()
+    _turn: ClassVar[Any] = None
+    email = ""
+
+    def on_start(self) -> None:
+        cls = type(self)
+        if cls._turn is None:
+            cls._turn = itertools.count()
+        self.email = cls.accounts[next(cls._turn) % len(cls.accounts)]
+        try:
+            self.sign_in()
+            self.set_up()
+        finally:
+            Mix.arrive(self.environment)
+        Mix.ready.wait()
+
+    def set_up(self) -> None:
+        """What a client reads once signed in, before the mix."""
+
+    def sign_in(self) -> None:
+        page = self.client.get("/accounts/login/", name=f"{SETUP}login page")
+        with self.client.post(
+            "/accounts/login/",
+            data={"username": self.email, "password": PASSWORD, "csrfmiddlewaretoken": csrf_token(page.text)},
+            headers={"Referer": f"{self.host}/accounts/login/"},
+            name=f"{SETUP}sign in",
+            allow_redirects=False,
+            catch_response=True,
+        ) as response:
+            if response.status_code != 302 or "/accounts/login/" in response.headers.get("Location", ""):
+                response.failure(f"{self.email} could not sign in (status {response.status_code})")
+
+    def page(self, url: str, name: str) -> None:
+        """A GET that fails unless it answers 200 (a redirect to the login page is a failure too)."""
+        with self.client.get(url, name=name, allow_redirects=False, catch_response=True) as response:
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}")
+
+
+class CaseWorker(SignedIn):
+    accounts = CASE_WORKERS
+    cases: list[int]
+
+    def set_up(self) -> None:
+        with self.client.get("/cases/?status=open", name=f"{SETUP}case list", catch_response=True) as listing:
+            self.cases = case_ids(listing.text) if listing.status_code == 200 else []
+            if not self.cases:
+                listing.failure(
+                    f"{self.email} sees no open case of their team (status {listing.status_code})"
+                )
+
+    def case(self) -> int:
+        if not self.cases:
+            raise StopUser  # its failure is recorded already; it takes no further part
+        return random.choice(self.cases)  # noqa: S311 - not for security
+
+    @task(1)
+    def keeper_dashboard(self) -> None:
+        self.page("/dashboard/", "keeper dashboard")
+
+    @task(2)
+    def case_list(self) -> None:
+        self.page("/cases/?status=open", "case list (open)")
+
+    @task(3)
+    def case_detail(self) -> None:
+        self.page(f"/cases/{self.case()}/", "case detail")
+
+    @task(2)
+    def case_timeline(self) -> None:
+        self.page(f"/protocol/cases/{self.case()}/timeline/", "case timeline")
+
+    @task(2)
+    def safety_page(self) -> None:
+        self.page(f"/safety/cases/{self.case()}/", "safety check page")
+
+
+EVALUATOR_CLIENTS = int(os.environ.get("BENCH_LOAD_EVALUATORS", "2"))
+
+
+class Evaluator(SignedIn):
+    accounts = EVALUATORS
+    fixed_count = EVALUATOR_CLIENTS
+    abstract = EVALUATOR_CLIENTS == 0  # a fixed_count of 0 would mean "by weight" to locust
+
+    @task
+    def evaluation_dashboard(self) -> None:
+        self.page("/evaluation/dashboard/", "evaluation dashboard")
