@@ -6,16 +6,12 @@ The words here are read aloud or shown to a survivor, in English or Spanish: sho
 from __future__ import annotations
 
 import datetime
-import functools
-from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.functional import Promise
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -31,6 +27,7 @@ from circlekeeper.cases.models import (
     TrackChoice,
     record_event,
 )
+from circlekeeper.lib.hooks import hooks
 
 
 @dataclass(frozen=True)
@@ -176,7 +173,7 @@ def choose_track(
             }
         )
     if track != locked.track:
-        for check in track_change_checks():
+        for check in hooks("TRACK_CHANGE_CHECKS"):
             check(case=locked, track=track)
     choice = TrackChoice(
         organization_id=locked.organization_id,
@@ -196,18 +193,6 @@ def choose_track(
     case.track = track
     record_event(locked, EventKind.TRACK_CHOSEN, by=by, track=track, previous=choice.previous_track)
     if choice.previous_track != track:
-        for handler in track_changed_handlers():
+        for handler in hooks("TRACK_CHANGED_HANDLERS"):
             handler(case=locked, previous=choice.previous_track, by=by)
     return choice
-
-
-@functools.cache
-def track_changed_handlers() -> list[Callable[..., object]]:
-    return [import_string(path) for path in settings.TRACK_CHANGED_HANDLERS]
-
-
-@functools.cache
-def track_change_checks() -> list[Callable[..., object]]:
-    """settings.TRACK_CHANGE_CHECKS: each may refuse a change of track with a ValidationError (e.g. community:
-    a community facilitator on the team is not ready for a dialogue)."""
-    return [import_string(path) for path in settings.TRACK_CHANGE_CHECKS]

@@ -9,14 +9,10 @@ markers are dropped before submitting: a submitted response holds answers, never
 from __future__ import annotations
 
 import datetime
-import functools
-from collections.abc import Callable
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
@@ -27,6 +23,7 @@ from circlekeeper.instruments.definition import NOT_ASKED
 from circlekeeper.instruments.links import ContactRefused
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response, ResponseStatus
 from circlekeeper.instruments.scoring import visible_items
+from circlekeeper.lib.hooks import hooks
 
 Answers = dict[str, Any]
 
@@ -122,11 +119,6 @@ def start_entry(*, participant: Participant, version: InstrumentVersion, purpose
     return response
 
 
-@functools.cache
-def submitted_handlers() -> list[Callable[[Response], object]]:
-    return [import_string(path) for path in settings.RESPONSE_SUBMITTED_HANDLERS]
-
-
 @transaction.atomic
 def submit(*, response: Response, today: datetime.date, link: ParticipantLink | None = None) -> bool:
     """Submit once: the scores are computed and a link stops working. False if it was already submitted."""
@@ -135,7 +127,7 @@ def submit(*, response: Response, today: datetime.date, link: ParticipantLink | 
         return False
     locked.answers = {code: value for code, value in (locked.answers or {}).items() if value is not None}
     locked.submit(today=today)
-    for handler in submitted_handlers():
+    for handler in hooks("RESPONSE_SUBMITTED_HANDLERS"):
         handler(locked)
     if link is not None:
         link.submitted_at = locked.submitted_at or timezone.now()

@@ -7,14 +7,11 @@ why in the case history. Nothing else changes `Case.stage`, and no form sets it.
 from __future__ import annotations
 
 import datetime
-import functools
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
@@ -32,6 +29,7 @@ from circlekeeper.cases.models import (
     record_event,
 )
 from circlekeeper.instruments.models import ParticipantLink
+from circlekeeper.lib.hooks import hooks
 from circlekeeper.protocol import gates
 from circlekeeper.protocol.models import (
     JOINT_KINDS,
@@ -298,13 +296,6 @@ def _guard_meeting(case: Case, kind: str, invitees: list[Participant]) -> None:
             raise ValidationError(refusal)
 
 
-@functools.cache
-def meeting_scheduling_checks() -> list[Callable[..., object]]:
-    """settings.MEETING_SCHEDULING_CHECKS: each may refuse a meeting with a ValidationError (e.g. community: a
-    community facilitator on the team is not ready for a dialogue). The apps above protocol own those rules."""
-    return [import_string(path) for path in settings.MEETING_SCHEDULING_CHECKS]
-
-
 @transaction.atomic
 def schedule_meeting(
     *,
@@ -321,7 +312,9 @@ def schedule_meeting(
         raise ValidationError({"kind": _("Choose a kind of meeting.")})
     _check_invitees(locked, kind, people)
     _guard_meeting(locked, kind, people)
-    for check in meeting_scheduling_checks():
+    # settings.MEETING_SCHEDULING_CHECKS may refuse with a ValidationError (the apps above protocol own those
+    # rules, e.g. community: a facilitator on the team who is not ready for a dialogue).
+    for check in hooks("MEETING_SCHEDULING_CHECKS"):
         check(case=locked, kind=kind)
     gate: dict[str, object] = {}
     if kind in JOINT_KINDS:
