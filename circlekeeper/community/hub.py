@@ -208,7 +208,6 @@ def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
         return hub
     ids = [o.pk for o in hub.pooled]
 
-    open_cases: Counter[int] = Counter()
     holds: Counter[int] = Counter()
     stage_counts: dict[int, Counter[str]] = defaultdict(Counter)
     for organization_id, stage, on_hold, n in (
@@ -217,7 +216,6 @@ def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
         .annotate(n=Count("id"))
         .order_by()
     ):
-        open_cases[organization_id] += n
         stage_counts[organization_id][stage] += n
         if on_hold:
             holds[organization_id] += n

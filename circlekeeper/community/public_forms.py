@@ -5,7 +5,7 @@ Plain forms: they read what a person may set; the services (community.directory,
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from django import forms
 from django.utils.translation import gettext_lazy as _
@@ -135,7 +135,23 @@ class ReviewForm(forms.Form):
     lock_version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
 
 
-class ImpactDecisionForm(forms.Form):
+class _DecisionForm(forms.Form):
+    """A yes/no decision (in the field named by `choice`) with its reason for the record."""
+
+    choice: ClassVar[str]
+    reason = forms.CharField(
+        label=_("Why (for the record)"),
+        required=False,
+        max_length=1000,
+        widget=forms.Textarea(attrs={"rows": 2}),
+    )
+
+    def decision(self) -> bool:
+        return _yes(self.cleaned_data[self.choice])
+
+
+class ImpactDecisionForm(_DecisionForm):
+    choice = "shown"
     shown = forms.ChoiceField(
         label=_("On the network's public impact page"),
         choices=[
@@ -144,18 +160,10 @@ class ImpactDecisionForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
-    reason = forms.CharField(
-        label=_("Why (for the record)"),
-        required=False,
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-
-    def decision(self) -> bool:
-        return _yes(self.cleaned_data["shown"])
 
 
-class PoolDecisionForm(forms.Form):
+class PoolDecisionForm(_DecisionForm):
+    choice = "pooled"
     pooled = forms.ChoiceField(
         label=_("In the network's pooled evaluation data"),
         choices=[
@@ -164,12 +172,3 @@ class PoolDecisionForm(forms.Form):
         ],
         widget=forms.RadioSelect,
     )
-    reason = forms.CharField(
-        label=_("Why (for the record)"),
-        required=False,
-        max_length=1000,
-        widget=forms.Textarea(attrs={"rows": 2}),
-    )
-
-    def decision(self) -> bool:
-        return _yes(self.cleaned_data["pooled"])

@@ -44,7 +44,7 @@ from circlekeeper.accountability.models import (
 from circlekeeper.cases.models import Case, ParticipantRole
 from circlekeeper.evaluation import analysis, charts, dataset, report
 from circlekeeper.evaluation.models import ExternalOutcome, Timepoint, TimepointStatus
-from circlekeeper.evaluation.suppression import is_small, suppress_count, suppress_table
+from circlekeeper.evaluation.suppression import COMPLEMENT_MARK, is_small, suppress_count, suppress_table
 from circlekeeper.instruments.models import Instrument, Response, ResponseStatus
 from circlekeeper.protocol.models import Meeting, MeetingStatus, Transition
 from circlekeeper.safety.models import RiskLevel, SafetyCheck, SafetyHold
@@ -52,8 +52,6 @@ from circlekeeper.support.models import PodMeasure, PodSide
 
 S = ParticipantRole.SURVIVOR
 H = ParticipantRole.PERSON_WHO_CAUSED_HARM
-NO_LEVEL = "none"
-NO_CHECKIN = "none"
 # The survival curve is shown at monthly steps: finer steps would show single people's days.
 CURVE_STEP_DAYS = 30
 # The days the table gives the estimate at (multiples of the curve's step).
@@ -586,7 +584,7 @@ def percent(value: Any) -> str:
 
 
 def suppressed_text(value: Any, threshold: int) -> str:
-    if value == "*":
+    if value == COMPLEMENT_MARK:
         return _("* (hidden so that a small count cannot be worked out)")
     return (
         _("fewer than %(threshold)s") % {"threshold": threshold} if isinstance(value, str) else number(value)

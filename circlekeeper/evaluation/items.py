@@ -33,7 +33,6 @@ from circlekeeper.instruments.models import Instrument, InstrumentVersion, Respo
 
 EXPORTABLE_TYPES = ("single_choice", "multiple_choice", "yes_no", "integer", "decimal", "slider")
 CATEGORY_TYPES = ("single_choice", "yes_no")
-NUMBER_TYPES = ("integer", "decimal", "slider")
 CHECKBOX = "___"
 PNTS_CHOICE = "pnts"
 # Names no column may take: the context columns, and words that Stata or SPSS reserve.

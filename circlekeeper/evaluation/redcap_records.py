@@ -595,6 +595,7 @@ def _match_timepoints(
         )
         .order_by("due_at", "id")
     )
+    closed_before = timezone.now()  # the imported responses are submitted now
     found: dict[tuple[int, str], list[Timepoint]] = defaultdict(list)
     for timepoint in timepoints:
         found[(timepoint.participant_id, timepoint.code)].append(timepoint)
@@ -607,7 +608,8 @@ def _match_timepoints(
         code = events[row.event]
         candidates = found.get((row.participant.pk, code), [])
         where = _at(row.line, column)
-        linkable = [timepoint for timepoint in candidates if timepoint.status in LINKABLE]
+        # A window that has closed takes no answer, even before the scheduler marks it missed (never back-filled).
+        linkable = [t for t in candidates if t.status in LINKABLE and t.closes_at > closed_before]
         if linkable:
             timepoint = linkable[0]
             if timepoint.pk in taken:
@@ -622,7 +624,7 @@ def _match_timepoints(
                 row.timepoint = timepoint
             continue
         statuses = {timepoint.status for timepoint in candidates}
-        if TimepointStatus.MISSED in statuses:
+        if TimepointStatus.MISSED in statuses or any(t.closes_at <= closed_before for t in candidates):
             reason = _("its window was missed and stays missed")
         elif TimepointStatus.COMPLETED in statuses:
             reason = _("it is already answered")

@@ -485,7 +485,6 @@ def _prepost_part(pairs: pd.DataFrame, threshold: int) -> dict[str, Any]:
 # --- retention and fidelity ---------------------------------------------------------------------------------
 
 RETENTION_KEYS = ("n_due", "n_completed", "n_missed", "n_pending", "share", "ci_low", "ci_high")
-FIDELITY_KEYS = ("n", "on_time", "share", "ci_low", "ci_high")
 FIDELITY_KINDS = ("meeting", "stage")
 
 

@@ -607,6 +607,21 @@ class TimepointImportTest(ImportCase):
         self.assertEqual(intake.status, ResponseStatus.SUBMITTED)
         self.assertFalse(Timepoint.objects.filter(response=intake).exists())
 
+    def test_a_window_that_has_closed_takes_no_answer_even_before_the_scheduler_marks_it_missed(self):
+        t0 = self.timepoint(self.t0, TimepointStatus.OPEN)
+        Timepoint.objects.filter(pk=t0.pk).update(
+            opens_at=timezone.now() - datetime.timedelta(days=30),
+            due_at=timezone.now() - datetime.timedelta(days=20),
+            closes_at=timezone.now() - datetime.timedelta(days=1),
+        )
+        output = self.run_import(
+            self.content(), "--instrument", "outcome_safety", "--event", "intake_arm_1=T0"
+        )
+        self.assertIn("(its window was missed and stays missed)", output)
+        self.assertIn("2 responses to outcome_safety v1 (0 filed under timepoints)", output)
+        t0.refresh_from_db()
+        self.assertEqual((t0.status, t0.response), ("open", None))
+
     def test_a_dry_run_leaves_the_timepoint_open(self):
         t0 = self.timepoint(self.t0, TimepointStatus.OPEN)
         output = self.run_import(
