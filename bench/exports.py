@@ -4,10 +4,15 @@
   responses from the database with QuerySet.iterator: what the web worker holds while sending the file.
 - csv_in_memory: the same rows held in a list first (items.Table) and written by exports.to_csv: what the
   page did before it streamed, for comparison.
-- sav: SPSS through pyreadstat, which writes a whole DataFrame to a file: it cannot stream; measured as is.
+- sav: the streamed SPSS file (exports.sav_stream, evaluation/sav.py) over the same rows made one at a time,
+  its strings as wide as the export page declares them (exports.context_widths): what the page holds.
+- sav_in_memory: the same rows held in a list first and written by exports.to_sav (the streamed pieces
+  joined), as the timepoint table's export does, for comparison. Before sav.py, SPSS went through pyreadstat
+  on a whole DataFrame: 767.8 MB at a million rows (bench/results/2026-11-24-sqlite.json).
 
 The rows are synthetic item-level rows (the six context columns, a category item, a number item and a score),
-BENCH_RESPONSES of them (default 1,000,000). Run alone: `python -m bench.run --only exports`.
+BENCH_RESPONSES of them (default 1,000,000). Run alone: `python -m bench.run --only exports`, or one export:
+`python -m bench.exports sav 1000000`.
 """
 
 from __future__ import annotations
@@ -23,7 +28,11 @@ from typing import Any
 
 DEFAULT_RESPONSES = 1_000_000
 TARGET_PEAK_MB = 500.0
-KINDS = ("baseline", "csv_stream", "csv_in_memory", "sav")
+KINDS = ("baseline", "csv_stream", "csv_in_memory", "sav", "sav_in_memory")
+STREAMED = ("baseline", "csv_stream", "sav")
+# The context columns' widths as exports.context_widths declares them: a participant code's 9 characters,
+# the longest slug of the organizations (these rows'), the track, role and timepoint fields' max_length.
+SAV_WIDTHS = {"participant": 9, "organization": 6, "track": 30, "role": 32, "timepoint": 10, "month": 7}
 
 
 def synthetic_rows(n: int) -> Iterator[dict[str, Any]]:
@@ -62,6 +71,13 @@ def _variables() -> list[Any]:
     ]
 
 
+def sav_pieces(n: int) -> Iterator[bytes]:
+    """The streamed SPSS file of `n` synthetic rows, as the "sav" export is measured."""
+    from circlekeeper.evaluation import exports
+
+    return exports.sav_stream(_variables(), synthetic_rows(n), title="Bench", widths=SAV_WIDTHS)
+
+
 def peak_rss_mb() -> float:
     """This process's peak resident set size in MB: VmHWM on Linux (ru_maxrss survives exec, so it would
     count the parent's memory at fork), else ru_maxrss (kilobytes on Linux)."""
@@ -93,6 +109,9 @@ def child(kind: str, n: int) -> dict[str, Any]:
     elif kind == "csv_in_memory":
         size = len(exports.to_csv(Table("bench", "Bench", variables, list(synthetic_rows(n)))))
     elif kind == "sav":
+        for piece in sav_pieces(n):
+            size += len(piece)
+    elif kind == "sav_in_memory":
         size = len(exports.to_sav(Table("bench", "Bench", variables, list(synthetic_rows(n)))))
     elif kind != "baseline":
         raise ValueError(f"unknown export {kind!r}")
@@ -102,7 +121,7 @@ def child(kind: str, n: int) -> dict[str, Any]:
         "seconds": round(time.perf_counter() - started, 2),
         "bytes": size,
         "peak_rss_mb": round(peak_rss_mb(), 1),
-        "streams": kind in ("csv_stream", "baseline"),
+        "streams": kind in STREAMED,
     }
 
 
@@ -126,9 +145,10 @@ def measure(responses: int | None = None, kinds: tuple[str, ...] = KINDS) -> dic
         "responses": n,
         "exports": figures,
         "note": (
-            "Synthetic item rows, not read from the database. The export page's CSV reads responses with "
-            "QuerySet.iterator(chunk_size=1000) into exports.csv_stream; SPSS goes through pyreadstat, which "
-            "takes a whole DataFrame and cannot stream."
+            "Synthetic item rows, not read from the database. The export page reads responses with "
+            "QuerySet.iterator(chunk_size=1000) into exports.csv_stream or exports.sav_stream (SPSS "
+            "written by evaluation/sav.py with bytecode compression, a case count of -1); Stata still goes "
+            "through pyreadstat on a whole DataFrame and is not measured."
         ),
     }
 

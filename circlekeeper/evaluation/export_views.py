@@ -26,6 +26,8 @@ from circlekeeper.evaluation.export_forms import TIMEPOINTS, DataForm, ExportFor
 
 PAGE_SIZE = 50
 EXPORT_OBJECT_TYPE = "evaluation_export"
+# The formats an instrument's rows are streamed in; the others are made in memory.
+STREAMED = (exports.Format.CSV, exports.Format.SPSS)
 
 
 def _language() -> str:
@@ -88,18 +90,18 @@ def export_data(request: HttpRequest) -> HttpResponseBase:
         code = "timepoints" if dataset == TIMEPOINTS else dataset
         basename = f"{scope.slug}-{code}-{timezone.localdate().isoformat()}"
         response: HttpResponseBase
-        if format == exports.Format.CSV and dataset != TIMEPOINTS:
+        if format in STREAMED and dataset != TIMEPOINTS:
             # Streams: the responses are read a chunk at a time as the file is sent (issue 10 item 6).
             instrument = instruments[dataset]
             variables = items.variables_for(instrument, form.cleaned_data["language"])
+            rows = items.item_rows_stream(scope, instrument, variables)
+            if format == exports.Format.CSV:
+                pieces = exports.csv_stream([variable.name for variable in variables], rows)
+            else:
+                widths = exports.context_widths(scope)
+                pieces = exports.sav_stream(variables, rows, title=instrument.name, widths=widths)
             filename = exports.filename(basename, format)
-            response = StreamingHttpResponse(
-                exports.csv_stream(
-                    [variable.name for variable in variables],
-                    items.item_rows_stream(scope, instrument, variables),
-                ),
-                content_type=exports.WRITERS[exports.Format.CSV][2],
-            )
+            response = StreamingHttpResponse(pieces, content_type=exports.WRITERS[exports.Format(format)][2])
         else:
             table = _table(scope, instruments, dataset, form.cleaned_data["language"])
             file = exports.export(table, format, basename=basename)

@@ -1,10 +1,10 @@
 """De-identified tables (items.py) written as files: flat CSV, a REDCap data dictionary and flat records,
 SPSS `.sav` and Stata `.dta` (issue 8 item 10; EVALUATION.md "Exports"; SECURITY.md 21).
 
-A flat CSV streams (`csv_stream`: a few hundred rows in memory at a time, issue 10 item 6); the other
-formats are made in memory, and the statistics files go through a temporary folder (pyreadstat writes a
-whole DataFrame to a path) that is removed before the answer is sent. Every CSV cell passes the
-spreadsheet-formula escape.
+A flat CSV and an SPSS file stream (`csv_stream`, `sav_stream` with sav.py: a chunk of rows in memory at a
+time, issue 10 item 6); the other formats are made in memory, and a Stata file goes through a temporary
+folder (pyreadstat writes a whole DataFrame to a path) that is removed before the answer is sent. Every CSV
+cell passes the spreadsheet-formula escape.
 
 - CSV: the table as it is: codes, numbers, 1/0, "_pnts" for "prefer not to say"; UTF-8.
 - REDCap: a dictionary of the table's columns (record_id = participant code; choices "1, Label | 2, Label";
@@ -12,7 +12,9 @@ spreadsheet-formula escape.
   (redcap_event_name = the timepoint). REDCap has no code for "prefer not to say": those cells are blank.
 - SPSS and Stata: every choice a whole number with its value label (numeric columns only), every column
   its variable label; names of at most 32 characters, shortened uniquely (`short_names`). "Prefer not to
-  say" is its own labelled code (declared missing in SPSS); for number items it is left empty.
+  say" is its own labelled code (declared missing in SPSS); for number items it is left empty. An SPSS
+  string is as wide as its longest value (`to_sav`), or, streamed, as wide as any value the column can take
+  (`context_widths`): at most 255 bytes either way (sav.STRING_MAX).
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ import io
 import math
 import re
 import tempfile
-from collections.abc import Callable, Iterable, Iterator
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,7 +36,11 @@ from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from circlekeeper.cases.models import Case, Participant
+from circlekeeper.evaluation import sav
+from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.items import CONTEXT, Table, Variable, safe_name, unique_name
+from circlekeeper.evaluation.models import Timepoint
 from circlekeeper.instruments.definition import PNTS
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
 from circlekeeper.instruments.redcap import PNTS_TAG
@@ -42,6 +49,7 @@ from circlekeeper.lib.csv_safety import escape_row
 STATA_NAME_MAX = 32
 STATA_LABEL_MAX = 80
 SPSS_LABEL_MAX = 256
+SPSS_FILE_LABEL_MAX = 64
 
 
 class Format(models.TextChoices):
@@ -267,9 +275,31 @@ def statistical_names(table: Table) -> dict[str, str]:
     """Names for SPSS and Stata: at most 32 characters; a labelled one leaves room for the number that
     pyreadstat appends to name its value-label set (which Stata also holds to 32 characters).
     """
-    labelled = [v.name for v in table.variables if v.kind in ("category", "flag")]
+    return _statistical_names(table.variables)
+
+
+def _statistical_names(variables: list[Variable]) -> dict[str, str]:
+    labelled = [v.name for v in variables if v.kind in ("category", "flag")]
     room = STATA_NAME_MAX - len(str(max(len(labelled) - 1, 0)))
-    return short_names(table.names, limits=dict.fromkeys(labelled, room))
+    return short_names([v.name for v in variables], limits=dict.fromkeys(labelled, room))
+
+
+def _value_labels(variable: Variable, label_max: int) -> dict[int | float, str]:
+    """A category's or a flag's codes, as the whole numbers in the file, with their labels."""
+    if variable.kind not in ("category", "flag"):
+        return {}
+    return {
+        float(variable.codes[code]): label[:label_max]
+        for code, label in variable.value_labels.items()
+        if code in variable.codes
+    }
+
+
+def _pnts_code(variable: Variable) -> int | None:
+    """The number a category's "prefer not to say" is written as (declared missing in SPSS), if it has one."""
+    if variable.kind == "category" and PNTS in variable.codes:
+        return variable.codes[PNTS]
+    return None
 
 
 @dataclass
@@ -296,13 +326,10 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
             continue
         columns[name] = pd.Series([_numeric(variable, v) for v in values], dtype="float64")
         if variable.kind in ("category", "flag"):
-            value_labels[name] = {
-                float(variable.codes[code]): label[:label_max]
-                for code, label in variable.value_labels.items()
-                if code in variable.codes
-            }
-            if variable.kind == "category" and PNTS in variable.codes:
-                pnts_codes[name] = variable.codes[PNTS]
+            value_labels[name] = _value_labels(variable, label_max)
+        pnts = _pnts_code(variable)
+        if pnts is not None:
+            pnts_codes[name] = pnts
     frame = pd.DataFrame(columns, index=range(len(table.rows)))
     return StatisticalFrame(frame, labels, value_labels, pnts_codes)
 
@@ -325,18 +352,87 @@ def _through_file(suffix: str, write: Callable[[str], None]) -> bytes:
         return path.read_bytes()
 
 
+def sav_columns(variables: list[Variable], widths: Mapping[str, int]) -> list[sav.Column]:
+    """The SPSS variables of a table's columns: the names, labels, value labels and "prefer not to say"
+    missing values of `statistical_frame`; a text column `widths[name]` bytes wide (else the most, 255)."""
+    names = _statistical_names(variables)
+    columns = []
+    for variable in variables:
+        name, label = names[variable.name], variable.label[:SPSS_LABEL_MAX]
+        if variable.kind == "text":
+            width = min(max(widths.get(variable.name, sav.STRING_MAX), 1), sav.STRING_MAX)
+            columns.append(sav.Column(name, label, width))
+            continue
+        pnts = _pnts_code(variable)
+        missing = () if pnts is None else (float(pnts),)
+        columns.append(sav.Column(name, label, 0, _value_labels(variable, SPSS_LABEL_MAX), missing))
+    return columns
+
+
+def sav_stream(
+    variables: list[Variable],
+    rows: Iterable[dict[str, Any]],
+    *,
+    title: str,
+    widths: Mapping[str, int],
+    n_cases: int | None = None,
+) -> Iterator[bytes]:
+    """The SPSS file of `rows` (dicts keyed by the column names) in pieces, reading the rows as it goes:
+    choices as their whole numbers, "prefer not to say" on a number empty, text as text."""
+    numeric = [(v.name, None if v.kind == "text" else v) for v in variables]
+    cases = (
+        [
+            row.get(name) if variable is None else _numeric(variable, row.get(name))
+            for name, variable in numeric
+        ]
+        for row in rows
+    )
+    return sav.write(
+        sav_columns(variables, widths), cases, n_cases=n_cases, file_label=title[:SPSS_FILE_LABEL_MAX]
+    )
+
+
+def text_widths(table: Table) -> dict[str, int]:
+    """The bytes of each text column's longest value (at least 1), as pyreadstat sized them."""
+    return {
+        variable.name: max(
+            (
+                len(str(row[variable.name]).encode("utf-8"))
+                for row in table.rows
+                if row.get(variable.name) is not None
+            ),
+            default=1,
+        )
+        for variable in table.variables
+        if variable.kind == "text"
+    }
+
+
+def context_widths(scope: Scope) -> dict[str, int]:
+    """Bytes that hold any value the context columns of the scope's item rows (items.iter_rows) can take,
+    known before the first row is read: a streamed SPSS file declares its string widths in its header."""
+    return {
+        # Every participant code of an evaluation is as long (an HMAC, base-32).
+        "participant": len(scope.evaluation.code_for(uuid.UUID(int=0))),
+        "organization": max((len(o.slug.encode("utf-8")) for o in scope.organizations), default=1),
+        "track": _max_length(Case, "track"),
+        "role": _max_length(Participant, "role"),
+        "timepoint": _max_length(Timepoint, "code"),  # letters, digits, - and _ (TimepointForm)
+        "month": len("YYYY-MM"),
+    }
+
+
+def _max_length(model: type[models.Model], name: str) -> int:
+    field = model._meta.get_field(name)
+    return field.max_length if isinstance(field, models.CharField) and field.max_length else sav.STRING_MAX
+
+
 def to_sav(table: Table) -> bytes:
-    data = statistical_frame(table, label_max=SPSS_LABEL_MAX)
-    return _through_file(
-        ".sav",
-        lambda path: pyreadstat.write_sav(
-            data.frame,
-            path,
-            file_label=table.title[:64],
-            column_labels=data.column_labels,
-            variable_value_labels=data.value_labels,
-            missing_ranges={name: [float(code)] for name, code in data.pnts_codes.items()},
-        ),
+    """The whole SPSS file of an in-memory table (the streamed file's pieces, joined)."""
+    return b"".join(
+        sav_stream(
+            table.variables, table.rows, title=table.title, widths=text_widths(table), n_cases=len(table.rows)
+        )
     )
 
 

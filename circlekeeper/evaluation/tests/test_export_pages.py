@@ -173,9 +173,11 @@ class ExportPageTests(PageTestCase):
         self.confirm()
         response = self.export(format="sav", language="es")
         self.assertEqual(response["Content-Type"], "application/x-spss-sav")
+        # The SPSS file streams too (issue 10 item 6).
+        self.assertTrue(response.streaming)
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "x.sav"
-            path.write_bytes(response.content)
+            path.write_bytes(response.getvalue())
             frame, meta = pyreadstat.read_sav(str(path))
         self.assertEqual(len(frame), 2)
         self.assertEqual(
