@@ -129,12 +129,33 @@ def summary(measurements: dict[str, Any]) -> str:
             table(measurements["exports"]["exports"], ["export", "rows", "seconds", "peak_rss_mb", "streams"])
         )
     if "pages" in measurements:
+        pages = measurements["pages"]
         parts.append(
             table(
-                measurements["pages"]["pages"],
-                ["page", "queries", "page_ms", "sql_ms", "floor_ratio", "decrypt_ms", "decrypt_share"],
+                pages["pages"],
+                [
+                    "page",
+                    "queries",
+                    "page_ms",
+                    "sql_ms",
+                    "floor_ratio",
+                    "meets_floor",
+                    "decrypt_ms",
+                    "decrypt_share",
+                ],
             )
         )
+        encryption = pages.get("encryption")
+        if encryption and "error" in encryption:
+            parts.append(f"encryption: NOT MEASURED, a check failed: {encryption['error']}")
+        elif encryption:
+            parts.append(
+                f"encryption: {encryption['page']} {encryption['encrypted_ms']} ms, on the unencrypted copy "
+                f"{encryption['plaintext_ms']} ms: ratio {encryption['ratio']} (target "
+                f"≤ {encryption['target_ratio']:g}); {encryption['decrypt_ms']} ms in decryption "
+                f"(share {encryption['decrypt_share']}); {encryption['values_rewritten']} values of "
+                f"{encryption['rows_rewritten']} rows stored unencrypted"
+            )
     if "load" in measurements:
         load = measurements["load"]
         parts.append(
