@@ -192,6 +192,8 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last, so it wraps the view alone (as ATOMIC_REQUESTS did), after every other middleware's process_view.
+    "circlekeeper.lib.requests.AtomicUnsafeRequestsMiddleware",
 ]
 
 ROOT_URLCONF = "circlekeeper.urls"
@@ -226,7 +228,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
         "transaction_mode": "IMMEDIATE",
     }
-DATABASES["default"]["ATOMIC_REQUESTS"] = True
+# One transaction per request that may write (POST and the other unsafe methods); a read runs in autocommit so
+# pages can be built side by side: see circlekeeper/lib/requests.py.
+DATABASES["default"]["ATOMIC_REQUESTS"] = False
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_USER_MODEL = "accounts.User"
@@ -248,7 +252,10 @@ SESSION_ENGINE = "circlekeeper.accounts.sessions"
 SESSION_IDLE_MINUTES = envint("CIRCLEKEEPER_SESSION_IDLE_MINUTES", 30, minimum=1)
 SESSION_MAX_HOURS = envint("CIRCLEKEEPER_SESSION_MAX_HOURS", 12, minimum=1)
 SESSION_COOKIE_AGE = SESSION_IDLE_MINUTES * 60
-SESSION_SAVE_EVERY_REQUEST = True
+# The idle limit is the session's expiry, moved on when the session is saved: at most once a minute while it is in
+# use (accounts.middleware.renew_for_activity), not on every request (a database write per page).
+SESSION_SAVE_EVERY_REQUEST = False
+SESSION_RENEW_SECONDS = 60
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 
 REQUIRE_MFA = envbool("CIRCLEKEEPER_REQUIRE_MFA", not DEMO_MODE)

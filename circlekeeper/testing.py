@@ -16,7 +16,7 @@ from django.test import Client, TestCase
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from circlekeeper.accounts.middleware import LOGIN_AT_KEY
+from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
 from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
 from circlekeeper.cases.models import (
     Case,
@@ -120,7 +120,7 @@ def sign_in(client: Client, user: User) -> None:
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = device.persistent_id
-    session[LOGIN_AT_KEY] = time.time()
+    session[LOGIN_AT_KEY] = session[RENEWED_AT_KEY] = time.time()  # as the sign-in page does
     session.save()
 
 

@@ -17,13 +17,30 @@ LOGIN_AT_KEY = "login_at"
 Handler = Callable[[HttpRequest], HttpResponse]
 
 
+RENEWED_AT_KEY = "renewed_at"
+
+
+def renew_for_activity(request: HttpRequest, now: float) -> None:
+    """Inactivity ends a session: its expiry is SESSION_IDLE_MINUTES after it was last saved. Saving the session on
+    every request costs a database write per page, so an active session is saved (its expiry moved on) at most once
+    every SESSION_RENEW_SECONDS: it then ends between SESSION_IDLE_MINUTES minus that and SESSION_IDLE_MINUTES
+    after the last request, a little early and never late."""
+    session = request.session
+    if session.session_key is None or session.is_empty():
+        return  # nothing to keep alive (and an anonymous visitor is given no session by this)
+    renewed = session.get(RENEWED_AT_KEY)
+    if renewed is None or now - float(renewed) >= settings.SESSION_RENEW_SECONDS:
+        session[RENEWED_AT_KEY] = now  # modified: SessionMiddleware saves it with a fresh expiry
+
+
 class SessionLimitsMiddleware:
-    """The absolute session limit (inactivity is the session's own expiry, renewed on each request)."""
+    """The absolute session limit, and the renewal of the idle limit (the session's own expiry) while in use."""
 
     def __init__(self, get_response: Handler) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
+        renew_for_activity(request, time.time())
         if request.user.is_authenticated:
             started = request.session.get(LOGIN_AT_KEY)
             if started is None or time.time() - float(started) > settings.SESSION_MAX_HOURS * 3600:

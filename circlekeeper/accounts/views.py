@@ -21,7 +21,7 @@ from circlekeeper.accounts import mfa, services
 from circlekeeper.accounts.access import choose_organization, program_admin_context
 from circlekeeper.accounts.audit import Action, audit, audit_sign_in_failure
 from circlekeeper.accounts.forms import LoginForm, MemberChangeForm, NewMemberForm, SetupForm, TokenForm
-from circlekeeper.accounts.middleware import LOGIN_AT_KEY
+from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
 from circlekeeper.accounts.models import Membership, Organization, User
 from circlekeeper.lib.audit import Outcome
 
@@ -47,7 +47,8 @@ def login_view(request: HttpRequest) -> HttpResponse:
         )
         if user is not None:
             login(request, user)
-            request.session[LOGIN_AT_KEY] = time.time()
+            # Signing in saves the session (a fresh idle expiry): that is its first renewal.
+            request.session[LOGIN_AT_KEY] = request.session[RENEWED_AT_KEY] = time.time()
             audit(request, action=Action.LOGIN_SUCCESS)
             next_url = _safe_next(request, request.POST.get("next"))
             if next_url:

@@ -36,7 +36,15 @@ def get_case_for(request: HttpRequest, case_id: int) -> Case:
     context = staff_context(request)
     if context is None:
         raise Http404
-    case = cases_for(context).filter(pk=case_id).select_related("organization").first()
+    if not context.works_cases:
+        raise Http404
+    case = (
+        Case.objects.for_organization(context.organization)
+        .filter(pk=case_id)
+        .on_team_of(context.user)
+        .select_related("organization")
+        .first()
+    )
     if case is None:
         raise Http404
     return case

@@ -90,9 +90,10 @@ def _consenting(case: Case, *roles: str) -> list[Participant]:
 
 
 def _latest_survivor_check(case: Case, *, kind: str | None = None) -> SafetyCheck | None:
-    checks = SafetyCheck.objects.filter(case=case, participant__role=ParticipantRole.SURVIVOR).exclude(
-        level=""
-    )
+    # The organization too, so the (organization, case, checked_at) index gives the newest first without a sort.
+    checks = SafetyCheck.objects.filter(
+        organization_id=case.organization_id, case=case, participant__role=ParticipantRole.SURVIVOR
+    ).exclude(level="")
     if kind:
         checks = checks.filter(kind=kind)
     return checks.order_by("-checked_at", "-id").first()

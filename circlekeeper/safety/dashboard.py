@@ -75,7 +75,10 @@ def overdue_checks(context: StaffContext, now: datetime.datetime) -> list[Partic
     A screen does not count: it is the short first-contact version, not the assessment the protocol asks for.
     """
     last = (
-        SafetyCheck.objects.filter(participant_id=OuterRef("pk"), kind=CheckKind.FULL)
+        # The organization too, so the (organization, participant, checked_at) index gives the newest first.
+        SafetyCheck.objects.filter(
+            organization_id=OuterRef("organization_id"), participant_id=OuterRef("pk"), kind=CheckKind.FULL
+        )
         .order_by("-checked_at", "-id")
         .values("checked_at")[:1]
     )

@@ -109,7 +109,7 @@ class OverviewTests(AgreementPageTestCase):
 
 
 class QueryBudgetTests(AgreementPageTestCase):
-    BUDGETS = {"agreement": 26, "version": 18, "print": 17}
+    BUDGETS = {"agreement": 21, "version": 13, "print": 12}
 
     def test_the_overview_takes_the_same_queries_with_one_commitment_or_many(self):
         self.assert_budget("agreement")

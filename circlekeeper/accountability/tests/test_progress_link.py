@@ -147,7 +147,7 @@ class ParticipantPageTests(ProgressPageTestCase):
         self.open()
         keys.clear_key_cache(everything=True)
         self.page()
-        with self.assertNumQueries(16):
+        with self.assertNumQueries(11):
             self.page()
         second = self.walk.draft()
         for n in range(5):
@@ -158,7 +158,7 @@ class ParticipantPageTests(ProgressPageTestCase):
             self.walk.checkin(commitment, "partly", note=f"m{commitment.number}")
         keys.clear_key_cache(everything=True)
         self.page()
-        with self.assertNumQueries(16):
+        with self.assertNumQueries(11):
             self.assertContains(self.page(), "More 4")
 
 

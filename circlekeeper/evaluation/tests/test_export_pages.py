@@ -109,14 +109,14 @@ class DataPageTests(PageTestCase):
         query = {"instrument": "planted", "language": "en"}
         keys.clear_key_cache(everything=True)
         self.client.get(DATA, query)
-        with self.assertNumQueries(18):
+        with self.assertNumQueries(13):
             self.client.get(DATA, query)
         for n in range(60):
             person = make_participant(self.other_team_case, label=f"Person {n}")
             self.respond(person, HARM_ANSWERS, {"wellbeing": 1})
         keys.clear_key_cache(everything=True)
         self.client.get(DATA, query)
-        with self.assertNumQueries(18):
+        with self.assertNumQueries(13):
             self.assertEqual(self.client.get(DATA, query).status_code, 200)
 
 
@@ -236,10 +236,10 @@ class ExportPageTests(PageTestCase):
         self.login(self.eve)
         self.confirm()
         self.client.get(EXPORTS)
-        with self.assertNumQueries(11):
+        with self.assertNumQueries(6):
             self.client.get(EXPORTS)
         for n in range(20):
             person = make_participant(self.other_team_case, label=f"Person {n}")
             self.respond(person, {"feel": "1"}, {"wellbeing": 1})
-        with self.assertNumQueries(11):
+        with self.assertNumQueries(6):
             self.assertEqual(self.client.get(EXPORTS).status_code, 200)

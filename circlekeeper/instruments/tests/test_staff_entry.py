@@ -169,6 +169,6 @@ class StaffEntryTests(PersonaTestCase):
 
         # Session, user, device, memberships, the case, the response with its version, participant and author,
         # the audit event (three), the key that decrypts the answers, and savepoints: however many answers.
-        with self.assertNumQueries(15):
+        with self.assertNumQueries(10):
             page = self.client.get(self.url("response_detail", response))
         self.assertEqual(page.status_code, 200)

@@ -183,12 +183,12 @@ class MeetingListTests(MeetingPageTestCase):
         self.login(self.alice)
         self.schedule()
         self.client.get(self.list_url)
-        with self.assertNumQueries(18):
+        with self.assertNumQueries(13):
             self.client.get(self.list_url)
         for n in range(10):
             self.schedule(self.survivor, self.case.participants.get(label="Sister"), place=f"Room {n}")
             self.schedule(self.harm, place=f"Hall {n}")
-        with self.assertNumQueries(18):
+        with self.assertNumQueries(13):
             self.client.get(self.list_url)
 
 
