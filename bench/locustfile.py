@@ -13,6 +13,8 @@ weigh on the first seconds) and lasts BENCH_LOAD_SECONDS; then this file stops l
 limit) and writes when the mix started and stopped to BENCH_LOAD_TIMES (JSON), for load.py's throughput. In the
 mix, with no think time: case workers open the keeper dashboard, the case list (open), and the detail, timeline
 and safety page of their cases; evaluators open the evaluation dashboard. Only locust and the standard library.
+The clients are FastHttpUser (geventhttpclient): the load generator shares the server's two cores, and the
+requests-based HttpUser spends several times more of them per request than the pages it measures.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from typing import Any, ClassVar
 
 import gevent
 import gevent.event
-from locust import HttpUser, constant, events, stats, task
+from locust import FastHttpUser, constant, events, stats, task
 from locust.env import Environment
 from locust.exception import StopUser
 
@@ -93,7 +95,7 @@ def case_ids(html: str, limit: int = CASES_PICKED) -> list[int]:
     return list(dict.fromkeys(int(found) for found in CASE_LINK.findall(html)))[:limit]
 
 
-class SignedIn(HttpUser):
+class SignedIn(FastHttpUser):
     abstract = True
     wait_time = constant(0)
     accounts: ClassVar[tuple[str, ...]] = ()
