@@ -28,7 +28,6 @@ from circlekeeper.cases.models import Case, CaseStatus, ParticipantRole, Stage
 from circlekeeper.community.models import TRAINING_KINDS, CommunityEvent, Facilitator
 from circlekeeper.community.readiness import readiness_for
 from circlekeeper.evaluation.access import may_see_network
-from circlekeeper.evaluation.analysis import descriptives
 from circlekeeper.evaluation.dataset import Scope, fidelity_frame, scores_frame
 from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, PoolDecision
 from circlekeeper.evaluation.suppression import Shown, suppress_count, suppress_table
@@ -279,6 +278,10 @@ def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
     )
     frame = frame[frame["timepoint"] != ""]
     if len(frame):
+        # Imported here, not at the top: the analyses load scipy and statsmodels, which only this part of the
+        # hub needs; the other pages importing this module run without them (issue 10, a web worker's memory).
+        from circlekeeper.evaluation.analysis import descriptives
+
         for row in descriptives(frame, "value", group="timepoint"):
             enough = row["n"] >= threshold
             hub.felt_safety.append(

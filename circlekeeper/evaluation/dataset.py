@@ -18,9 +18,8 @@ import datetime
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, Subquery
 
@@ -29,6 +28,11 @@ from circlekeeper.cases.models import Case, ParticipantRole
 from circlekeeper.evaluation.models import Evaluation, PoolDecision, Timepoint, TimepointStatus
 from circlekeeper.evaluation.suppression import DEFAULT_THRESHOLD
 from circlekeeper.instruments.models import Response, ResponseStatus
+
+if TYPE_CHECKING:
+    # Only the frames below need pandas, and they import it when called: `Scope` and the codes are imported
+    # by every page's access checks, and a web worker should not load pandas for those (issue 10, its memory).
+    import pandas as pd
 
 SCORE_COLUMNS = [
     "participant",
@@ -162,6 +166,8 @@ def scores_frame(
     `timepoint` is the evaluation timepoint the response answered ("" for a response outside the plan, e.g.
     a safety check at a meeting). Children never appear.
     """
+    import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
+
     responses = (
         Response.objects.filter(
             status=ResponseStatus.SUBMITTED,
@@ -223,6 +229,8 @@ def timepoints_frame(
     """One row per participant and timepoint: completed (any questionnaire answered), missed (none answered
     and every window closed), or pending (a window still open or not yet open). Cancelled ones are left out.
     """
+    import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
+
     timepoints = (
         Timepoint.objects.filter(_case_filter(scope, track=track, since=since, until=until, prefix="case__"))
         .exclude(status=TimepointStatus.CANCELLED)
@@ -281,6 +289,8 @@ def fidelity_frame(
       not on time shows a record made out of order);
     - a stage advance: a survivor's safety check in the 7 days before it (the gates' window).
     """
+    import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
+
     from circlekeeper.protocol.models import CheckMoment, Meeting, MeetingStatus, Transition, TransitionKind
     from circlekeeper.safety.models import SafetyCheck
 

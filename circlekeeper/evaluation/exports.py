@@ -28,10 +28,8 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-import pyreadstat
 from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -45,6 +43,12 @@ from circlekeeper.instruments.definition import PNTS
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
 from circlekeeper.instruments.redcap import PNTS_TAG
 from circlekeeper.lib.csv_safety import escape_row
+
+if TYPE_CHECKING:
+    # Only a Stata file needs pandas and pyreadstat, and `statistical_frame` and `to_dta` import them when
+    # called: CSV, REDCap and SPSS files are written without them, and a web worker should not load them for
+    # the export page itself (issue 10, its memory).
+    import pandas as pd
 
 STATA_NAME_MAX = 32
 STATA_LABEL_MAX = 80
@@ -312,6 +316,8 @@ class StatisticalFrame:
 
 def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
     """The table with numeric codes, short names and labels, as the statistics packages take it."""
+    import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
+
     names = statistical_names(table)
     columns: dict[str, pd.Series] = {}
     labels: dict[str, str | None] = {}
@@ -437,6 +443,8 @@ def to_sav(table: Table) -> bytes:
 
 
 def to_dta(table: Table) -> bytes:
+    import pyreadstat  # here, not at the top: see the TYPE_CHECKING import
+
     data = statistical_frame(table, label_max=STATA_LABEL_MAX)
     return _through_file(
         ".dta",

@@ -19,9 +19,8 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import pandas as pd
 from django.db.models import Q, QuerySet
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -30,6 +29,11 @@ from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.evaluation.dataset import Coder, Scope, month_of, timepoints_frame
 from circlekeeper.instruments.definition import PNTS, choices_for, iter_items, localized
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response, ResponseStatus
+
+if TYPE_CHECKING:
+    # `Table.frame` imports pandas when called: the data and export pages read rows without it, and a web
+    # worker should not load it for them (issue 10, its memory).
+    import pandas as pd
 
 EXPORTABLE_TYPES = ("single_choice", "multiple_choice", "yes_no", "integer", "decimal", "slider")
 CATEGORY_TYPES = ("single_choice", "yes_no")
@@ -117,6 +121,8 @@ class Table:
         return [variable.name for variable in self.variables]
 
     def frame(self) -> pd.DataFrame:
+        import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
+
         return pd.DataFrame(self.rows, columns=self.names, dtype=object)
 
 

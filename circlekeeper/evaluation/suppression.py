@@ -28,8 +28,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import networkx as nx
-
 DEFAULT_THRESHOLD = 11
 COMPLEMENT_MARK = "*"
 
@@ -131,6 +129,12 @@ def _next_complement(grid: list[list[int]], hidden: set[Cell]) -> Cell | None:
     for line in lines:
         if sum(cell in hidden for cell in line) == 1:
             return _cheapest(grid, hidden, [cell for cell in line if cell not in hidden])
+    if not hidden:
+        return None  # nothing hidden, nothing to protect (and no graph to build)
+    # Imported here, not at the top: a web worker loads networkx only when a table has a hidden cell, not
+    # for every page that imports this module for its constants (issue 10, the worker's memory).
+    import networkx as nx
+
     # A cell is the one edge between its row and its column, so a simple graph holds them all.
     graph = nx.Graph()
     graph.add_edges_from((("row", i), ("column", j)) for i, j in hidden)

@@ -12,7 +12,6 @@ from circlekeeper.instruments.definition import DefinitionError, Imported, Impor
 from circlekeeper.instruments.models import InstrumentVersion, Source
 from circlekeeper.instruments.redcap import read_dictionary
 from circlekeeper.instruments.services import save_version
-from circlekeeper.instruments.xlsform import code_for, read_xlsform
 
 
 @dataclass(frozen=True)
@@ -23,6 +22,9 @@ class ImportResult:
 
 
 def code_from_file_name(name: str) -> str:
+    # Here, not at the top: pyxform loads openpyxl, which loads numpy; a web worker's memory (issue 10).
+    from circlekeeper.instruments.xlsform import code_for
+
     return code_for(Path(name).stem)
 
 
@@ -44,6 +46,8 @@ def import_instrument_file(
         code = code or code_from_file_name(file_name)
         imported = read_dictionary(content, code=code, title=title or Path(file_name).stem, language=language)
     elif source == Source.XLSFORM:
+        from circlekeeper.instruments.xlsform import read_xlsform  # see code_from_file_name
+
         imported = read_xlsform(content, code=code, file_name=Path(file_name).stem)
         if title:
             imported.definition["title"] = {imported.definition["default_language"]: title}

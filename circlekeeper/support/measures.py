@@ -19,12 +19,16 @@ How each number is counted, for one pod (a member of both pods counts in each):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
-import networkx as nx
+from typing import TYPE_CHECKING, Any
 
 from circlekeeper.cases.models import Case, Consent, ConsentKind, Participant, ParticipantRole
 from circlekeeper.support.models import POD_SIDES, HelpKind, PodMember, PodSide, PodTie, Stance, help_order
+
+if TYPE_CHECKING:
+    # The two functions that build graphs import networkx when called: the pod data and the constants here
+    # are imported at start-up (by the views and services), and a web worker should not load networkx for
+    # pages that draw no pod (issue 10, its memory).
+    import networkx as nx
 
 SURVIVOR = PodSide.SURVIVOR.value
 HARM = PodSide.HARM.value
@@ -110,6 +114,8 @@ def load_pods(case: Case, *, counting: bool = False) -> PodData:
 
 
 def graph_from(data: PodData) -> nx.Graph:
+    import networkx as nx  # here, not at the top: see the TYPE_CHECKING import
+
     graph = nx.Graph()
     for center in CENTERS:
         graph.add_node(center, kind=PARTY, role=CENTER_ROLES[center], label=data.party_labels.get(center, ""))
@@ -178,6 +184,8 @@ def pod_members(graph: nx.Graph, side: str) -> list[Any]:
 
 
 def pod_measures(graph: nx.Graph, side: str) -> PodMeasures:
+    import networkx as nx  # here, not at the top: see the TYPE_CHECKING import
+
     if side not in CENTERS:
         raise ValueError(f"not a pod: {side!r}")
     counted = pod_members(graph, side)

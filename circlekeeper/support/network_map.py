@@ -12,14 +12,18 @@ gives the same facts in a table beside the map, and a legend in HTML.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from django.utils.translation import gettext as _
 
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.support.measures import CENTERS, HARM, MEMBER, SURVIVOR, TIE_EDGE
 from circlekeeper.support.models import PodSide, Stance
+
+if TYPE_CHECKING:
+    # `layout` imports networkx when called: the support views import this module at start-up, and a web
+    # worker should not load networkx for pages that draw no map (issue 10, its memory).
+    import networkx as nx
 
 WIDTH, HEIGHT, MARGIN = 760, 460, 64
 SIZE = 18  # half the width of a shape
@@ -98,6 +102,8 @@ def layout(graph: nx.Graph) -> dict[Any, tuple[float, float]]:
         start[node] = (START_X.get(side, 0.0), ((index % 7) - 3) * 0.25)
     if not members:
         return start
+    import networkx as nx  # here, not at the top: see the TYPE_CHECKING import
+
     positions = nx.spring_layout(graph, pos=start, fixed=list(FIXED), seed=SEED, iterations=100)
     return {node: (float(x), float(y)) for node, (x, y) in positions.items()}
 

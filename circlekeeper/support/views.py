@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import networkx as nx
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -33,6 +32,9 @@ from circlekeeper.support.forms import EditMemberForm, MemberForm, TieForm
 from circlekeeper.support.measures import PodData, PodMeasures, all_measures, graph_from, knows, load_pods
 from circlekeeper.support.models import POD_SIDES, PodMeasure, PodMember, PodSide, PodTie
 from circlekeeper.support.network_map import draw, role_label
+
+if TYPE_CHECKING:
+    import networkx as nx  # for the annotations only: measures.py loads it when a page builds a graph
 
 # The pod a participant's role suggests when they are placed from the list of people not yet in a pod.
 SUGGESTED_SIDE = {
