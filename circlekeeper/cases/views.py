@@ -67,13 +67,20 @@ _TEAM = Prefetch(
 @login_required
 def case_list(request: HttpRequest) -> HttpResponse:
     context = case_worker_context(request)
+    cases = cases_for(context)
+    # The people this person shares a case team with: filtering the list by anyone else would show nothing (and a
+    # large organization's whole staff would make a list of hundreds to render on every visit).
     colleagues = list(
         User.objects.filter(
-            memberships__organization=context.organization, memberships__role__in=CASE_ROLES, is_active=True
-        ).distinct()
+            is_active=True,
+            pk__in=CaseAssignment.objects.filter(case__in=cases).values("user_id"),
+            memberships__organization=context.organization,
+            memberships__role__in=CASE_ROLES,
+        )
+        .distinct()
+        .order_by("display_name", "email", "pk")
     )
     form = CaseFilterForm(request.GET or None, colleagues=colleagues)
-    cases = cases_for(context)
     if form.is_valid():
         if form.cleaned_data["status"]:
             cases = cases.filter(status=form.cleaned_data["status"])

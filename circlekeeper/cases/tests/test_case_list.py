@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import reverse
 
-from circlekeeper.cases.models import CaseStatus, TeamRole
+from circlekeeper.cases.models import CaseAssignment, CaseStatus, TeamRole
 from circlekeeper.testing import PersonaTestCase, make_case
 
 LIST = reverse("cases:list")
@@ -49,6 +49,16 @@ class CaseListTests(PersonaTestCase):
         self.assertContains(with_ada, "HAR-2026-0101")
         self.assertContains(with_ada, "HAR-2026-0001")
         self.assertNotContains(with_ada, "HAR-2026-0100")
+
+    def test_the_team_member_filter_offers_the_people_i_share_a_case_with(self):
+        self.login(self.alice)
+        offered = {value for value, _label in self.client.get(LIST).context["form"].fields["assignee"].choices}
+        shared = set(
+            CaseAssignment.objects.filter(case__assignments__user=self.alice).values_list("user_id", flat=True)
+        )
+        self.assertIn(self.alice.pk, offered)
+        self.assertEqual(offered - {""}, shared)
+        self.assertNotIn(self.bob.pk, offered)  # a colleague on other teams only
 
     def test_filtering_by_someone_elses_team_never_widens_what_i_see(self):
         self.login(self.alice)
