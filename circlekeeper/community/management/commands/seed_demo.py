@@ -11,6 +11,7 @@ from circlekeeper.accountability.demo import seed_accountability
 from circlekeeper.cases import demo
 from circlekeeper.community.demo import seed_community
 from circlekeeper.community.public_demo import seed_public
+from circlekeeper.community.scale import fill_scale
 from circlekeeper.evaluation.demo import seed_outcomes
 from circlekeeper.evaluation.schedule_demo import seed_schedule
 from circlekeeper.instruments.builtins import load_builtins
@@ -26,7 +27,8 @@ class Command(BaseCommand):
     help = (
         "Create the whole demo network (idempotent): organizations, people and cases, the built-in instruments, "
         "safety checks, holds and plans, and cases taken through the protocol to every stage and track. "
-        "--scale N fills it with N synthetic cases for benchmarks."
+        "--scale N fills it with N synthetic cases for benchmarks, each with its people, checks, stages, meetings, "
+        "pods, agreement and answers."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -77,6 +79,13 @@ class Command(BaseCommand):
         if scale:
             made = demo.seed_scale(scale, today)
             self.stdout.write(f"Scale: {made} synthetic cases added.")
+            # Then everything around each synthetic case not filled yet (a second run adds nothing).
+            filled = fill_scale()
+            cases = filled.pop("cases filled", 0)
+            self.stdout.write(
+                f"Scale: {cases} synthetic cases filled, {sum(filled.values())} rows made"
+                + "".join(f"\n  {table}: {rows}" for table, rows in sorted(filled.items()))
+            )
         self.stdout.write(
             f"Seeded in {time.monotonic() - started:.1f} s. Sign in with keeper@harbor.example (or advocate@, "
             f"supervisor@, admin@, evaluator@ at harbor, valley, bridge) and network@network.example, password "
