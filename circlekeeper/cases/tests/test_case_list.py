@@ -52,9 +52,13 @@ class CaseListTests(PersonaTestCase):
 
     def test_the_team_member_filter_offers_the_people_i_share_a_case_with(self):
         self.login(self.alice)
-        offered = {value for value, _label in self.client.get(LIST).context["form"].fields["assignee"].choices}
+        offered = {
+            value for value, _label in self.client.get(LIST).context["form"].fields["assignee"].choices
+        }
         shared = set(
-            CaseAssignment.objects.filter(case__assignments__user=self.alice).values_list("user_id", flat=True)
+            CaseAssignment.objects.filter(case__assignments__user=self.alice).values_list(
+                "user_id", flat=True
+            )
         )
         self.assertIn(self.alice.pk, offered)
         self.assertEqual(offered - {""}, shared)
