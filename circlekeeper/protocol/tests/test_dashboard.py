@@ -21,6 +21,7 @@ from circlekeeper.cases.models import (
     record_event,
 )
 from circlekeeper.protocol import services
+from circlekeeper.protocol.dashboard import GATES_READ
 from circlekeeper.protocol.models import Acknowledgment, Invitation, Meeting, MeetingKind, MeetingStatus
 from circlekeeper.protocol.tests.walk import Walk
 from circlekeeper.safety import services as safety
@@ -148,30 +149,30 @@ class KeeperDayTests(DashboardTestCase):
         self.assertEqual(steps.count("<li"), 4)  # not the closed case, not Bob's
         self.assertNotIn("HAR-2026-0002", steps)
 
-    def test_only_the_20_cases_that_moved_least_recently_are_read_and_the_rest_counted(self):
+    def test_only_the_10_cases_that_moved_least_recently_are_read_and_the_rest_counted(self):
         moved = self.team_case()
         record_event(moved, EventKind.DETAILS_CHANGED, participant="Survivor A")
-        for _ in range(21):
+        for _ in range(11):
             self.team_case()
         steps = section(self.dashboard(self.alice), "next-steps")
-        self.assertEqual(steps.count("<li"), 20)
+        self.assertEqual(steps.count("<li"), GATES_READ)
         self.assertIn("And 3 more open cases", steps)
         self.assertNotIn(moved.reference, steps)
 
-    def test_the_keepers_day_costs_the_same_with_21_cases_as_with_40(self):
+    def test_the_keepers_day_costs_the_same_with_11_cases_as_with_30(self):
         def add(count: int) -> None:
             for n in range(count):
                 case = self.team_case()
                 self.meeting(NOW + (n % 5) * DAY + HOUR, case=case)
 
-        add(20)
+        add(10)
         self.dashboard(self.alice)
         with CaptureQueriesContext(connection) as few:
             self.client.get(reverse("dashboard"))
         add(19)
         with CaptureQueriesContext(connection) as many:
             page = self.client.get(reverse("dashboard"))
-        self.assertEqual(section(page, "next-steps").count("<li"), 20)
+        self.assertEqual(section(page, "next-steps").count("<li"), GATES_READ)
         self.assertEqual(len(many), len(few))
 
 
@@ -234,7 +235,7 @@ class SupervisorQueueTests(DashboardTestCase):
         self.assertNotContains(self.dashboard(self.bob), quiet.reference)
         self.assertNotContains(self.dashboard(self.charlie), "HAR-2026")
 
-    def test_the_supervisors_queue_costs_the_same_with_21_candidates_as_with_35(self):
+    def test_the_supervisors_queue_costs_the_same_with_11_candidates_as_with_25(self):
         def candidates(count: int) -> None:
             for _ in range(count):
                 case = self.team_case(opened_on=datetime.date(2026, 3, 1))
@@ -265,7 +266,7 @@ class SupervisorQueueTests(DashboardTestCase):
                     recorded_by=self.alice,
                 )
 
-        candidates(21)
+        candidates(11)
         self.dashboard(self.sam)
         with CaptureQueriesContext(connection) as few:
             page = self.client.get(reverse("dashboard"))
