@@ -73,20 +73,20 @@ SYNTHETIC = 300
 # Rows per synthetic case: what the module's docstring says, with room for chance at 300 cases (most of them
 # ended: cases.demo.seed_scale opens about one in eight, as a real program's six years would).
 PROPORTIONS = {
-    Participant: (3.0, 4.0),
-    Consent: (4.5, 6.0),
+    Participant: (3.0, 4.2),
+    Consent: (4.5, 6.2),
     ContactRules: (2.0, 2.0),
     TrackChoice: (0.6, 1.0),
-    SafetyCheck: (2.5, 4.5),
-    SafetyPlan: (0.5, 0.9),
-    Transition: (4.5, 6.5),
-    Meeting: (0.4, 1.2),
-    Invitation: (0.7, 2.0),
-    SafetyCheckIn: (0.5, 1.4),
-    PodMember: (1.0, 2.3),
-    PodMeasure: (1.5, 3.2),
-    Agreement: (0.15, 0.45),
-    CaseEvent: (7.5, 11.5),
+    SafetyCheck: (2.5, 5.0),
+    SafetyPlan: (0.5, 1.0),
+    Transition: (3.0, 6.5),
+    Meeting: (0.4, 1.5),
+    Invitation: (0.7, 2.5),
+    SafetyCheckIn: (0.5, 1.6),
+    PodMember: (1.0, 2.6),
+    PodMeasure: (1.5, 3.6),
+    Agreement: (0.08, 0.45),
+    CaseEvent: (5.0, 11.0),
 }
 # Every table the scale fills, with the rows the services write (each must have some).
 FILLED = [

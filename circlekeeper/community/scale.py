@@ -6,40 +6,41 @@ their consents, safety checks over time (a few rising, a few opening a safety ho
 on the survivor's chosen track, the meetings of preparation and dialogue, the support pods, the agreement and
 its progress, the case history, and, for part of the recent cases, the evaluation's timepoints and answers.
 
-Each case follows one invented story, drawn from a random generator seeded by its id (so the same case always
-gets the same story), laid along its own dates: from its opening to its closing day (or to now, for an open
-case), every stage in order. The rows are written in bulk (multi-row INSERTs, see `insert`), two thousand cases
-per transaction, with no full_clean or service call; they are nonetheless the rows the services would have made
-for that story:
-every gate of PROTOCOL.md held when the case left its stage (a survivor check before intake, a full check and a
-track before safety planning, a reviewed plan, consenting supporters and a safety monitor, preparation meetings
-and an acknowledgment, a supervisor's approval after every other condition of the joint-dialogue gate, the
-dialogue held, an affirmed agreement, an exit check), a change of the survivor's risk level marks the plan due
-and gives the team a task (done when the plan is reviewed), a hold is lifted only by a supervisor after a newer
-check below high, and nothing with the other side happens while a hold is open. Encrypted fields are assigned
-as plain values, and their field encrypts them for their row on insert; every row carries its case's
-organization.
+Each case follows one invented story, drawn from a random generator seeded by its id (so the same case always gets
+the same story), laid along its own dates: from its opening to its closing day (or to now, for an open case), every
+stage in order. The rows are written in bulk (`cases.demo.insert`), two thousand cases per transaction, with no
+full_clean or service call; they are nonetheless the rows the services would have made for that story: every gate of
+PROTOCOL.md held when the case left its stage (a survivor check before intake, a full check and a track before
+safety planning, a reviewed plan, consenting supporters and a safety monitor, preparation meetings and an
+acknowledgment, a supervisor's approval after every other condition of the joint-dialogue gate, the dialogue held,
+an affirmed agreement, an exit check), a change of the survivor's risk level marks the plan due and gives the team a
+task (done when the plan is reviewed), a hold is lifted only by a supervisor after a newer check below high, and
+nothing with the other side happens while a hold is open. Encrypted fields are assigned as plain values, and their
+field encrypts them for their row on insert; every row carries its case's organization.
 
-In a real program most cases end early: about 70% are open (spread over every stage, more of them early), 15%
-closed after the whole path, 8% withdrawn and 7% referred out (as `cases.demo.STATUS_WEIGHTS` makes them). Per
-case, on average (measured at 100,000 cases; `tests/test_seed_scale.py` checks the proportions at 300):
+Each case keeps the status, dates and team `seed_scale` gave it (at 100,000 cases: 12% open, 44% closed after the
+whole path, 24% withdrawn and 20% referred out, at whatever stage they had reached); the stage reached by an open
+case is drawn with more of them early on and many in monitoring, the longest stage. Per case, on average
+(measured at 100,000 cases; `tests/test_seed_scale.py` checks the proportions at 300):
 
-    participants 3.5 (survivor, person who caused harm, a child in one case in four, and from mapping support on
+    participants 3.6 (survivor, person who caused harm, a child in one case in four, and from mapping support on
         a supporter for the survivor, and on a track with contact one for the other side and a safety monitor),
-        consents 5.2 (the parties to take part and to be contacted, supporters to take part), safe-contact
-        rules 2 (the parties), track choices 0.8;
-    safety checks 3.6, each with its response (a screen at referral, a full check at intake, then one every
-        45 days or so, at most two a stage, and an exit check), safety plans 0.7 (each with its revision),
-        holds 0.015 (each with its alert), plan-review tasks 0.05;
-    stage transitions 4.0, meetings 0.8 (held ones with 1.3 invitations and the survivor's check-in and
-        check-out, 0.9; a few scheduled for the coming days), acknowledgments 0.27, approvals 0.08;
-    pod members 1.7, ties 0.17, pod measures 2.3;
-    agreements 0.2 (each with its version, 3 commitments, and once affirmed by both parties, 3.5 progress
-        check-ins and 1.2 staircase steps);
-    evaluation: 4% of the cases enrolled, each with 35 timepoints and 17 answered questionnaires;
-    case history 7.1 (its milestones: see HISTORY_KINDS).
+        consents 5.4 (the parties to take part and to be contacted, supporters to take part), safe-contact
+        rules 2 (the parties), track choices 0.9;
+    safety checks 3.9, each with its response (a screen at referral, a full check at intake, then one every
+        45 days or so, at most two a stage, and an exit check), safety plans 0.76 (each with its revision),
+        holds 0.02 (each with its alert), plan-review tasks 0.06;
+    stage transitions 5.2, meetings 0.95 (held ones with 1.6 invitations and the survivor's check-in and
+        check-out, 1.1; a few scheduled for the coming days), acknowledgments 0.32, approvals 0.11;
+    pod members 1.8, ties 0.2, pod measures 2.6;
+    agreements 0.28 (each with its version, 3 commitments, and once affirmed by both parties, 4 progress
+        check-ins and 1.4 staircase steps);
+    evaluation: 4% of the cases enrolled (recent open or closed ones), each with 36 timepoints and 17 answered
+        questionnaires;
+    case history 9 (its milestones: see HISTORY_KINDS).
 
-That is 44 rows per case beyond the case, its team and its notes (4.4 million at 100,000 cases).
+That is 50 rows per case beyond the case, its team and its notes: 5.0 million at 100,000 cases, 5.6 million
+rows in the database in all.
 Idempotent: only the demo network's cases that have no participant yet are filled, so running seed_demo again
 adds nothing to cases already filled.
 """
