@@ -9,6 +9,7 @@ import re
 from io import StringIO
 
 from django.core.management import call_command
+from django.db import connection
 from django.db.models import F
 from django.test import TestCase, override_settings
 from django.urls import reverse
@@ -138,6 +139,15 @@ class SeedScaleTests(TestCase):
         out = StringIO()
         call_command("seed_demo", "--scale", str(SCALE), stdout=out)
         cls.output = out.getvalue()
+
+    def test_the_planner_statistics_are_refreshed_after_the_bulk_load(self):
+        self.assertIn("planner statistics refreshed", self.output)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                cursor.execute("SELECT count(*) FROM pg_stats WHERE tablename = 'cases_case'")
+            else:
+                cursor.execute("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'cases_case'")
+            self.assertGreater(cursor.fetchone()[0], 0)
 
     def counts(self) -> dict[str, int]:
         cases = synthetic_cases()
