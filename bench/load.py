@@ -1,6 +1,6 @@
 """Issue 10 items 2 and 6: pages under load, and the web workers' peak RSS.
 
-gunicorn as in production (scripts/serve.sh: `circlekeeper.wsgi:application`, 2 workers, the redacting access log)
+gunicorn as in production (scripts/serve.sh: `circlekeeper.wsgi:application`, 3 workers by default, WEB_WORKERS; the redacting access log)
 in demo mode on the benchmark database, on a free port; locust headless in a separate process runs bench/locustfile.py
 with BENCH_LOAD_USERS signed-in clients (default 16, all started at once): once all have signed in, the mix runs for
 BENCH_LOAD_SECONDS (default 60). The figures come from locust's stats CSV (p50/p95/p99 per page, failures; locust's
@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 LOCUSTFILE = Path(__file__).resolve().parent / "locustfile.py"
 DEFAULT_USERS = 16
 DEFAULT_SECONDS = 60
-WEB_WORKERS = int(os.environ.get("WEB_WORKERS", "2"))  # as scripts/serve.sh reads it
+WEB_WORKERS = int(os.environ.get("WEB_WORKERS", "3"))  # as scripts/serve.sh reads it, with its default
 TARGET_P95_MS = {"postgresql": 200.0, "sqlite": 300.0}
 TARGET_PAGES_PER_SECOND = 100.0
 TARGET_ERRORS = 0

@@ -9,7 +9,7 @@ PORT="${PORT:-8000}"
 "$BIN/python" manage.py schedule_tasks
 "$BIN/python" manage.py run_evaluation_scheduler --queue
 
-"$BIN/gunicorn" circlekeeper.wsgi:application --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-2}" \
+"$BIN/gunicorn" circlekeeper.wsgi:application --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-3}" \
   --access-logfile - --forwarded-allow-ips "" \
   --logger-class circlekeeper.instruments.access_log.RedactingLogger &
 web=$!
