@@ -1,12 +1,12 @@
 """Issue 10 items 2 and 6: pages under load, and the web workers' peak RSS.
 
-gunicorn as in production (scripts/serve.sh: `circlekeeper.wsgi:application`, 3 workers by default, WEB_WORKERS; the redacting access log)
-in demo mode on the benchmark database, on a free port; locust headless in a separate process runs bench/locustfile.py
-with BENCH_LOAD_USERS signed-in clients (default 16, all started at once): once all have signed in, the mix runs for
-BENCH_LOAD_SECONDS (default 60). The figures come from locust's stats CSV (p50/p95/p99 per page, failures; locust's
-exceptions count as errors too); throughput is each page's requests ÷ the mix's duration (the sign-ins left out);
-each gunicorn worker's peak RSS is VmHWM from /proc/<pid>/status, read when locust has finished, before the server
-stops.
+gunicorn as in production (scripts/serve.sh: `circlekeeper.wsgi:application`, WEB_WORKERS workers, 3 by default,
+the redacting access log) in demo mode on the benchmark database, on a free port; locust headless in a separate
+process runs bench/locustfile.py with BENCH_LOAD_USERS signed-in clients (default 16, all started at once): once all
+have signed in, the mix runs for BENCH_LOAD_SECONDS (default 60). The figures come from locust's stats CSV
+(p50/p95/p99 per page, failures; locust's exceptions count as errors too); throughput is each page's requests ÷ the
+mix's duration (the sign-ins left out); each gunicorn worker's peak RSS is VmHWM from /proc/<pid>/status, read when
+locust has finished, before the server stops.
 Run alone: `python -m bench.run --only load`.
 """
 
