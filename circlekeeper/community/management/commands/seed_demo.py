@@ -17,6 +17,7 @@ from circlekeeper.evaluation.demo import seed_outcomes
 from circlekeeper.evaluation.schedule_demo import seed_schedule
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.definition import DefinitionError
+from circlekeeper.lib.keys import clear_key_cache
 from circlekeeper.protocol.demo import seed_protocol
 from circlekeeper.safety.demo import seed_safety
 from circlekeeper.support.demo import seed_support
@@ -46,6 +47,9 @@ class Command(BaseCommand):
             )
         if scale < 0:
             raise CommandError("--scale must be zero or more.")
+        # Keys cached by whatever ran before in this process may belong to rows since rolled back (a test's
+        # organization with the same id): start from the database's, as every command should.
+        clear_key_cache()
         started = time.monotonic()
         today = timezone.localdate()
         report = demo.seed_network(settings.DEMO_PASSWORD, today)
