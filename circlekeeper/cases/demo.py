@@ -570,7 +570,10 @@ def insert(rows: list[Any]) -> None:
     db = connections[DEFAULT_DB_ALIAS]  # the connection itself, not the per-thread proxy, read once
     meta = rows[0]._meta
     if not db.features.can_return_rows_from_bulk_insert:
-        raise NotImplementedError("the database cannot return the ids of rows inserted in bulk")
+        # SQLite and PostgreSQL (the two the project runs on) both can; the rows written later point at these ids.
+        raise RuntimeError(
+            f"{db.vendor} cannot return the ids of rows inserted in bulk: use SQLite or PostgreSQL"
+        )
     fields = [f for f in meta.concrete_fields if not f.primary_key]
     relations = [f for f in fields if f.is_relation]
     readers = [_reader(f, db) for f in fields]
