@@ -81,7 +81,7 @@ PROGRESS_VIEW_CODE = "progress_view"
 
 
 def _locked(case_id: int) -> Case:
-    return Case.objects.select_for_update().get(pk=case_id)
+    return Case.objects.select_for_update(no_key=True).get(pk=case_id)
 
 
 def _open(case: Case) -> None:

@@ -127,7 +127,7 @@ def choose_track(
     Refused: a track with more contact with the person who caused harm while a safety hold is open, and a
     track with any contact without the survivor's current consent to take part.
     """
-    locked = Case.objects.select_for_update().get(pk=case.pk)
+    locked = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if survivor.case_id != locked.pk or not survivor.is_survivor:
         raise ValidationError({"survivor": _("Choose the survivor of this case.")})
     if track not in Track.values:

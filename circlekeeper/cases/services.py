@@ -14,7 +14,7 @@ def open_case(
     *, organization: Organization, team: list[tuple[User, str]], opened_on: datetime.date | None = None
 ) -> Case:
     """Open a case with its team; references count up per organization and year, without clashes."""
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
     opened_on = opened_on or timezone.localdate()
     case = Case(organization=organization, opened_on=opened_on)
     case.reference = Case.next_reference(organization, opened_on.year)

@@ -445,7 +445,7 @@ def remove_requirement(*, requirement: ReadinessRequirement, by: User) -> None:
 def add_to_team(*, case: Case, facilitator: Facilitator, by: User) -> CaseAssignment:
     """Put a facilitator with an account on a case's team, as a keeper: from then on they have a keeper's access
     to this case. On a dialogue track they must be ready (community.readiness)."""
-    locked = Case.objects.select_for_update().get(pk=case.pk)
+    locked = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if facilitator.organization_id != locked.organization_id:
         raise ValidationError({"facilitator": _("Choose a facilitator of this organization.")})
     if locked.status != CaseStatus.OPEN:
@@ -483,7 +483,7 @@ def add_to_team(*, case: Case, facilitator: Facilitator, by: User) -> CaseAssign
 
 @transaction.atomic
 def remove_from_team(*, case: Case, facilitator: Facilitator, by: User) -> None:
-    Case.objects.select_for_update().filter(pk=case.pk).first()
+    Case.objects.select_for_update(no_key=True).filter(pk=case.pk).first()
     removed = 0
     if facilitator.user_id is not None:
         removed, _counts = CaseAssignment.objects.filter(

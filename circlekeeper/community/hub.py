@@ -71,7 +71,7 @@ def record_pool_decision(*, organization: Organization, pooled: bool, reason: st
 
     It takes effect at once: dataset.Scope.for_network reads the latest decision on every call.
     """
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
     reason = reason.strip()
     latest = PoolDecision.objects.for_organization(organization).order_by("-at", "-id").first()
     if latest is not None and latest.pooled == pooled and latest.reason == reason:

@@ -100,7 +100,7 @@ def record_impact_decision(
     *, organization: Organization, shown: bool, reason: str, by: User
 ) -> ImpactDecision:
     """Record the program admin's decision; the same decision sent twice (a double click) is recorded once."""
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
     reason = reason.strip()
     latest = ImpactDecision.objects.for_organization(organization).order_by("-at", "-id").first()
     if latest is not None and latest.shown == shown and latest.reason == reason:

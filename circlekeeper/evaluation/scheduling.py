@@ -166,7 +166,7 @@ def respondent_roles(plan_timepoint: PlanTimepoint, instrument: Instrument) -> l
 def default_plan_for(organization: Organization, *, by: User | None = None) -> EvaluationPlan:
     """The organization's own plan, made once with the default timepoints and the built-in questionnaires."""
     # Locking the organization row makes two first visits at once make one plan, not two.
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
     return _first_or_default_plan(
         EvaluationPlan(organization=organization, name=_("Evaluation plan"), created_by=by)
     )
@@ -433,7 +433,7 @@ def enrol(
 ) -> Enrollment:
     """Enrol the case: its schedule is made at once for the anchors reached. Refused for a case not open, a plan
     the organization may not use, or a date outside the case's life."""
-    locked = Case.objects.select_for_update().get(pk=case.pk)
+    locked = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     if locked.status != CaseStatus.OPEN:
         raise ValidationError(_("Only an open case can be enrolled."))
     if not EvaluationPlan.objects.for_organization(locked.organization).filter(pk=plan.pk).exists():

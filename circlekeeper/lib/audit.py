@@ -4,6 +4,27 @@ The log is append-only and tamper-evident. Each event carries the hash of the on
 deleting or reordering rows in SQL breaks the chain, and `manage.py verify_audit` finds the first broken link.
 Appending takes a lock on the one `AuditChainHead` row, so two writers can never fork the chain.
 
+Why appending cannot deadlock with row locks on cases (issue 20, PostgreSQL). The chain head is the one row
+every writing request locks, and it stays locked until the request commits, so while a request holds it, it
+must never wait for any other lock. The trap was the foreign keys: Django declares them DEFERRABLE INITIALLY
+DEFERRED, so a note's reference to its case was only checked at COMMIT, and that check takes FOR KEY SHARE on
+the case row. A request that had appended its event (holding the head) then waited at COMMIT for a colleague
+who held the case FOR UPDATE (scheduling a meeting) and was waiting for the head: a cycle, "deadlock detected".
+So `record` does two things before it touches the head:
+
+1. `SET CONSTRAINTS ALL IMMEDIATE` checks every foreign key written so far in the transaction now, taking
+   those FOR KEY SHARE locks before the head (and any written after it is checked as it is written, not at
+   COMMIT). Whatever this waits for, it waits for without holding the head, so the wait ends.
+2. The head is locked FOR NO KEY UPDATE (nothing refers to it; the lock still serializes appenders), and the
+   services lock case and organization rows FOR NO KEY UPDATE too (`select_for_update(no_key=True)`): that
+   lock does not conflict with the FOR KEY SHARE a foreign-key check takes, so adding a note to a case never
+   waits for a colleague who is changing the case.
+
+What remains is the rule for callers: record the event last, after the writes it describes (an event written
+inside a transaction commits or rolls back with them). tests/test_audit_deadlocks.py reproduces the
+notes-and-meetings interleaving on PostgreSQL and fails without step 1. On SQLite there is one write lock for
+the whole database (BEGIN IMMEDIATE), so no cycle can form there.
+
 This module knows nothing of the apps: callers pass plain values (the accounts app's `audit()` fills in the
 organization and roles of the signed-in person).
 """
@@ -166,6 +187,14 @@ def _ip(value: str | None) -> str:
         return ""
 
 
+def _check_foreign_keys_now() -> None:
+    """Check the transaction's deferred foreign keys before the chain head is locked (see the module's text)."""
+    connection = transaction.get_connection()
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+
+
 def record(
     request: HttpRequest | None,
     *,
@@ -181,9 +210,10 @@ def record(
     """Append one event to the chain, in the caller's transaction if there is one.
 
     Inside a request transaction the event commits or rolls back with the work it describes; the chain head
-    stays locked until then, so call this after the writes it describes (always taking the lock last means no
-    lock-order deadlocks). The actor is the request's signed-in user unless given; the address, browser and
-    path come from the request (the path only: query strings may carry search terms).
+    stays locked until then, so call this after the writes it describes; the foreign keys of those writes are
+    checked before the head is locked (the module's text says why). The actor is the request's signed-in user
+    unless given; the address, browser and path come from the request (the path only: query strings may carry
+    search terms).
     """
     if not action:
         raise ValueError("An audit event needs an action.")
@@ -209,7 +239,8 @@ def record(
     )
     # No savepoint: if the event cannot be written, the work it describes must not commit either.
     with transaction.atomic(savepoint=False):
-        head, _created = AuditChainHead.objects.select_for_update().get_or_create(pk=1)
+        _check_foreign_keys_now()
+        head, _created = AuditChainHead.objects.select_for_update(no_key=True).get_or_create(pk=1)
         event.sequence = head.sequence + 1
         event.prev_hash = head.hash
         event.occurred_at = timezone.now()

@@ -61,7 +61,7 @@ class GateClosed(ValidationError):
 
 
 def _locked(case: Case) -> Case:
-    return Case.objects.select_for_update().get(pk=case.pk)
+    return Case.objects.select_for_update(no_key=True).get(pk=case.pk)
 
 
 # --- stages ------------------------------------------------------------------------------------------

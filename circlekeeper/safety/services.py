@@ -135,7 +135,7 @@ def record_check_from_response(response: Response) -> SafetyCheck | None:
     kind, band, level_map = mapping
     level = level_map.get(str((response.scores or {}).get(band)), "")
     participant = Participant.objects.select_related("case").get(pk=response.participant_id)
-    case = Case.objects.select_for_update().get(pk=participant.case_id)
+    case = Case.objects.select_for_update(no_key=True).get(pk=participant.case_id)
     previous = (
         SafetyCheck.objects.filter(participant=participant)
         .exclude(level="")
@@ -182,7 +182,7 @@ def open_hold(
 
     A case already on hold stays on that hold: the new reason still raises an alert, so nobody misses it.
     """
-    locked = Case.objects.select_for_update().get(pk=case.pk)
+    locked = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     level = check.level if check else ""
     hold = SafetyHold.objects.open().filter(case=locked).first()
     if hold is None:

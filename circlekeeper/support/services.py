@@ -70,7 +70,11 @@ class MemberFields:
 
 
 def _locked(case: Case) -> Case:
-    locked = Case.objects.select_for_update(of=("self",)).select_related("organization").get(pk=case.pk)
+    locked = (
+        Case.objects.select_for_update(no_key=True, of=("self",))
+        .select_related("organization")
+        .get(pk=case.pk)
+    )
     if locked.status != CaseStatus.OPEN:
         raise ValidationError(_("The case is no longer open: its support networks are kept as they were."))
     return locked
