@@ -223,9 +223,13 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL cannot be read: {exc}") from exc
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL lets the worker write while pages read; IMMEDIATE avoids "database is locked" on upgrades.
+    # WAL lets the worker write while pages read; IMMEDIATE avoids "database is locked" on upgrades. A writer
+    # waits up to CIRCLEKEEPER_SQLITE_BUSY_TIMEOUT_MS for the write lock (issue 20: 5 s was too short for a burst
+    # of sign-ins; transactions are short since hashing and parsing run outside them, so waits stay brief).
+    _busy_ms = envint("CIRCLEKEEPER_SQLITE_BUSY_TIMEOUT_MS", 30_000, minimum=1000)
     DATABASES["default"]["OPTIONS"] = {
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=5000;",
+        "init_command": f"PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout={_busy_ms};",
+        "timeout": _busy_ms / 1000,
         "transaction_mode": "IMMEDIATE",
     }
 # One transaction per request that may write (POST and the other unsafe methods); a read runs in autocommit so

@@ -19,7 +19,7 @@ from circlekeeper.accounts.models import Role
 from circlekeeper.cases.models import CaseNote, TeamRole
 from circlekeeper.lib import audit as lib_audit
 from circlekeeper.lib.requests import AtomicUnsafeRequestsMiddleware
-from circlekeeper.testing import make_case, make_organization, make_user, sign_in
+from circlekeeper.testing import PASSWORD, make_case, make_organization, make_user, sign_in
 
 STATE: dict[str, object] = {}
 
@@ -122,3 +122,91 @@ class RequestTransactionTests(TransactionTestCase):
         request.method = "GET"
         self.assertIsNone(middleware.process_view(request, view, (), {}))
         self.assertEqual(calls, [True])
+
+
+class CpuHeavyStepsOutsideTheWriteTransactionTests(TransactionTestCase):
+    """Issue 20: a password hash (~0.2 s of PBKDF2) or a file's parsing never runs while a transaction is open.
+
+    On SQLite every transaction starts with BEGIN IMMEDIATE and holds the database's one write lock until it
+    ends: a burst of sign-ins inside the write lock made every other writer (and the worker) time out.
+    """
+
+    def setUp(self) -> None:
+        self.harbor = make_organization(name="Harbor", case_prefix="HAR")
+        self.keeper = make_user("keeper@harbor.example", organization=self.harbor, roles=(Role.KEEPER,))
+        self.seen: list[bool] = []
+
+    def _spy_on(self, target, attribute):
+        original = getattr(target, attribute)
+        seen = self.seen
+
+        def spy(*args, **kwargs):
+            seen.append(connection.in_atomic_block)
+            return original(*args, **kwargs)
+
+        return mock.patch.object(target, attribute, spy)
+
+    def test_signing_in_checks_the_password_with_no_transaction_open_and_writes_after(self):
+        from django.contrib.auth.base_user import AbstractBaseUser
+
+        with self._spy_on(AbstractBaseUser, "check_password"):
+            answer = self.client.post(
+                reverse("accounts:login"), {"username": "keeper@harbor.example", "password": PASSWORD}
+            )
+        self.assertEqual(answer.status_code, 302)
+        self.assertEqual(self.seen, [False])
+        self.assertEqual(int(self.client.session["_auth_user_id"]), self.keeper.pk)
+        self.assertTrue(lib_audit.AuditEvent.objects.filter(action="login.success", actor_id=self.keeper.pk))
+
+    def test_a_wrong_password_is_checked_with_no_transaction_open_and_its_failure_is_recorded(self):
+        from django.contrib.auth.base_user import AbstractBaseUser
+
+        with self._spy_on(AbstractBaseUser, "check_password"):
+            answer = self.client.post(
+                reverse("accounts:login"), {"username": "keeper@harbor.example", "password": "not it at all"}
+            )
+        self.assertEqual(answer.status_code, 200)
+        self.assertEqual(self.seen, [False])
+        self.assertTrue(lib_audit.AuditEvent.objects.filter(action="login.failure"))
+
+    def test_confirming_the_password_again_checks_it_with_no_transaction_open(self):
+        from django.contrib.auth.base_user import AbstractBaseUser
+
+        sign_in(self.client, self.keeper)
+        with self._spy_on(AbstractBaseUser, "check_password"):
+            answer = self.client.post(
+                reverse("accounts:reauthenticate"), {"password": PASSWORD, "token": "000000"}
+            )
+        self.assertEqual(answer.status_code, 400)  # the code is wrong; both are always checked
+        self.assertEqual(self.seen, [False])
+        self.assertTrue(lib_audit.AuditEvent.objects.filter(action="auth.reauthentication_failure"))
+
+    def test_an_imported_file_is_read_with_no_transaction_open_and_saved_with_its_event(self):
+        from circlekeeper.instruments import importing
+        from circlekeeper.instruments.models import InstrumentVersion
+        from circlekeeper.instruments.tests.test_instrument_pages import dictionary_file
+
+        admin = make_user("pat@harbor.example", organization=self.harbor, roles=(Role.PROGRAM_ADMIN,))
+        sign_in(self.client, admin)
+        upload = dictionary_file("record_id,intake,,text,Record ID,,,,,,,,,,,,,\n")
+        with self._spy_on(importing, "read_dictionary"):
+            page = self.client.post(
+                reverse("instruments:instrument_import"),
+                {"source": "redcap", "language": "en", "code": "", "title": "Intake", "file": upload},
+            )
+        self.assertEqual(page.status_code, 200)
+        self.assertEqual(self.seen, [False])
+        version = InstrumentVersion.objects.get()
+        self.assertTrue(
+            lib_audit.AuditEvent.objects.filter(action="instrument.import", object_id=str(version.pk))
+        )
+
+    def test_sqlite_waits_for_the_write_lock_long_enough_for_a_burst(self):
+        if connection.vendor != "sqlite":
+            self.assertEqual(connection.vendor, "postgresql")  # row locks wait as long as they must there
+            return
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA busy_timeout")
+            (milliseconds,) = cursor.fetchone()
+        # 200 sign-ins' writes at a few ms each queue for well under this; 5 s was what timed out (issue 20).
+        self.assertGreaterEqual(milliseconds, 20_000)

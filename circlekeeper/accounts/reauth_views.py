@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -18,6 +19,7 @@ from circlekeeper.lib.audit import Outcome
 
 
 @login_required
+@transaction.non_atomic_requests  # the password hash is checked outside any transaction (see login_view)
 def reauthenticate(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     needs_code = mfa.has_confirmed_device(user)
@@ -29,13 +31,15 @@ def reauthenticate(request: HttpRequest) -> HttpResponse:
         password_ok = user.check_password(form.cleaned_data["password"])
         device, throttled = mfa.match_code(user, form.cleaned_data["token"]) if needs_code else (None, False)
         if password_ok and (device is not None or not needs_code):
-            reauth.mark_reauthenticated(request)
-            audit(request, action=Action.REAUTHENTICATED)
+            with transaction.atomic():
+                reauth.mark_reauthenticated(request)
+                audit(request, action=Action.REAUTHENTICATED)
             return redirect(next_url or settings.LOGIN_REDIRECT_URL)
         failures = reauth.record_failure(request)
         if failures >= reauth.MAX_FAILURES:
-            audit(request, action=Action.REAUTHENTICATION_FAILURE, outcome=Outcome.REFUSED)
-            logout(request)
+            with transaction.atomic():
+                audit(request, action=Action.REAUTHENTICATION_FAILURE, outcome=Outcome.REFUSED)
+                logout(request)
             messages.error(
                 request, _("Too many wrong tries: you have been signed out. Please sign in again.")
             )

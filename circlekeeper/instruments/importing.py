@@ -28,7 +28,6 @@ def code_from_file_name(name: str) -> str:
     return code_for(Path(name).stem)
 
 
-@transaction.atomic
 def import_instrument_file(
     *,
     content: bytes,
@@ -41,6 +40,17 @@ def import_instrument_file(
     language: str = "en",
 ) -> ImportResult:
     """Read a REDCap dictionary or an XLSForm and save it as a version; ImportRejected (nothing written) if not."""
+    imported = read_instrument_file(
+        content=content, file_name=file_name, source=source, code=code, title=title, language=language
+    )
+    return save_imported(imported, source=source, owner=owner, imported_by=imported_by)
+
+
+def read_instrument_file(
+    *, content: bytes, file_name: str, source: str, code: str = "", title: str = "", language: str = "en"
+) -> Imported:
+    """Parse the file, writing nothing: the CPU-heavy half, run outside any transaction (issue 20: on SQLite a
+    transaction holds the database's one write lock, and a large spreadsheet takes seconds to read)."""
     imported: Imported
     if source == Source.REDCAP:
         code = code or code_from_file_name(file_name)
@@ -55,6 +65,14 @@ def import_instrument_file(
         raise ValueError(f"cannot import files of source {source!r}")
     # The format only, not the file name: the same content under another name is the same version.
     imported.definition["source"] = {"format": source}
+    return imported
+
+
+@transaction.atomic
+def save_imported(
+    imported: Imported, *, source: str, owner: Organization | None, imported_by: User | None = None
+) -> ImportResult:
+    """Save what read_instrument_file read as a version (the short, writing half)."""
     try:
         version, created = save_version(
             definition=imported.definition, source=source, owner=owner, imported_by=imported_by

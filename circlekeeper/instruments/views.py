@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -39,7 +40,7 @@ from circlekeeper.instruments.forms import (
     IssueLinkForm,
     StartResponseForm,
 )
-from circlekeeper.instruments.importing import import_instrument_file
+from circlekeeper.instruments.importing import read_instrument_file, save_imported
 from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link, start_response
 from circlekeeper.instruments.models import (
     Instrument,
@@ -390,6 +391,7 @@ def instrument_list(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@transaction.non_atomic_requests  # the file is read outside any transaction; the writes below have their own
 def instrument_import(request: HttpRequest) -> HttpResponse:
     _context, organization = program_admin_context(request)
     form = ImportForm(request.POST or None, request.FILES or None)
@@ -397,25 +399,30 @@ def instrument_import(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            result = import_instrument_file(
+            imported = read_instrument_file(
                 content=data["content"],
                 file_name=data["file"].name,
                 source=data["source"],
-                owner=organization,
-                imported_by=request.user if isinstance(request.user, User) else None,
                 code=data["code"].strip(),
                 title=data["title"].strip(),
                 language=data["language"],
             )
+            with transaction.atomic():
+                result = save_imported(
+                    imported,
+                    source=data["source"],
+                    owner=organization,
+                    imported_by=request.user if isinstance(request.user, User) else None,
+                )
+                audit(
+                    request,
+                    action=Action.INSTRUMENT_IMPORT,
+                    object_type="instrument_version",
+                    object_id=result.version.pk,
+                )
         except ImportRejected as rejected:
             context["problems"] = rejected.problems
         else:
-            audit(
-                request,
-                action=Action.INSTRUMENT_IMPORT,
-                object_type="instrument_version",
-                object_id=result.version.pk,
-            )
             context.update(result=result, form=ImportForm())
     return render(request, "instruments/instrument_import.html", context)
 
