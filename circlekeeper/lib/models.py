@@ -2,3 +2,4 @@
 
 from circlekeeper.lib.audit import AuditEvent  # noqa: F401
 from circlekeeper.lib.keys import DataKey  # noqa: F401
+from circlekeeper.lib.worker import WorkerHeartbeat  # noqa: F401
