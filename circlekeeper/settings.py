@@ -212,6 +212,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "circlekeeper.accounts.context_processors.shell",
             ],
+            # {% csrf_token %} also renders a fresh form token: every create is idempotent (lib/idempotency.py).
+            "builtins": ["circlekeeper.lib.templatetags.form_tokens"],
         },
     }
 ]

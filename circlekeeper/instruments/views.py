@@ -50,6 +50,7 @@ from circlekeeper.instruments.models import (
     ResponseStatus,
 )
 from circlekeeper.lib.audit import Outcome, record
+from circlekeeper.lib.idempotency import remember_result
 
 LINK_SESSION_KEY = "participant_link_id"
 SHOWN = "_shown"
@@ -259,6 +260,10 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
                 form.add_error(name if name in form.fields else None, errors)
         else:
             audit(request, action=Action.LINK_ISSUE, object_type="participant_link", object_id=link.pk)
+            # A repeat of this form goes to the participant on the case page: the address is never shown twice.
+            remember_result(
+                request, f"{reverse('cases:detail', args=[case.pk])}#participant-{participant.pk}"
+            )
             # Shown once, in this answer only: the token is not kept anywhere to show it again.
             context.update(link=link, url=request.build_absolute_uri(reverse("links:open", args=[token])))
             return render(request, "instruments/link_issued.html", context)

@@ -23,6 +23,8 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 
+from circlekeeper.lib.idempotency import run_once
+
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
 
@@ -44,5 +46,7 @@ class AtomicUnsafeRequestsMiddleware:
             return None  # Django calls the view itself, outside any transaction
         # Called here, the view's exception leaves the atomic block (rolling it back) before any handler runs,
         # exactly as ATOMIC_REQUESTS did: the transaction wraps the view call, not the response's rendering.
+        # The form token is claimed in the same transaction as the view's writes: a repeated submit of a form
+        # is answered with the first one's result and never runs the view again (lib/idempotency.py).
         with transaction.atomic():
-            return view_func(request, *view_args, **view_kwargs)
+            return run_once(request, lambda: view_func(request, *view_args, **view_kwargs))

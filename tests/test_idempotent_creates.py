@@ -1,0 +1,252 @@
+"""Every create is idempotent (issue 20 item 3, SECURITY.md 24), by one mechanism: the form token that
+`{% csrf_token %}` renders, claimed in the request's transaction (circlekeeper/lib/idempotency.py).
+
+The rule, from the issue: the same form sent twice (a double click, a retry, the back button) creates one
+thing, and the second submit is shown the first one's result. Each create form below is read from its page as a
+browser would (its hidden fields and defaults, the token among them), filled in, and sent twice.
+"""
+
+from __future__ import annotations
+
+import datetime
+from html.parser import HTMLParser
+from pathlib import Path
+
+from django.db import models
+from django.template import Context, Template
+from django.test import RequestFactory
+from django.urls import reverse
+from django.utils import timezone
+
+from circlekeeper.cases.models import CaseNote, Consent, Participant, ParticipantRole
+from circlekeeper.community.models import CommunityEvent
+from circlekeeper.instruments.models import ParticipantLink, Response
+from circlekeeper.lib.idempotency import FIELD, FormSubmission
+from circlekeeper.protocol.models import Meeting, MeetingKind
+from circlekeeper.protocol.tests.walk import Walk
+from circlekeeper.safety.models import SafetyPlan
+from circlekeeper.testing import PersonaTestCase
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Forms(HTMLParser):
+    """The POST forms of a page: their action and the values a browser would send without any typing."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.forms: list[dict] = []
+        self._form: dict | None = None
+        self._select: str | None = None
+        self._textarea: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "form" and (a.get("method") or "").lower() == "post":
+            self._form = {"action": a.get("action") or "", "fields": {}, "choices": {}}
+            self.forms.append(self._form)
+        if self._form is None:
+            return
+        fields, name = self._form["fields"], a.get("name")
+        if tag == "input" and name and a.get("type") not in ("submit", "button"):
+            if a.get("type") in ("radio", "checkbox"):
+                if a.get("type") == "radio":  # a checkbox left alone is a valid answer; a radio group is not
+                    self._form["choices"].setdefault(name, []).append(a.get("value", "on"))
+                if "checked" in a:
+                    fields.setdefault(name, []).append(a.get("value", "on"))
+            else:
+                fields[name] = [a.get("value", "")]
+        elif tag == "select" and name:
+            self._select = name
+        elif tag == "option" and self._select:
+            self._form["choices"].setdefault(self._select, []).append(a.get("value", ""))
+            if "selected" in a:
+                fields[self._select] = [a.get("value", "")]
+        elif tag == "textarea" and name:
+            self._textarea = name
+            fields[name] = [""]
+
+    def handle_data(self, data):
+        if self._form is not None and self._textarea:
+            self._form["fields"][self._textarea] = [data]
+
+    def handle_endtag(self, tag):
+        if tag == "form":
+            self._form = None
+        elif tag == "select":
+            self._select = None
+        elif tag == "textarea":
+            self._textarea = None
+
+
+class EveryCreateIsIdempotentTests(PersonaTestCase):
+    def setUp(self) -> None:
+        self.login(self.alice)
+
+    def form(self, page: str, action: str) -> dict[str, list[str]]:
+        answer = self.client.get(page)
+        self.assertEqual(answer.status_code, 200, page)
+        parser = _Forms()
+        parser.feed(answer.content.decode())
+        matching = [f for f in parser.forms if (f["action"] or page) == action]
+        self.assertTrue(matching, f"no form posting to {action} on {page}")
+        form = matching[0]
+        self.assertIn(FIELD, form["fields"], f"the form posting to {action} carries no form token")
+        data = dict(form["fields"])
+        for name, options in form["choices"].items():  # an unanswered radio or select: its first real option
+            if not any(data.get(name, [""])):
+                data[name] = [next((o for o in options if o), "")]
+        return data
+
+    def post_twice(
+        self, page: str, action: str, model: type[models.Model], *, shown_at: str = "", **values
+    ) -> None:
+        data = self.form(page, action)
+        data.update({k: v if isinstance(v, list) else [v] for k, v in values.items()})
+        before = model.objects.count()
+        first = self.client.post(action, data)
+        errors = [line.strip() for line in first.content.decode().splitlines() if "error" in line.lower()]
+        self.assertEqual(first.status_code, 200 if shown_at else 302, f"{action}: {errors}")
+        self.assertEqual(model.objects.count(), before + 1, f"{action}: the first submit creates one")
+        second = self.client.post(action, data)
+        self.assertEqual(model.objects.count(), before + 1, f"{action}: the second submit creates nothing")
+        self.assertEqual(
+            (second.status_code, second["Location"]), (302, shown_at or first["Location"]), action
+        )
+        shown = self.client.get(second["Location"])
+        self.assertContains(shown, "Nothing was saved twice")
+        self.assertNotContains(shown, "Someone else changed")
+
+    def test_notes_participants_and_consents(self):
+        case_page = reverse("cases:detail", args=[self.case.pk])
+        self.post_twice(
+            case_page,
+            reverse("cases:note_add", args=[self.case.pk]),
+            CaseNote,
+            text="Called back on Tuesday.",
+        )
+        add = reverse("cases:participant_add", args=[self.case.pk])
+        self.post_twice(add, add, Participant, role=ParticipantRole.SURVIVOR, label="Survivor A")
+        survivor = Participant.objects.get(case=self.case, label="Survivor A")
+        add = reverse("cases:consent_add", args=[self.case.pk, survivor.pk])
+        self.post_twice(add, add, Consent, given_on=timezone.localdate().isoformat())
+
+    def test_safety_checks_plans_meetings_and_links(self):
+        walk = Walk(self.case, self.alice, self.sam)
+        walk.to_preparation()
+        survivor = walk.survivor
+        safety_page = reverse("safety:case", args=[self.case.pk])
+        self.post_twice(
+            safety_page, reverse("safety:check_start", args=[self.case.pk, survivor.pk]), Response
+        )
+        edit = reverse("safety:plan_edit", args=[self.case.pk, survivor.pk])
+        plan = SafetyPlan.objects.get(participant=survivor)
+        revision_before = plan.revision
+        data = self.form(edit, edit)
+        data["people_to_call"] = ["My sister, and the neighbour"]
+        first = self.client.post(edit, data)
+        second = self.client.post(edit, data)
+        self.assertEqual((first.status_code, second.status_code), (302, 302))
+        self.assertEqual(second["Location"], first["Location"])
+        plan.refresh_from_db()
+        self.assertEqual(plan.revision, revision_before + 1, "saved once")
+        shown = self.client.get(second["Location"])
+        self.assertNotContains(shown, "Someone else changed")
+        self.assertContains(shown, "Nothing was saved twice")
+
+        meetings = reverse("protocol:meetings", args=[self.case.pk])
+        day = timezone.localdate() + datetime.timedelta(days=4)
+        self.post_twice(
+            meetings,
+            meetings,
+            Meeting,
+            kind=MeetingKind.PREPARATION,
+            day=day.isoformat(),
+            time="10:00",
+            invitees=[str(survivor.pk)],
+            place="Library",
+        )
+        issue = reverse("instruments:link_issue", args=[self.case.pk, survivor.pk])
+        self.post_twice(
+            issue,
+            issue,
+            ParticipantLink,
+            purpose="Follow-up",
+            # The address is shown once, on the first answer; a repeat goes to the participant on the case page.
+            shown_at=f"{reverse('cases:detail', args=[self.case.pk])}#participant-{survivor.pk}",
+        )
+
+    def test_community_events(self):
+        self.login(self.pat)
+        add = reverse("community:event_add")
+        self.post_twice(add, add, CommunityEvent, title="Circle night", language="en")
+
+    def test_agreement_drafts_and_commitments(self):
+        from circlekeeper.accountability.models import AgreementVersion, Commitment
+        from circlekeeper.accountability.tests.helpers import walked
+
+        walk = walked(self.case, self.alice, self.sam)
+        circle = walk.circle()
+        agreement = reverse("accountability:agreement", args=[self.case.pk])
+        draft = reverse("accountability:draft", args=[self.case.pk])
+        self.post_twice(draft, draft, AgreementVersion, reached_in=str(circle.pk), risk_reviewed="on")
+        add = reverse("accountability:commitment_add", args=[self.case.pk])
+        self.post_twice(
+            add,
+            add,
+            Commitment,
+            kind="stop_behavior",
+            description="No calls or messages to her",
+            supporter=str(walk.uncle.pk),
+            cadence="weekly",
+            evidence="The uncle checks the phone log with him on Sundays",
+        )
+        self.assertEqual(self.client.get(agreement).status_code, 200)
+
+
+class TheMechanismTests(PersonaTestCase):
+    def test_every_csrf_token_renders_a_fresh_form_token(self):
+        request = RequestFactory().get("/")
+        request.META["CSRF_COOKIE"] = "x" * 64
+        from django.middleware.csrf import get_token
+
+        get_token(request)
+        html = Template("{% csrf_token %}|{% csrf_token %}").render(
+            Context({"csrf_token": get_token(request)})
+        )
+        first, second = html.split("|")
+        self.assertIn(f'name="{FIELD}"', first)
+        self.assertNotEqual(
+            first.split(f'name="{FIELD}" value="')[1], second.split(f'name="{FIELD}" value="')[1]
+        )
+
+    def test_every_post_form_in_the_templates_has_the_csrf_tag_and_so_a_token(self):
+        missing = []
+        for path in [*ROOT.glob("templates/**/*.html"), *ROOT.glob("circlekeeper/*/templates/**/*.html")]:
+            text = path.read_text()
+            for chunk in text.lower().split("<form")[1:]:
+                body = chunk.split("</form>")[0]
+                if 'method="post"' in body.split(">")[0] and "{% csrf_token %}" not in body:
+                    missing.append(str(path.relative_to(ROOT)))
+        self.assertEqual(missing, [])
+
+    def test_a_form_that_failed_can_be_sent_again_with_its_token(self):
+        self.login(self.alice)
+        url = reverse("cases:note_add", args=[self.case.pk])
+        token = "t" * 32
+        self.assertEqual(self.client.post(url, {"text": "", FIELD: token}).status_code, 400)
+        self.assertFalse(
+            FormSubmission.objects.filter(token=token).exists(), "a refused submit holds no claim"
+        )
+        self.assertEqual(self.client.post(url, {"text": "now with text", FIELD: token}).status_code, 302)
+        self.assertEqual(CaseNote.objects.filter(case=self.case).count(), 1)
+
+    def test_someone_elses_token_gets_a_refusal_not_their_result(self):
+        self.login(self.alice)
+        url = reverse("cases:note_add", args=[self.case.pk])
+        token = "u" * 32
+        self.client.post(url, {"text": "mine", FIELD: token})
+        self.login(self.ada)
+        answer = self.client.post(url, {"text": "theirs", FIELD: token})
+        self.assertEqual(answer.status_code, 409)
+        self.assertEqual(CaseNote.objects.filter(case=self.case).count(), 1)
