@@ -25,6 +25,7 @@ scheduled are re-computed, or cancelled when their timepoint, questionnaire or r
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -770,7 +771,11 @@ def _deliver(key: tuple[int, str], now: datetime.datetime, report: SchedulerRepo
             transaction.set_rollback(True)
             report.waiting += 1
             return
-        send_invitation(participant, [(link, token) for _row, link, token in issued])
+        # Sent after COMMIT (issue 20): a rolled-back run sends nothing, so no one gets an email whose link was
+        # never saved, and each link is emailed at most once. A mail failure then is logged and counted by
+        # _deliver_safely; the links stay issued (staff see them) rather than being sent again.
+        links = [(link, token) for _row, link, token in issued]
+        transaction.on_commit(functools.partial(send_invitation, participant, links))
         for row, link, _token in issued:
             row.link = link
             record(

@@ -67,7 +67,8 @@ class SchedulerTestCase(PersonaTestCase):
             self.enrollment = enrolled(self.case, self.alice)
 
     def run_at(self, moment):
-        with time_machine.travel(moment, tick=False):
+        # Invitations go out when the run's transaction commits (issue 20).
+        with time_machine.travel(moment, tick=False), self.captureOnCommitCallbacks(execute=True):
             return run_scheduler(moment)
 
     def finish_t0(self):
@@ -399,3 +400,23 @@ class AnchorTests(SchedulerTestCase):
             supporter = make_participant(self.case, role=ParticipantRole.SURVIVOR, label="Survivor 2")
         self.run_at(local(2026, 4, 20, 10))
         self.assertEqual({r.code for r in rows(supporter)}, {"T3", "T4", "T5"})
+
+
+class SentAfterCommitTests(SchedulerTestCase):
+    """Issue 20: an invitation is emailed after the run's transaction commits, never from a run that rolls back
+    (a survivor would get a link that was never saved, then a second email with another)."""
+
+    def test_a_delivery_that_rolls_back_sends_no_email_and_the_next_run_sends_one_per_person(self):
+        from unittest import mock
+
+        from circlekeeper.evaluation import scheduling
+
+        with mock.patch.object(scheduling, "record", side_effect=RuntimeError("the commit failed")):
+            report = self.run_at(local(2026, 3, 2, 10))
+        self.assertEqual(mail.outbox, [])
+        self.assertEqual(report.failed, 2)
+        self.assertFalse(Timepoint.objects.filter(link__isnull=False).exists())
+
+        self.run_at(local(2026, 3, 2, 10, 5))
+        self.assertEqual(sorted(m.to[0] for m in mail.outbox), sorted({m.to[0] for m in mail.outbox}))
+        self.assertEqual(len(mail.outbox), 2)
