@@ -64,15 +64,30 @@ def envlist(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in value.split(",") if item.strip()]
 
 
-def _demo_secret(path: Path, nbytes: int) -> str:
-    """Demo mode keeps its own secrets under var/, readable by the owner only, created once."""
-    if path.exists():
-        return path.read_text(encoding="utf-8").strip()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_urlsafe(nbytes)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(value)
+def _demo_secret(path: Path, nbytes: int, *, guard: Path | None = None) -> str:
+    """Demo mode keeps its own secrets under var/, readable by the owner only, created once.
+
+    `guard`: a database file that must not exist when the secret is made (issue 20: a missing master key was
+    silently replaced by a new one, which can decrypt nothing in the database that is already there).
+    """
+    try:
+        if path.exists():
+            return path.read_text(encoding="utf-8").strip()
+        if guard is not None and guard.exists():
+            raise ImproperlyConfigured(
+                f"{path} is missing, but the database {guard} exists: a new key could read none of its data. "
+                f"Put the key file back at {path} (or delete {guard} to start the demo afresh)."
+            )
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(nbytes)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(value)
+    except OSError as exc:
+        raise ImproperlyConfigured(
+            f"{path} cannot be read or written ({exc.strerror}): give the user running Circlekeeper read and "
+            f"write access to {path.parent} (CIRCLEKEEPER_VAR_DIR), or point CIRCLEKEEPER_VAR_DIR elsewhere."
+        ) from exc
     return value
 
 
@@ -110,7 +125,8 @@ if not _master_key:
         raise ImproperlyConfigured(
             "CIRCLEKEEPER_MASTER_KEY_FILE (or CIRCLEKEEPER_MASTER_KEY) must be set outside demo mode."
         )
-    _master_key = _demo_secret(VAR_DIR / "master_key", 32)
+    _sqlite_file = None if envstr("DATABASE_URL") else VAR_DIR / "circlekeeper.sqlite3"
+    _master_key = _demo_secret(VAR_DIR / "master_key", 32, guard=_sqlite_file)
 MASTER_KEY = envkey("CIRCLEKEEPER_MASTER_KEY", _master_key)
 
 ALLOWED_HOSTS = envlist("CIRCLEKEEPER_ALLOWED_HOSTS", ["127.0.0.1", "localhost"])
@@ -178,6 +194,8 @@ PUBLIC_URL = (envstr("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000") or "").
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # /healthz answers here, before anything that reads the database (sessions): 503, never 500 (lib/health.py).
+    "circlekeeper.lib.health.HealthCheckMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",

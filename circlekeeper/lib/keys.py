@@ -575,3 +575,40 @@ def _verify_rewrapped(new_master_key: bytes, expected: Mapping[int, bytes]) -> N
         seen.add(row.pk)
     if seen != set(expected):
         raise MasterKeyError("Key rows changed while they were re-wrapped")
+
+
+MASTER_KEY_FIX = (
+    "The master key in CIRCLEKEEPER_MASTER_KEY_FILE (or CIRCLEKEEPER_MASTER_KEY) is not the one these keys were "
+    "wrapped with: put the right key file back (from where you keep it, never from the database's backups), or "
+    "restore the database that goes with this key."
+)
+
+
+def master_key_problem() -> str | None:
+    """Unwrap one stored organization key with the configured master key: None when it works (or no key is
+    stored yet), else what is wrong and how to fix it (issue 20: a wrong key once started a server whose every
+    case page was a 500)."""
+    row = DataKey.objects.filter(retired_at__isnull=True, destroyed_at__isnull=True).order_by("pk").first()
+    if row is None:
+        return None
+    try:
+        crypto.unwrap_key(
+            _master_key(), bytes(row.wrapped), label=_label(row.organization_id, row.purpose, row.version)
+        )
+    except DecryptionError:
+        return f"the master key cannot unwrap the stored organization keys (key {row.pk}). {MASTER_KEY_FIX}"
+    return None
+
+
+def refuse_a_wrong_master_key() -> None:
+    """At start-up (wsgi.py, run_worker): stop with the reason rather than serve 500s. A database that cannot
+    be reached or is not migrated yet is left for /healthz to report."""
+    from django.core.exceptions import ImproperlyConfigured
+    from django.db import DatabaseError
+
+    try:
+        problem = master_key_problem()
+    except DatabaseError:
+        return
+    if problem:
+        raise ImproperlyConfigured(f"Circlekeeper will not start: {problem}")

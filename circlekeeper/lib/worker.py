@@ -36,6 +36,7 @@ from django_tasks_db.management.commands import db_worker as upstream
 from django_tasks_db.models import DBTaskResult
 
 from circlekeeper.lib.heartbeat import HEARTBEAT_SECONDS, STALE_AFTER, WorkerHeartbeat, beat
+from circlekeeper.lib.keys import refuse_a_wrong_master_key
 
 logger = logging.getLogger("circlekeeper.worker")
 
@@ -127,6 +128,7 @@ class SupervisedWorker(upstream.Worker):
             self._stop_beating.set()
 
     def _start(self) -> None:
+        refuse_a_wrong_master_key()  # ImproperlyConfigured, naming the fix: no retry can help
         self.housekeeping()
         queue_periodic_tasks()
 
