@@ -5,7 +5,7 @@ PORT ?= 8000
 BIN := $(VENV)/bin
 MANAGE := $(BIN)/python manage.py
 
-.PHONY: run test lint typecheck security pytest messages compilemessages clean help bench
+.PHONY: run test lint typecheck security pytest messages compilemessages clean help bench migration-checksums
 
 help:
 	@echo "make run   - set up and serve the demo network on http://127.0.0.1:$(PORT)"
@@ -65,6 +65,11 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 
 bench: $(VENV)/.installed-bench
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+# Landed migrations never change (issue 20): list new migration files in circlekeeper/migrations.sha256 after
+# makemigrations; tests/test_migrations_landed.py (part of `make test`) fails when a listed file changed.
+migration-checksums:
+	$(PYTHON) scripts/migration_checksums.py
 
 clean:
 	rm -rf $(VENV) var/static
