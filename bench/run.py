@@ -22,8 +22,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 BENCH_VAR = ROOT / "var" / "bench"
 DEFAULT_SCALE = 100_000
-MEASUREMENTS = ("analyses", "exports", "pages", "load")
-NEEDS_DATABASE = ("pages", "load")
+MEASUREMENTS = ("analyses", "exports", "pages", "load", "reliability")
+NEEDS_DATABASE = ("pages", "load", "reliability")
 
 
 def configure_environment() -> None:
@@ -103,11 +103,18 @@ def _load() -> dict[str, Any]:
     return load.measure()
 
 
+def _reliability() -> dict[str, Any]:
+    from bench import reliability
+
+    return reliability.measure()
+
+
 RUNNERS: dict[str, Callable[[], dict[str, Any]]] = {
     "analyses": _analyses,
     "exports": _exports,
     "pages": _pages,
     "load": _load,
+    "reliability": _reliability,
 }
 
 
@@ -178,6 +185,20 @@ def summary(measurements: dict[str, Any]) -> str:
             f"(target ≥ {load['target_pages_per_second']:g}), {load['errors']} errors, p95 target "
             f"≤ {load['target_p95_ms']:g} ms; web workers' peak RSS {load['peak_rss_mb']} MB "
             f"(target ≤ {load['target_rss_mb']:g} MB)"
+        )
+    if "reliability" in measurements:
+        burst, mixed = (
+            measurements["reliability"]["signin_burst"],
+            measurements["reliability"]["mixed_writes"],
+        )
+        parts.append(
+            f"sign-in burst: {burst['sign_ins']} at once in {burst['seconds']} s, {burst['errors']} errors "
+            f"(target 0), /healthz meanwhile {burst['healthz_while_busy']}; meets target: {burst['meets_target']}"
+        )
+        parts.append(
+            f"mixed writes: {mixed['clients']} clients, {mixed['seconds']} s, {mixed['notes_saved']} notes saved, "
+            f"{mixed['server_errors']} server errors, lost {mixed['lost']}, duplicated {mixed['duplicated']}, "
+            f"extra {mixed['extra']} (targets 0); meets target: {mixed['meets_target']}"
         )
     return "\n\n".join(parts)
 

@@ -9,23 +9,26 @@ browser would (its hidden fields and defaults, the token among them), filled in,
 from __future__ import annotations
 
 import datetime
+import threading
+import unittest
 from html.parser import HTMLParser
 from pathlib import Path
 
-from django.db import models
+from django.db import connection, models
 from django.template import Context, Template
-from django.test import RequestFactory
+from django.test import RequestFactory, TransactionTestCase
 from django.urls import reverse
 from django.utils import timezone
 
-from circlekeeper.cases.models import CaseNote, Consent, Participant, ParticipantRole
+from circlekeeper.accounts.models import Role
+from circlekeeper.cases.models import CaseNote, Consent, Participant, ParticipantRole, TeamRole
 from circlekeeper.community.models import CommunityEvent
 from circlekeeper.instruments.models import ParticipantLink, Response
-from circlekeeper.lib.idempotency import FIELD, FormSubmission
+from circlekeeper.lib.idempotency import FIELD, FormSubmission, new_token
 from circlekeeper.protocol.models import Meeting, MeetingKind
 from circlekeeper.protocol.tests.walk import Walk
 from circlekeeper.safety.models import SafetyPlan
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, make_case, make_organization, make_user, sign_in
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -250,3 +253,44 @@ class TheMechanismTests(PersonaTestCase):
         answer = self.client.post(url, {"text": "theirs", FIELD: token})
         self.assertEqual(answer.status_code, 409)
         self.assertEqual(CaseNote.objects.filter(case=self.case).count(), 1)
+
+
+@unittest.skipUnless(
+    connection.vendor == "postgresql",
+    "SQLite's in-memory test database shares one cache with table locks and no busy timeout; a real SQLite file "
+    "orders the two by BEGIN IMMEDIATE (CI runs this on PostgreSQL)",
+)
+class SubmittedTwiceAtOnceTests(TransactionTestCase):
+    """The same form sent twice at the same moment (a double click): real commits, one connection per thread."""
+
+    def test_two_submits_at_once_make_one_note_and_both_see_it(self):
+        harbor = make_organization(name="Harbor", case_prefix="HAR")
+        keeper = make_user("keeper@harbor.example", organization=harbor, roles=(Role.KEEPER,))
+        case = make_case(harbor, team=((keeper, TeamRole.KEEPER),))
+        clients = [self.client_class(), self.client_class()]
+        for client in clients:
+            sign_in(client, keeper)
+        url = reverse("cases:note_add", args=[case.pk])
+        data = {"text": "Double-clicked note", FIELD: new_token()}
+        start, answers, errors = threading.Barrier(2), [], []
+
+        def submit(client) -> None:
+            try:
+                start.wait(timeout=20)
+                answer = client.post(url, data)
+                answers.append((answer.status_code, answer.get("Location", "")))
+            except Exception as exc:  # noqa: BLE001 - counted below
+                errors.append(exc)
+            finally:
+                connection.close()
+
+        threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+        self.assertEqual(errors, [])
+        self.assertEqual(CaseNote.objects.filter(case=case).count(), 1)
+        self.assertEqual(len(answers), 2)
+        self.assertEqual({status for status, _ in answers}, {302})
+        self.assertEqual(len({location for _, location in answers}), 1, "both are shown the same note")
