@@ -27,7 +27,8 @@ An item:
     code, type        required; type is one of ITEM_TYPES:
                       single_choice, multiple_choice, yes_no, integer, decimal, short_text, long_text, date,
                       slider, descriptive (text shown, nothing asked), calculated (computed, never asked)
-    label             {language: text}; required except for calculated items
+    label             {language: text}; optional (REDCap allows an empty label: a question without one shows
+                      its code)
     help              {language: text}: a note under the label (REDCap field note, XLSForm hint)
     heading           {language: text}: a heading shown before the item (REDCap section header)
     required          bool
@@ -450,7 +451,7 @@ class _Checker:
         if kind not in ITEM_TYPES:
             self.problem(where, _("type must be one of %(types)s"), types=", ".join(ITEM_TYPES))
             return item
-        self.text(where, "label", item.get("label"), required=kind != "calculated")
+        self.text(where, "label", item.get("label"))
         for key in ("help", "heading", "constraint_message"):
             self.text(where, key, item.get(key))
         for key in ("required", "identifying", "prefer_not_to_say", "show_value"):
@@ -815,10 +816,63 @@ class ImportRejected(ValueError):
 
 @dataclasses.dataclass
 class Imported:
-    """A definition read from a file, and what could not be kept as it was (each naming its row)."""
+    """A definition read from a file, and what could not be kept as it was (each naming its row).
+
+    warnings: what was changed or left out; kept_as_text: logic kept as text, not applied; translated: logic
+    translated (original → translation); not_applied: action tags kept in the annotation but not applied.
+    """
 
     definition: dict[str, Any]
     warnings: list[str]
+    translated: list[str] = dataclasses.field(default_factory=list)
+    kept_as_text: list[str] = dataclasses.field(default_factory=list)
+    not_applied: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportGroup:
+    """One heading of an import report and its lines (each naming its line or row), duplicates removed."""
+
+    key: str
+    title: str
+    lines: list[str]
+
+
+def _distinct(lines: list[str]) -> list[str]:
+    return list(dict.fromkeys(line.strip() for line in lines if line.strip()))
+
+
+def import_report(
+    *, problems: list[str] | None = None, imported: Imported | None = None
+) -> list[ReportGroup]:
+    """The one report of an import, shown on the page and printed by the commands, in this order: errors
+    (nothing was imported), warnings, logic kept as text, action tags not applied, logic translated. Empty
+    groups are left out; a line said twice is said once."""
+    groups = [
+        ("errors", _("Errors: nothing was imported"), problems or []),
+        ("warnings", _("Warnings: imported, with these changes"), imported.warnings if imported else []),
+        (
+            "kept_as_text",
+            _("Logic kept as text, not applied"),
+            imported.kept_as_text if imported else [],
+        ),
+        (
+            "not_applied",
+            _("Action tags kept in the annotation, not applied"),
+            imported.not_applied if imported else [],
+        ),
+        ("translated", _("Logic translated"), imported.translated if imported else []),
+    ]
+    return [ReportGroup(key, title, _distinct(lines)) for key, title, lines in groups if _distinct(lines)]
+
+
+def report_as_text(groups: list[ReportGroup]) -> str:
+    """The report as plain text: each group's title, its number of lines, then the lines."""
+    out = []
+    for group in groups:
+        out.append(f"{group.title} ({len(group.lines)})")
+        out.extend(f"  - {line}" for line in group.lines)
+    return "\n".join(out)
 
 
 def locate_problems(error: DefinitionError, rows: dict[str, str]) -> list[str]:

@@ -273,7 +273,12 @@ class SectionForm(forms.Form):
                 bound = _date_bound(item.get(key), self.today)
                 if bound:
                     attrs[key] = bound.isoformat()
-            return forms.DateField(input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs=attrs), **common)
+            return forms.DateField(
+                input_formats=["%Y-%m-%d"],
+                widget=forms.DateInput(attrs=attrs),
+                error_messages={"invalid": _("Enter the date as YYYY-MM-DD, for example 2026-03-31.")},
+                **common,
+            )
         if kind == "long_text":
             return forms.CharField(
                 max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 5}), **common
@@ -594,6 +599,20 @@ class StartResponseForm(forms.Form):
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _is_xlsform_file(content: bytes) -> bool:
+    """An .xlsx (zip), an .xls (OLE2) or a UTF-8 CSV text: the three kinds pyxform reads."""
+    if content.startswith((b"PK\x03\x04", _XLS_MAGIC)):
+        return True
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return "\x00" not in text and bool(text.strip())
+
+
 class ImportForm(forms.Form):
     source = forms.ChoiceField(
         label=gettext_lazy("Kind of file"),
@@ -601,7 +620,7 @@ class ImportForm(forms.Form):
         widget=forms.RadioSelect,
     )
     file = forms.FileField(
-        label=gettext_lazy("File"), help_text=gettext_lazy("A .csv or .xlsx file of at most 5 MB.")
+        label=gettext_lazy("File"), help_text=gettext_lazy("A .csv, .xlsx or .xls file of at most 5 MB.")
     )
     code = forms.CharField(
         label=gettext_lazy("Code"),
@@ -626,9 +645,12 @@ class ImportForm(forms.Form):
             self.add_error("file", _("The file is larger than 5 MB."))
             return cleaned
         content = upload.read()
-        # The type is checked by content, not by name: an XLSForm is a zip (xlsx), a dictionary is text.
-        if source == Source.XLSFORM and not content.startswith(b"PK\x03\x04"):
-            self.add_error("file", _("This is not an .xlsx workbook."))
+        # The type is checked by content, not by name: an XLSForm is a zip (.xlsx), an OLE2 file (.xls) or
+        # CSV text, as the import_xlsform command takes it; a dictionary is text.
+        if source == Source.XLSFORM and not _is_xlsform_file(content):
+            self.add_error(
+                "file", _("This is not an XLSForm: an .xlsx or .xls workbook, or a CSV text file.")
+            )
         elif source == Source.REDCAP:
             try:
                 content.decode("utf-8-sig")

@@ -85,6 +85,27 @@ FIELD_TYPES = (
     "sql",
 )
 PNTS_TAG = "@CK-PREFER-NOT-TO-SAY"
+# The same 18 columns as REDCap's API, REDCapR and PyCap write them (`field_name,form_name,...`).
+API_COLUMNS = [
+    "field_name",
+    "form_name",
+    "section_header",
+    "field_type",
+    "field_label",
+    "select_choices_or_calculations",
+    "field_note",
+    "text_validation_type_or_show_slider_number",
+    "text_validation_min",
+    "text_validation_max",
+    "identifier",
+    "branching_logic",
+    "required_field",
+    "custom_alignment",
+    "question_number",
+    "matrix_group_name",
+    "matrix_ranking",
+    "field_annotation",
+]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _DECIMALS = re.compile(r"^number(_\ddp)?(_comma_decimal)?$")
 _KNOWN_TEXT_VALIDATIONS = {
@@ -158,10 +179,13 @@ class _Reader:
         self.code, self.title, self.language = code, title, language
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.kept_as_text: list[str] = []
         self.rows: dict[str, str] = {}
         self.sections: dict[str, dict[str, Any]] = {}
         self.choice_lists: dict[str, list[dict[str, Any]]] = {}
         self.matrix_first: dict[str, tuple[str, list[tuple[str, str]], str]] = {}
+        self.unlabelled: list[str] = []
+        self.translated: list[str] = []
         # (item, key, original text, where) for every expression, checked once every field is known.
         self.logic: list[tuple[dict[str, Any], str, str, str]] = []
 
@@ -181,8 +205,12 @@ class _Reader:
         if not self.header_ok(header):
             raise ImportRejected(
                 [
-                    _("line 1: this is not a REDCap data dictionary: the columns must be %(columns)s")
-                    % {"columns": ", ".join(f"“{c}”" for c in COLUMNS)}
+                    _(
+                        "line 1: this is not a REDCap data dictionary: the first column must be “Variable / Field "
+                        "Name” (as the REDCap page writes it) or “field_name” (as the API writes it), followed by "
+                        "the other 15 to 17 columns in REDCap's order; this file starts with %(found)s"
+                    )
+                    % {"found": ", ".join(f"“{c.strip()}”" for c in header[:4]) or "—"}
                 ]
             )
         width = len(header)
@@ -210,6 +238,14 @@ class _Reader:
         self.check_logic()
         if self.problems:
             raise ImportRejected(self.problems)
+        if self.unlabelled:
+            self.warnings.append(
+                _(
+                    "%(count)s fields have an empty label, as REDCap allows; each is shown with its variable "
+                    "name as its question text: %(where)s"
+                )
+                % {"count": len(self.unlabelled), "where": "; ".join(self.unlabelled)}
+            )
         definition: dict[str, Any] = {
             "code": self.code,
             "title": self.text(self.title),
@@ -224,14 +260,18 @@ class _Reader:
             definition = validate_definition(definition)
         except DefinitionError as exc:
             raise ImportRejected(locate_problems(exc, self.rows)) from None
-        return Imported(definition, self.warnings)
+        return Imported(definition, self.warnings, translated=self.translated, kept_as_text=self.kept_as_text)
 
     def header_ok(self, header: list[str]) -> bool:
         names = [_normalize_header(h) for h in header]
         if names and names[0].startswith("\ufeff"):
             names[0] = names[0][1:]
-        expected = [_normalize_header(c) for c in COLUMNS]
-        return len(names) in (16, 17, 18) and names == expected[: len(names)]
+        if len(names) not in (16, 17, 18):
+            return False
+        return any(
+            names == [_normalize_header(c) for c in columns][: len(names)]
+            for columns in (COLUMNS, API_COLUMNS)
+        )
 
     def row(self, where: str, cells: list[str]) -> None:
         (
@@ -286,8 +326,10 @@ class _Reader:
         label_text = html_to_text(label)
         if label_text:
             item["label"] = self.text(label_text)
-        elif kind != "calc":
-            problem(_("the field label is empty"))
+        elif kind not in ("calc", "descriptive"):
+            # REDCap accepts an empty label (a checkbox whose text is in its choice, a notes box under a
+            # section header); so does this, with one note for all of them (see read()).
+            self.unlabelled.append(where)
         if header.strip():
             item["heading"] = self.text(html_to_text(header))
         if note.strip():
@@ -319,7 +361,12 @@ class _Reader:
             if not parsed:
                 problem(_("choices %(choices)r must read like “1, Yes | 0, No”"), choices=choices)
             elif len({code for code, _label in parsed}) != len(parsed):
-                problem(_("choices %(choices)r repeat a code"), choices=choices)
+                codes = [code for code, _label in parsed]
+                problem(
+                    _("choice code %(code)r is used twice in %(choices)r; each code must be unique"),
+                    code=next(code for code in codes if codes.count(code) > 1),
+                    choices=choices,
+                )
             else:
                 choice_list = [{"code": code, "label": self.text(text)} for code, text in parsed]
                 if matrix:
@@ -499,13 +546,22 @@ class _Reader:
             else:
                 if not unknown:
                     item[key] = translated
+                    self.translated.append(
+                        _("%(where)s: %(what)s %(text)r → %(translated)r")
+                        % {
+                            "where": where,
+                            "what": _("branching logic") if key == "show_if" else _("calculation"),
+                            "text": text,
+                            "translated": translated,
+                        }
+                    )
                     continue
                 reason = _("it names fields that are not in this dictionary: %(names)s") % {
                     "names": ", ".join(unknown)
                 }
             item.setdefault("source_logic", {})[key] = {"syntax": "redcap", "text": text}
             what = _("branching logic") if key == "show_if" else _("calculation")
-            self.warnings.append(
+            self.kept_as_text.append(
                 _(
                     "%(where)s: the %(what)s %(text)r cannot be translated (%(reason)s); kept as text, not applied"
                 )

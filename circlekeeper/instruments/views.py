@@ -32,6 +32,7 @@ from circlekeeper.instruments import filling
 from circlekeeper.instruments.definition import (
     ImportRejected,
     choices_for,
+    import_report,
     localized,
 )
 from circlekeeper.instruments.forms import (
@@ -409,6 +410,7 @@ def instrument_import(request: HttpRequest) -> HttpResponse:
             )
         except ImportRejected as rejected:
             context["problems"] = rejected.problems
+            context["report"] = import_report(problems=rejected.problems)
         else:
             audit(
                 request,
@@ -416,7 +418,7 @@ def instrument_import(request: HttpRequest) -> HttpResponse:
                 object_type="instrument_version",
                 object_id=result.version.pk,
             )
-            context.update(result=result, form=ImportForm())
+            context.update(result=result, report=result.report, form=ImportForm())
     return render(request, "instruments/instrument_import.html", context)
 
 

@@ -133,6 +133,8 @@ class _Reader:
         self.code = code
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.kept_as_text: list[str] = []
+        self.translated: list[str] = []
         self.rows: dict[str, str] = {}
         for number, row in enumerate(workbook.survey or [], start=2):
             name = row.get("name")
@@ -242,7 +244,7 @@ class _Reader:
             definition = validate_definition(definition)
         except DefinitionError as exc:
             raise ImportRejected(locate_problems(exc, self.rows)) from None
-        return Imported(definition, self.warnings)
+        return Imported(definition, self.warnings, translated=self.translated, kept_as_text=self.kept_as_text)
 
     def choices(self, list_name: str, choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
         result = []
@@ -458,6 +460,10 @@ class _Reader:
             else:
                 if not unknown:
                     owner[key] = translated
+                    self.translated.append(
+                        _("%(where)s: %(key)s %(text)r → %(translated)r")
+                        % {"where": where, "key": key, "text": text, "translated": translated}
+                    )
                     continue
                 reason = _("it names questions that are not kept: %(names)s") % {"names": ", ".join(unknown)}
             if "items" in owner:  # a section: nowhere to keep the text, so its items keep it
@@ -465,7 +471,7 @@ class _Reader:
                     item.setdefault("source_logic", {}).setdefault(key, {"syntax": "xlsform", "text": text})
             else:
                 owner.setdefault("source_logic", {})[key] = {"syntax": "xlsform", "text": text}
-            self.warnings.append(
+            self.kept_as_text.append(
                 _(
                     "%(where)s: the %(key)s %(text)r cannot be translated (%(reason)s); kept as text, not applied"
                 )
@@ -489,12 +495,15 @@ def _pyxform_problem(message: str) -> str:
     match = re.match(r"^\[row : (\d+)\]\s*(.*)$", message, re.DOTALL)
     if not match:
         return _("the XLSForm cannot be read: %(error)s") % {"error": message}
-    sheet = re.search(r"On the '(\w+)' sheet", match.group(2))
+    text = match.group(2)
+    sheet = re.search(r"On the '(\w+)' sheet", text)
     where = _("%(sheet)s sheet, row %(row)s") % {
         "sheet": sheet.group(1) if sheet else "survey",
         "row": match.group(1),
     }
-    return f"{where}: {match.group(2)}"
+    # The sheet is named once, in front: "On the 'survey' sheet, the 'name' value…" → "The 'name' value…".
+    text = re.sub(r"^On the '\w+' sheet,?\s*", "", text).strip()
+    return f"{where}: {text[:1].upper()}{text[1:]}"
 
 
 def _as_number(value: object) -> int | float:
@@ -520,5 +529,7 @@ def read_xlsform(content: bytes, *, code: str = "", file_name: str = "form") -> 
     code = code or code_for(str(settings.get("form_id") or file_name))
     reader = _Reader(workbook, code=code)
     imported = reader.read(survey)
-    imported.warnings[:0] = [f"pyxform: {w}" for w in pyxform_warnings]
+    imported.warnings[:0] = [
+        _pyxform_problem(w) if w.startswith("[row :") else f"pyxform: {w}" for w in pyxform_warnings
+    ]
     return imported
