@@ -6,13 +6,18 @@ time, issue 10 item 6); the other formats are made in memory, and a Stata file g
 folder (pyreadstat writes a whole DataFrame to a path) that is removed before the answer is sent. Every CSV
 cell passes the spreadsheet-formula escape.
 
-- CSV: the table as it is: codes, numbers, 1/0, "_pnts" for "prefer not to say"; UTF-8.
+- CSV: the table as it is: codes, numbers, 1/0, and the markers of missing answers ("_pnts" for "prefer not
+  to say", "_na" not applicable, "_dk" don't know: instruments/missing.py), which no program reads as a
+  number; UTF-8.
 - REDCap: a dictionary of the table's columns (record_id = participant code; choices "1, Label | 2, Label";
   checkboxes; "prefer not to say" as the @CK-PREFER-NOT-TO-SAY action tag) and records matching it
-  (redcap_event_name = the timepoint). REDCap has no code for "prefer not to say": those cells are blank.
+  (redcap_event_name = the timepoint). A missing answer is written as REDCap's missing-data code (DECL, NA,
+  UNK: the project lists them under "Missing Data Codes"); the dictionary's field notes name them.
 - SPSS and Stata: every choice a whole number with its value label (numeric columns only), every column
-  its variable label; names of at most 32 characters, shortened uniquely (`short_names`). "Prefer not to
-  say" is its own labelled code (declared missing in SPSS); for number items it is left empty. An SPSS
+  its variable label; names of at most 32 characters, shortened uniquely (`short_names`). A missing answer
+  ("prefer not to say", "not applicable", "don't know") is its own labelled code: in SPSS a number declared
+  user-missing (-9, -7, -8), in Stata an extended missing value (.a, .b, .c) with its label; so every mean
+  leaves it out. "Prefer not to say" on a number item is empty in SPSS, .a in Stata. An SPSS
   string is as wide as its longest value (`to_sav`), or, streamed, as wide as any value the column can take
   (`context_widths`): at most 255 bytes either way (sav.STRING_MAX).
 """
@@ -40,6 +45,7 @@ from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.items import CONTEXT, Table, Variable, safe_name, unique_name
 from circlekeeper.evaluation.models import Timepoint
 from circlekeeper.instruments.definition import PNTS
+from circlekeeper.instruments.missing import by_marker, missing_codes
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
 from circlekeeper.instruments.redcap import PNTS_TAG
 from circlekeeper.lib.csv_safety import escape_row
@@ -219,7 +225,7 @@ def redcap_dictionary(table: Table) -> bytes:
             else:
                 cells["Field Type"] = "radio"
                 cells["Choices, Calculations, OR Slider Labels"] = " | ".join(
-                    f"{code}, {label}" for code, label in variable.value_labels.items() if code != PNTS
+                    f"{code}, {label}" for code, label in variable.value_labels.items() if not by_marker(code)
                 )
         else:
             cells["Variable / Field Name"] = variable.name
@@ -241,6 +247,12 @@ def _event(timepoint: str) -> str:
     return safe_name(timepoint) if timepoint else ""
 
 
+def redcap_missing_code(value: Any) -> Any:
+    """A table cell as REDCap records hold it: a missing answer as REDCap's missing-data code (DECL, NA, UNK)."""
+    code = by_marker(value)
+    return code.redcap if code else value
+
+
 def redcap_records(table: Table) -> bytes:
     """Flat records matching `redcap_dictionary`: record_id, redcap_event_name, then the fields."""
     fields = [name for name in ("organization", "track", "role", "month") if name in table.names]
@@ -249,7 +261,7 @@ def redcap_records(table: Table) -> bytes:
     rows = []
     for row in table.rows:
         cells = [row["participant"], _event(row.get("timepoint") or ""), *(row[name] for name in fields)]
-        cells += [None if row.get(v.name) == PNTS else row.get(v.name) for v in answers]
+        cells += [redcap_missing_code(row.get(v.name)) for v in answers]
         rows.append(cells)
     return _csv(header, rows)
 
@@ -299,11 +311,11 @@ def _value_labels(variable: Variable, label_max: int) -> dict[int | float, str]:
     }
 
 
-def _pnts_code(variable: Variable) -> int | None:
-    """The number a category's "prefer not to say" is written as (declared missing in SPSS), if it has one."""
-    if variable.kind == "category" and PNTS in variable.codes:
-        return variable.codes[PNTS]
-    return None
+def _missing_numbers(variable: Variable) -> tuple[float, ...]:
+    """The numbers a category's missing answers are written as in SPSS (declared user-missing there)."""
+    if variable.kind != "category":
+        return ()
+    return tuple(float(number) for code, number in variable.codes.items() if by_marker(code))
 
 
 @dataclass
@@ -311,7 +323,7 @@ class StatisticalFrame:
     frame: pd.DataFrame
     column_labels: dict[str, str | None]
     value_labels: dict[str, dict[int | float, str]]
-    pnts_codes: dict[str, int]
+    missing_letters: dict[str, list[str]]
 
 
 def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
@@ -322,7 +334,7 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
     columns: dict[str, pd.Series] = {}
     labels: dict[str, str | None] = {}
     value_labels: dict[str, dict[int | float, str]] = {}
-    pnts_codes: dict[str, int] = {}
+    missing_letters: dict[str, list[str]] = {}
     for variable in table.variables:
         name = names[variable.name]
         labels[name] = variable.label[:label_max]
@@ -330,14 +342,32 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
         if variable.kind == "text":
             columns[name] = pd.Series(["" if v is None else str(v) for v in values], dtype=object)
             continue
-        columns[name] = pd.Series([_numeric(variable, v) for v in values], dtype="float64")
         if variable.kind in ("category", "flag"):
             value_labels[name] = _value_labels(variable, label_max)
-        pnts = _pnts_code(variable)
-        if pnts is not None:
-            pnts_codes[name] = pnts
+        # A missing answer is Stata's extended missing value of its reason (.a, .b, .c), labelled.
+        letters = {
+            code.marker: code.stata
+            for code in missing_codes().values()
+            if code.marker in variable.codes
+            or (variable.kind == "number" and variable.pnts and code.marker == PNTS)
+        }
+        if not letters:
+            columns[name] = pd.Series([_numeric(variable, v) for v in values], dtype="float64")
+            continue
+        columns[name] = pd.Series(
+            [letters[v] if isinstance(v, str) and v in letters else _numeric(variable, v) for v in values],
+            dtype=object,
+        )
+        missing_letters[name] = sorted(letters.values())
+        marker_labels = value_labels.setdefault(name, {})
+        for marker, letter in letters.items():
+            number = variable.codes.get(marker)
+            label = variable.value_labels.get(marker) or _(by_marker(marker).label)  # type: ignore[union-attr]
+            if number is not None:
+                marker_labels.pop(float(number), None)
+            marker_labels[letter] = label[:label_max]  # type: ignore[index]
     frame = pd.DataFrame(columns, index=range(len(table.rows)))
-    return StatisticalFrame(frame, labels, value_labels, pnts_codes)
+    return StatisticalFrame(frame, labels, value_labels, missing_letters)
 
 
 def _numeric(variable: Variable, value: Any) -> float:
@@ -369,8 +399,7 @@ def sav_columns(variables: list[Variable], widths: Mapping[str, int]) -> list[sa
             width = min(max(widths.get(variable.name, sav.STRING_MAX), 1), sav.STRING_MAX)
             columns.append(sav.Column(name, label, width))
             continue
-        pnts = _pnts_code(variable)
-        missing = () if pnts is None else (float(pnts),)
+        missing = _missing_numbers(variable)[: sav.MISSING_MAX]
         columns.append(sav.Column(name, label, 0, _value_labels(variable, SPSS_LABEL_MAX), missing))
     return columns
 
@@ -454,6 +483,7 @@ def to_dta(table: Table) -> bytes:
             file_label=table.title[:STATA_LABEL_MAX],
             column_labels=data.column_labels,
             variable_value_labels=data.value_labels,
+            missing_user_values=data.missing_letters,
         ),
     )
 

@@ -9,8 +9,10 @@ instrument. Answers are decrypted here, on the server, and only the selected ite
 
 Values in a table are the answers as stored: a choice's code (a number when the code is one, e.g. 3; text
 otherwise, e.g. "na"), a number, 1/0 for each choice of a multiple-choice item (`item___code`, as REDCap
-names them), and PNTS ("_pnts") for "prefer not to say". `Variable.codes` gives each choice code a whole
-number for the statistics packages.
+names them), and the marker of a missing answer (instruments/missing.py): "_pnts" for "prefer not to say",
+"_na" and "_dk" for a choice that is a missing code ("not applicable", "don't know"), never its own code, so
+that no mean counts it. `Variable.codes` gives each choice code a whole number for the statistics packages
+(a missing code its reason's number, e.g. -7).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from django.utils.translation import gettext as _
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.evaluation.dataset import Coder, Scope, month_of, timepoints_frame
 from circlekeeper.instruments.definition import PNTS, choices_for, iter_items, localized
+from circlekeeper.instruments.missing import PREFER_NOT_TO_SAY, missing_codes
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response, ResponseStatus
 
 if TYPE_CHECKING:
@@ -97,6 +100,8 @@ class Variable:
     codes: dict[str, int] = field(default_factory=dict)
     value_labels: dict[str, str] = field(default_factory=dict)
     pnts: bool = False  # the item offers "prefer not to say"
+    # A category's choices that are missing codes: their code → the marker the table holds instead.
+    missing: dict[str, str] = field(default_factory=dict)
     minimum: float | None = None
     maximum: float | None = None
 
@@ -187,24 +192,38 @@ def exportable(item: dict[str, Any]) -> bool:
     return item["type"] in EXPORTABLE_TYPES and not item.get("identifying")
 
 
-def _category_codes(codes: Sequence[str], pnts: bool) -> dict[str, int]:
-    """A whole number for each code: the code itself when it is one; others after the highest; PNTS -9."""
+def _category_codes(
+    codes: Sequence[str], pnts: bool, missing: dict[str, str] | None = None
+) -> dict[str, int]:
+    """A whole number for each code: the code itself when it is one; others after the highest. A missing
+    code is keyed by its marker and takes its reason's number (PNTS -9, not applicable -7, don't know -8), or
+    the next free one below the real codes when a real code takes it."""
+    missing = missing or {}
     numbers: dict[str, int] = {}
-    for code in codes:
+    real = [code for code in codes if code not in missing]
+    for code in real:
         value = stored_code(code)
         if isinstance(value, int):
             numbers[code] = value
     used = set(numbers.values())
     following = max(used, default=0) + 1
-    for code in codes:
+    for code in real:
         if code not in numbers:
             while following in used:
                 following += 1
             numbers[code] = following
             used.add(following)
-    if pnts:
-        reserved = next(v for v in (-9, -99, -999, min(used, default=0) - 9) if v not in used)
-        numbers[PNTS] = reserved
+    reserved = missing_codes()
+    markers = [reserved[PREFER_NOT_TO_SAY].marker] if pnts else []
+    markers += [marker for marker in dict.fromkeys(missing.values()) if marker not in markers]
+    for marker in markers:
+        wanted = next(code.number for code in reserved.values() if code.marker == marker)
+        candidates = (wanted, wanted * 11, wanted * 111)
+        number = next((v for v in candidates if v not in used), None)
+        if number is None:
+            number = min(used, default=0) - 1
+        numbers[marker] = number
+        used.add(number)
     return numbers
 
 
@@ -266,7 +285,14 @@ def _variables_of(
     choices = choices_for(definition, item, with_pnts=False)
     if kind in CATEGORY_TYPES:
         codes = [str(choice["code"]) for choice in choices]
-        labels = {str(c["code"]): _one_line(localized(c.get("label"), language, definition)) for c in choices}
+        reserved = missing_codes()
+        missing = {str(c["code"]): reserved[c["missing"]].marker for c in choices if c.get("missing")}
+        labels = {
+            missing.get(str(c["code"]), str(c["code"])): _one_line(
+                localized(c.get("label"), language, definition)
+            )
+            for c in choices
+        }
         if pnts:
             labels[PNTS] = _("Prefer not to say")
         return [
@@ -277,9 +303,10 @@ def _variables_of(
                 item=item["code"],
                 item_type=kind,
                 item_label=label,
-                codes=_category_codes(codes, pnts),
+                codes=_category_codes(codes, pnts, missing),
                 value_labels=labels,
                 pnts=pnts,
+                missing=missing,
             )
         ]
     if kind == "multiple_choice":
@@ -358,7 +385,7 @@ def answer_cells(
         if answer is None or answer == "" or answer == []:
             cells[variable.name] = None
         elif variable.kind == "category":
-            code = str(answer)
+            code = variable.missing.get(str(answer), str(answer))
             cells[variable.name] = stored_code(code) if code in variable.codes else None
         elif variable.kind == "flag":
             if answer == PNTS:

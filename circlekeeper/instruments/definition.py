@@ -15,9 +15,11 @@ canonical form) or raises `DefinitionError` listing every problem with where it 
     scoring           {"scores": [score, ...], "bands": [band, ...]}
 
 A text is a dict {language: text} whose languages are among `languages`; read it with `localized()`, which
-falls back to the default language. A choice is {"code": str, "label": {language: text}, "score": number?};
-codes are strings ("1", "yes"), never the reserved PNTS ("_pnts"). `score` gives a choice its number in
-scores; without it the code must read as a number (REDCap codes do).
+falls back to the default language. A choice is {"code": str, "label": {language: text}, "score": number?,
+"missing": reason?}; codes are strings ("1", "yes"), never the reserved PNTS ("_pnts"). `score` gives a choice
+its number in scores; without it the code must read as a number (REDCap codes do). `missing` (one of
+missing.REASONS: prefer_not_to_say, not_applicable, dont_know) makes the choice a missing code: it counts
+for no score and is declared missing in every export (missing.py).
 
 A section: {"code", "title", "show_if"?, "items": [item, ...]} (an XLSForm group; a REDCap form). A hidden
 section hides all its items.
@@ -90,6 +92,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from circlekeeper.instruments import expressions
+from circlekeeper.instruments.missing import REASONS as MISSING_REASONS
 
 SCHEMA_VERSION = 1
 PNTS = "_pnts"
@@ -270,7 +273,10 @@ def _is_date(value: object) -> bool:
 
 
 def choice_value(choice: dict[str, Any]) -> float | None:
-    """The number a choice counts for in scores: its `score`, else its code read as a number."""
+    """The number a choice counts for in scores: its `score`, else its code read as a number; None for a
+    missing code ("not applicable", "don't know"), which counts for nothing."""
+    if choice.get("missing"):
+        return None
     if _is_number(choice.get("score")):
         return float(choice["score"])
     try:
@@ -378,7 +384,7 @@ class _Checker:
             return []
         seen: set[str] = set()
         for choice in choices:
-            if not isinstance(choice, dict) or not set(choice) <= {"code", "label", "score"}:
+            if not isinstance(choice, dict) or not set(choice) <= {"code", "label", "score", "missing"}:
                 self.problem(where, _("each choice must be {code, label} (and an optional score)"))
                 continue
             code = choice.get("code")
@@ -393,6 +399,13 @@ class _Checker:
             self.text(where, _("label of choice %(code)r") % {"code": code}, choice.get("label"))
             if "score" in choice and not _is_number(choice["score"]):
                 self.problem(where, _("score of choice %(code)r must be a number"), code=code)
+            if "missing" in choice and choice["missing"] not in MISSING_REASONS:
+                self.problem(
+                    where,
+                    _("missing of choice %(code)r must be one of %(reasons)s"),
+                    code=code,
+                    reasons=", ".join(MISSING_REASONS),
+                )
         return choices
 
     def check_choice_lists(self, lists: object) -> None:
@@ -680,7 +693,9 @@ class _Checker:
                 )
             elif item.get("type") == "single_choice":
                 choices = item.get("choices") or self.choice_lists.get(item.get("choice_list", ""), [])
-                if any(isinstance(c, dict) and choice_value(c) is None for c in choices):
+                if any(
+                    isinstance(c, dict) and not c.get("missing") and choice_value(c) is None for c in choices
+                ):
                     self.problem(
                         where,
                         _("item %(code)r has choices that are not numbers and have no score"),

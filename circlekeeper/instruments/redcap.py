@@ -49,6 +49,7 @@ from circlekeeper.instruments.definition import (
     locate_problems,
     validate_definition,
 )
+from circlekeeper.instruments.missing import guess_reason as guess_missing_reason
 
 COLUMNS = [
     "Variable / Field Name",
@@ -185,6 +186,7 @@ class _Reader:
         self.choice_lists: dict[str, list[dict[str, Any]]] = {}
         self.matrix_first: dict[str, tuple[str, list[tuple[str, str]], str]] = {}
         self.unlabelled: list[str] = []
+        self.missing_seen: set[str] = set()
         self.translated: list[str] = []
         # (item, key, original text, where) for every expression, checked once every field is known.
         self.logic: list[tuple[dict[str, Any], str, str, str]] = []
@@ -369,6 +371,7 @@ class _Reader:
                 )
             else:
                 choice_list = [{"code": code, "label": self.text(text)} for code, text in parsed]
+                self.missing_choices(where, choices, choice_list, parsed)
                 if matrix:
                     self.matrix(where, item, kind, matrix, parsed, choice_list)
                 else:
@@ -443,6 +446,27 @@ class _Reader:
             return
         item["choice_list"] = group
         item["matrix_group"] = group
+
+    def missing_choices(
+        self, where: str, text: str, choice_list: list[dict[str, Any]], parsed: list[tuple[str, str]]
+    ) -> None:
+        """Choices whose label names a missing code (“6, Not applicable”) become missing codes; said once per
+        set of choices."""
+        found = []
+        for choice, (code, label) in zip(choice_list, parsed, strict=True):
+            reason = guess_missing_reason(label)
+            if reason:
+                choice["missing"] = reason
+                found.append(f"{code} “{label}”")
+        if found and text not in self.missing_seen:
+            self.missing_seen.add(text)
+            self.warnings.append(
+                _(
+                    "%(where)s (and every field with the same choices): %(choices)s read as missing codes: "
+                    "declared missing in every export and counted in no score"
+                )
+                % {"where": where, "choices": ", ".join(found)}
+            )
 
     def text_field(
         self, where: str, item: dict[str, Any], validation: str, low: str, high: str, problem: Any

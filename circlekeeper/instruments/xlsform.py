@@ -47,6 +47,7 @@ from circlekeeper.instruments.definition import (
     locate_problems,
     validate_definition,
 )
+from circlekeeper.instruments.missing import guess_reason as guess_missing_reason
 
 METADATA = {
     "start",
@@ -262,7 +263,18 @@ class _Reader:
                     _("choices sheet, list %(list)s: the media of choice %(code)r are not kept")
                     % {"list": list_name, "code": code}
                 )
-            result.append({"code": code, "label": label})
+            entry: dict[str, Any] = {"code": code, "label": label}
+            reason = next((r for text in label.values() if (r := guess_missing_reason(text))), None)
+            if reason:
+                entry["missing"] = reason
+                self.warnings.append(
+                    _(
+                        "%(where)s: choice %(code)r is read as a missing code (%(reason)s): declared missing "
+                        "in every export and counted in no score"
+                    )
+                    % {"where": self.rows.get(list_name, list_name), "code": code, "reason": reason}
+                )
+            result.append(entry)
         return result
 
     def section(self, name: str, label: Any, relevance: list[str]) -> dict[str, Any]:
