@@ -44,10 +44,11 @@ from circlekeeper.evaluation import sav
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.items import CONTEXT, Table, Variable, safe_name, unique_name
 from circlekeeper.evaluation.models import Timepoint
+from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import PNTS
 from circlekeeper.instruments.missing import by_marker, missing_codes
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
-from circlekeeper.instruments.redcap import PNTS_TAG
+from circlekeeper.instruments.redcap import PNTS_TAG, renamed_tree
 from circlekeeper.lib.csv_safety import escape_row
 
 if TYPE_CHECKING:
@@ -68,6 +69,10 @@ class Format(models.TextChoices):
     STATA = "dta", gettext_lazy("Stata (.dta) with variable and value labels")
     REDCAP_DICTIONARY = "redcap_dictionary", gettext_lazy("REDCap data dictionary (CSV)")
     REDCAP_RECORDS = "redcap_records", gettext_lazy("REDCap records (flat CSV)")
+    CODEBOOK = (
+        "codebook",
+        gettext_lazy("Codebook (CSV): each column's label, values, missing codes and formula"),
+    )
 
 
 # Formats that describe one instrument's items: the timepoint table has none.
@@ -206,6 +211,9 @@ def redcap_dictionary(table: Table) -> bytes:
         if variable.item in done:
             continue
         done.add(variable.item)
+        if variable.item_type == "calculated":
+            rows.append(_redcap_calc_row(table, variable, form))
+            continue
         cells = {
             "Form Name": form,
             "Field Label": variable.item_label,
@@ -241,6 +249,48 @@ def redcap_dictionary(table: Table) -> bytes:
             cells["Text Validation Max"] = _number_text(variable.maximum)
         rows.append(_redcap_row(**cells))
     return _csv(REDCAP_COLUMNS, rows, unescaped=(REDCAP_COLUMNS.index("Field Annotation"),))
+
+
+def redcap_formula(table: Table, variable: Variable) -> str:
+    """A calculated column's formula in REDCap syntax, over the table's REDCap names; "" when it reads an
+    item that is not a single column of this table (a checkbox, free text), or cannot be written."""
+    names = {v.item: v.name for v in _answer_variables(table) if v.kind in ("category", "number") and v.item}
+    if not variable.formula:
+        return ""
+    try:
+        tree = expressions.parse(variable.formula)
+        if not set(tree.variables) <= set(names):
+            return ""
+        return expressions.Expression(renamed_tree(tree.root, names)).to_redcap()
+    except expressions.ExpressionError:
+        return ""
+
+
+def _redcap_calc_row(table: Table, variable: Variable, form: str) -> list[str]:
+    """A calc field with its formula; or, when REDCap could not compute it, a read-only number whose field
+    note gives the formula."""
+    formula = redcap_formula(table, variable)
+    if formula:
+        return _redcap_row(
+            **{
+                "Variable / Field Name": variable.name,
+                "Form Name": form,
+                "Field Type": "calc",
+                "Field Label": variable.item_label,
+                "Choices, Calculations, OR Slider Labels": formula,
+            }
+        )
+    return _redcap_row(
+        **{
+            "Variable / Field Name": variable.name,
+            "Form Name": form,
+            "Field Type": "text",
+            "Field Label": variable.item_label,
+            "Field Note": _("Calculated by Circlekeeper: %(formula)s") % {"formula": variable.formula},
+            "Text Validation Type OR Show Slider Number": "number",
+            "Field Annotation": "@READONLY",
+        }
+    )
 
 
 def _event(timepoint: str) -> str:
@@ -488,10 +538,70 @@ def to_dta(table: Table) -> bytes:
     )
 
 
+# --- codebook -----------------------------------------------------------------------------------------------
+
+CODEBOOK_COLUMNS = (
+    "variable",
+    "spss_stata_name",
+    "label",
+    "kind",
+    "values",
+    "missing_codes",
+    "formula",
+)
+
+
+def codebook_rows(table: Table) -> list[list[str]]:
+    """One row per column of the table: what every export writes for it (issue 22: missing codes as each
+    format declares them, a calculated column's formula)."""
+    names = statistical_names(table)
+    rows = []
+    for variable in table.variables:
+        values = "; ".join(
+            f"{variable.codes.get(code, code)} = {label}"
+            for code, label in variable.value_labels.items()
+            if not by_marker(code)
+        )
+        missing = []
+        for code in missing_codes().values():
+            if code.marker in variable.codes or (
+                variable.kind == "number" and variable.pnts and code.marker == PNTS
+            ):
+                label = variable.value_labels.get(code.marker) or _(code.label)
+                spss = variable.codes.get(code.marker)
+                missing.append(
+                    _("%(label)s: CSV %(marker)s, SPSS %(spss)s, Stata .%(stata)s, REDCap %(redcap)s")
+                    % {
+                        "label": label,
+                        "marker": code.marker,
+                        "spss": spss if spss is not None else _("empty"),
+                        "stata": code.stata,
+                        "redcap": code.redcap,
+                    }
+                )
+        rows.append(
+            [
+                variable.name,
+                names[variable.name],
+                variable.label,
+                variable.item_type or variable.kind,
+                values,
+                "; ".join(missing),
+                variable.formula,
+            ]
+        )
+    return rows
+
+
+def to_codebook(table: Table) -> bytes:
+    return _csv(list(CODEBOOK_COLUMNS), codebook_rows(table))
+
+
 WRITERS: dict[Format, tuple[Callable[[Table], bytes], str, str]] = {
     Format.CSV: (to_csv, ".csv", "text/csv; charset=utf-8"),
     Format.REDCAP_DICTIONARY: (redcap_dictionary, "-redcap-dictionary.csv", "text/csv; charset=utf-8"),
     Format.REDCAP_RECORDS: (redcap_records, "-redcap-records.csv", "text/csv; charset=utf-8"),
     Format.SPSS: (to_sav, ".sav", "application/x-spss-sav"),
     Format.STATA: (to_dta, ".dta", "application/x-stata-dta"),
+    Format.CODEBOOK: (to_codebook, "-codebook.csv", "text/csv; charset=utf-8"),
 }

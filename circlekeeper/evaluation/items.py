@@ -3,9 +3,12 @@ items 4 and 10), with the variable and value labels that the exports (SPSS, Stat
 
 De-identified by construction, as dataset.py: a row names its person by their code in the evaluation
 (`Evaluation.code_for`), its organization by its short name, and its time by the month of submission. Columns
-come only from items of types that hold a code or a number (`EXPORTABLE_TYPES`): free text, dates,
-descriptive and calculated items are never read, nor any item flagged `identifying` in any version of the
-instrument. Answers are decrypted here, on the server, and only the selected items leave this module.
+come only from items of types that hold a code or a number (`EXPORTABLE_TYPES`): free text, dates and
+descriptive items are never read, nor any item flagged `identifying` in any version of the instrument. A
+calculated item is a number column with its formula (`Variable.formula`, for the codebook) unless its
+calculation reads an identifying item; a value that is not a number is left empty (a computed text could
+carry what the answers it reads say). Answers are decrypted here, on the server, and only the selected
+items leave this module.
 
 Values in a table are the answers as stored: a choice's code (a number when the code is one, e.g. 3; text
 otherwise, e.g. "na"), a number, 1/0 for each choice of a multiple-choice item (`item___code`, as REDCap
@@ -29,6 +32,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.evaluation.dataset import Coder, Scope, month_of, timepoints_frame
+from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import PNTS, choices_for, iter_items, localized
 from circlekeeper.instruments.missing import PREFER_NOT_TO_SAY, missing_codes
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response, ResponseStatus
@@ -38,7 +42,15 @@ if TYPE_CHECKING:
     # worker should not load it for them (issue 10, its memory).
     import pandas as pd
 
-EXPORTABLE_TYPES = ("single_choice", "multiple_choice", "yes_no", "integer", "decimal", "slider")
+EXPORTABLE_TYPES = (
+    "single_choice",
+    "multiple_choice",
+    "yes_no",
+    "integer",
+    "decimal",
+    "slider",
+    "calculated",
+)
 CATEGORY_TYPES = ("single_choice", "yes_no")
 CHECKBOX = "___"
 PNTS_CHOICE = "pnts"
@@ -104,6 +116,7 @@ class Variable:
     missing: dict[str, str] = field(default_factory=dict)
     minimum: float | None = None
     maximum: float | None = None
+    formula: str = ""  # a calculated item's formula (the codebook and REDCap's calc field show it)
 
     @property
     def in_redcap(self) -> bool:
@@ -188,8 +201,38 @@ def context_variables() -> list[Variable]:
     ]
 
 
-def exportable(item: dict[str, Any]) -> bool:
-    return item["type"] in EXPORTABLE_TYPES and not item.get("identifying")
+def exportable(item: dict[str, Any], definition: dict[str, Any] | None = None) -> bool:
+    if item["type"] not in EXPORTABLE_TYPES or item.get("identifying"):
+        return False
+    if item["type"] == "calculated":
+        return not (_formula_names(item) & _identifying_codes(definition or {}))
+    return True
+
+
+def formula_of(item: dict[str, Any]) -> str:
+    """A calculated item's formula as written in its definition (translated, or the source text kept)."""
+    if item.get("calculation"):
+        return str(item["calculation"])
+    source = item.get("source_logic", {}).get("calculation")
+    return str(source["text"]) if source else ""
+
+
+def _formula_names(item: dict[str, Any]) -> set[str]:
+    if not item.get("calculation"):
+        # An untranslated formula: every word in it might be an item it reads.
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_.-]*", formula_of(item)))
+    try:
+        return set(expressions.parse(item["calculation"]).variables)
+    except expressions.ExpressionError:
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_.-]*", item["calculation"]))
+
+
+def _identifying_codes(definition: dict[str, Any]) -> set[str]:
+    return (
+        {item["code"] for _section, item in iter_items(definition) if item.get("identifying")}
+        if definition
+        else set()
+    )
 
 
 def _category_codes(
@@ -245,7 +288,7 @@ def item_variables(
         definition = version.definition
         for _section, item in iter_items(definition):
             code = item["code"]
-            if not exportable(item):
+            if not exportable(item, definition):
                 refused.add(code)
             if code not in latest_items:
                 order.append(code)
@@ -333,6 +376,18 @@ def _variables_of(
                 )
             )
         return columns
+    if kind == "calculated":
+        return [
+            Variable(
+                base,
+                label,
+                "number",
+                item=item["code"],
+                item_type=kind,
+                item_label=label,
+                formula=formula_of(item),
+            )
+        ]
     low, high = item.get("min"), item.get("max")
     if kind == "slider":
         low = 0 if low is None else low

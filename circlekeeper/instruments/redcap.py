@@ -615,22 +615,22 @@ def _format_number(value: Any) -> str:
     return str(value)
 
 
-def _renamed(node: expressions.Node, names: dict[str, str]) -> expressions.Node:
+def renamed_tree(node: expressions.Node, names: dict[str, str]) -> expressions.Node:
     """The expression tree with its items under their REDCap names."""
     if isinstance(node, expressions.Name):
         return expressions.Name(names.get(node.name, node.name))
     if isinstance(node, expressions.Unary):
-        return expressions.Unary(node.op, _renamed(node.operand, names))
+        return expressions.Unary(node.op, renamed_tree(node.operand, names))
     if isinstance(node, expressions.Binary):
-        return expressions.Binary(node.op, _renamed(node.left, names), _renamed(node.right, names))
+        return expressions.Binary(node.op, renamed_tree(node.left, names), renamed_tree(node.right, names))
     if isinstance(node, expressions.Call):
-        return expressions.Call(node.name, tuple(_renamed(arg, names) for arg in node.args))
+        return expressions.Call(node.name, tuple(renamed_tree(arg, names) for arg in node.args))
     return node
 
 
 def _to_redcap(code: str, key: str, text: str, names: dict[str, str], warnings: list[str]) -> str:
     try:
-        tree = _renamed(expressions.parse(text).root, names)
+        tree = renamed_tree(expressions.parse(text).root, names)
         return expressions.Expression(tree).to_redcap()
     except expressions.ExpressionError as exc:
         warnings.append(f"{code}: its {key} {text!r} cannot be written as REDCap logic ({exc}); left out")
