@@ -11,7 +11,8 @@ cell passes the spreadsheet-formula escape.
   number; UTF-8.
 - REDCap: a dictionary of the table's columns (record_id = participant code; choices "1, Label | 2, Label";
   checkboxes; "prefer not to say" as the @CK-PREFER-NOT-TO-SAY action tag) and records matching it
-  (redcap_event_name = the timepoint). A missing answer is written as REDCap's missing-data code (DECL, NA,
+  (redcap_event_name = the timepoint's unique event name, redcap_events.py, with the events and
+  instrument-event mapping files to go with them). A missing answer is written as REDCap's missing-data code (DECL, NA,
   UNK: the project lists them under "Missing Data Codes"); the dictionary's field notes name them.
 - SPSS and Stata: every choice a whole number with its value label (numeric columns only), every column
   its variable label; names of at most 32 characters, shortened uniquely (`short_names`). A missing answer
@@ -42,8 +43,9 @@ from django.utils.translation import gettext_lazy
 from circlekeeper.cases.models import Case, Participant
 from circlekeeper.evaluation import sav
 from circlekeeper.evaluation.dataset import Scope
-from circlekeeper.evaluation.items import CONTEXT, Table, Variable, safe_name, unique_name
+from circlekeeper.evaluation.items import CONTEXT, REDCAP_EVENT, Table, Variable, safe_name, unique_name
 from circlekeeper.evaluation.models import Timepoint
+from circlekeeper.evaluation.redcap_events import arm_of, event_map, redcap_event_name
 from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import PNTS
 from circlekeeper.instruments.missing import by_marker, missing_codes
@@ -69,6 +71,11 @@ class Format(models.TextChoices):
     STATA = "dta", gettext_lazy("Stata (.dta) with variable and value labels")
     REDCAP_DICTIONARY = "redcap_dictionary", gettext_lazy("REDCap data dictionary (CSV)")
     REDCAP_RECORDS = "redcap_records", gettext_lazy("REDCap records (flat CSV)")
+    REDCAP_EVENTS = "redcap_events", gettext_lazy("REDCap events (CSV), for a longitudinal project")
+    REDCAP_INSTRUMENT_EVENTS = (
+        "redcap_instrument_events",
+        gettext_lazy("REDCap instrument-event mapping (CSV), for a longitudinal project"),
+    )
     CODEBOOK = (
         "codebook",
         gettext_lazy("Codebook (CSV): each column's label, values, missing codes and formula"),
@@ -76,7 +83,12 @@ class Format(models.TextChoices):
 
 
 # Formats that describe one instrument's items: the timepoint table has none.
-INSTRUMENT_ONLY = (Format.REDCAP_DICTIONARY, Format.REDCAP_RECORDS)
+INSTRUMENT_ONLY = (
+    Format.REDCAP_DICTIONARY,
+    Format.REDCAP_RECORDS,
+    Format.REDCAP_EVENTS,
+    Format.REDCAP_INSTRUMENT_EVENTS,
+)
 
 
 @dataclass(frozen=True)
@@ -293,8 +305,8 @@ def _redcap_calc_row(table: Table, variable: Variable, form: str) -> list[str]:
     )
 
 
-def _event(timepoint: str) -> str:
-    return safe_name(timepoint) if timepoint else ""
+def _event(row: dict[str, Any], mapping: dict[str, str]) -> str:
+    return redcap_event_name(row.get("timepoint") or "", purpose=row.get(REDCAP_EVENT) or "", mapping=mapping)
 
 
 def redcap_missing_code(value: Any) -> Any:
@@ -309,11 +321,31 @@ def redcap_records(table: Table) -> bytes:
     answers = _answer_variables(table)
     header = ["record_id", "redcap_event_name", *fields, *(v.name for v in answers)]
     rows = []
+    mapping = event_map()
     for row in table.rows:
-        cells = [row["participant"], _event(row.get("timepoint") or ""), *(row[name] for name in fields)]
+        cells = [row["participant"], _event(row, mapping), *(row[name] for name in fields)]
         cells += [redcap_missing_code(row.get(v.name)) for v in answers]
         rows.append(cells)
     return _csv(header, rows)
+
+
+def _events_of(table: Table) -> list[str]:
+    """The unique event names of the table's records, in the order they first appear."""
+    mapping = event_map()
+    return [event for event in dict.fromkeys(_event(row, mapping) for row in table.rows) if event]
+
+
+def redcap_events_file(table: Table) -> bytes:
+    """REDCap's events file for the records (Project Setup, "Upload events"): one row per event."""
+    rows = [[event.rsplit("_arm_", 1)[0], arm_of(event), event, ""] for event in _events_of(table)]
+    return _csv(["event_name", "arm_num", "unique_event_name", "custom_event_label"], rows)
+
+
+def redcap_instrument_events_file(table: Table) -> bytes:
+    """REDCap's instrument-event mapping (Designate Instruments, "Upload"): the form on every event."""
+    form = safe_name(table.code)
+    rows = [[arm_of(event), event, form] for event in _events_of(table)]
+    return _csv(["arm_num", "unique_event_name", "form"], rows)
 
 
 # --- SPSS and Stata -----------------------------------------------------------------------------------------
@@ -603,5 +635,11 @@ WRITERS: dict[Format, tuple[Callable[[Table], bytes], str, str]] = {
     Format.REDCAP_RECORDS: (redcap_records, "-redcap-records.csv", "text/csv; charset=utf-8"),
     Format.SPSS: (to_sav, ".sav", "application/x-spss-sav"),
     Format.STATA: (to_dta, ".dta", "application/x-stata-dta"),
+    Format.REDCAP_EVENTS: (redcap_events_file, "-redcap-events.csv", "text/csv; charset=utf-8"),
+    Format.REDCAP_INSTRUMENT_EVENTS: (
+        redcap_instrument_events_file,
+        "-redcap-instrument-events.csv",
+        "text/csv; charset=utf-8",
+    ),
     Format.CODEBOOK: (to_codebook, "-codebook.csv", "text/csv; charset=utf-8"),
 }

@@ -91,6 +91,9 @@ RESERVED = frozenset(
     }
 )
 _STATA_STR = re.compile(r"^str\d+$")
+# A row's key (not a column) for the purpose of a response imported from REDCap without a timepoint.
+REDCAP_EVENT = "_redcap_event"
+REDCAP_PURPOSE = "REDCap "  # redcap_records.PURPOSE_PREFIX and its space (not imported: it loads the forms)
 NAME_MAX = 100  # REDCap's limit; the statistics packages get shorter names (exports.short_names)
 
 Kind = Literal["text", "category", "flag", "number"]
@@ -501,6 +504,7 @@ def responses_for(scope: Scope, instrument: Instrument) -> QuerySet[Response]:
             "participant__role",
             "case__track",
             "timepoint__code",
+            "purpose",
         )
         .order_by("submitted_at", "id")
     )
@@ -527,6 +531,9 @@ def iter_rows(
             "timepoint": timepoint.code if timepoint is not None else "",
             "month": month_of(response.submitted_at),
         }
+        if timepoint is None and response.purpose.startswith(REDCAP_PURPOSE):
+            # Not a column: the REDCap event a record imported without a timepoint came from (issue 22).
+            row[REDCAP_EVENT] = response.purpose
         row.update(answer_cells(answered, response.answers or {}, response.scores or {}))
         yield row
 

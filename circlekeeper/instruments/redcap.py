@@ -674,6 +674,15 @@ def _redcap_names(codes: list[str], reserved: Collection[str] = ()) -> dict[str,
     return names
 
 
+def _is_record_id(definition: dict[str, Any], item: dict[str, Any]) -> bool:
+    """Whether the first item can be REDCap's record ID: a text field; from a REDCap dictionary, any text
+    field, validated or not (an integer-validated study_id), since REDCap's first field is the record ID."""
+    if item["type"] == "short_text":
+        return True
+    from_redcap = definition.get("source", {}).get("format") == "redcap"
+    return from_redcap and item["type"] in ("integer", "decimal", "date")
+
+
 def export_dictionary(definition: dict[str, Any], *, language: str | None = None) -> tuple[str, list[str]]:
     """(the CSV text of a REDCap data dictionary for this definition, what could not be written)."""
     language = language or definition["default_language"]
@@ -691,7 +700,7 @@ def export_dictionary(definition: dict[str, Any], *, language: str | None = None
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     items = list(iter_items(definition))
-    record_id = not items or items[0][1]["type"] != "short_text"
+    record_id = not items or not _is_record_id(definition, items[0][1])
     names = _redcap_names([item["code"] for _section, item in items], {"record_id"} if record_id else set())
     forms = _redcap_names([section["code"] for section in definition["sections"]])
     groups = _redcap_names(sorted({item["matrix_group"] for _s, item in items if "matrix_group" in item}))

@@ -152,7 +152,7 @@ class ExportFileTests(PlantedData):
         survivor = dict(zip(header, rows[1], strict=True))
         harm = dict(zip(header, rows[2], strict=True))
         self.assertEqual(survivor["record_id"], self.table().rows[0]["participant"])
-        self.assertEqual(survivor["redcap_event_name"], "t0")
+        self.assertEqual(survivor["redcap_event_name"], "t0_arm_1")  # issue 22: REDCap unique event names
         self.assertEqual(survivor["supports___faith_group"], "1")
         # Issue 22: "prefer not to say" is REDCap's missing-data code DECL (a checkbox's other choices: empty).
         self.assertEqual(
