@@ -29,6 +29,13 @@ An item:
     code, type        required; type is one of ITEM_TYPES:
                       single_choice, multiple_choice, yes_no, integer, decimal, short_text, long_text, date,
                       slider, descriptive (text shown, nothing asked), calculated (computed, never asked)
+    hidden            bool: never shown to the person answering (REDCap @HIDDEN, @HIDDEN-SURVEY); a calculated
+                      item is still computed
+    readonly          bool: shown, with its default, but not changed (REDCap @READONLY)
+    default           text: the answer a question starts with; "today" (a date: the day it is answered, REDCap
+                      @TODAY) and "now" (REDCap @NOW) are filled when the form is shown (REDCap @DEFAULT)
+    exclusive         [code, ...]: a multiple-choice item's choices that cannot be chosen with any other
+                      (REDCap @NONEOFTHEABOVE)
     label             {language: text}; optional (REDCap allows an empty label: a question without one shows
                       its code)
     help              {language: text}: a note under the label (REDCap field note, XLSForm hint)
@@ -156,6 +163,10 @@ _ITEM_KEYS = {
     "constraint_message",
     "source_logic",
     "annotation",
+    "hidden",
+    "readonly",
+    "default",
+    "exclusive",
 }
 _TOP_KEYS = {
     "schema",
@@ -482,6 +493,16 @@ class _Checker:
                 self.problem(where, _("validation must be a name such as email or date_ymd"))
         if "annotation" in item and not isinstance(item["annotation"], str):
             self.problem(where, _("annotation must be text"))
+        for key in ("hidden", "readonly"):
+            self.flag(where, item, key)
+        if "default" in item and (not isinstance(item["default"], str) or kind in NOT_ASKED):
+            self.problem(where, _("default must be text, on an item that is asked"))
+        if "exclusive" in item and (
+            kind != "multiple_choice"
+            or not isinstance(item["exclusive"], list)
+            or not all(isinstance(code, str) for code in item["exclusive"])
+        ):
+            self.problem(where, _("exclusive must list choice codes of a multiple-choice item"))
         if "matrix_group" in item:
             self.code(where, item["matrix_group"], "matrix_group")
         if (

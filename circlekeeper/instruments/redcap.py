@@ -137,6 +137,52 @@ _KNOWN_TEXT_VALIDATIONS = {
 _DATES = ("date_ymd", "date_dmy", "date_mdy")
 
 
+NOT_ASKED_TYPES = ("descriptive", "calculated")
+# Action tags applied on import: @HIDDEN, @HIDDEN-SURVEY (never shown to the person answering), @READONLY,
+# @DEFAULT, @TODAY and @NOW (filled when the form is shown), @CALCTEXT (a calculated item) and @NONEOFTHEABOVE
+# (a choice chosen on its own). Any other tag stays in the annotation and is listed in the import report.
+APPLIED_TAGS = (
+    "@HIDDEN",
+    "@HIDDEN-SURVEY",
+    "@READONLY",
+    "@DEFAULT",
+    "@TODAY",
+    "@NOW",
+    "@CALCTEXT",
+    "@NONEOFTHEABOVE",
+)
+_TAG = re.compile(r"(?<![\w@])(@[A-Z][A-Z0-9_-]*)")
+
+
+def action_tags(annotation: str) -> list[tuple[str, str]]:
+    """The action tags of a field annotation, each with its argument: @DEFAULT='x' → ("@DEFAULT", "x"),
+    @CALCTEXT(if([a] = 1, 'one', 'other')) → ("@CALCTEXT", "if(...)"); a tag without one has ""."""
+    tags = []
+    for match in _TAG.finditer(annotation):
+        tag, rest = match.group(1), annotation[match.end() :]
+        argument = ""
+        if rest.startswith("="):
+            quoted = re.match(r"""=\s*(?:'([^']*)'|"([^"]*)"|(\S+))""", rest)
+            if quoted:
+                argument = next(group for group in quoted.groups() if group is not None)
+        elif rest.startswith("("):
+            depth, quote = 0, ""
+            for position, char in enumerate(rest):
+                if quote:
+                    quote = "" if char == quote else quote
+                elif char in "'\"":
+                    quote = char
+                elif char == "(":
+                    depth += 1
+                elif char == ")":
+                    depth -= 1
+                    if depth == 0:
+                        argument = rest[1:position]
+                        break
+        tags.append((tag, argument.strip()))
+    return tags
+
+
 def _normalize_header(name: str) -> str:
     return re.sub(r"\s+", " ", name).strip().lower()
 
@@ -186,6 +232,7 @@ class _Reader:
         self.choice_lists: dict[str, list[dict[str, Any]]] = {}
         self.matrix_first: dict[str, tuple[str, list[tuple[str, str]], str]] = {}
         self.unlabelled: list[str] = []
+        self.not_applied: list[str] = []
         self.missing_seen: set[str] = set()
         self.translated: list[str] = []
         # (item, key, original text, where) for every expression, checked once every field is known.
@@ -262,7 +309,13 @@ class _Reader:
             definition = validate_definition(definition)
         except DefinitionError as exc:
             raise ImportRejected(locate_problems(exc, self.rows)) from None
-        return Imported(definition, self.warnings, translated=self.translated, kept_as_text=self.kept_as_text)
+        return Imported(
+            definition,
+            self.warnings,
+            translated=self.translated,
+            kept_as_text=self.kept_as_text,
+            not_applied=self.not_applied,
+        )
 
     def header_ok(self, header: list[str]) -> bool:
         names = [_normalize_header(h) for h in header]
@@ -351,6 +404,7 @@ class _Reader:
             annotation = " ".join(annotation.replace(PNTS_TAG, " ").split())
         if annotation:
             item["annotation"] = annotation
+        tags = action_tags(annotation)
         if ranking.lower() == "y":
             self.warnings.append(
                 _("%(where)s: matrix ranking is not supported; the choices can be repeated")
@@ -409,6 +463,8 @@ class _Reader:
             )
         if kind not in ("text", "slider") and (low or high):
             problem(_("only text and slider fields have a minimum or maximum"))
+        if tags:
+            self.apply_tags(where, item, kind, tags)
         if branching.strip():
             self.logic.append((item, "show_if", branching, where))
         if len(self.problems) == problems_before:
@@ -446,6 +502,31 @@ class _Reader:
             return
         item["choice_list"] = group
         item["matrix_group"] = group
+
+    def apply_tags(self, where: str, item: dict[str, Any], kind: str, tags: list[tuple[str, str]]) -> None:
+        """The action tags that mean something here (see APPLIED_TAGS); every other one is reported."""
+        for tag, argument in tags:
+            if tag in ("@HIDDEN", "@HIDDEN-SURVEY"):
+                item["hidden"] = True
+                item.pop("required", None)
+            elif tag == "@READONLY" and item["type"] not in NOT_ASKED_TYPES:
+                item["readonly"] = True
+            elif tag in ("@TODAY", "@NOW") and item["type"] in ("date", "short_text"):
+                item["default"] = "today" if tag == "@TODAY" or item["type"] == "date" else "now"
+            elif tag == "@DEFAULT" and argument and item["type"] not in NOT_ASKED_TYPES:
+                item.setdefault("default", argument)
+            elif tag == "@NONEOFTHEABOVE" and item["type"] == "multiple_choice" and argument:
+                item["exclusive"] = [code.strip() for code in argument.split(",") if code.strip()]
+            elif tag == "@CALCTEXT" and argument and kind == "text":
+                for key in ("validation", "min", "max", "required", "prefer_not_to_say", "identifying"):
+                    item.pop(key, None)
+                item["type"] = "calculated"
+                self.logic.append((item, "calculation", argument, where))
+            else:
+                self.not_applied.append(
+                    _("%(where)s: %(tag)s is kept in the annotation, not applied here")
+                    % {"where": where, "tag": tag}
+                )
 
     def missing_choices(
         self, where: str, text: str, choice_list: list[dict[str, Any]], parsed: list[tuple[str, str]]
