@@ -26,6 +26,7 @@ Canonical syntax
                 isblank(x) coalesce(a, b, ...) concat(...) length(x) today() true() false()
                 contains(x, y) starts_with(x, y) ends_with(x, y)   text, case ignored; blank is false
                 year(d) month(d) day(d)       a date's parts; log(x[, base])  natural log without a base
+                calcdate(d, n, unit)          the date n units ('y', 'm', 'd') after d (REDCap @CALCDATE)
 
 Survey semantics
 
@@ -71,7 +72,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -191,6 +192,7 @@ _DATEDIFF_UNITS = {"d": 1.0, "m": 30.44, "y": 365.2425}  # days per unit, as RED
 # name -> (fewest, most) arguments; None is "any number".
 _ARITY: dict[str, tuple[int, int | None]] = {
     "abs": (1, 1),
+    "calcdate": (3, 3),
     "coalesce": (2, None),
     "concat": (1, None),
     "contains": (2, 2),
@@ -286,6 +288,8 @@ def _call_problem(name: str, args: Sequence[Node]) -> str:
         return f"{name}() takes {_arity_text(name)}, not {len(args)}"
     if name == "datediff" and not (isinstance(args[2], String) and args[2].value in _DATEDIFF_UNITS):
         return "datediff() needs its unit written as 'y', 'm' or 'd'"
+    if name == "calcdate" and not (isinstance(args[2], String) and args[2].value in _DATEDIFF_UNITS):
+        return "calcdate() needs its unit written as 'y', 'm' or 'd'"
     return ""
 
 
@@ -456,7 +460,7 @@ class _RedcapWriter(_Writer):
                 )
                 parts += ['"ymd"', signed_text or self.write(signed)]
             return f"datediff({', '.join(parts)})"
-        if name in ("count_selected", "coalesce", "today"):
+        if name in ("count_selected", "coalesce", "today", "calcdate"):
             raise TranslationError(f"REDCap logic has no {name}()", construct=f"{name}()")
         return super().call(node)
 
@@ -933,6 +937,15 @@ class _RedcapParser(_TranslatingParser):
         name = token.text.lower()
         if name == "datediff":
             return self.datediff(token, args)
+        if name == "calcdate":  # @CALCDATE(date, offset, unit), read by the importer as calcdate(...)
+            unit = args[2].value.strip() if len(args) == 3 and isinstance(args[2], String) else ""
+            if unit not in ("y", "M", "d"):
+                raise self.unsupported(
+                    token, f'calcdate unit "{unit}"', 'only years "y", months "M" and days "d" are supported'
+                )
+            return self.checked_call(
+                "calcdate", [args[0], args[1], String({"M": "m"}.get(unit, unit))], token
+            )
         if name not in _REDCAP_FUNCTIONS:
             raise self.unsupported(token, f"{token.text}()", "there is no such function here")
         return self.checked_call(name, args, token)
@@ -1459,6 +1472,18 @@ def _date_part(part: str) -> Callable[[list[object], date], object]:
     return body
 
 
+def _calcdate(values: list[object], today: date) -> object:
+    """REDCap's @CALCDATE: the date `offset` units after `start` (a month 30.44 days, a year 365.2425), ISO text."""
+    start, offset = _as_datetime(values[0], today), _arithmetic_number(values[1])
+    if start is None or offset is None:
+        return None
+    try:
+        moment = start + timedelta(days=offset * _DATEDIFF_UNITS[str(values[2])])
+    except (OverflowError, ValueError):
+        return None
+    return moment.date().isoformat()
+
+
 def _log(values: list[object], today: date) -> object:
     number = _arithmetic_number(values[0])
     base = _arithmetic_number(values[1]) if len(values) > 1 else math.e
@@ -1477,6 +1502,7 @@ _FUNCTION_BODIES: dict[str, Callable[[list[object], date], object]] = {
     "month": _date_part("month"),
     "day": _date_part("day"),
     "log": _log,
+    "calcdate": _calcdate,
     "abs": _unary_number(abs),
     "concat": lambda values, today: "".join(_text(value) for value in values),
     "count_selected": _count_selected,

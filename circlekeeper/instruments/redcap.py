@@ -139,7 +139,7 @@ _DATES = ("date_ymd", "date_dmy", "date_mdy")
 
 NOT_ASKED_TYPES = ("descriptive", "calculated")
 # Action tags applied on import: @HIDDEN, @HIDDEN-SURVEY (never shown to the person answering), @READONLY,
-# @DEFAULT, @TODAY and @NOW (filled when the form is shown), @CALCTEXT (a calculated item) and @NONEOFTHEABOVE
+# @DEFAULT, @TODAY and @NOW (filled when the form is shown), @CALCTEXT and @CALCDATE (calculated) and @NONEOFTHEABOVE
 # (a choice chosen on its own). Any other tag stays in the annotation and is listed in the import report.
 APPLIED_TAGS = (
     "@HIDDEN",
@@ -517,11 +517,12 @@ class _Reader:
                 item.setdefault("default", argument)
             elif tag == "@NONEOFTHEABOVE" and item["type"] == "multiple_choice" and argument:
                 item["exclusive"] = [code.strip() for code in argument.split(",") if code.strip()]
-            elif tag == "@CALCTEXT" and argument and kind == "text":
+            elif tag in ("@CALCTEXT", "@CALCDATE") and argument and kind == "text":
                 for key in ("validation", "min", "max", "required", "prefer_not_to_say", "identifying"):
                     item.pop(key, None)
                 item["type"] = "calculated"
-                self.logic.append((item, "calculation", argument, where))
+                text = argument if tag == "@CALCTEXT" else f"calcdate({argument})"
+                self.logic.append((item, "calculation", text, where))
             else:
                 self.not_applied.append(
                     _("%(where)s: %(tag)s is kept in the annotation, not applied here")

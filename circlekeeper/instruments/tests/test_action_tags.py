@@ -108,6 +108,15 @@ def test_the_tags_that_mean_something_here_are_applied():
     assert found["group"]["type"] == "calculated"
     assert found["group"]["calculation"] == "if(visits >= 3, 'many', 'few')"
     assert found["help_from"]["exclusive"] == ["99"]
+    assert found["follow_up"]["type"] == "calculated"
+    assert found["follow_up"]["calculation"] == "calcdate(today, 7, 'd')"
+
+
+def test_calcdate_gives_the_date_after_the_offset():
+    definition = imported().definition
+    # Oracle: 2026-03-31 plus 7 days, by the calendar.
+    assert calculated_values(definition, {"today": "2026-03-31"})["follow_up"] == "2026-04-07"
+    assert "follow_up" not in calculated_values(definition, {})
 
 
 def test_every_other_tag_is_reported_with_its_line():
@@ -115,7 +124,6 @@ def test_every_other_tag_is_reported_with_its_line():
     assert report == [
         "line 11 (notes): @CHARLIMIT is kept in the annotation, not applied here",
         "line 11 (notes): @PLACEHOLDER is kept in the annotation, not applied here",
-        "line 12 (follow_up): @CALCDATE is kept in the annotation, not applied here",
     ]
 
 
@@ -195,7 +203,7 @@ class ReportTests(TestCase):
         path.write_bytes(dictionary())
         out = io.StringIO()
         call_command("import_redcap_dictionary", str(path), stdout=out)
-        self.assertIn("Action tags kept in the annotation, not applied (3)", out.getvalue())
+        self.assertIn("Action tags kept in the annotation, not applied (2)", out.getvalue())
         self.assertIn(
-            "  - line 12 (follow_up): @CALCDATE is kept in the annotation, not applied here", out.getvalue()
+            "  - line 11 (notes): @PLACEHOLDER is kept in the annotation, not applied here", out.getvalue()
         )

@@ -805,7 +805,7 @@ def test_logic_written_for_redcap_means_the_same_when_read_back(tree, answers):
 
 
 def test_every_function_in_the_table_above_is_all_there_is():
-    added_in_issue_22 = {"contains", "starts_with", "ends_with", "year", "month", "day", "log"}
+    added_in_issue_22 = {"contains", "starts_with", "ends_with", "year", "month", "day", "log", "calcdate"}
     assert set(ARITY) | {"datediff"} | added_in_issue_22 == set(expressions.FUNCTIONS)
 
 
