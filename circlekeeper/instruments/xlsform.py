@@ -141,9 +141,12 @@ class _Reader:
             name = row.get("name")
             if name and name not in self.rows:
                 self.rows[name] = _("survey sheet, row %(row)s") % {"row": number}
+        self.choice_rows: dict[tuple[str, str], str] = {}
         for number, row in enumerate(workbook.choices or [], start=2):
             if row.get("list_name"):
-                self.rows.setdefault(row["list_name"], _("choices sheet, row %(row)s") % {"row": number})
+                where = _("choices sheet, row %(row)s") % {"row": number}
+                self.rows.setdefault(row["list_name"], where)
+                self.choice_rows.setdefault((str(row["list_name"]), str(row.get("name", ""))), where)
         self.settings = (workbook.settings or [{}])[0]
         self.sections: list[dict[str, Any]] = []
         self.choice_lists: dict[str, list[dict[str, Any]]] = {}
@@ -151,6 +154,9 @@ class _Reader:
         self.default = ""
         self.logic: list[tuple[dict[str, Any], str, str, str]] = []
         self.codes: set[str] = set()
+
+    def choice_where(self, list_name: str, code: str) -> str:
+        return self.choice_rows.get((list_name, code)) or self.rows.get(list_name) or _("choices sheet")
 
     def where(self, name: str) -> str:
         return f"{self.rows.get(name, _('survey sheet'))} ({name})"
@@ -255,13 +261,13 @@ class _Reader:
             if not label:
                 label = {self.default: code}
                 self.warnings.append(
-                    _("choices sheet, list %(list)s: choice %(code)r has no label; its code is shown")
-                    % {"list": list_name, "code": code}
+                    _("%(where)s (list %(list)s): choice %(code)r has no label; its code is shown")
+                    % {"where": self.choice_where(list_name, code), "list": list_name, "code": code}
                 )
             if "media" in choice:
                 self.warnings.append(
-                    _("choices sheet, list %(list)s: the media of choice %(code)r are not kept")
-                    % {"list": list_name, "code": code}
+                    _("%(where)s (list %(list)s): the media of choice %(code)r are not kept")
+                    % {"where": self.choice_where(list_name, code), "list": list_name, "code": code}
                 )
             entry: dict[str, Any] = {"code": code, "label": label}
             reason = next((r for text in label.values() if (r := guess_missing_reason(text))), None)
@@ -272,7 +278,7 @@ class _Reader:
                         "%(where)s: choice %(code)r is read as a missing code (%(reason)s): declared missing "
                         "in every export and counted in no score"
                     )
-                    % {"where": self.rows.get(list_name, list_name), "code": code, "reason": reason}
+                    % {"where": self.choice_where(list_name, code), "code": code, "reason": reason}
                 )
             result.append(entry)
         return result

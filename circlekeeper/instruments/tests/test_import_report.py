@@ -313,3 +313,32 @@ def test_each_fixture_dictionary_reads_the_same_under_the_api_header():
             read_dictionary(api, code="f").definition
             == read_dictionary(path.read_bytes(), code="f").definition
         )
+
+
+def test_xlsform_choice_notes_name_the_row_of_the_choice():
+    from openpyxl import Workbook
+
+    book = Workbook()
+    survey = book.active
+    survey.title = "survey"
+    for cells in (["type", "name", "label"], ["select_one agree", "q1", "Do you agree?"]):
+        survey.append(cells)
+    choices = book.create_sheet("choices")
+    for cells in (
+        ["list_name", "name", "label"],
+        ["agree", "1", "Yes"],
+        ["agree", "2", None],
+        ["agree", "9", "Not applicable"],
+    ):
+        choices.append(cells)
+    out = io.BytesIO()
+    book.save(out)
+    imported = read_xlsform(out.getvalue(), file_name="agree")
+    assert (
+        "choices sheet, row 3 (list agree): choice '2' has no label; its code is shown" in imported.warnings
+    )
+    assert any(
+        w.startswith("choices sheet, row 4: choice '9' is read as a missing code") for w in imported.warnings
+    )
+    choice = imported.definition["choice_lists"]["agree"][2]
+    assert choice["missing"] == "not_applicable"
