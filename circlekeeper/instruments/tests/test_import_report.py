@@ -324,13 +324,14 @@ def test_xlsform_choice_notes_name_the_row_of_the_choice():
     for cells in (["type", "name", "label"], ["select_one agree", "q1", "Do you agree?"]):
         survey.append(cells)
     choices = book.create_sheet("choices")
-    for cells in (
+    rows: list[list[str | None]] = [
         ["list_name", "name", "label"],
         ["agree", "1", "Yes"],
         ["agree", "2", None],
         ["agree", "9", "Not applicable"],
-    ):
-        choices.append(cells)
+    ]
+    for choice_row in rows:
+        choices.append(choice_row)
     out = io.BytesIO()
     book.save(out)
     imported = read_xlsform(out.getvalue(), file_name="agree")
