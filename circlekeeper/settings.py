@@ -370,6 +370,10 @@ QUICK_EXIT_URL = envstr("CIRCLEKEEPER_QUICK_EXIT_URL", "https://www.google.com/s
 CASES_PER_PAGE = envint("CIRCLEKEEPER_CASES_PER_PAGE", 25, minimum=5)
 # Participant survey pages are neutral: the organization's name shows only where a program chooses so.
 SHOW_ORGANIZATION_ON_LINKS = envbool("CIRCLEKEEPER_SHOW_ORGANIZATION_ON_LINKS", False)
+# REDCap exports (issue 22): each timepoint's REDCap unique event name, e.g. "t0=baseline_arm_1,t3=month_3_arm_1";
+# a timepoint not listed is written <timepoint>_arm_<REDCAP_ARM> (evaluation/redcap_events.py).
+REDCAP_EVENTS = envstr("CIRCLEKEEPER_REDCAP_EVENTS", "")
+REDCAP_ARM = envint("CIRCLEKEEPER_REDCAP_ARM", 1, minimum=1)
 
 LOGGING = {
     "version": 1,

@@ -6,13 +6,19 @@ time, issue 10 item 6); the other formats are made in memory, and a Stata file g
 folder (pyreadstat writes a whole DataFrame to a path) that is removed before the answer is sent. Every CSV
 cell passes the spreadsheet-formula escape.
 
-- CSV: the table as it is: codes, numbers, 1/0, "_pnts" for "prefer not to say"; UTF-8.
+- CSV: the table as it is: codes, numbers, 1/0, and the markers of missing answers ("_pnts" for "prefer not
+  to say", "_na" not applicable, "_dk" don't know: instruments/missing.py), which no program reads as a
+  number; UTF-8.
 - REDCap: a dictionary of the table's columns (record_id = participant code; choices "1, Label | 2, Label";
   checkboxes; "prefer not to say" as the @CK-PREFER-NOT-TO-SAY action tag) and records matching it
-  (redcap_event_name = the timepoint). REDCap has no code for "prefer not to say": those cells are blank.
+  (redcap_event_name = the timepoint's unique event name, redcap_events.py, with the events and
+  instrument-event mapping files to go with them). A missing answer is written as REDCap's missing-data code (DECL, NA,
+  UNK: the project lists them under "Missing Data Codes"); the dictionary's field notes name them.
 - SPSS and Stata: every choice a whole number with its value label (numeric columns only), every column
-  its variable label; names of at most 32 characters, shortened uniquely (`short_names`). "Prefer not to
-  say" is its own labelled code (declared missing in SPSS); for number items it is left empty. An SPSS
+  its variable label; names of at most 32 characters, shortened uniquely (`short_names`). A missing answer
+  ("prefer not to say", "not applicable", "don't know") is its own labelled code: in SPSS a number declared
+  user-missing (-9, -7, -8), in Stata an extended missing value (.a, .b, .c) with its label; so every mean
+  leaves it out. "Prefer not to say" on a number item is empty in SPSS, .a in Stata. An SPSS
   string is as wide as its longest value (`to_sav`), or, streamed, as wide as any value the column can take
   (`context_widths`): at most 255 bytes either way (sav.STRING_MAX).
 """
@@ -37,11 +43,14 @@ from django.utils.translation import gettext_lazy
 from circlekeeper.cases.models import Case, Participant
 from circlekeeper.evaluation import sav
 from circlekeeper.evaluation.dataset import Scope
-from circlekeeper.evaluation.items import CONTEXT, Table, Variable, safe_name, unique_name
+from circlekeeper.evaluation.items import CONTEXT, REDCAP_EVENT, Table, Variable, safe_name, unique_name
 from circlekeeper.evaluation.models import Timepoint
+from circlekeeper.evaluation.redcap_events import arm_of, event_map, redcap_event_name
+from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import PNTS
+from circlekeeper.instruments.missing import by_marker, missing_codes
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
-from circlekeeper.instruments.redcap import PNTS_TAG
+from circlekeeper.instruments.redcap import PNTS_TAG, renamed_tree
 from circlekeeper.lib.csv_safety import escape_row
 
 if TYPE_CHECKING:
@@ -62,10 +71,24 @@ class Format(models.TextChoices):
     STATA = "dta", gettext_lazy("Stata (.dta) with variable and value labels")
     REDCAP_DICTIONARY = "redcap_dictionary", gettext_lazy("REDCap data dictionary (CSV)")
     REDCAP_RECORDS = "redcap_records", gettext_lazy("REDCap records (flat CSV)")
+    REDCAP_EVENTS = "redcap_events", gettext_lazy("REDCap events (CSV), for a longitudinal project")
+    REDCAP_INSTRUMENT_EVENTS = (
+        "redcap_instrument_events",
+        gettext_lazy("REDCap instrument-event mapping (CSV), for a longitudinal project"),
+    )
+    CODEBOOK = (
+        "codebook",
+        gettext_lazy("Codebook (CSV): each column's label, values, missing codes and formula"),
+    )
 
 
 # Formats that describe one instrument's items: the timepoint table has none.
-INSTRUMENT_ONLY = (Format.REDCAP_DICTIONARY, Format.REDCAP_RECORDS)
+INSTRUMENT_ONLY = (
+    Format.REDCAP_DICTIONARY,
+    Format.REDCAP_RECORDS,
+    Format.REDCAP_EVENTS,
+    Format.REDCAP_INSTRUMENT_EVENTS,
+)
 
 
 @dataclass(frozen=True)
@@ -200,6 +223,9 @@ def redcap_dictionary(table: Table) -> bytes:
         if variable.item in done:
             continue
         done.add(variable.item)
+        if variable.item_type == "calculated":
+            rows.append(_redcap_calc_row(table, variable, form))
+            continue
         cells = {
             "Form Name": form,
             "Field Label": variable.item_label,
@@ -219,7 +245,7 @@ def redcap_dictionary(table: Table) -> bytes:
             else:
                 cells["Field Type"] = "radio"
                 cells["Choices, Calculations, OR Slider Labels"] = " | ".join(
-                    f"{code}, {label}" for code, label in variable.value_labels.items() if code != PNTS
+                    f"{code}, {label}" for code, label in variable.value_labels.items() if not by_marker(code)
                 )
         else:
             cells["Variable / Field Name"] = variable.name
@@ -237,8 +263,56 @@ def redcap_dictionary(table: Table) -> bytes:
     return _csv(REDCAP_COLUMNS, rows, unescaped=(REDCAP_COLUMNS.index("Field Annotation"),))
 
 
-def _event(timepoint: str) -> str:
-    return safe_name(timepoint) if timepoint else ""
+def redcap_formula(table: Table, variable: Variable) -> str:
+    """A calculated column's formula in REDCap syntax, over the table's REDCap names; "" when it reads an
+    item that is not a single column of this table (a checkbox, free text), or cannot be written."""
+    names = {v.item: v.name for v in _answer_variables(table) if v.kind in ("category", "number") and v.item}
+    if not variable.formula:
+        return ""
+    try:
+        tree = expressions.parse(variable.formula)
+        if not set(tree.variables) <= set(names):
+            return ""
+        return expressions.Expression(renamed_tree(tree.root, names)).to_redcap()
+    except expressions.ExpressionError:
+        return ""
+
+
+def _redcap_calc_row(table: Table, variable: Variable, form: str) -> list[str]:
+    """A calc field with its formula; or, when REDCap could not compute it, a read-only number whose field
+    note gives the formula."""
+    formula = redcap_formula(table, variable)
+    if formula:
+        return _redcap_row(
+            **{
+                "Variable / Field Name": variable.name,
+                "Form Name": form,
+                "Field Type": "calc",
+                "Field Label": variable.item_label,
+                "Choices, Calculations, OR Slider Labels": formula,
+            }
+        )
+    return _redcap_row(
+        **{
+            "Variable / Field Name": variable.name,
+            "Form Name": form,
+            "Field Type": "text",
+            "Field Label": variable.item_label,
+            "Field Note": _("Calculated by Circlekeeper: %(formula)s") % {"formula": variable.formula},
+            "Text Validation Type OR Show Slider Number": "number",
+            "Field Annotation": "@READONLY",
+        }
+    )
+
+
+def _event(row: dict[str, Any], mapping: dict[str, str]) -> str:
+    return redcap_event_name(row.get("timepoint") or "", purpose=row.get(REDCAP_EVENT) or "", mapping=mapping)
+
+
+def redcap_missing_code(value: Any) -> Any:
+    """A table cell as REDCap records hold it: a missing answer as REDCap's missing-data code (DECL, NA, UNK)."""
+    code = by_marker(value)
+    return code.redcap if code else value
 
 
 def redcap_records(table: Table) -> bytes:
@@ -247,11 +321,31 @@ def redcap_records(table: Table) -> bytes:
     answers = _answer_variables(table)
     header = ["record_id", "redcap_event_name", *fields, *(v.name for v in answers)]
     rows = []
+    mapping = event_map()
     for row in table.rows:
-        cells = [row["participant"], _event(row.get("timepoint") or ""), *(row[name] for name in fields)]
-        cells += [None if row.get(v.name) == PNTS else row.get(v.name) for v in answers]
+        cells = [row["participant"], _event(row, mapping), *(row[name] for name in fields)]
+        cells += [redcap_missing_code(row.get(v.name)) for v in answers]
         rows.append(cells)
     return _csv(header, rows)
+
+
+def _events_of(table: Table) -> list[str]:
+    """The unique event names of the table's records, in the order they first appear."""
+    mapping = event_map()
+    return [event for event in dict.fromkeys(_event(row, mapping) for row in table.rows) if event]
+
+
+def redcap_events_file(table: Table) -> bytes:
+    """REDCap's events file for the records (Project Setup, "Upload events"): one row per event."""
+    rows = [[event.rsplit("_arm_", 1)[0], arm_of(event), event, ""] for event in _events_of(table)]
+    return _csv(["event_name", "arm_num", "unique_event_name", "custom_event_label"], rows)
+
+
+def redcap_instrument_events_file(table: Table) -> bytes:
+    """REDCap's instrument-event mapping (Designate Instruments, "Upload"): the form on every event."""
+    form = safe_name(table.code)
+    rows = [[arm_of(event), event, form] for event in _events_of(table)]
+    return _csv(["arm_num", "unique_event_name", "form"], rows)
 
 
 # --- SPSS and Stata -----------------------------------------------------------------------------------------
@@ -299,11 +393,11 @@ def _value_labels(variable: Variable, label_max: int) -> dict[int | float, str]:
     }
 
 
-def _pnts_code(variable: Variable) -> int | None:
-    """The number a category's "prefer not to say" is written as (declared missing in SPSS), if it has one."""
-    if variable.kind == "category" and PNTS in variable.codes:
-        return variable.codes[PNTS]
-    return None
+def _missing_numbers(variable: Variable) -> tuple[float, ...]:
+    """The numbers a category's missing answers are written as in SPSS (declared user-missing there)."""
+    if variable.kind != "category":
+        return ()
+    return tuple(float(number) for code, number in variable.codes.items() if by_marker(code))
 
 
 @dataclass
@@ -311,7 +405,7 @@ class StatisticalFrame:
     frame: pd.DataFrame
     column_labels: dict[str, str | None]
     value_labels: dict[str, dict[int | float, str]]
-    pnts_codes: dict[str, int]
+    missing_letters: dict[str, list[str]]
 
 
 def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
@@ -322,7 +416,7 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
     columns: dict[str, pd.Series] = {}
     labels: dict[str, str | None] = {}
     value_labels: dict[str, dict[int | float, str]] = {}
-    pnts_codes: dict[str, int] = {}
+    missing_letters: dict[str, list[str]] = {}
     for variable in table.variables:
         name = names[variable.name]
         labels[name] = variable.label[:label_max]
@@ -330,14 +424,32 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
         if variable.kind == "text":
             columns[name] = pd.Series(["" if v is None else str(v) for v in values], dtype=object)
             continue
-        columns[name] = pd.Series([_numeric(variable, v) for v in values], dtype="float64")
         if variable.kind in ("category", "flag"):
             value_labels[name] = _value_labels(variable, label_max)
-        pnts = _pnts_code(variable)
-        if pnts is not None:
-            pnts_codes[name] = pnts
+        # A missing answer is Stata's extended missing value of its reason (.a, .b, .c), labelled.
+        letters = {
+            code.marker: code.stata
+            for code in missing_codes().values()
+            if code.marker in variable.codes
+            or (variable.kind == "number" and variable.pnts and code.marker == PNTS)
+        }
+        if not letters:
+            columns[name] = pd.Series([_numeric(variable, v) for v in values], dtype="float64")
+            continue
+        columns[name] = pd.Series(
+            [letters[v] if isinstance(v, str) and v in letters else _numeric(variable, v) for v in values],
+            dtype=object,
+        )
+        missing_letters[name] = sorted(letters.values())
+        marker_labels = value_labels.setdefault(name, {})
+        for marker, letter in letters.items():
+            number = variable.codes.get(marker)
+            label = variable.value_labels.get(marker) or _(by_marker(marker).label)  # type: ignore[union-attr]
+            if number is not None:
+                marker_labels.pop(float(number), None)
+            marker_labels[letter] = label[:label_max]  # type: ignore[index]
     frame = pd.DataFrame(columns, index=range(len(table.rows)))
-    return StatisticalFrame(frame, labels, value_labels, pnts_codes)
+    return StatisticalFrame(frame, labels, value_labels, missing_letters)
 
 
 def _numeric(variable: Variable, value: Any) -> float:
@@ -369,8 +481,7 @@ def sav_columns(variables: list[Variable], widths: Mapping[str, int]) -> list[sa
             width = min(max(widths.get(variable.name, sav.STRING_MAX), 1), sav.STRING_MAX)
             columns.append(sav.Column(name, label, width))
             continue
-        pnts = _pnts_code(variable)
-        missing = () if pnts is None else (float(pnts),)
+        missing = _missing_numbers(variable)[: sav.MISSING_MAX]
         columns.append(sav.Column(name, label, 0, _value_labels(variable, SPSS_LABEL_MAX), missing))
     return columns
 
@@ -454,8 +565,68 @@ def to_dta(table: Table) -> bytes:
             file_label=table.title[:STATA_LABEL_MAX],
             column_labels=data.column_labels,
             variable_value_labels=data.value_labels,
+            missing_user_values=data.missing_letters,
         ),
     )
+
+
+# --- codebook -----------------------------------------------------------------------------------------------
+
+CODEBOOK_COLUMNS = (
+    "variable",
+    "spss_stata_name",
+    "label",
+    "kind",
+    "values",
+    "missing_codes",
+    "formula",
+)
+
+
+def codebook_rows(table: Table) -> list[list[str]]:
+    """One row per column of the table: what every export writes for it (issue 22: missing codes as each
+    format declares them, a calculated column's formula)."""
+    names = statistical_names(table)
+    rows = []
+    for variable in table.variables:
+        values = "; ".join(
+            f"{variable.codes.get(code, code)} = {label}"
+            for code, label in variable.value_labels.items()
+            if not by_marker(code)
+        )
+        missing = []
+        for code in missing_codes().values():
+            if code.marker in variable.codes or (
+                variable.kind == "number" and variable.pnts and code.marker == PNTS
+            ):
+                label = variable.value_labels.get(code.marker) or _(code.label)
+                spss = variable.codes.get(code.marker)
+                missing.append(
+                    _("%(label)s: CSV %(marker)s, SPSS %(spss)s, Stata .%(stata)s, REDCap %(redcap)s")
+                    % {
+                        "label": label,
+                        "marker": code.marker,
+                        "spss": spss if spss is not None else _("empty"),
+                        "stata": code.stata,
+                        "redcap": code.redcap,
+                    }
+                )
+        rows.append(
+            [
+                variable.name,
+                names[variable.name],
+                variable.label,
+                variable.item_type or variable.kind,
+                values,
+                "; ".join(missing),
+                variable.formula,
+            ]
+        )
+    return rows
+
+
+def to_codebook(table: Table) -> bytes:
+    return _csv(list(CODEBOOK_COLUMNS), codebook_rows(table))
 
 
 WRITERS: dict[Format, tuple[Callable[[Table], bytes], str, str]] = {
@@ -464,4 +635,11 @@ WRITERS: dict[Format, tuple[Callable[[Table], bytes], str, str]] = {
     Format.REDCAP_RECORDS: (redcap_records, "-redcap-records.csv", "text/csv; charset=utf-8"),
     Format.SPSS: (to_sav, ".sav", "application/x-spss-sav"),
     Format.STATA: (to_dta, ".dta", "application/x-stata-dta"),
+    Format.REDCAP_EVENTS: (redcap_events_file, "-redcap-events.csv", "text/csv; charset=utf-8"),
+    Format.REDCAP_INSTRUMENT_EVENTS: (
+        redcap_instrument_events_file,
+        "-redcap-instrument-events.csv",
+        "text/csv; charset=utf-8",
+    ),
+    Format.CODEBOOK: (to_codebook, "-codebook.csv", "text/csv; charset=utf-8"),
 }

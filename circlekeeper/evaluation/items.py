@@ -3,14 +3,19 @@ items 4 and 10), with the variable and value labels that the exports (SPSS, Stat
 
 De-identified by construction, as dataset.py: a row names its person by their code in the evaluation
 (`Evaluation.code_for`), its organization by its short name, and its time by the month of submission. Columns
-come only from items of types that hold a code or a number (`EXPORTABLE_TYPES`): free text, dates,
-descriptive and calculated items are never read, nor any item flagged `identifying` in any version of the
-instrument. Answers are decrypted here, on the server, and only the selected items leave this module.
+come only from items of types that hold a code or a number (`EXPORTABLE_TYPES`): free text, dates and
+descriptive items are never read, nor any item flagged `identifying` in any version of the instrument. A
+calculated item is a number column with its formula (`Variable.formula`, for the codebook) unless its
+calculation reads an identifying item; a value that is not a number is left empty (a computed text could
+carry what the answers it reads say). Answers are decrypted here, on the server, and only the selected
+items leave this module.
 
 Values in a table are the answers as stored: a choice's code (a number when the code is one, e.g. 3; text
 otherwise, e.g. "na"), a number, 1/0 for each choice of a multiple-choice item (`item___code`, as REDCap
-names them), and PNTS ("_pnts") for "prefer not to say". `Variable.codes` gives each choice code a whole
-number for the statistics packages.
+names them), and the marker of a missing answer (instruments/missing.py): "_pnts" for "prefer not to say",
+"_na" and "_dk" for a choice that is a missing code ("not applicable", "don't know"), never its own code, so
+that no mean counts it. `Variable.codes` gives each choice code a whole number for the statistics packages
+(a missing code its reason's number, e.g. -7).
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.evaluation.dataset import Coder, Scope, month_of, timepoints_frame
+from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import PNTS, choices_for, iter_items, localized
+from circlekeeper.instruments.missing import PREFER_NOT_TO_SAY, missing_codes
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response, ResponseStatus
 
 if TYPE_CHECKING:
@@ -35,7 +42,15 @@ if TYPE_CHECKING:
     # worker should not load it for them (issue 10, its memory).
     import pandas as pd
 
-EXPORTABLE_TYPES = ("single_choice", "multiple_choice", "yes_no", "integer", "decimal", "slider")
+EXPORTABLE_TYPES = (
+    "single_choice",
+    "multiple_choice",
+    "yes_no",
+    "integer",
+    "decimal",
+    "slider",
+    "calculated",
+)
 CATEGORY_TYPES = ("single_choice", "yes_no")
 CHECKBOX = "___"
 PNTS_CHOICE = "pnts"
@@ -76,6 +91,9 @@ RESERVED = frozenset(
     }
 )
 _STATA_STR = re.compile(r"^str\d+$")
+# A row's key (not a column) for the purpose of a response imported from REDCap without a timepoint.
+REDCAP_EVENT = "_redcap_event"
+REDCAP_PURPOSE = "REDCap "  # redcap_records.PURPOSE_PREFIX and its space (not imported: it loads the forms)
 NAME_MAX = 100  # REDCap's limit; the statistics packages get shorter names (exports.short_names)
 
 Kind = Literal["text", "category", "flag", "number"]
@@ -97,8 +115,11 @@ class Variable:
     codes: dict[str, int] = field(default_factory=dict)
     value_labels: dict[str, str] = field(default_factory=dict)
     pnts: bool = False  # the item offers "prefer not to say"
+    # A category's choices that are missing codes: their code → the marker the table holds instead.
+    missing: dict[str, str] = field(default_factory=dict)
     minimum: float | None = None
     maximum: float | None = None
+    formula: str = ""  # a calculated item's formula (the codebook and REDCap's calc field show it)
 
     @property
     def in_redcap(self) -> bool:
@@ -183,28 +204,72 @@ def context_variables() -> list[Variable]:
     ]
 
 
-def exportable(item: dict[str, Any]) -> bool:
-    return item["type"] in EXPORTABLE_TYPES and not item.get("identifying")
+def exportable(item: dict[str, Any], definition: dict[str, Any] | None = None) -> bool:
+    if item["type"] not in EXPORTABLE_TYPES or item.get("identifying"):
+        return False
+    if item["type"] == "calculated":
+        return not (_formula_names(item) & _identifying_codes(definition or {}))
+    return True
 
 
-def _category_codes(codes: Sequence[str], pnts: bool) -> dict[str, int]:
-    """A whole number for each code: the code itself when it is one; others after the highest; PNTS -9."""
+def formula_of(item: dict[str, Any]) -> str:
+    """A calculated item's formula as written in its definition (translated, or the source text kept)."""
+    if item.get("calculation"):
+        return str(item["calculation"])
+    source = item.get("source_logic", {}).get("calculation")
+    return str(source["text"]) if source else ""
+
+
+def _formula_names(item: dict[str, Any]) -> set[str]:
+    if not item.get("calculation"):
+        # An untranslated formula: every word in it might be an item it reads.
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_.-]*", formula_of(item)))
+    try:
+        return set(expressions.parse(item["calculation"]).variables)
+    except expressions.ExpressionError:
+        return set(re.findall(r"[A-Za-z_][A-Za-z0-9_.-]*", item["calculation"]))
+
+
+def _identifying_codes(definition: dict[str, Any]) -> set[str]:
+    return (
+        {item["code"] for _section, item in iter_items(definition) if item.get("identifying")}
+        if definition
+        else set()
+    )
+
+
+def _category_codes(
+    codes: Sequence[str], pnts: bool, missing: dict[str, str] | None = None
+) -> dict[str, int]:
+    """A whole number for each code: the code itself when it is one; others after the highest. A missing
+    code is keyed by its marker and takes its reason's number (PNTS -9, not applicable -7, don't know -8), or
+    the next free one below the real codes when a real code takes it."""
+    missing = missing or {}
     numbers: dict[str, int] = {}
-    for code in codes:
+    real = [code for code in codes if code not in missing]
+    for code in real:
         value = stored_code(code)
         if isinstance(value, int):
             numbers[code] = value
     used = set(numbers.values())
     following = max(used, default=0) + 1
-    for code in codes:
+    for code in real:
         if code not in numbers:
             while following in used:
                 following += 1
             numbers[code] = following
             used.add(following)
-    if pnts:
-        reserved = next(v for v in (-9, -99, -999, min(used, default=0) - 9) if v not in used)
-        numbers[PNTS] = reserved
+    reserved = missing_codes()
+    markers = [reserved[PREFER_NOT_TO_SAY].marker] if pnts else []
+    markers += [marker for marker in dict.fromkeys(missing.values()) if marker not in markers]
+    for marker in markers:
+        wanted = next(code.number for code in reserved.values() if code.marker == marker)
+        candidates = (wanted, wanted * 11, wanted * 111)
+        number = next((v for v in candidates if v not in used), None)
+        if number is None:
+            number = min(used, default=0) - 1
+        numbers[marker] = number
+        used.add(number)
     return numbers
 
 
@@ -226,7 +291,7 @@ def item_variables(
         definition = version.definition
         for _section, item in iter_items(definition):
             code = item["code"]
-            if not exportable(item):
+            if not exportable(item, definition):
                 refused.add(code)
             if code not in latest_items:
                 order.append(code)
@@ -266,7 +331,14 @@ def _variables_of(
     choices = choices_for(definition, item, with_pnts=False)
     if kind in CATEGORY_TYPES:
         codes = [str(choice["code"]) for choice in choices]
-        labels = {str(c["code"]): _one_line(localized(c.get("label"), language, definition)) for c in choices}
+        reserved = missing_codes()
+        missing = {str(c["code"]): reserved[c["missing"]].marker for c in choices if c.get("missing")}
+        labels = {
+            missing.get(str(c["code"]), str(c["code"])): _one_line(
+                localized(c.get("label"), language, definition)
+            )
+            for c in choices
+        }
         if pnts:
             labels[PNTS] = _("Prefer not to say")
         return [
@@ -277,9 +349,10 @@ def _variables_of(
                 item=item["code"],
                 item_type=kind,
                 item_label=label,
-                codes=_category_codes(codes, pnts),
+                codes=_category_codes(codes, pnts, missing),
                 value_labels=labels,
                 pnts=pnts,
+                missing=missing,
             )
         ]
     if kind == "multiple_choice":
@@ -306,6 +379,18 @@ def _variables_of(
                 )
             )
         return columns
+    if kind == "calculated":
+        return [
+            Variable(
+                base,
+                label,
+                "number",
+                item=item["code"],
+                item_type=kind,
+                item_label=label,
+                formula=formula_of(item),
+            )
+        ]
     low, high = item.get("min"), item.get("max")
     if kind == "slider":
         low = 0 if low is None else low
@@ -358,7 +443,7 @@ def answer_cells(
         if answer is None or answer == "" or answer == []:
             cells[variable.name] = None
         elif variable.kind == "category":
-            code = str(answer)
+            code = variable.missing.get(str(answer), str(answer))
             cells[variable.name] = stored_code(code) if code in variable.codes else None
         elif variable.kind == "flag":
             if answer == PNTS:
@@ -419,6 +504,7 @@ def responses_for(scope: Scope, instrument: Instrument) -> QuerySet[Response]:
             "participant__role",
             "case__track",
             "timepoint__code",
+            "purpose",
         )
         .order_by("submitted_at", "id")
     )
@@ -445,6 +531,9 @@ def iter_rows(
             "timepoint": timepoint.code if timepoint is not None else "",
             "month": month_of(response.submitted_at),
         }
+        if timepoint is None and response.purpose.startswith(REDCAP_PURPOSE):
+            # Not a column: the REDCap event a record imported without a timepoint came from (issue 22).
+            row[REDCAP_EVENT] = response.purpose
         row.update(answer_cells(answered, response.answers or {}, response.scores or {}))
         yield row
 

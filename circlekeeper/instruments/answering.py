@@ -23,6 +23,7 @@ from circlekeeper.instruments import filling
 from circlekeeper.instruments.definition import NOT_ASKED, PNTS, choices_for, iter_items, localized
 from circlekeeper.instruments.forms import PNTS_SUFFIX, PREFIX, Row, SectionForm
 from circlekeeper.instruments.models import InstrumentVersion, Response, ResponseStatus
+from circlekeeper.instruments.piping import pipe
 from circlekeeper.instruments.scoring import visible_items
 
 SHOWN = "_shown"
@@ -231,12 +232,15 @@ def summary(answering: Answering) -> list[dict[str, Any]]:
     for position, section in enumerate(definition["sections"]):
         items = [
             {
-                "label": localized(item.get("label"), language, definition) or item["code"],
+                "label": pipe(
+                    localized(item.get("label"), language, definition), definition, answers, language
+                )
+                or item["code"],
                 "answer": answer_text(definition, item, answers.get(item["code"]), language),
                 "answered": answers.get(item["code"]) is not None,
             }
             for item in section["items"]
-            if item["code"] in visible and item["type"] not in NOT_ASKED
+            if item["code"] in visible and item["type"] not in NOT_ASKED and not item.get("hidden")
         ]
         if items:
             sections.append(

@@ -15,9 +15,11 @@ canonical form) or raises `DefinitionError` listing every problem with where it 
     scoring           {"scores": [score, ...], "bands": [band, ...]}
 
 A text is a dict {language: text} whose languages are among `languages`; read it with `localized()`, which
-falls back to the default language. A choice is {"code": str, "label": {language: text}, "score": number?};
-codes are strings ("1", "yes"), never the reserved PNTS ("_pnts"). `score` gives a choice its number in
-scores; without it the code must read as a number (REDCap codes do).
+falls back to the default language. A choice is {"code": str, "label": {language: text}, "score": number?,
+"missing": reason?}; codes are strings ("1", "yes"), never the reserved PNTS ("_pnts"). `score` gives a choice
+its number in scores; without it the code must read as a number (REDCap codes do). `missing` (one of
+missing.REASONS: prefer_not_to_say, not_applicable, dont_know) makes the choice a missing code: it counts
+for no score and is declared missing in every export (missing.py).
 
 A section: {"code", "title", "show_if"?, "items": [item, ...]} (an XLSForm group; a REDCap form). A hidden
 section hides all its items.
@@ -27,7 +29,15 @@ An item:
     code, type        required; type is one of ITEM_TYPES:
                       single_choice, multiple_choice, yes_no, integer, decimal, short_text, long_text, date,
                       slider, descriptive (text shown, nothing asked), calculated (computed, never asked)
-    label             {language: text}; required except for calculated items
+    hidden            bool: never shown to the person answering (REDCap @HIDDEN, @HIDDEN-SURVEY); a calculated
+                      item is still computed
+    readonly          bool: shown, with its default, but not changed (REDCap @READONLY)
+    default           text: the answer a question starts with; "today" (a date: the day it is answered, REDCap
+                      @TODAY) and "now" (REDCap @NOW) are filled when the form is shown (REDCap @DEFAULT)
+    exclusive         [code, ...]: a multiple-choice item's choices that cannot be chosen with any other
+                      (REDCap @NONEOFTHEABOVE)
+    label             {language: text}; optional (REDCap allows an empty label: a question without one shows
+                      its code)
     help              {language: text}: a note under the label (REDCap field note, XLSForm hint)
     heading           {language: text}: a heading shown before the item (REDCap section header)
     required          bool
@@ -89,6 +99,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop
 
 from circlekeeper.instruments import expressions
+from circlekeeper.instruments.missing import REASONS as MISSING_REASONS
 
 SCHEMA_VERSION = 1
 PNTS = "_pnts"
@@ -152,6 +163,10 @@ _ITEM_KEYS = {
     "constraint_message",
     "source_logic",
     "annotation",
+    "hidden",
+    "readonly",
+    "default",
+    "exclusive",
 }
 _TOP_KEYS = {
     "schema",
@@ -269,7 +284,10 @@ def _is_date(value: object) -> bool:
 
 
 def choice_value(choice: dict[str, Any]) -> float | None:
-    """The number a choice counts for in scores: its `score`, else its code read as a number."""
+    """The number a choice counts for in scores: its `score`, else its code read as a number; None for a
+    missing code ("not applicable", "don't know"), which counts for nothing."""
+    if choice.get("missing"):
+        return None
     if _is_number(choice.get("score")):
         return float(choice["score"])
     try:
@@ -377,7 +395,7 @@ class _Checker:
             return []
         seen: set[str] = set()
         for choice in choices:
-            if not isinstance(choice, dict) or not set(choice) <= {"code", "label", "score"}:
+            if not isinstance(choice, dict) or not set(choice) <= {"code", "label", "score", "missing"}:
                 self.problem(where, _("each choice must be {code, label} (and an optional score)"))
                 continue
             code = choice.get("code")
@@ -392,6 +410,13 @@ class _Checker:
             self.text(where, _("label of choice %(code)r") % {"code": code}, choice.get("label"))
             if "score" in choice and not _is_number(choice["score"]):
                 self.problem(where, _("score of choice %(code)r must be a number"), code=code)
+            if "missing" in choice and choice["missing"] not in MISSING_REASONS:
+                self.problem(
+                    where,
+                    _("missing of choice %(code)r must be one of %(reasons)s"),
+                    code=code,
+                    reasons=", ".join(MISSING_REASONS),
+                )
         return choices
 
     def check_choice_lists(self, lists: object) -> None:
@@ -450,7 +475,7 @@ class _Checker:
         if kind not in ITEM_TYPES:
             self.problem(where, _("type must be one of %(types)s"), types=", ".join(ITEM_TYPES))
             return item
-        self.text(where, "label", item.get("label"), required=kind != "calculated")
+        self.text(where, "label", item.get("label"))
         for key in ("help", "heading", "constraint_message"):
             self.text(where, key, item.get(key))
         for key in ("required", "identifying", "prefer_not_to_say", "show_value"):
@@ -468,6 +493,16 @@ class _Checker:
                 self.problem(where, _("validation must be a name such as email or date_ymd"))
         if "annotation" in item and not isinstance(item["annotation"], str):
             self.problem(where, _("annotation must be text"))
+        for key in ("hidden", "readonly"):
+            self.flag(where, item, key)
+        if "default" in item and (not isinstance(item["default"], str) or kind in NOT_ASKED):
+            self.problem(where, _("default must be text, on an item that is asked"))
+        if "exclusive" in item and (
+            kind != "multiple_choice"
+            or not isinstance(item["exclusive"], list)
+            or not all(isinstance(code, str) for code in item["exclusive"])
+        ):
+            self.problem(where, _("exclusive must list choice codes of a multiple-choice item"))
         if "matrix_group" in item:
             self.code(where, item["matrix_group"], "matrix_group")
         if (
@@ -679,7 +714,9 @@ class _Checker:
                 )
             elif item.get("type") == "single_choice":
                 choices = item.get("choices") or self.choice_lists.get(item.get("choice_list", ""), [])
-                if any(isinstance(c, dict) and choice_value(c) is None for c in choices):
+                if any(
+                    isinstance(c, dict) and not c.get("missing") and choice_value(c) is None for c in choices
+                ):
                     self.problem(
                         where,
                         _("item %(code)r has choices that are not numbers and have no score"),
@@ -815,10 +852,63 @@ class ImportRejected(ValueError):
 
 @dataclasses.dataclass
 class Imported:
-    """A definition read from a file, and what could not be kept as it was (each naming its row)."""
+    """A definition read from a file, and what could not be kept as it was (each naming its row).
+
+    warnings: what was changed or left out; kept_as_text: logic kept as text, not applied; translated: logic
+    translated (original → translation); not_applied: action tags kept in the annotation but not applied.
+    """
 
     definition: dict[str, Any]
     warnings: list[str]
+    translated: list[str] = dataclasses.field(default_factory=list)
+    kept_as_text: list[str] = dataclasses.field(default_factory=list)
+    not_applied: list[str] = dataclasses.field(default_factory=list)
+
+
+@dataclasses.dataclass(frozen=True)
+class ReportGroup:
+    """One heading of an import report and its lines (each naming its line or row), duplicates removed."""
+
+    key: str
+    title: str
+    lines: list[str]
+
+
+def _distinct(lines: list[str]) -> list[str]:
+    return list(dict.fromkeys(line.strip() for line in lines if line.strip()))
+
+
+def import_report(
+    *, problems: list[str] | None = None, imported: Imported | None = None
+) -> list[ReportGroup]:
+    """The one report of an import, shown on the page and printed by the commands, in this order: errors
+    (nothing was imported), warnings, logic kept as text, action tags not applied, logic translated. Empty
+    groups are left out; a line said twice is said once."""
+    groups = [
+        ("errors", _("Errors: nothing was imported"), problems or []),
+        ("warnings", _("Warnings: imported, with these changes"), imported.warnings if imported else []),
+        (
+            "kept_as_text",
+            _("Logic kept as text, not applied"),
+            imported.kept_as_text if imported else [],
+        ),
+        (
+            "not_applied",
+            _("Action tags kept in the annotation, not applied"),
+            imported.not_applied if imported else [],
+        ),
+        ("translated", _("Logic translated"), imported.translated if imported else []),
+    ]
+    return [ReportGroup(key, title, _distinct(lines)) for key, title, lines in groups if _distinct(lines)]
+
+
+def report_as_text(groups: list[ReportGroup]) -> str:
+    """The report as plain text: each group's title, its number of lines, then the lines."""
+    out = []
+    for group in groups:
+        out.append(f"{group.title} ({len(group.lines)})")
+        out.extend(f"  - {line}" for line in group.lines)
+    return "\n".join(out)
 
 
 def locate_problems(error: DefinitionError, rows: dict[str, str]) -> list[str]:

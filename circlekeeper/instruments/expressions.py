@@ -24,6 +24,9 @@ Canonical syntax
                                              / 30.44 for months, / 365.2425 for years, unsigned unless the
                                              4th argument is true; d1 and d2 may be 'today'
                 isblank(x) coalesce(a, b, ...) concat(...) length(x) today() true() false()
+                contains(x, y) starts_with(x, y) ends_with(x, y)   text, case ignored; blank is false
+                year(d) month(d) day(d)       a date's parts; log(x[, base])  natural log without a base
+                calcdate(d, n, unit)          the date n units ('y', 'm', 'd') after d (REDCap @CALCDATE)
 
 Survey semantics
 
@@ -40,9 +43,11 @@ Survey semantics
 Translation
 
     REDCap      [field] → field; [field(code)] = '1' (or "1", 1) → selected(field, 'code'), = '0' → not
-                selected(...), elsewhere → if(selected(field, 'code'), 1, 0); [event][field] → field
-                (the event is dropped: a definition holds one instrument's items, not a longitudinal
-                project's events); <> → !=; AND/OR; true/false; datediff units "M" (months) → 'm', and
+                selected(...), elsewhere → if(selected(field, 'code'), 1, 0); [event][field] raises
+                TranslationError (it reads another event's answer; a definition holds one response's items,
+                so the import keeps it as text and reports it); <> → !=; AND/OR, || and &&; lines that start
+                with # are comments (REDCap 13); contains, starts_with, ends_with, year, month, day and log
+                keep their names; true/false; datediff units "M" (months) → 'm', and
                 its "ymd"/"mdy"/"dmy" argument is dropped (stored dates are always Y-M-D). Smart variables
                 ([event-name], [field:value]), repeating instances ([field][2]), minutes/hours/seconds and
                 functions without an equivalent raise TranslationError naming them.
@@ -67,7 +72,7 @@ import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_DOWN, ROUND_HALF_UP, ROUND_UP, Decimal, InvalidOperation, localcontext
 from functools import lru_cache
 from typing import Any, ClassVar
@@ -187,27 +192,35 @@ _DATEDIFF_UNITS = {"d": 1.0, "m": 30.44, "y": 365.2425}  # days per unit, as RED
 # name -> (fewest, most) arguments; None is "any number".
 _ARITY: dict[str, tuple[int, int | None]] = {
     "abs": (1, 1),
+    "calcdate": (3, 3),
     "coalesce": (2, None),
     "concat": (1, None),
+    "contains": (2, 2),
     "count_selected": (1, 1),
+    "day": (1, 1),
+    "ends_with": (2, 2),
     "datediff": (3, 4),
     "false": (0, 0),
     "if": (3, 3),
     "int": (1, 1),
     "isblank": (1, 1),
     "length": (1, 1),
+    "log": (1, 2),
     "max": (1, None),
     "mean": (1, None),
     "min": (1, None),
     "mod": (2, 2),
+    "month": (1, 1),
     "round": (1, 2),
     "rounddown": (1, 2),
     "roundup": (1, 2),
     "selected": (2, 2),
     "sqrt": (1, 1),
+    "starts_with": (2, 2),
     "sum": (1, None),
     "today": (0, 0),
     "true": (0, 0),
+    "year": (1, 1),
 }
 FUNCTIONS = frozenset(_ARITY)
 
@@ -275,6 +288,8 @@ def _call_problem(name: str, args: Sequence[Node]) -> str:
         return f"{name}() takes {_arity_text(name)}, not {len(args)}"
     if name == "datediff" and not (isinstance(args[2], String) and args[2].value in _DATEDIFF_UNITS):
         return "datediff() needs its unit written as 'y', 'm' or 'd'"
+    if name == "calcdate" and not (isinstance(args[2], String) and args[2].value in _DATEDIFF_UNITS):
+        return "calcdate() needs its unit written as 'y', 'm' or 'd'"
     return ""
 
 
@@ -445,7 +460,7 @@ class _RedcapWriter(_Writer):
                 )
                 parts += ['"ymd"', signed_text or self.write(signed)]
             return f"datediff({', '.join(parts)})"
-        if name in ("count_selected", "coalesce", "today"):
+        if name in ("count_selected", "coalesce", "today", "calcdate"):
             raise TranslationError(f"REDCap logic has no {name}()", construct=f"{name}()")
         return super().call(node)
 
@@ -506,24 +521,35 @@ _REDCAP_FUNCTIONS = frozenset(  # the same function under the same name; datedif
     (
         "abs",
         "concat",
+        "contains",
+        "day",
+        "ends_with",
         "if",
         "length",
+        "log",
         "max",
         "mean",
         "min",
         "mod",
+        "month",
         "round",
         "rounddown",
         "roundup",
         "sqrt",
+        "starts_with",
         "sum",
+        "year",
     )
 )
 _XLSFORM_FUNCTIONS = {
     "abs": "abs",
     "coalesce": "coalesce",
     "concat": "concat",
+    "contains": "contains",
     "count-selected": "count_selected",
+    "ends-with": "ends_with",
+    "log": "log",
+    "starts-with": "starts_with",
     "false": "false",
     "if": "if",
     "int": "int",
@@ -852,6 +878,13 @@ class _RedcapParser(_TranslatingParser):
     has_current = False
     doubled_quotes = False
     number_pattern = _PLAIN_NUMBER
+    # REDCap also reads || and && for or and and.
+    operators = {**_CANONICAL_OPERATORS, "||": (1, "or", "left"), "&&": (2, "and", "left")}
+    symbols = ("||", "&&", *_Parser.symbols)
+
+    def __init__(self, text: str) -> None:
+        # REDCap 13 reads a line that starts with # as a comment.
+        super().__init__("\n".join(line for line in text.split("\n") if not line.lstrip().startswith("#")))
 
     def token_at(self, i: int) -> _Token:
         if self.text[i] == "[":
@@ -875,6 +908,12 @@ class _RedcapParser(_TranslatingParser):
             raise self.unsupported(token, written, "references to repeating instances are not supported")
         if len(groups) == 2 and not _REDCAP_EVENT.fullmatch(groups[0].string):
             raise self.unsupported(token, groups[0].text, "it is a smart variable, not an event name")
+        if len(groups) == 2:
+            raise self.unsupported(
+                token,
+                written,
+                "it reads the answer given at another event; answers here are read within one response",
+            )
         field = _REDCAP_FIELD.fullmatch(groups[-1].string)
         if field is None:
             raise self.unsupported(
@@ -898,6 +937,15 @@ class _RedcapParser(_TranslatingParser):
         name = token.text.lower()
         if name == "datediff":
             return self.datediff(token, args)
+        if name == "calcdate":  # @CALCDATE(date, offset, unit), read by the importer as calcdate(...)
+            unit = args[2].value.strip() if len(args) == 3 and isinstance(args[2], String) else ""
+            if unit not in ("y", "M", "d"):
+                raise self.unsupported(
+                    token, f'calcdate unit "{unit}"', 'only years "y", months "M" and days "d" are supported'
+                )
+            return self.checked_call(
+                "calcdate", [args[0], args[1], String({"M": "m"}.get(unit, unit))], token
+            )
         if name not in _REDCAP_FUNCTIONS:
             raise self.unsupported(token, f"{token.text}()", "there is no such function here")
         return self.checked_call(name, args, token)
@@ -1405,7 +1453,56 @@ def _datediff(values: list[object], today: date) -> object:
     return _tidy(span if signed else abs(span))
 
 
+def _text_test(test: Callable[[str, str], bool]) -> Callable[[list[object], date], object]:
+    """contains / starts_with / ends_with, as REDCap: text compared without regard to case; blank is false."""
+
+    def body(values: list[object], today: date) -> object:
+        if _is_blank(values[0]) or _is_blank(values[1]):
+            return False
+        return test(_text(values[0]).casefold(), _text(values[1]).casefold())
+
+    return body
+
+
+def _date_part(part: str) -> Callable[[list[object], date], object]:
+    def body(values: list[object], today: date) -> object:
+        moment = _as_datetime(values[0])
+        return None if moment is None else getattr(moment, part)
+
+    return body
+
+
+def _calcdate(values: list[object], today: date) -> object:
+    """REDCap's @CALCDATE: the date `offset` units after `start` (a month 30.44 days, a year 365.2425), ISO text."""
+    start, offset = _as_datetime(values[0], today), _arithmetic_number(values[1])
+    if start is None or offset is None:
+        return None
+    try:
+        moment = start + timedelta(days=offset * _DATEDIFF_UNITS[str(values[2])])
+    except (OverflowError, ValueError):
+        return None
+    return moment.date().isoformat()
+
+
+def _log(values: list[object], today: date) -> object:
+    number = _arithmetic_number(values[0])
+    base = _arithmetic_number(values[1]) if len(values) > 1 else math.e
+    if number is None or base is None or number <= 0 or base <= 0 or base == 1:
+        return None
+    if base == 10:
+        return _tidy(math.log10(number))
+    return _tidy(math.log2(number) if base == 2 else math.log(number, base))
+
+
 _FUNCTION_BODIES: dict[str, Callable[[list[object], date], object]] = {
+    "contains": _text_test(lambda text, part: part in text),
+    "starts_with": _text_test(lambda text, part: text.startswith(part)),
+    "ends_with": _text_test(lambda text, part: text.endswith(part)),
+    "year": _date_part("year"),
+    "month": _date_part("month"),
+    "day": _date_part("day"),
+    "log": _log,
+    "calcdate": _calcdate,
     "abs": _unary_number(abs),
     "concat": lambda values, today: "".join(_text(value) for value in values),
     "count_selected": _count_selected,

@@ -30,6 +30,7 @@ from circlekeeper.instruments.definition import (
 )
 from circlekeeper.instruments.links import DEFAULT_EXPIRY_DAYS
 from circlekeeper.instruments.models import Channel, Instrument, InstrumentVersion, Source
+from circlekeeper.instruments.piping import pipe
 
 PREFIX = "q"
 PNTS_SUFFIX = "~pnts"  # "~" never appears in an item code, so this name cannot be an item's
@@ -205,6 +206,12 @@ class SectionForm(forms.Form):
         ]
         for item in self.items:
             self.fields[item["code"]] = self._field(item)
+            if item.get("readonly"):
+                # @READONLY: shown with what it holds (or its default); a posted value is never read.
+                field = self.fields[item["code"]]
+                field.disabled = True
+                saved = self.saved.get(item["code"])
+                field.initial = self._default(item) if _blank(saved) else saved
             if item.get("prefer_not_to_say") and not self._choice_like(item):
                 self.fields[item["code"] + PNTS_SUFFIX] = forms.BooleanField(
                     label=gettext_lazy("Prefer not to say"), required=False
@@ -215,7 +222,24 @@ class SectionForm(forms.Form):
     # -- building
 
     def text(self, value: dict[str, str] | None) -> str:
-        return localized(value, self.language, self.definition)
+        """A text in the form's language, with [field] and [field:label] piped from this response's own
+        answers (never anyone else's: `answers` are the response being filled)."""
+        return pipe(
+            localized(value, self.language, self.definition), self.definition, self.saved, self.language
+        )
+
+    def _default(self, item: dict[str, Any]) -> Any:
+        """The answer a question starts with (REDCap @DEFAULT, @TODAY, @NOW), or None."""
+        default = item.get("default")
+        if not default:
+            return None
+        if default == "today":
+            return self.today.isoformat()
+        if default == "now":
+            return timezone.localtime().strftime("%Y-%m-%d %H:%M")
+        if item["type"] == "multiple_choice":
+            return [code.strip() for code in default.split(",") if code.strip()]
+        return default
 
     def _choice_like(self, item: dict[str, Any]) -> bool:
         return item["type"] in ("single_choice", "multiple_choice", "yes_no") or (
@@ -273,7 +297,12 @@ class SectionForm(forms.Form):
                 bound = _date_bound(item.get(key), self.today)
                 if bound:
                     attrs[key] = bound.isoformat()
-            return forms.DateField(input_formats=["%Y-%m-%d"], widget=forms.DateInput(attrs=attrs), **common)
+            return forms.DateField(
+                input_formats=["%Y-%m-%d"],
+                widget=forms.DateInput(attrs=attrs),
+                error_messages={"invalid": _("Enter the date as YYYY-MM-DD, for example 2026-03-31.")},
+                **common,
+            )
         if kind == "long_text":
             return forms.CharField(
                 max_length=LONG_TEXT_MAX, widget=forms.Textarea(attrs={"rows": 5}), **common
@@ -291,6 +320,8 @@ class SectionForm(forms.Form):
         for item in self.items:
             code = item["code"]
             value = self.saved.get(code)
+            if _blank(value):
+                value = self._default(item)
             if _blank(value):
                 continue
             if value == PNTS and not self._choice_like(item):
@@ -345,6 +376,16 @@ class SectionForm(forms.Form):
                     self.add_error(code, _("Choose “Prefer not to say” on its own, or only other answers."))
                     return None
                 return PNTS
+            exclusive = [choice for choice in value if choice in item.get("exclusive", [])]
+            if exclusive and len(value) > 1:
+                # @NONEOFTHEABOVE: "none of the above" is chosen on its own.
+                labels = dict(self._choices(item))
+                self.add_error(
+                    code,
+                    _("Choose “%(choice)s” on its own, or only other answers.")
+                    % {"choice": labels.get(exclusive[0], exclusive[0])},
+                )
+                return None
             order = [c for c, _label in self._choices(item)]
             value = sorted(value, key=order.index)
         elif item["type"] == "slider" and self._choice_like(item) and isinstance(value, str) and value:
@@ -360,7 +401,7 @@ class SectionForm(forms.Form):
     def _check(self, item: dict[str, Any], value: Any, context: dict[str, Any]) -> None:
         code = item["code"]
         if _blank(value):
-            if item.get("required"):
+            if item.get("required") and not item.get("readonly"):
                 message = (
                     _("Answer this question, or choose “Prefer not to say”.")
                     if item.get("prefer_not_to_say")
@@ -594,6 +635,20 @@ class StartResponseForm(forms.Form):
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 
 
+_XLS_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+def _is_xlsform_file(content: bytes) -> bool:
+    """An .xlsx (zip), an .xls (OLE2) or a UTF-8 CSV text: the three kinds pyxform reads."""
+    if content.startswith((b"PK\x03\x04", _XLS_MAGIC)):
+        return True
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return "\x00" not in text and bool(text.strip())
+
+
 class ImportForm(forms.Form):
     source = forms.ChoiceField(
         label=gettext_lazy("Kind of file"),
@@ -601,7 +656,7 @@ class ImportForm(forms.Form):
         widget=forms.RadioSelect,
     )
     file = forms.FileField(
-        label=gettext_lazy("File"), help_text=gettext_lazy("A .csv or .xlsx file of at most 5 MB.")
+        label=gettext_lazy("File"), help_text=gettext_lazy("A .csv, .xlsx or .xls file of at most 5 MB.")
     )
     code = forms.CharField(
         label=gettext_lazy("Code"),
@@ -626,9 +681,12 @@ class ImportForm(forms.Form):
             self.add_error("file", _("The file is larger than 5 MB."))
             return cleaned
         content = upload.read()
-        # The type is checked by content, not by name: an XLSForm is a zip (xlsx), a dictionary is text.
-        if source == Source.XLSFORM and not content.startswith(b"PK\x03\x04"):
-            self.add_error("file", _("This is not an .xlsx workbook."))
+        # The type is checked by content, not by name: an XLSForm is a zip (.xlsx), an OLE2 file (.xls) or
+        # CSV text, as the import_xlsform command takes it; a dictionary is text.
+        if source == Source.XLSFORM and not _is_xlsform_file(content):
+            self.add_error(
+                "file", _("This is not an XLSForm: an .xlsx or .xls workbook, or a CSV text file.")
+            )
         elif source == Source.REDCAP:
             try:
                 content.decode("utf-8-sig")

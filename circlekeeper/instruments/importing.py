@@ -8,7 +8,13 @@ from pathlib import Path
 from django.db import transaction
 
 from circlekeeper.accounts.models import Organization, User
-from circlekeeper.instruments.definition import DefinitionError, Imported, ImportRejected
+from circlekeeper.instruments.definition import (
+    DefinitionError,
+    Imported,
+    ImportRejected,
+    ReportGroup,
+    import_report,
+)
 from circlekeeper.instruments.models import InstrumentVersion, Source
 from circlekeeper.instruments.redcap import read_dictionary
 from circlekeeper.instruments.services import save_version
@@ -19,6 +25,7 @@ class ImportResult:
     version: InstrumentVersion
     created: bool
     warnings: list[str]
+    report: list[ReportGroup]
 
 
 def code_from_file_name(name: str) -> str:
@@ -79,4 +86,4 @@ def save_imported(
         )
     except DefinitionError as exc:
         raise ImportRejected(exc.problems) from None
-    return ImportResult(version, created, imported.warnings)
+    return ImportResult(version, created, imported.warnings, import_report(imported=imported))

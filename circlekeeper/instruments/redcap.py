@@ -49,6 +49,7 @@ from circlekeeper.instruments.definition import (
     locate_problems,
     validate_definition,
 )
+from circlekeeper.instruments.missing import guess_reason as guess_missing_reason
 
 COLUMNS = [
     "Variable / Field Name",
@@ -85,6 +86,27 @@ FIELD_TYPES = (
     "sql",
 )
 PNTS_TAG = "@CK-PREFER-NOT-TO-SAY"
+# The same 18 columns as REDCap's API, REDCapR and PyCap write them (`field_name,form_name,...`).
+API_COLUMNS = [
+    "field_name",
+    "form_name",
+    "section_header",
+    "field_type",
+    "field_label",
+    "select_choices_or_calculations",
+    "field_note",
+    "text_validation_type_or_show_slider_number",
+    "text_validation_min",
+    "text_validation_max",
+    "identifier",
+    "branching_logic",
+    "required_field",
+    "custom_alignment",
+    "question_number",
+    "matrix_group_name",
+    "matrix_ranking",
+    "field_annotation",
+]
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 _DECIMALS = re.compile(r"^number(_\ddp)?(_comma_decimal)?$")
 _KNOWN_TEXT_VALIDATIONS = {
@@ -113,6 +135,52 @@ _KNOWN_TEXT_VALIDATIONS = {
     "signature",
 }
 _DATES = ("date_ymd", "date_dmy", "date_mdy")
+
+
+NOT_ASKED_TYPES = ("descriptive", "calculated")
+# Action tags applied on import: @HIDDEN, @HIDDEN-SURVEY (never shown to the person answering), @READONLY,
+# @DEFAULT, @TODAY and @NOW (filled when the form is shown), @CALCTEXT and @CALCDATE (calculated) and @NONEOFTHEABOVE
+# (a choice chosen on its own). Any other tag stays in the annotation and is listed in the import report.
+APPLIED_TAGS = (
+    "@HIDDEN",
+    "@HIDDEN-SURVEY",
+    "@READONLY",
+    "@DEFAULT",
+    "@TODAY",
+    "@NOW",
+    "@CALCTEXT",
+    "@NONEOFTHEABOVE",
+)
+_TAG = re.compile(r"(?<![\w@])(@[A-Z][A-Z0-9_-]*)")
+
+
+def action_tags(annotation: str) -> list[tuple[str, str]]:
+    """The action tags of a field annotation, each with its argument: @DEFAULT='x' → ("@DEFAULT", "x"),
+    @CALCTEXT(if([a] = 1, 'one', 'other')) → ("@CALCTEXT", "if(...)"); a tag without one has ""."""
+    tags = []
+    for match in _TAG.finditer(annotation):
+        tag, rest = match.group(1), annotation[match.end() :]
+        argument = ""
+        if rest.startswith("="):
+            quoted = re.match(r"""=\s*(?:'([^']*)'|"([^"]*)"|(\S+))""", rest)
+            if quoted:
+                argument = next(group for group in quoted.groups() if group is not None)
+        elif rest.startswith("("):
+            depth, quote = 0, ""
+            for position, char in enumerate(rest):
+                if quote:
+                    quote = "" if char == quote else quote
+                elif char in "'\"":
+                    quote = char
+                elif char == "(":
+                    depth += 1
+                elif char == ")":
+                    depth -= 1
+                    if depth == 0:
+                        argument = rest[1:position]
+                        break
+        tags.append((tag, argument.strip()))
+    return tags
 
 
 def _normalize_header(name: str) -> str:
@@ -158,10 +226,15 @@ class _Reader:
         self.code, self.title, self.language = code, title, language
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.kept_as_text: list[str] = []
         self.rows: dict[str, str] = {}
         self.sections: dict[str, dict[str, Any]] = {}
         self.choice_lists: dict[str, list[dict[str, Any]]] = {}
         self.matrix_first: dict[str, tuple[str, list[tuple[str, str]], str]] = {}
+        self.unlabelled: list[str] = []
+        self.not_applied: list[str] = []
+        self.missing_seen: set[str] = set()
+        self.translated: list[str] = []
         # (item, key, original text, where) for every expression, checked once every field is known.
         self.logic: list[tuple[dict[str, Any], str, str, str]] = []
 
@@ -181,8 +254,12 @@ class _Reader:
         if not self.header_ok(header):
             raise ImportRejected(
                 [
-                    _("line 1: this is not a REDCap data dictionary: the columns must be %(columns)s")
-                    % {"columns": ", ".join(f"“{c}”" for c in COLUMNS)}
+                    _(
+                        "line 1: this is not a REDCap data dictionary: the first column must be “Variable / Field "
+                        "Name” (as the REDCap page writes it) or “field_name” (as the API writes it), followed by "
+                        "the other 15 to 17 columns in REDCap's order; this file starts with %(found)s"
+                    )
+                    % {"found": ", ".join(f"“{c.strip()}”" for c in header[:4]) or "—"}
                 ]
             )
         width = len(header)
@@ -210,6 +287,14 @@ class _Reader:
         self.check_logic()
         if self.problems:
             raise ImportRejected(self.problems)
+        if self.unlabelled:
+            self.warnings.append(
+                _(
+                    "%(count)s fields have an empty label, as REDCap allows; each is shown with its variable "
+                    "name as its question text: %(where)s"
+                )
+                % {"count": len(self.unlabelled), "where": "; ".join(self.unlabelled)}
+            )
         definition: dict[str, Any] = {
             "code": self.code,
             "title": self.text(self.title),
@@ -224,14 +309,24 @@ class _Reader:
             definition = validate_definition(definition)
         except DefinitionError as exc:
             raise ImportRejected(locate_problems(exc, self.rows)) from None
-        return Imported(definition, self.warnings)
+        return Imported(
+            definition,
+            self.warnings,
+            translated=self.translated,
+            kept_as_text=self.kept_as_text,
+            not_applied=self.not_applied,
+        )
 
     def header_ok(self, header: list[str]) -> bool:
         names = [_normalize_header(h) for h in header]
         if names and names[0].startswith("\ufeff"):
             names[0] = names[0][1:]
-        expected = [_normalize_header(c) for c in COLUMNS]
-        return len(names) in (16, 17, 18) and names == expected[: len(names)]
+        if len(names) not in (16, 17, 18):
+            return False
+        return any(
+            names == [_normalize_header(c) for c in columns][: len(names)]
+            for columns in (COLUMNS, API_COLUMNS)
+        )
 
     def row(self, where: str, cells: list[str]) -> None:
         (
@@ -286,8 +381,10 @@ class _Reader:
         label_text = html_to_text(label)
         if label_text:
             item["label"] = self.text(label_text)
-        elif kind != "calc":
-            problem(_("the field label is empty"))
+        elif kind not in ("calc", "descriptive"):
+            # REDCap accepts an empty label (a checkbox whose text is in its choice, a notes box under a
+            # section header); so does this, with one note for all of them (see read()).
+            self.unlabelled.append(where)
         if header.strip():
             item["heading"] = self.text(html_to_text(header))
         if note.strip():
@@ -307,6 +404,7 @@ class _Reader:
             annotation = " ".join(annotation.replace(PNTS_TAG, " ").split())
         if annotation:
             item["annotation"] = annotation
+        tags = action_tags(annotation)
         if ranking.lower() == "y":
             self.warnings.append(
                 _("%(where)s: matrix ranking is not supported; the choices can be repeated")
@@ -319,9 +417,15 @@ class _Reader:
             if not parsed:
                 problem(_("choices %(choices)r must read like “1, Yes | 0, No”"), choices=choices)
             elif len({code for code, _label in parsed}) != len(parsed):
-                problem(_("choices %(choices)r repeat a code"), choices=choices)
+                codes = [code for code, _label in parsed]
+                problem(
+                    _("choice code %(code)r is used twice in %(choices)r; each code must be unique"),
+                    code=next(code for code in codes if codes.count(code) > 1),
+                    choices=choices,
+                )
             else:
                 choice_list = [{"code": code, "label": self.text(text)} for code, text in parsed]
+                self.missing_choices(where, choices, choice_list, parsed)
                 if matrix:
                     self.matrix(where, item, kind, matrix, parsed, choice_list)
                 else:
@@ -359,6 +463,8 @@ class _Reader:
             )
         if kind not in ("text", "slider") and (low or high):
             problem(_("only text and slider fields have a minimum or maximum"))
+        if tags:
+            self.apply_tags(where, item, kind, tags)
         if branching.strip():
             self.logic.append((item, "show_if", branching, where))
         if len(self.problems) == problems_before:
@@ -396,6 +502,53 @@ class _Reader:
             return
         item["choice_list"] = group
         item["matrix_group"] = group
+
+    def apply_tags(self, where: str, item: dict[str, Any], kind: str, tags: list[tuple[str, str]]) -> None:
+        """The action tags that mean something here (see APPLIED_TAGS); every other one is reported."""
+        for tag, argument in tags:
+            if tag in ("@HIDDEN", "@HIDDEN-SURVEY"):
+                item["hidden"] = True
+                item.pop("required", None)
+            elif tag == "@READONLY" and item["type"] not in NOT_ASKED_TYPES:
+                item["readonly"] = True
+            elif tag in ("@TODAY", "@NOW") and item["type"] in ("date", "short_text"):
+                item["default"] = "today" if tag == "@TODAY" or item["type"] == "date" else "now"
+            elif tag == "@DEFAULT" and argument and item["type"] not in NOT_ASKED_TYPES:
+                item.setdefault("default", argument)
+            elif tag == "@NONEOFTHEABOVE" and item["type"] == "multiple_choice" and argument:
+                item["exclusive"] = [code.strip() for code in argument.split(",") if code.strip()]
+            elif tag in ("@CALCTEXT", "@CALCDATE") and argument and kind == "text":
+                for key in ("validation", "min", "max", "required", "prefer_not_to_say", "identifying"):
+                    item.pop(key, None)
+                item["type"] = "calculated"
+                text = argument if tag == "@CALCTEXT" else f"calcdate({argument})"
+                self.logic.append((item, "calculation", text, where))
+            else:
+                self.not_applied.append(
+                    _("%(where)s: %(tag)s is kept in the annotation, not applied here")
+                    % {"where": where, "tag": tag}
+                )
+
+    def missing_choices(
+        self, where: str, text: str, choice_list: list[dict[str, Any]], parsed: list[tuple[str, str]]
+    ) -> None:
+        """Choices whose label names a missing code (“6, Not applicable”) become missing codes; said once per
+        set of choices."""
+        found = []
+        for choice, (code, label) in zip(choice_list, parsed, strict=True):
+            reason = guess_missing_reason(label)
+            if reason:
+                choice["missing"] = reason
+                found.append(f"{code} “{label}”")
+        if found and text not in self.missing_seen:
+            self.missing_seen.add(text)
+            self.warnings.append(
+                _(
+                    "%(where)s (and every field with the same choices): %(choices)s read as missing codes: "
+                    "declared missing in every export and counted in no score"
+                )
+                % {"where": where, "choices": ", ".join(found)}
+            )
 
     def text_field(
         self, where: str, item: dict[str, Any], validation: str, low: str, high: str, problem: Any
@@ -499,13 +652,22 @@ class _Reader:
             else:
                 if not unknown:
                     item[key] = translated
+                    self.translated.append(
+                        _("%(where)s: %(what)s %(text)r → %(translated)r")
+                        % {
+                            "where": where,
+                            "what": _("branching logic") if key == "show_if" else _("calculation"),
+                            "text": text,
+                            "translated": translated,
+                        }
+                    )
                     continue
                 reason = _("it names fields that are not in this dictionary: %(names)s") % {
                     "names": ", ".join(unknown)
                 }
             item.setdefault("source_logic", {})[key] = {"syntax": "redcap", "text": text}
             what = _("branching logic") if key == "show_if" else _("calculation")
-            self.warnings.append(
+            self.kept_as_text.append(
                 _(
                     "%(where)s: the %(what)s %(text)r cannot be translated (%(reason)s); kept as text, not applied"
                 )
@@ -535,22 +697,22 @@ def _format_number(value: Any) -> str:
     return str(value)
 
 
-def _renamed(node: expressions.Node, names: dict[str, str]) -> expressions.Node:
+def renamed_tree(node: expressions.Node, names: dict[str, str]) -> expressions.Node:
     """The expression tree with its items under their REDCap names."""
     if isinstance(node, expressions.Name):
         return expressions.Name(names.get(node.name, node.name))
     if isinstance(node, expressions.Unary):
-        return expressions.Unary(node.op, _renamed(node.operand, names))
+        return expressions.Unary(node.op, renamed_tree(node.operand, names))
     if isinstance(node, expressions.Binary):
-        return expressions.Binary(node.op, _renamed(node.left, names), _renamed(node.right, names))
+        return expressions.Binary(node.op, renamed_tree(node.left, names), renamed_tree(node.right, names))
     if isinstance(node, expressions.Call):
-        return expressions.Call(node.name, tuple(_renamed(arg, names) for arg in node.args))
+        return expressions.Call(node.name, tuple(renamed_tree(arg, names) for arg in node.args))
     return node
 
 
 def _to_redcap(code: str, key: str, text: str, names: dict[str, str], warnings: list[str]) -> str:
     try:
-        tree = _renamed(expressions.parse(text).root, names)
+        tree = renamed_tree(expressions.parse(text).root, names)
         return expressions.Expression(tree).to_redcap()
     except expressions.ExpressionError as exc:
         warnings.append(f"{code}: its {key} {text!r} cannot be written as REDCap logic ({exc}); left out")
@@ -594,6 +756,15 @@ def _redcap_names(codes: list[str], reserved: Collection[str] = ()) -> dict[str,
     return names
 
 
+def _is_record_id(definition: dict[str, Any], item: dict[str, Any]) -> bool:
+    """Whether the first item can be REDCap's record ID: a text field; from a REDCap dictionary, any text
+    field, validated or not (an integer-validated study_id), since REDCap's first field is the record ID."""
+    if item["type"] == "short_text":
+        return True
+    from_redcap = definition.get("source", {}).get("format") == "redcap"
+    return from_redcap and item["type"] in ("integer", "decimal", "date")
+
+
 def export_dictionary(definition: dict[str, Any], *, language: str | None = None) -> tuple[str, list[str]]:
     """(the CSV text of a REDCap data dictionary for this definition, what could not be written)."""
     language = language or definition["default_language"]
@@ -611,7 +782,7 @@ def export_dictionary(definition: dict[str, Any], *, language: str | None = None
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(COLUMNS)
     items = list(iter_items(definition))
-    record_id = not items or items[0][1]["type"] != "short_text"
+    record_id = not items or not _is_record_id(definition, items[0][1])
     names = _redcap_names([item["code"] for _section, item in items], {"record_id"} if record_id else set())
     forms = _redcap_names([section["code"] for section in definition["sections"]])
     groups = _redcap_names(sorted({item["matrix_group"] for _s, item in items if "matrix_group" in item}))

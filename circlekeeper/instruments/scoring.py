@@ -42,7 +42,8 @@ def _walk(
         section_shown = _holds(section.get("show_if"), context, today)
         for item in section["items"]:
             code = item["code"]
-            if not section_shown or not _holds(item.get("show_if"), context, today):
+            hidden = item.get("hidden") and item["type"] != "calculated"  # @HIDDEN: never asked
+            if hidden or not section_shown or not _holds(item.get("show_if"), context, today):
                 context.pop(code, None)
                 continue
             shown.append(code)

@@ -33,6 +33,7 @@ from circlekeeper.instruments import filling
 from circlekeeper.instruments.definition import (
     ImportRejected,
     choices_for,
+    import_report,
     localized,
 )
 from circlekeeper.instruments.forms import (
@@ -427,8 +428,9 @@ def instrument_import(request: HttpRequest) -> HttpResponse:
                 )
         except ImportRejected as rejected:
             context["problems"] = rejected.problems
+            context["report"] = import_report(problems=rejected.problems)
         else:
-            context.update(result=result, form=ImportForm())
+            context.update(result=result, report=result.report, form=ImportForm())
     return render(request, "instruments/instrument_import.html", context)
 
 

@@ -47,6 +47,7 @@ from circlekeeper.instruments.definition import (
     locate_problems,
     validate_definition,
 )
+from circlekeeper.instruments.missing import guess_reason as guess_missing_reason
 
 METADATA = {
     "start",
@@ -133,14 +134,19 @@ class _Reader:
         self.code = code
         self.problems: list[str] = []
         self.warnings: list[str] = []
+        self.kept_as_text: list[str] = []
+        self.translated: list[str] = []
         self.rows: dict[str, str] = {}
         for number, row in enumerate(workbook.survey or [], start=2):
             name = row.get("name")
             if name and name not in self.rows:
                 self.rows[name] = _("survey sheet, row %(row)s") % {"row": number}
+        self.choice_rows: dict[tuple[str, str], str] = {}
         for number, row in enumerate(workbook.choices or [], start=2):
             if row.get("list_name"):
-                self.rows.setdefault(row["list_name"], _("choices sheet, row %(row)s") % {"row": number})
+                where = _("choices sheet, row %(row)s") % {"row": number}
+                self.rows.setdefault(row["list_name"], where)
+                self.choice_rows.setdefault((str(row["list_name"]), str(row.get("name", ""))), where)
         self.settings = (workbook.settings or [{}])[0]
         self.sections: list[dict[str, Any]] = []
         self.choice_lists: dict[str, list[dict[str, Any]]] = {}
@@ -148,6 +154,9 @@ class _Reader:
         self.default = ""
         self.logic: list[tuple[dict[str, Any], str, str, str]] = []
         self.codes: set[str] = set()
+
+    def choice_where(self, list_name: str, code: str) -> str:
+        return self.choice_rows.get((list_name, code)) or self.rows.get(list_name) or _("choices sheet")
 
     def where(self, name: str) -> str:
         return f"{self.rows.get(name, _('survey sheet'))} ({name})"
@@ -242,7 +251,7 @@ class _Reader:
             definition = validate_definition(definition)
         except DefinitionError as exc:
             raise ImportRejected(locate_problems(exc, self.rows)) from None
-        return Imported(definition, self.warnings)
+        return Imported(definition, self.warnings, translated=self.translated, kept_as_text=self.kept_as_text)
 
     def choices(self, list_name: str, choices: list[dict[str, Any]]) -> list[dict[str, Any]]:
         result = []
@@ -252,15 +261,26 @@ class _Reader:
             if not label:
                 label = {self.default: code}
                 self.warnings.append(
-                    _("choices sheet, list %(list)s: choice %(code)r has no label; its code is shown")
-                    % {"list": list_name, "code": code}
+                    _("%(where)s (list %(list)s): choice %(code)r has no label; its code is shown")
+                    % {"where": self.choice_where(list_name, code), "list": list_name, "code": code}
                 )
             if "media" in choice:
                 self.warnings.append(
-                    _("choices sheet, list %(list)s: the media of choice %(code)r are not kept")
-                    % {"list": list_name, "code": code}
+                    _("%(where)s (list %(list)s): the media of choice %(code)r are not kept")
+                    % {"where": self.choice_where(list_name, code), "list": list_name, "code": code}
                 )
-            result.append({"code": code, "label": label})
+            entry: dict[str, Any] = {"code": code, "label": label}
+            reason = next((r for text in label.values() if (r := guess_missing_reason(text))), None)
+            if reason:
+                entry["missing"] = reason
+                self.warnings.append(
+                    _(
+                        "%(where)s: choice %(code)r is read as a missing code (%(reason)s): declared missing "
+                        "in every export and counted in no score"
+                    )
+                    % {"where": self.choice_where(list_name, code), "code": code, "reason": reason}
+                )
+            result.append(entry)
         return result
 
     def section(self, name: str, label: Any, relevance: list[str]) -> dict[str, Any]:
@@ -458,6 +478,10 @@ class _Reader:
             else:
                 if not unknown:
                     owner[key] = translated
+                    self.translated.append(
+                        _("%(where)s: %(key)s %(text)r → %(translated)r")
+                        % {"where": where, "key": key, "text": text, "translated": translated}
+                    )
                     continue
                 reason = _("it names questions that are not kept: %(names)s") % {"names": ", ".join(unknown)}
             if "items" in owner:  # a section: nowhere to keep the text, so its items keep it
@@ -465,7 +489,7 @@ class _Reader:
                     item.setdefault("source_logic", {}).setdefault(key, {"syntax": "xlsform", "text": text})
             else:
                 owner.setdefault("source_logic", {})[key] = {"syntax": "xlsform", "text": text}
-            self.warnings.append(
+            self.kept_as_text.append(
                 _(
                     "%(where)s: the %(key)s %(text)r cannot be translated (%(reason)s); kept as text, not applied"
                 )
@@ -489,12 +513,15 @@ def _pyxform_problem(message: str) -> str:
     match = re.match(r"^\[row : (\d+)\]\s*(.*)$", message, re.DOTALL)
     if not match:
         return _("the XLSForm cannot be read: %(error)s") % {"error": message}
-    sheet = re.search(r"On the '(\w+)' sheet", match.group(2))
+    text = match.group(2)
+    sheet = re.search(r"On the '(\w+)' sheet", text)
     where = _("%(sheet)s sheet, row %(row)s") % {
         "sheet": sheet.group(1) if sheet else "survey",
         "row": match.group(1),
     }
-    return f"{where}: {match.group(2)}"
+    # The sheet is named once, in front: "On the 'survey' sheet, the 'name' value…" → "The 'name' value…".
+    text = re.sub(r"^On the '\w+' sheet,?\s*", "", text).strip()
+    return f"{where}: {text[:1].upper()}{text[1:]}"
 
 
 def _as_number(value: object) -> int | float:
@@ -520,5 +547,7 @@ def read_xlsform(content: bytes, *, code: str = "", file_name: str = "form") -> 
     code = code or code_for(str(settings.get("form_id") or file_name))
     reader = _Reader(workbook, code=code)
     imported = reader.read(survey)
-    imported.warnings[:0] = [f"pyxform: {w}" for w in pyxform_warnings]
+    imported.warnings[:0] = [
+        _pyxform_problem(w) if w.startswith("[row :") else f"pyxform: {w}" for w in pyxform_warnings
+    ]
     return imported

@@ -70,7 +70,9 @@ class ExportFileTests(PlantedData):
         self.assertEqual(labels[long_a], "Long A")
         self.assertEqual(labels[long_b], "Long B")
         self.assertEqual(meta.variable_value_labels[long_b], {1: "One", 2: "Two"})
-        self.assertEqual(meta.variable_value_labels["feel"][-9], "Prefer not to say")
+        # Issue 22: "prefer not to say" is Stata's extended missing .a, no longer the real value -9.
+        self.assertEqual(meta.variable_value_labels["feel"]["a"], "Prefer not to say")
+        self.assertNotIn(-9, meta.variable_value_labels["feel"])
         self.assertEqual(frame[long_b].iloc[0], 2.0)
 
     def test_labels_are_written_in_the_language_chosen(self):
@@ -150,11 +152,11 @@ class ExportFileTests(PlantedData):
         survivor = dict(zip(header, rows[1], strict=True))
         harm = dict(zip(header, rows[2], strict=True))
         self.assertEqual(survivor["record_id"], self.table().rows[0]["participant"])
-        self.assertEqual(survivor["redcap_event_name"], "t0")
+        self.assertEqual(survivor["redcap_event_name"], "t0_arm_1")  # issue 22: REDCap unique event names
         self.assertEqual(survivor["supports___faith_group"], "1")
-        # REDCap has no code for "prefer not to say": left empty.
+        # Issue 22: "prefer not to say" is REDCap's missing-data code DECL (a checkbox's other choices: empty).
         self.assertEqual(
-            (harm["visits"], harm["supports___friends"], harm["redcap_event_name"]), ("", "", "")
+            (harm["visits"], harm["supports___friends"], harm["redcap_event_name"]), ("DECL", "", "")
         )
 
     def test_no_export_holds_anything_identifying(self):

@@ -74,10 +74,18 @@ CASES = [
     ("redcap", BMI, {"weight": 70}, None),
     ("redcap", BMI, {"weight": 70, "height": 0}, None),
     ("redcap", "3+4", {}, 7),
+    # Issue 22: contains ignores case and is false on a blank; a date's parts; log (base e unless given).
+    ("redcap", "contains([name], 'yes')", {"name": "Oh YES"}, True),
+    ("redcap", "contains([name], 'yes')", {}, False),
+    ("redcap", "starts_with([name], 'oh') && ends_with([name], 'S')", {"name": "Oh YES"}, True),
+    ("redcap", "year([dob]) + month([dob]) + day([dob])", {"dob": "1999-03-02"}, 2004),
+    ("redcap", "year([dob])", {}, None),
+    ("redcap", "log(1000, 10)", {}, 3),
+    ("redcap", "round(log(7.389056), 3)", {}, 2),
+    ("redcap", "log([x])", {"x": 0}, None),
     ("redcap", "[age] >= 18 OR [guardian] = 'yes'", {"age": "17", "guardian": "yes"}, True),
     ("redcap", "[age] <> ''", {"age": 3}, True),
     ("redcap", "[age] <> ''", {}, False),
-    ("redcap", "[enrollment_arm_1][age] > 65", {"age": 70}, True),
     ("redcap", "datediff([dob], 'today', 'y') >= 18", {"dob": "2000-01-01"}, True),
     ("redcap", 'rounddown(datediff([dob],"today","y"))', {"dob": "1990-06-15"}, 33),
     (
@@ -167,8 +175,21 @@ TRANSLATIONS = [
     ("redcap", "[x] != 3 and [y] == 2", "x != 3 and y = 2"),
     ("redcap", "[a] = 1 AND [b] = 2 OR [c] = 3", "a = 1 and b = 2 or c = 3"),
     ("redcap", "[a] = 1 and ([b] = 2 or [c] = 3)", "a = 1 and (b = 2 or c = 3)"),
-    ("redcap", "[enrollment_arm_1][age] >= 18", "age >= 18"),
-    ("redcap", "[enrollment_arm_1][gym(2)] = '1'", "selected(gym, '2')"),
+    # Issue 22: REDCap's || and &&, # comment lines, and its text, date and log functions.
+    ("redcap", "[a] = '1' || [b] = '2' && [c] = '3'", "a = '1' or b = '2' and c = '3'"),
+    ("redcap", "# adults only\n[age] >= 18\n# end", "age >= 18"),
+    (
+        "redcap",
+        "contains([name], 'Dr') and starts_with([name], 'a')",
+        "contains(name, 'Dr') and starts_with(name, 'a')",
+    ),
+    (
+        "redcap",
+        "year([dob]) < 2000 and month([dob]) = 3 and day([dob]) > 1",
+        "year(dob) < 2000 and month(dob) = 3 and day(dob) > 1",
+    ),
+    ("redcap", "log([x], 10) > 1 and log([x]) > 0", "log(x, 10) > 1 and log(x) > 0"),
+    ("xlsform", "starts-with(${a}, 'x') or ends-with(${a}, 'y')", "starts_with(a, 'x') or ends_with(a, 'y')"),
     ("redcap", '[a] = "1"\r\n   and\n\t[b] = "2"', "a = '1' and b = '2'"),
     ("redcap", 'datediff([dob], "today", "y", "mdy")', "datediff(dob, 'today', 'y')"),
     ("redcap", 'datediff([d1],[d2],"M",true)', "datediff(d1, d2, 'm', true())"),
@@ -320,13 +341,17 @@ def test_the_fixture_calcs_and_branching_reproduce_the_exported_redcap_data():
         ("[visit_1][sex][2] = '1'", "[visit_1][sex][2]"),
         ("[previous-event-name][sex] = '1'", "[previous-event-name]"),
         ("median([a], [b])", "median()"),
-        ("contains([a], 'x')", "contains()"),
+        ("not_contain([a], 'x')", "not_contain()"),
+        # Issue 22: another event's answer is reported, no longer silently read as this response's.
+        ("[enrollment_arm_1][age] >= 18", "[enrollment_arm_1][age]"),
+        ("[enrollment_arm_1][gym(2)] = '1'", "[enrollment_arm_1][gym(2)]"),
         ('datediff([a], [b], "m")', 'datediff unit "m"'),
         ('datediff([a], [b], "h")', 'datediff unit "h"'),
         ('datediff([a], "now", "d")', "datediff 'now'"),
         ("sex = '1'", "sex"),
         ("[or] = 1", "or"),
-        ("[a] = 1 &&", "&"),
+        ("[a] = 1 &&", "the end of the text"),
+        ("[a] = 1 & [b] = 2", "&"),
         ("[a] = (1", "the end of the text"),
         ("[a", "[a"),
         ("", "the end of the text"),
@@ -780,7 +805,8 @@ def test_logic_written_for_redcap_means_the_same_when_read_back(tree, answers):
 
 
 def test_every_function_in_the_table_above_is_all_there_is():
-    assert set(ARITY) | {"datediff"} == set(expressions.FUNCTIONS)
+    added_in_issue_22 = {"contains", "starts_with", "ends_with", "year", "month", "day", "log", "calcdate"}
+    assert set(ARITY) | {"datediff"} | added_in_issue_22 == set(expressions.FUNCTIONS)
 
 
 def test_int_of_a_number_too_large_for_every_digit_agrees_with_its_redcap_form():

@@ -73,8 +73,11 @@ class InstrumentPageTests(PersonaTestCase):
         self.assertFalse(AuditEvent.objects.filter(action="instrument.import").exists())
 
     def test_the_type_of_a_file_is_checked_by_its_content(self):
+        # Issue 22: CSV text may be an XLSForm (pyxform reads .csv forms); this one is not, and its reader says so.
         page = self.upload(SimpleUploadedFile("form.xlsx", b"name,label\nq1,Question\n"), source="xlsform")
-        self.assertContains(page, "This is not an .xlsx workbook.")
+        self.assertContains(page, "the XLSForm cannot be read")
+        page = self.upload(SimpleUploadedFile("form.xlsx", b"\x89PNG\r\n\x1a\n\x00\x00"), source="xlsform")
+        self.assertContains(page, "This is not an XLSForm: an .xlsx or .xls workbook, or a CSV text file.")
         page = self.upload(SimpleUploadedFile("dict.csv", b"\xff\xfe\x00binary"))
         self.assertContains(page, "This is not a CSV text file (UTF-8).")
         self.assertFalse(InstrumentVersion.objects.exists())

@@ -206,7 +206,9 @@ def test_line_numbers_count_the_lines_inside_quoted_labels():
             "second", **{"Field Type": "dropdown", "Choices, Calculations, OR Slider Labels": "1, a | 1, b"}
         ),
     )
-    assert rejection(content) == ["line 5 (second): choices '1, a | 1, b' repeat a code"]
+    assert rejection(content) == [
+        "line 5 (second): choice code '1' is used twice in '1, a | 1, b'; each code must be unique"
+    ]
 
 
 def test_a_matrix_group_must_share_its_choices():
@@ -257,7 +259,7 @@ def test_logic_that_cannot_be_translated_is_kept_and_reported_never_dropped():
         "syntax": "redcap",
         "text": "[event_1_arm_1][record_id] <> '' and datediff((",
     }
-    assert imported.warnings[0].startswith("line 3 (later): the branching logic")
+    assert imported.kept_as_text[0].startswith("line 3 (later): the branching logic")
 
 
 class ImportCommandTests(TestCase):

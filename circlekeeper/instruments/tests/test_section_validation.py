@@ -89,7 +89,8 @@ class SectionValidationTests(SimpleTestCase):
         base = {"q-safe": "5"}
         self.assertEqual(self.answers(1, {**base, "q-visit": "2026-05-01"})["visit"], "2026-05-01")
         self.assertEqual(
-            self.errors(1, {**base, "q-visit": "2026-02-30"}), {"visit": ["Enter a valid date."]}
+            self.errors(1, {**base, "q-visit": "2026-02-30"}),
+            {"visit": ["Enter the date as YYYY-MM-DD, for example 2026-03-31."]},
         )
         self.assertEqual(
             self.errors(1, {**base, "q-visit": "2026-05-05"}),

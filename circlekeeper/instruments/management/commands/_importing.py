@@ -8,7 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from circlekeeper.accounts.models import Organization
-from circlekeeper.instruments.definition import ImportRejected
+from circlekeeper.instruments.definition import ImportRejected, import_report, report_as_text
 from circlekeeper.instruments.importing import import_instrument_file
 
 
@@ -46,17 +46,19 @@ class ImportCommand(BaseCommand):
             )
         except ImportRejected as exc:
             raise CommandError(
-                f"{path.name} was not imported; nothing was written:\n" + "\n".join(exc.problems)
+                f"{path.name} was not imported; nothing was written:\n"
+                + report_as_text(import_report(problems=exc.problems))
             ) from None
-        for warning in result.warnings:
-            self.stdout.write(self.style.WARNING(f"{path.name}: {warning}"))
+        if result.report:
+            self.stdout.write(self.style.WARNING(f"{path.name}:\n{report_as_text(result.report)}"))
         version = result.version
         definition = version.definition
         items = sum(len(section["items"]) for section in definition["sections"])
+        warnings = sum(len(group.lines) for group in result.report if group.key == "warnings")
         state = "new version" if result.created else "unchanged: this definition is already that version"
         self.stdout.write(
             self.style.SUCCESS(
                 f"{version.instrument.code} v{version.number} ({state}): {len(definition['sections'])} sections, "
-                f"{items} items, {len(result.warnings)} warnings."
+                f"{items} items, {warnings} warnings."
             )
         )
