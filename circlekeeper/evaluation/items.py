@@ -27,6 +27,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.evaluation.dataset import Coder, Scope, month_of, timepoints_frame
+from circlekeeper.evaluation.deidentify import Plan, plan_for
 from circlekeeper.instruments.definition import PNTS, choices_for, iter_items, localized
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response, ResponseStatus
 
@@ -424,14 +425,19 @@ def responses_for(scope: Scope, instrument: Instrument) -> QuerySet[Response]:
     )
 
 
-def rows_of(scope: Scope, responses: Iterable[Response], variables: list[Variable]) -> list[dict[str, Any]]:
-    return list(iter_rows(scope, responses, variables))
+def rows_of(
+    scope: Scope, responses: Iterable[Response], variables: list[Variable], plan: Plan | None = None
+) -> list[dict[str, Any]]:
+    return list(iter_rows(scope, responses, variables, plan))
 
 
 def iter_rows(
-    scope: Scope, responses: Iterable[Response], variables: list[Variable]
+    scope: Scope, responses: Iterable[Response], variables: list[Variable], plan: Plan | None = None
 ) -> Iterator[dict[str, Any]]:
-    """The de-identified row of each response, one at a time (a streamed export reads them as it writes)."""
+    """The de-identified row of each response, one at a time (a streamed export reads them as it writes),
+    generalized by the scope's k-anonymity plan (deidentify.py; made here when not given): a person the plan
+    leaves out has no row."""
+    plan = plan_for(scope) if plan is None else plan
     code = Coder(scope.evaluation)
     slugs = {organization.pk: organization.slug for organization in scope.organizations}
     answered = [variable for variable in variables if variable.name not in CONTEXT]
@@ -445,8 +451,11 @@ def iter_rows(
             "timepoint": timepoint.code if timepoint is not None else "",
             "month": month_of(response.submitted_at),
         }
-        row.update(answer_cells(answered, response.answers or {}, response.scores or {}))
-        yield row
+        shown = plan.apply(row)
+        if shown is None:
+            continue
+        shown.update(answer_cells(answered, response.answers or {}, response.scores or {}))
+        yield shown
 
 
 def variables_for(instrument: Instrument, language: str) -> list[Variable]:
@@ -483,5 +492,7 @@ def timepoint_table(scope: Scope, *, language: str = "en") -> Table:
         variables.insert(5, Variable("status", _("Status (completed, missed, pending)"), "text"))
         title = _("Evaluation timepoints")
     names = [variable.name for variable in variables]
-    rows = [{name: record[name] for name in names} for record in frame.to_dict("records")]
+    plan = plan_for(scope)
+    records = plan.apply_all(frame.to_dict("records"))
+    rows = [{name: record[name] for name in names} for record in records]
     return Table("timepoints", title, variables, rows, language)
