@@ -6,7 +6,14 @@ threshold; tables with totals use complementary suppression (evaluation.suppress
 not found by subtraction. The page names no case, person, date or organization's numbers on their own: counts
 are pooled across the organizations shown, by calendar quarter.
 
-What is counted, per quarter (the last four, the current one so far):
+Over time (issue 21, finding 3): the page shows the last four *complete* quarters, the latest one only once
+RELEASE_LAG_DAYS have passed since it ended, so the page changes only at a quarter boundary plus the lag, never
+from one day to the next. Each quarter counts the organizations whose latest decision made *before the quarter
+began* says shown: turning "show our numbers" on or off takes effect from the next quarter, and a quarter's
+numbers, once published, are the same in every later release. Saving the page before and after a decision
+therefore gives the same cells for the quarters both show: there is no difference to take.
+
+What is counted, per quarter:
 
 - cases opened, by the track the survivor has chosen (a case counts once, in the quarter it was opened);
 - cases that reached the agreement stage (the first time), and how many of them have an agreement affirmed;
@@ -39,6 +46,8 @@ from circlekeeper.lib.charts import Bar, bar_chart
 from circlekeeper.protocol.models import Transition
 
 QUARTERS_SHOWN = 4
+# Days after a quarter ends before it is published (late records of the quarter come in meanwhile).
+RELEASE_LAG_DAYS = 30
 NO_TRACK = ""
 SAFETY_INSTRUMENT = "outcome_safety"
 SAFETY_SCORE = "felt_safety"
@@ -81,7 +90,42 @@ def last_quarters(today: datetime.date, count: int = QUARTERS_SHOWN) -> list[Qua
     return quarters
 
 
+def release_quarters(
+    today: datetime.date, count: int = QUARTERS_SHOWN, lag_days: int = RELEASE_LAG_DAYS
+) -> list[Quarter]:
+    """The `count` complete quarters published on `today`, oldest first: the latest is the last quarter that
+    ended at least `lag_days` days ago. The same list on every day from one release to the next."""
+    latest = Quarter.of(today).previous()
+    while latest.end + datetime.timedelta(days=lag_days) >= today:
+        latest = latest.previous()
+    return last_quarters(latest.start, count)
+
+
 # --- who is counted ----------------------------------------------------------------------------------------------
+
+
+def organizations_by_quarter(network: Network, quarters: Sequence[Quarter]) -> list[list[Organization]]:
+    """For each quarter, the network's organizations whose latest decision made before the quarter began says
+    shown (a decision takes effect from the next quarter; no decision: not shown)."""
+    organizations = {
+        organization.pk: organization for organization in Organization.objects.filter(network=network)
+    }
+    decisions = (
+        ImpactDecision.objects.filter(organization_id__in=list(organizations))
+        .order_by("at", "id")
+        .values_list("organization_id", "shown", "at")
+    )
+    history = list(decisions)
+    counted = []
+    for quarter in quarters:
+        begins = _end_of(quarter.start - datetime.timedelta(days=1))
+        latest: dict[int, bool] = {}
+        for organization_id, shown, at in history:
+            if at < begins:
+                latest[organization_id] = shown
+        chosen = [organizations[pk] for pk, shown in latest.items() if shown]
+        counted.append(sorted(chosen, key=lambda organization: (organization.name, organization.pk)))
+    return counted
 
 
 def shown_organizations(network: Network) -> list[Organization]:
@@ -197,12 +241,21 @@ def _table(
 def impact_report(network: Network, today: datetime.date | None = None) -> ImpactReport:
     """Everything the public impact page shows, in a fixed number of queries however many cases there are."""
     today = today or timezone.localdate()
-    quarters = last_quarters(today)
-    organizations = shown_organizations(network)
+    quarters = release_quarters(today)
+    by_quarter_organizations = organizations_by_quarter(network, quarters)
+    union = {organization.pk: organization for chosen in by_quarter_organizations for organization in chosen}
+    organizations = sorted(union.values(), key=lambda organization: (organization.name, organization.pk))
     report = ImpactReport(network, organizations, quarters, network.suppression_threshold)
     if not organizations:
         return report
-    index = {quarter: position for position, quarter in enumerate(quarters)}
+    allowed = [{organization.pk for organization in chosen} for chosen in by_quarter_organizations]
+    positions = {quarter: position for position, quarter in enumerate(quarters)}
+
+    def counted(day: datetime.date, organization_id: int) -> int | None:
+        """The quarter's position when the organization is counted in it, else None."""
+        position = positions.get(Quarter.of(day))
+        return position if position is not None and organization_id in allowed[position] else None
+
     first, last = quarters[0].start, quarters[-1].end
     ids = [organization.pk for organization in organizations]
     labels = [quarter.label for quarter in quarters]
@@ -211,10 +264,10 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
     # Cases opened, by track chosen.
     track_codes = [*Track.values, NO_TRACK]
     tracks = [[0] * len(track_codes) for _q in quarters]
-    for opened_on, track in Case.objects.filter(
+    for opened_on, track, organization_id in Case.objects.filter(
         organization_id__in=ids, opened_on__gte=first, opened_on__lte=last
-    ).values_list("opened_on", "track"):
-        position = index.get(Quarter.of(opened_on))
+    ).values_list("opened_on", "track", "organization_id"):
+        position = counted(opened_on, organization_id)
         if position is not None:
             tracks[position][track_codes.index(track if track in Track.values else NO_TRACK)] += 1
     report.tracks = _table(
@@ -222,16 +275,16 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
     )
 
     # Cases that reached the agreement stage (the first time), and those with an affirmed agreement.
-    reached: dict[int, tuple[datetime.datetime, bool]] = {}
-    for case_id, at, affirmed in (
+    reached: dict[int, tuple[datetime.datetime, bool, int]] = {}
+    for case_id, at, affirmed, organization_id in (
         Transition.objects.filter(organization_id__in=ids, to_stage=Stage.AGREEMENT, at__lte=_end_of(last))
         .order_by("at", "id")
-        .values_list("case_id", "at", "case__agreement_affirmed_at")
+        .values_list("case_id", "at", "case__agreement_affirmed_at", "organization_id")
     ):
-        reached.setdefault(case_id, (at, affirmed is not None))
+        reached.setdefault(case_id, (at, affirmed is not None, organization_id))
     agreements = [[0, 0] for _q in quarters]
-    for at, affirmed in reached.values():
-        position = index.get(Quarter.of(timezone.localdate(at)))
+    for at, affirmed, organization_id in reached.values():
+        position = counted(timezone.localdate(at), organization_id)
         if position is not None:
             agreements[position][0 if affirmed else 1] += 1
     report.agreements = _table(
@@ -245,32 +298,39 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
     )
     safer = [[0, 0] for _q in quarters]
     by_person: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
-    for code, point, month, value in frame[["participant", "timepoint", "month", "value"]].itertuples(
-        index=False
-    ):
+    organization_of: dict[str, int] = {}
+    slugs = {organization.slug: organization.pk for organization in organizations}
+    for code, point, month, value, slug in frame[
+        ["participant", "timepoint", "month", "value", "organization"]
+    ].itertuples(index=False):
         if point == "T0" or point in FOLLOW_UPS:
             by_person[code].setdefault(point, (month, float(value)))
-    for points in by_person.values():
+            organization_of[code] = slugs[slug]
+    for code, points in by_person.items():
         follow_up = next((points[p] for p in FOLLOW_UPS if p in points), None)
         if "T0" not in points or follow_up is None:
             continue
         year, month = (int(part) for part in follow_up[0].split("-"))
-        position = index.get(Quarter.of(datetime.date(year, month, 1)))
+        position = counted(datetime.date(year, month, 1), organization_of[code])
         if position is not None:
             safer[position][0 if follow_up[1] > points["T0"][1] else 1] += 1
     report.safer = _table(labels, [_("Feeling safer"), _("Not feeling safer")], safer, threshold, share=True)
 
     # Community events and people reached.
     events = [0] * len(quarters)
-    for (day,) in CommunityEvent.objects.filter(
+    for day, organization_id in CommunityEvent.objects.filter(
         organization_id__in=ids, date__gte=first, date__lte=last
-    ).values_list("date"):
-        events[index[Quarter.of(day)]] += 1
+    ).values_list("date", "organization_id"):
+        position = counted(day, organization_id)
+        if position is not None:
+            events[position] += 1
     people = [[0] for _q in quarters]
-    for day, count in Attendance.objects.filter(
+    for day, count, organization_id in Attendance.objects.filter(
         organization_id__in=ids, event__date__gte=first, event__date__lte=last
-    ).values_list("event__date", "count"):
-        people[index[Quarter.of(day)]][0] += count
+    ).values_list("event__date", "count", "organization_id"):
+        position = counted(day, organization_id)
+        if position is not None:
+            people[position][0] += count
     reach = _table(labels, [_("People reached")], people, threshold)
     report.reach = Table(
         [_("Events held"), _("People reached")],
@@ -280,10 +340,12 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
 
     # Facilitators who completed a training (each counted once per quarter, and once in all).
     trained: dict[int, set[int]] = defaultdict(set)
-    for facilitator_id, day in TrainingRecord.objects.filter(
+    for facilitator_id, day, organization_id in TrainingRecord.objects.filter(
         organization_id__in=ids, completed=True, event__date__gte=first, event__date__lte=last
-    ).values_list("facilitator_id", "event__date"):
-        trained[index[Quarter.of(day)]].add(facilitator_id)
+    ).values_list("facilitator_id", "event__date", "organization_id"):
+        position = counted(day, organization_id)
+        if position is not None:
+            trained[position].add(facilitator_id)
     # Complementary suppression over the quarters: with one quarter hidden, the total shown beside them (each
     # person once) minus the quarters shown would give it away.
     by_quarter = suppress_table([[len(trained[i])] for i in range(len(quarters))], threshold)

@@ -6,9 +6,11 @@ It goes through the services, as a program admin and the network admin would.
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from circlekeeper.accounts.models import Organization, User
 from circlekeeper.cases.models import Track
@@ -16,6 +18,8 @@ from circlekeeper.community import directory, impact
 from circlekeeper.community.models import DirectoryEntry, EntryStatus, ImpactDecision
 
 NETWORK_ADMIN = "network@network.example"
+# How long before seeding the demo's impact decisions are dated: before any of the demo's history.
+DECIDED_BEFORE = datetime.timedelta(days=3 * 365)
 
 ENTRIES: dict[str, dict[str, Any]] = {
     "harbor": {
@@ -144,7 +148,12 @@ def seed_public() -> int:
                 directory.submit(organization=organization, by=admin, lock_version=entry.lock_version)
         if not ImpactDecision.objects.filter(organization=organization).exists():
             shown, reason = IMPACT[slug]
-            impact.record_impact_decision(organization=organization, shown=shown, reason=reason, by=admin)
+            decision = impact.record_impact_decision(
+                organization=organization, shown=shown, reason=reason, by=admin
+            )
+            # A decision counts from the quarter after it was made (impact.py): the demo's programs decided
+            # before their demo history began, so its public page has numbers on the day it is seeded.
+            ImpactDecision.objects.filter(pk=decision.pk).update(at=timezone.now() - DECIDED_BEFORE)
     return made
 
 

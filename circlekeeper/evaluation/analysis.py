@@ -22,6 +22,7 @@ import statsmodels.api as sm
 from django.utils.translation import gettext as _
 from scipy import optimize, stats
 from statsmodels.discrete.discrete_model import NegativeBinomial
+from statsmodels.duration.hazard_regression import PHReg
 from statsmodels.duration.survfunc import SurvfuncRight, survdiff
 from statsmodels.stats.proportion import proportion_confint
 
@@ -59,6 +60,8 @@ class Descriptive(TypedDict):
 class PrePost(TypedDict):
     n: int
     mean_change: float
+    mean_change_ci_low: float
+    mean_change_ci_high: float
     t: float
     p_t: float
     p_wilcoxon: float
@@ -87,7 +90,11 @@ class Comparison(TypedDict):
 class RateRatios(TypedDict):
     n: int
     model: str
+    model_reason: str
     dispersion: float | None
+    alpha: float | None
+    se: str
+    covariates: list[str]
     comparisons: list[Comparison]
 
 
@@ -103,7 +110,10 @@ class Survival(TypedDict):
     n: int
     events: int
     groups: list[SurvivalGroup]
+    logrank_chisq: float | None
+    logrank_df: int | None
     logrank_p: float | None
+    logrank_note: str | None
 
 
 class Retention(TypedDict):
@@ -174,7 +184,8 @@ def prepost(df: pd.DataFrame, before: str, after: str) -> PrePost:
     mean_change is the mean of (after - before). t and p_t: paired t-test (scipy.stats.ttest_rel, two-sided).
     p_wilcoxon: Wilcoxon signed-rank test (scipy.stats.wilcoxon with its defaults: zero differences dropped,
     exact distribution for small samples without ties). d_z = mean difference / standard deviation of the
-    differences (n - 1).
+    differences (n - 1). mean_change_ci_low/high: the 95% t interval of the mean change (mean ± t(0.975, n - 1)
+    · sd / √n), the paired t-test's own interval.
 
     The 95% CI of d_z is the noncentral-t interval (Steiger & Fouladi 1997; Cumming & Finch 2001): with
     t = d_z·√n on n - 1 degrees of freedom, the limits are the noncentrality parameters λ for which
@@ -205,11 +216,14 @@ def prepost(df: pd.DataFrame, before: str, after: str) -> PrePost:
     except ValueError as exc:
         raise AnalysisError(_("The Wilcoxon test cannot be computed: %(error)s") % {"error": exc}) from None
     mean_change = float(difference.mean())
+    change_low, change_high = stats.t.interval(0.95, n - 1, loc=mean_change, scale=spread / math.sqrt(n))
     d_z = mean_change / spread
     low, high = _d_z_interval(d_z, n)
     return {
         "n": n,
         "mean_change": mean_change,
+        "mean_change_ci_low": float(change_low),
+        "mean_change_ci_high": float(change_high),
         "t": float(t_result.statistic),
         "p_t": float(t_result.pvalue),
         "p_wilcoxon": float(w_result.pvalue),
@@ -256,26 +270,35 @@ def irr(
     person_days: str,
     reference: str | None = None,
     model: Model = "poisson",
+    *,
+    covariates: Sequence[str] = (),
+    robust: bool = True,
 ) -> RateRatios:
     """Incidence rate ratios of each group against the reference group, with 95% CIs.
 
     One row per person (or per stratum): `events` counted over `person_days` of follow-up. The model is a
-    regression of the counts on the group (treatment coding, the reference group as baseline) with
-    log(person_days) as offset:
+    regression of the counts on the group (treatment coding, the reference group as baseline) and on each of
+    `covariates` (categorical, e.g. the organization in a pooled analysis: treatment coding, the first level in
+    sorted order as baseline; a covariate with a single level is left out), with log(person_days) as offset:
 
     - "poisson": statsmodels GLM, Poisson family, log link.
-    - "negbin": statsmodels' NegativeBinomial (NB2: variance μ + alpha·μ², alpha estimated by maximum likelihood).
+    - "negbin": statsmodels' NegativeBinomial (NB2: variance μ + alpha·μ², alpha estimated by maximum
+      likelihood), fitted to convergence: BFGS from statsmodels' start, then Newton–Raphson until the score is
+      zero (BFGS alone stops with a gradient up to 1e-3). `alpha` is the estimate.
     - "auto": the Poisson fit first; when it is overdispersed — Pearson χ² / residual df above 1.5
-      (OVERDISPERSION_LIMIT) — the negative binomial instead, else Poisson. `model` in the result says which.
+      (OVERDISPERSION_LIMIT) — the negative binomial instead, else Poisson. `model` says which and
+      `model_reason` why: "chosen" (asked for), "overdispersed" or "not_overdispersed".
 
-    irr = exp(coefficient); ci_low/ci_high = exp of the Wald 95% limits; p_value the Wald z-test;
+    Standard errors are robust (the sandwich, HC0: `se` = "robust") unless `robust` is false ("model"): the
+    intervals then hold when the counts vary more than the model says, which the automatic switch alone does
+    not ensure. irr = exp(coefficient); ci_low/ci_high = exp of the Wald 95% limits; p_value the Wald z-test;
     percent_reduction = 100·(1 - irr). `dispersion` is the Poisson fit's Pearson χ²/df (None when there are
     no residual degrees of freedom). The reference defaults to the first group in sorted order.
     A group with no events, or with no person-time, is an error: its rate ratio would be 0 or infinite.
     """
     if model not in ("poisson", "negbin", "auto"):
         raise AnalysisError(_("The model must be poisson, negbin or auto, not %(model)r.") % {"model": model})
-    _require_columns(df, [group, events, person_days])
+    _require_columns(df, [group, events, person_days, *covariates])
     _require_rows(df, 2)
     labels = _labels(df, group)
     counts = _whole_numbers(df, events)
@@ -321,23 +344,24 @@ def irr(
     exog = pd.DataFrame({"const": 1.0}, index=df.index)
     for number, level in enumerate(others):
         exog[f"group_{number}"] = (labels.codes == levels.index(level)).astype(float)
+    used_covariates = _add_covariates(df, exog, covariates)
     offset = np.log(time.to_numpy(dtype=float))
     endog = counts.to_numpy(dtype=float)
-    params, limits, pvalues, used, dispersion = _fit_rates(endog, exog, offset, model)
+    fit = _fit_rates(endog, exog, offset, model, robust)
     comparisons: list[Comparison] = []
     for number, level in enumerate(others):
         name = f"group_{number}"
-        ratio = math.exp(params[name])
+        ratio = math.exp(fit.params[name])
         comparisons.append(
             {
                 "group": level,
                 "reference": reference,
                 "irr": ratio,
-                "ci_low": math.exp(limits.loc[name, 0]),
-                "ci_high": math.exp(limits.loc[name, 1]),
-                "p_value": float(pvalues[name]),
+                "ci_low": math.exp(fit.limits.loc[name, 0]),
+                "ci_high": math.exp(fit.limits.loc[name, 1]),
+                "p_value": float(fit.pvalues[name]),
                 "percent_reduction": 100 * (1 - ratio),
-                "model": used,
+                "model": fit.model,
                 "n": int(totals.loc[level, "n"]),
                 "person_days": float(totals.loc[level, "time"]),
                 "events": int(totals.loc[level, "events"]),
@@ -346,16 +370,53 @@ def irr(
                 "reference_events": int(totals.loc[reference, "events"]),
             }
         )
-    return {"n": len(df), "model": used, "dispersion": dispersion, "comparisons": comparisons}
+    return {
+        "n": len(df),
+        "model": fit.model,
+        "model_reason": fit.reason,
+        "dispersion": fit.dispersion,
+        "alpha": fit.alpha,
+        "se": "robust" if robust else "model",
+        "covariates": used_covariates,
+        "comparisons": comparisons,
+    }
+
+
+def _add_covariates(df: pd.DataFrame, exog: pd.DataFrame, covariates: Sequence[str]) -> list[str]:
+    """Treatment-coded columns of each categorical covariate with more than one level; the names used."""
+    used = []
+    for position, covariate in enumerate(covariates):
+        found = _labels(df, covariate)
+        if len(found.levels) < 2:
+            continue
+        used.append(covariate)
+        for number in range(1, len(found.levels)):
+            exog[f"covariate_{position}_{number}"] = (found.codes == number).astype(float)
+    return used
+
+
+class _RateFit(NamedTuple):
+    params: pd.Series
+    limits: pd.DataFrame
+    pvalues: pd.Series
+    model: str
+    reason: str
+    dispersion: float | None
+    alpha: float | None
+
+
+# The negative binomial is taken as converged when no element of the log-likelihood's gradient is larger.
+SCORE_TOLERANCE = 1e-8
 
 
 def _fit_rates(
-    endog: np.ndarray, exog: pd.DataFrame, offset: np.ndarray, model: Model
-) -> tuple[pd.Series, pd.DataFrame, pd.Series, str, float | None]:
+    endog: np.ndarray, exog: pd.DataFrame, offset: np.ndarray, model: Model, robust: bool
+) -> _RateFit:
+    covariance: dict[str, Any] = {"cov_type": "HC0"} if robust else {}
     with warnings.catch_warnings():
         # Convergence is checked below and said in words; the library's warnings would only go to stderr.
         warnings.simplefilter("ignore")
-        poisson = sm.GLM(endog, exog, family=sm.families.Poisson(), offset=offset).fit()
+        poisson = sm.GLM(endog, exog, family=sm.families.Poisson(), offset=offset).fit(**covariance)
         dispersion = float(poisson.pearson_chi2 / poisson.df_resid) if poisson.df_resid > 0 else None
         if model == "auto" and dispersion is None:
             raise AnalysisError(
@@ -365,13 +426,22 @@ def _fit_rates(
                 )
             )
         overdispersed = dispersion is not None and dispersion > OVERDISPERSION_LIMIT
+        reason = ("overdispersed" if overdispersed else "not_overdispersed") if model == "auto" else "chosen"
         if model == "poisson" or (model == "auto" and not overdispersed):
             if not poisson.converged or not np.isfinite(poisson.conf_int().to_numpy()).all():
                 raise AnalysisError(_("The Poisson model cannot be fitted to these data."))
-            return poisson.params, poisson.conf_int(), poisson.pvalues, "poisson", dispersion
-        fitted = NegativeBinomial(endog, exog, loglike_method="nb2", offset=offset).fit(disp=0, maxiter=200)
+            return _RateFit(
+                poisson.params, poisson.conf_int(), poisson.pvalues, "poisson", reason, dispersion, None
+            )
+        negbin = NegativeBinomial(endog, exog, loglike_method="nb2", offset=offset)
+        start = negbin.fit(disp=0, maxiter=200)
+        fitted = negbin.fit(start_params=start.params, method="newton", maxiter=100, disp=0, **covariance)
+        gradient = negbin.score(fitted.params.to_numpy())
     limits = fitted.conf_int()
-    if not fitted.mle_retvals.get("converged", False) or not np.isfinite(limits.to_numpy()).all():
+    converged = bool(fitted.mle_retvals.get("converged", False)) and bool(
+        np.all(np.abs(gradient) <= SCORE_TOLERANCE * max(1.0, float(endog.sum())))
+    )
+    if not converged or not np.isfinite(limits.to_numpy()).all() or fitted.params["alpha"] <= 0:
         # Typically the counts vary less than a Poisson model allows (alpha near 0): the negative binomial
         # cannot be fitted and brings nothing, and its intervals would be NaN rather than wrong.
         raise AnalysisError(
@@ -380,7 +450,15 @@ def _fit_rates(
                 "overdispersed); use the Poisson model."
             )
         )
-    return fitted.params, limits, fitted.pvalues, "negbin", dispersion
+    return _RateFit(
+        fitted.params,
+        limits,
+        fitted.pvalues,
+        "negbin",
+        reason,
+        dispersion,
+        float(fitted.params["alpha"]),
+    )
 
 
 # --- time to first event ------------------------------------------------------------------------------------
@@ -394,11 +472,15 @@ def survival(
     Each row is a person: `days` until the first event, or until the end of follow-up when `event` is
     false/0 (censored). Per group (sorted): n, events, median_days and survival_at {day: S(day)}.
 
-    The estimate is statsmodels.duration.survfunc.SurvfuncRight. median_days is its quantile(0.5): the first
-    time the estimate falls below 0.5 (SAS's convention; R averages two times when the curve sits exactly
-    at 0.5), None when it is never reached. survival_at[day] is the estimate at that day (the step function
-    at the last event time ≤ day), None when nobody in the group was followed that long. logrank_p is
-    statsmodels' survdiff (the log-rank test), None with a single group.
+    The estimate is statsmodels.duration.survfunc.SurvfuncRight. median_days is the first time the estimate
+    falls to 0.5 or below (lifelines' and Stata's convention: a curve that sits exactly at 0.5 from day 120 has
+    median 120), None when it is never reached. survival_at[day] is the estimate at that day (the step
+    function at the last event time ≤ day), None when nobody in the group was followed that long.
+
+    The log-rank test is statsmodels' survdiff: logrank_chisq on logrank_df = groups - 1 degrees of freedom,
+    logrank_p its upper tail (scipy.stats.chi2.sf, exact far into the tail where 1 - cdf prints 0). All None
+    with a single group, and, with `logrank_note` saying why, when no one had an event or the test's variance
+    is singular (e.g. every event on one day): the estimates are still given.
     """
     _require_columns(df, [group, days, event])
     _require_rows(df, 2)
@@ -420,22 +502,63 @@ def survival(
         times = all_times[chosen]
         flags = all_flags[chosen]
         estimate = SurvfuncRight(times, flags)
-        median = estimate.quantile(0.5)
         groups.append(
             {
                 "group": level,
                 "n": int(chosen.sum()),
                 "events": int(flags.sum()),
-                "median_days": None if math.isnan(median) else float(median),
+                "median_days": _median(estimate),
                 "survival_at": {day: _survival_at(estimate, times, day) for day in checkpoints},
             }
         )
-    logrank_p = None
-    if len(groups) > 1:
+    chisq, df_logrank, logrank_p, note = _logrank(all_times, all_flags, labels.codes, len(groups))
+    return {
+        "n": len(df),
+        "events": int(status.sum()),
+        "groups": groups,
+        "logrank_chisq": chisq,
+        "logrank_df": df_logrank,
+        "logrank_p": logrank_p,
+        "logrank_note": note,
+    }
+
+
+def _median(estimate: SurvfuncRight) -> float | None:
+    """The first event time at which the estimate is 0.5 or below; None when it never gets there. The product
+    of the steps is floating point (0.75 · 2/3 is 0.5000000000000001), so 0.5 is met within 1e-12."""
+    reached = np.flatnonzero(np.asarray(estimate.surv_prob) <= 0.5 + 1e-12)
+    return float(estimate.surv_times[reached[0]]) if reached.size else None
+
+
+def _logrank(
+    times: np.ndarray, flags: np.ndarray, codes: np.ndarray, groups: int
+) -> tuple[float | None, int | None, float | None, str | None]:
+    if groups < 2:
+        return None, None, None, None
+    if not flags.any():
+        return (
+            None,
+            None,
+            None,
+            _("No one had an event, so there is nothing for the log-rank test to compare."),
+        )
+    try:
         # The codes sort as the labels do, so the test sees the same groups in the same order.
-        _chisq, p_value = survdiff(all_times, all_flags, labels.codes)
-        logrank_p = float(p_value)
-    return {"n": len(df), "events": int(status.sum()), "groups": groups, "logrank_p": logrank_p}
+        chisq, _p = survdiff(times, flags, codes)
+    except np.linalg.LinAlgError:
+        return (
+            None,
+            None,
+            None,
+            _(
+                "The log-rank test cannot be computed here: its variance is singular (for instance, every "
+                "event fell on the same day)."
+            ),
+        )
+    if not math.isfinite(float(chisq)):
+        return None, None, None, _("The log-rank test cannot be computed from these data.")
+    df = groups - 1
+    return float(chisq), df, float(stats.chi2.sf(float(chisq), df)), None
 
 
 def _survival_at(estimate: SurvfuncRight, times: np.ndarray, day: int) -> float | None:
@@ -443,6 +566,105 @@ def _survival_at(estimate: SurvfuncRight, times: np.ndarray, day: int) -> float 
         return None
     passed = np.flatnonzero(estimate.surv_times <= day)
     return 1.0 if passed.size == 0 else float(estimate.surv_prob[passed[-1]])
+
+
+class HazardRatio(TypedDict):
+    group: str
+    reference: str
+    hr: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+
+
+class Cox(TypedDict):
+    n: int
+    events: int
+    ties: str
+    covariates: list[str]
+    hazard_ratios: list[HazardRatio]
+
+
+def cox(
+    df: pd.DataFrame,
+    group: str,
+    days: str,
+    event: str,
+    *,
+    reference: str | None = None,
+    covariates: Sequence[str] = (),
+) -> Cox:
+    """Hazard ratios of a first event for each group against the reference, from a Cox proportional-hazards
+    model (statsmodels PHReg, Breslow's method for tied times, as Stata's stcox by default) with the group and
+    each of `covariates` (categorical, treatment coding, e.g. the organization) as terms.
+
+    hr = exp(coefficient); ci_low/ci_high = exp of the Wald 95% limits; p_value the Wald z-test. The reference
+    defaults to the first group in sorted order. No events, or a model that cannot be fitted (a group with no
+    events has an infinite hazard ratio), is an AnalysisError in plain words.
+    """
+    _require_columns(df, [group, days, event, *covariates])
+    _require_rows(df, 2)
+    labels = _labels(df, group)
+    time = _numeric(df, days)
+    if time.isna().any() or (time < 0).any():
+        raise AnalysisError(
+            _("%(column)s must be a number of days of 0 or more in every row.") % {"column": days}
+        )
+    status = _flags(df, event)
+    if not status.any():
+        raise AnalysisError(_("No one had an event, so no hazard ratio can be estimated."))
+    levels = labels.levels
+    if len(levels) < 2:
+        raise AnalysisError(
+            _("A hazard ratio needs at least two groups; there is only %(n)s.") % {"n": len(levels)}
+        )
+    reference = levels[0] if reference is None else reference
+    if reference not in levels:
+        raise AnalysisError(
+            _("The reference group %(reference)r is not in the data (groups: %(groups)s).")
+            % {"reference": reference, "groups": ", ".join(map(str, levels))}
+        )
+    others = [level for level in levels if level != reference]
+    exog = pd.DataFrame(index=df.index)
+    for number, level in enumerate(others):
+        exog[f"group_{number}"] = (labels.codes == levels.index(level)).astype(float)
+    used = _add_covariates(df, exog, covariates)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            fitted = PHReg(
+                time.to_numpy(dtype=float), exog, status=status.to_numpy(dtype=float), ties="breslow"
+            ).fit(disp=0)
+        except (np.linalg.LinAlgError, ValueError):
+            fitted = None
+    params = None if fitted is None else pd.Series(fitted.params, index=exog.columns)
+    if fitted is None or params is None or not np.isfinite(fitted.bse).all() or np.abs(params).max() > 20:
+        raise AnalysisError(
+            _(
+                "The Cox model cannot be fitted to these data (for instance, a group or an organization with "
+                "no events)."
+            )
+        )
+    limits = pd.DataFrame(np.asarray(fitted.conf_int()), index=exog.columns)
+    pvalues = pd.Series(fitted.pvalues, index=exog.columns)
+    ratios: list[HazardRatio] = [
+        {
+            "group": level,
+            "reference": reference,
+            "hr": math.exp(params[f"group_{number}"]),
+            "ci_low": math.exp(limits.loc[f"group_{number}", 0]),
+            "ci_high": math.exp(limits.loc[f"group_{number}", 1]),
+            "p_value": float(pvalues[f"group_{number}"]),
+        }
+        for number, level in enumerate(others)
+    ]
+    return {
+        "n": len(df),
+        "events": int(status.sum()),
+        "ties": "breslow",
+        "covariates": used,
+        "hazard_ratios": ratios,
+    }
 
 
 # --- retention and fidelity ---------------------------------------------------------------------------------

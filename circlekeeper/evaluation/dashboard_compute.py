@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import functools
+import logging
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
@@ -19,6 +20,7 @@ from typing import Any
 import pandas as pd
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from circlekeeper.accountability.models import (
     REPAIR_KINDS,
@@ -36,6 +38,8 @@ from circlekeeper.evaluation.suppression import is_small, suppress_count, suppre
 from circlekeeper.instruments.models import Instrument
 from circlekeeper.safety.models import RiskLevel, SafetyCheck, SafetyHold
 from circlekeeper.support.models import PodMeasure, PodSide
+
+logger = logging.getLogger(__name__)
 
 # --- filters ------------------------------------------------------------------------------------------------
 
@@ -117,7 +121,9 @@ def _score_section(
         "refused": None,
     }
     roles = [spec.role] if spec.role else None
-    frame = dataset.scores_frame(scope, instrument=spec.instrument, score=spec.score, roles=roles, **chosen)
+    frame = dataset.scores_frame(
+        scope, instrument=spec.instrument, score=spec.score, roles=roles, include_unscored=True, **chosen
+    )
     try:
         described = report.descriptives_report(
             frame, instrument=spec.instrument, score=spec.score, threshold=threshold
@@ -305,10 +311,23 @@ def _pod_measures(
 
 
 def _report_section(kind: str, make: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """One section's report; a refusal, or a numerical failure of the libraries (a singular matrix, an
+    overflow), is said for this section alone, so the rest of the page is still computed and shown."""
     try:
         return {"kind": kind, "report": make(), "refused": None}
     except (report.ReportRefused, analysis.AnalysisError) as exc:
         return {"kind": kind, "report": None, "refused": _refusal(exc)}
+    except (ValueError, ArithmeticError):
+        # numpy's LinAlgError is a ValueError. The data behind it are not shown, only logged by kind.
+        logger.exception("The dashboard section %s could not be computed", kind)
+        return {
+            "kind": kind,
+            "report": None,
+            "refused": _(
+                "This part could not be computed from these data (the statistics library failed on them); "
+                "the rest of the page is not affected."
+            ),
+        }
 
 
 def _outcomes(scope: dataset.Scope) -> pd.DataFrame:

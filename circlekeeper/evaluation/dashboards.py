@@ -339,10 +339,17 @@ def _present_score(section: dict[str, Any], threshold: int, chart_id: str) -> Se
                 "n": number(n),
             }
         bars.append(charts.Bar(row["timepoint"], row["mean"], text, row["ci_low"], row["ci_high"]))
+        if row.get("missing"):
+            shown.notes.append(
+                _(
+                    "%(timepoint)s: %(missing)s answered without a score (too few items answered); n counts those with one."
+                )
+                % {"timepoint": row["timepoint"], "missing": suppressed_text(row["missing"], threshold)}
+            )
         rows.append(
             (
                 row["timepoint"],
-                [number(n)]
+                [number(n), number(row.get("answered")), number(row.get("missing"))]
                 + [
                     number(row[key])
                     for key in ("mean", "sd", "ci_low", "ci_high", "median", "q1", "q3", "min", "max")
@@ -369,7 +376,9 @@ def _present_score(section: dict[str, Any], threshold: int, chart_id: str) -> Se
             caption=_("%(score)s at each timepoint") % {"score": name},
             columns=[
                 _("Timepoint"),
-                _("People (n)"),
+                _("People with a score (n)"),
+                _("Answered"),
+                _("Answered without a score"),
                 _("Mean"),
                 _("SD"),
                 _("95% CI, low"),
@@ -393,8 +402,12 @@ def _present_score(section: dict[str, Any], threshold: int, chart_id: str) -> Se
                 (
                     label,
                     [
+                        number(change.get("n_before")),
+                        number(change.get("n_after")),
                         number(change["n"]),
                         number(change["mean_change"]),
+                        number(change.get("mean_change_ci_low")),
+                        number(change.get("mean_change_ci_high")),
                         number(change["t"]),
                         p_value(change["p_t"]),
                         p_value(change["p_wilcoxon"]),
@@ -409,8 +422,12 @@ def _present_score(section: dict[str, Any], threshold: int, chart_id: str) -> Se
                 caption=_("Change from the first timepoint, over the people who answered at both"),
                 columns=[
                     _("Timepoints"),
-                    _("People (n)"),
+                    _("With a score at the first"),
+                    _("With a score at the later"),
+                    _("Pairs (n)"),
                     _("Mean change"),
+                    _("Mean change 95% CI, low"),
+                    _("Mean change 95% CI, high"),
                     _("Paired t"),
                     _("p (t-test)"),
                     _("p (Wilcoxon)"),
@@ -732,6 +749,7 @@ def _present_irr(section: dict[str, Any], threshold: int, chart_id: str) -> Sect
         else sum(g["n"] for g in made["groups"] if isinstance(g["n"], int)),
         threshold,
     )
+    shown.notes.extend(_irr_notes(made))
     rows = []
     for comparison in made["comparisons"]:
         if comparison["withheld"]:
@@ -772,7 +790,75 @@ def _present_irr(section: dict[str, Any], threshold: int, chart_id: str) -> Sect
             rows=rows,
         )
     )
+    if made.get("unadjusted"):
+        shown.tables.append(
+            Table(
+                caption=_("Incidence rate ratios without adjusting for the organization"),
+                columns=[
+                    _("Group / reference"),
+                    _("IRR"),
+                    _("95% CI, low"),
+                    _("95% CI, high"),
+                    _("p"),
+                    _("Model"),
+                ],
+                rows=[
+                    (
+                        f"{c['group']} / {c['reference']}",
+                        [
+                            number(c["irr"]),
+                            number(c["ci_low"]),
+                            number(c["ci_high"]),
+                            p_value(c["p_value"]),
+                            c["model"] or "—",
+                        ],
+                    )
+                    for c in made["unadjusted"]
+                ],
+            )
+        )
     return shown
+
+
+def _irr_notes(made: dict[str, Any]) -> list[str]:
+    """What was fitted and why, in words: the model, the reason for it, the standard errors, the adjustment."""
+    notes: list[str] = []
+    model, reason = made.get("model"), made.get("model_reason")
+    dispersion = number(made.get("dispersion"))
+    if model == "negbin":
+        text = _("Model: negative binomial (NB2), alpha = %(alpha)s.") % {
+            "alpha": number(made.get("alpha"), 3)
+        }
+    elif model == "poisson":
+        text = _("Model: Poisson.")
+    else:
+        return notes
+    if reason == "overdispersed":
+        text += " " + _("Chosen because the counts are overdispersed (Pearson χ²/df = %(d)s, above 1.5).") % {
+            "d": dispersion
+        }
+    elif reason == "not_overdispersed":
+        text += " " + _(
+            "Chosen because the counts are not overdispersed (Pearson χ²/df = %(d)s, at most 1.5)."
+        ) % {"d": dispersion}
+    elif reason == "chosen":
+        text += " " + _("As requested.")
+    notes.append(text)
+    if made.get("se") == "robust":
+        notes.append(
+            _(
+                "Standard errors are robust (sandwich, HC0): the intervals hold even when the counts vary more "
+                "than the model assumes."
+            )
+        )
+    if "organization" in (made.get("adjusted_for") or []):
+        notes.append(
+            _(
+                "Adjusted for the organization (a covariate), since organizations may differ in who receives "
+                "circles and in their base rates; the unadjusted ratios are in the second table."
+            )
+        )
+    return notes
 
 
 def _at(survival_at: dict[Any, Any], day: int) -> float | None:
@@ -809,7 +895,21 @@ def _present_survival(section: dict[str, Any], threshold: int, chart_id: str) ->
         )
     shown.n_text = _n_text(made["n"], threshold) if made["n"] is not None else ""
     if made["logrank_p"] is not None:
-        shown.notes.append(_("Log-rank test: p = %(p)s") % {"p": p_value(made["logrank_p"])})
+        if made.get("logrank_chisq") is not None:
+            shown.notes.append(
+                _("Log-rank test: χ² = %(chisq)s on %(df)s df, p = %(p)s")
+                % {
+                    "chisq": number(made["logrank_chisq"]),
+                    "df": made["logrank_df"],
+                    "p": p_value(made["logrank_p"]),
+                }
+            )
+        else:
+            shown.notes.append(_("Log-rank test: p = %(p)s") % {"p": p_value(made["logrank_p"])})
+    elif made.get("logrank_withheld"):
+        shown.notes.append(_("Log-rank test: %(reason)s") % {"reason": made["logrank_withheld"]})
+    if made.get("cox_withheld"):
+        shown.notes.append(_("Cox model: %(reason)s") % {"reason": made["cox_withheld"]})
     if curves:
         shown.chart = charts.step_chart(
             chart_id=chart_id,
@@ -830,6 +930,37 @@ def _present_survival(section: dict[str, Any], threshold: int, chart_id: str) ->
             rows=rows,
         )
     )
+    cox = made.get("cox")
+    if cox:
+        adjusted = "organization" in cox["covariates"]
+        shown.tables.append(
+            Table(
+                caption=(
+                    _("Hazard ratios of a first recurrence (Cox model, adjusted for the organization)")
+                    if adjusted
+                    else _("Hazard ratios of a first recurrence (Cox model)")
+                ),
+                columns=[
+                    _("Group / reference"),
+                    _("Hazard ratio"),
+                    _("95% CI, low"),
+                    _("95% CI, high"),
+                    _("p"),
+                ],
+                rows=[
+                    (
+                        f"{ratio['group']} / {ratio['reference']}",
+                        [
+                            number(ratio["hr"]),
+                            number(ratio["ci_low"]),
+                            number(ratio["ci_high"]),
+                            p_value(ratio["p_value"]),
+                        ],
+                    )
+                    for ratio in cox["hazard_ratios"]
+                ],
+            )
+        )
     return shown
 
 

@@ -15,6 +15,7 @@ Every frame is scoped to a `Scope`: one organization, or every organization of a
 from __future__ import annotations
 
 import datetime
+import math
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -160,11 +161,14 @@ def scores_frame(
     since: datetime.date | None = None,
     until: datetime.date | None = None,
     roles: Iterable[str] | None = None,
+    include_unscored: bool = False,
 ) -> pd.DataFrame:
     """One row per submitted response and numeric score: who (code), where, which timepoint, which month.
 
     `timepoint` is the evaluation timepoint the response answered ("" for a response outside the plan, e.g.
-    a safety check at a meeting). Children never appear.
+    a safety check at a meeting). Children never appear. With `include_unscored` (and an instrument and a
+    score named), a response whose score could not be computed (too few items answered) is a row with an
+    empty value, so the reports can say how many answered without a score rather than drop them from n.
     """
     import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
 
@@ -198,7 +202,10 @@ def scores_frame(
     rows: list[dict[str, Any]] = []
     for response in responses:
         timepoint = getattr(response, "timepoint", None)
-        for name, value in (response.scores or {}).items():
+        found = dict(response.scores or {})
+        if include_unscored and instrument and score and found.get(score) is None:
+            found[score] = math.nan
+        for name, value in found.items():
             if score and name != score:
                 continue
             if isinstance(value, bool) or not isinstance(value, int | float):

@@ -19,7 +19,7 @@ from django.utils.http import content_disposition_header, urlencode
 
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.reauth import MAX_AGE, require_recent_authentication
-from circlekeeper.evaluation import exports, items
+from circlekeeper.evaluation import deidentify, exports, items
 from circlekeeper.evaluation.access import organization_row_scope
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.export_forms import TIMEPOINTS, DataForm, ExportForm
@@ -51,7 +51,8 @@ def deidentified_data(request: HttpRequest) -> HttpResponse:
         language = form.cleaned_data["language"] or _language()
         variables = items.variables_for(instrument, language)
         page = Paginator(items.responses_for(scope, instrument), PAGE_SIZE).get_page(request.GET.get("page"))
-        rows = items.rows_of(scope, page.object_list, variables)
+        plan = deidentify.plan_for(scope)
+        rows = items.rows_of(scope, page.object_list, variables, plan)
         audit(
             request, action=Action.EVALUATION_DATA_VIEW, object_type="instrument", object_id=instrument.code
         )
@@ -61,6 +62,7 @@ def deidentified_data(request: HttpRequest) -> HttpResponse:
             "rows": [[row.get(variable.name) for variable in variables] for row in rows],
             "page": page,
             "query": urlencode({"instrument": instrument.code, "language": language}),
+            "deidentification": plan.summary,
         }
     return render(request, "evaluation/exports/data.html", context)
 
@@ -119,6 +121,11 @@ def export_data(request: HttpRequest) -> HttpResponseBase:
     return render(
         request,
         "evaluation/exports/exports.html",
-        {"form": form, "scope": scope, "minutes": int(MAX_AGE.total_seconds() // 60)},
+        {
+            "form": form,
+            "scope": scope,
+            "minutes": int(MAX_AGE.total_seconds() // 60),
+            "deidentification": deidentify.plan_for(scope).summary,
+        },
         status=400 if request.method == "POST" else 200,
     )

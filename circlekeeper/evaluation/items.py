@@ -32,6 +32,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.evaluation.dataset import Coder, Scope, month_of, timepoints_frame
+from circlekeeper.evaluation.deidentify import Plan, plan_for
 from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import PNTS, choices_for, iter_items, localized
 from circlekeeper.instruments.missing import PREFER_NOT_TO_SAY, missing_codes
@@ -510,14 +511,19 @@ def responses_for(scope: Scope, instrument: Instrument) -> QuerySet[Response]:
     )
 
 
-def rows_of(scope: Scope, responses: Iterable[Response], variables: list[Variable]) -> list[dict[str, Any]]:
-    return list(iter_rows(scope, responses, variables))
+def rows_of(
+    scope: Scope, responses: Iterable[Response], variables: list[Variable], plan: Plan | None = None
+) -> list[dict[str, Any]]:
+    return list(iter_rows(scope, responses, variables, plan))
 
 
 def iter_rows(
-    scope: Scope, responses: Iterable[Response], variables: list[Variable]
+    scope: Scope, responses: Iterable[Response], variables: list[Variable], plan: Plan | None = None
 ) -> Iterator[dict[str, Any]]:
-    """The de-identified row of each response, one at a time (a streamed export reads them as it writes)."""
+    """The de-identified row of each response, one at a time (a streamed export reads them as it writes),
+    generalized by the scope's k-anonymity plan (deidentify.py; made here when not given): a person the plan
+    leaves out has no row."""
+    plan = plan_for(scope) if plan is None else plan
     code = Coder(scope.evaluation)
     slugs = {organization.pk: organization.slug for organization in scope.organizations}
     answered = [variable for variable in variables if variable.name not in CONTEXT]
@@ -534,8 +540,11 @@ def iter_rows(
         if timepoint is None and response.purpose.startswith(REDCAP_PURPOSE):
             # Not a column: the REDCap event a record imported without a timepoint came from (issue 22).
             row[REDCAP_EVENT] = response.purpose
-        row.update(answer_cells(answered, response.answers or {}, response.scores or {}))
-        yield row
+        shown = plan.apply(row)
+        if shown is None:
+            continue
+        shown.update(answer_cells(answered, response.answers or {}, response.scores or {}))
+        yield shown
 
 
 def variables_for(instrument: Instrument, language: str) -> list[Variable]:
@@ -572,5 +581,7 @@ def timepoint_table(scope: Scope, *, language: str = "en") -> Table:
         variables.insert(5, Variable("status", _("Status (completed, missed, pending)"), "text"))
         title = _("Evaluation timepoints")
     names = [variable.name for variable in variables]
-    rows = [{name: record[name] for name in names} for record in frame.to_dict("records")]
+    plan = plan_for(scope)
+    records = plan.apply_all(frame.to_dict("records"))
+    rows = [{name: record[name] for name in names} for record in records]
     return Table("timepoints", title, variables, rows, language)

@@ -22,6 +22,11 @@ OPTIONAL_COLUMNS = ("first_event_day",)
 COLUMNS = REQUIRED_COLUMNS + OPTIONAL_COLUMNS
 CODE_MAX = 100
 GROUP_MAX = 60
+# One person's follow-up and events have plausible bounds: a century of days, and at most 100,000 events (far
+# below the database's whole-number limit of 2³¹ - 1). A value above them is a typing or export error, said by
+# row, never a traceback from the database or the statistics.
+PERSON_DAYS_MAX = 36_525
+EVENTS_MAX = 100_000
 # Enough to fix a file by; the count of the rest is still said.
 PROBLEMS_SHOWN = 50
 
@@ -156,9 +161,23 @@ def _read_row(number: int, values: dict[str, str]) -> tuple[list[str], OutcomeRo
     person_days = _number(values["person_days"])
     if person_days is None or person_days <= 0:
         problem(_("person_days must be a number greater than 0, not %(value)r."), value=values["person_days"])
+    elif person_days > PERSON_DAYS_MAX:
+        problem(
+            _("person_days is %(value)s, more than %(max)s days (a century); check the value."),
+            value=values["person_days"],
+            max=PERSON_DAYS_MAX,
+        )
+        person_days = None
     events = _whole(values["events"])
     if events is None:
         problem(_("events must be a whole number of 0 or more, not %(value)r."), value=values["events"])
+    elif events > EVENTS_MAX:
+        problem(
+            _("events is %(value)s, more than %(max)s for one person; check the value."),
+            value=values["events"],
+            max=EVENTS_MAX,
+        )
+        events = None
     first_text = values.get("first_event_day", "")
     first_event_day = _number(first_text) if first_text else None
     if first_text:

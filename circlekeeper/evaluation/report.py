@@ -34,6 +34,7 @@ import pandas as pd
 from django.db.models import Q
 from django.utils.translation import gettext as _
 from scipy import stats
+from statsmodels.stats.proportion import proportion_confint
 
 from circlekeeper.evaluation import analysis, dataset
 from circlekeeper.evaluation.analysis import AnalysisError, Model
@@ -71,6 +72,10 @@ IRR_CSV_COLUMNS = [
 ]
 
 
+# What the unadjusted rate ratios beside the adjusted ones show.
+UNADJUSTED_KEYS = ("group", "reference", "irr", "ci_low", "ci_high", "p_value", "model")
+
+
 class ReportRefused(ValueError):
     """A report that cannot be made from these data, said in plain words."""
 
@@ -93,8 +98,20 @@ def irr_report(
     reference: str | None = None,
     model: Model = "auto",
     threshold: int = DEFAULT_THRESHOLD,
+    adjust_for: Sequence[str] | None = None,
+    robust: bool = True,
 ) -> dict[str, Any]:
+    """Rate ratios between the groups shown (see the module's docstring), from analysis.irr.
+
+    In a pooled analysis (rows from more than one organization) the organization is a covariate by default
+    (`adjust_for`; pass () for none): the organizations may differ both in who receives circles and in their
+    base rates, and a pooled ratio that ignores them is confounded. `comparisons` are then the adjusted
+    ratios and `unadjusted` the same ratios without the covariates, beside them. Standard errors are robust
+    (sandwich) unless `robust` is false; `model`, `model_reason`, `alpha` and `se` say what was fitted and why.
+    """
     _require_outcomes(frame)
+    if adjust_for is None:
+        adjust_for = ("organization",) if group_by != "organization" else ()
     labels = frame[group_by].astype(str)
     levels = sorted(labels.unique())
     if len(levels) < 2:
@@ -138,17 +155,24 @@ def irr_report(
         reference = shown[0] if shown else levels[0]
     fitted: dict[str, analysis.Comparison] = {}
     result: analysis.RateRatios | None = None
+    unadjusted: analysis.RateRatios | None = None
     if reasons[reference] is None and len(shown) > 1:
-        rows = frame[labels.isin(shown)]
+        rows = frame[labels.isin(shown)].assign(_group=labels[labels.isin(shown)])
         try:
             result = analysis.irr(
-                rows.assign(_group=labels[labels.isin(shown)]),
+                rows,
                 "_group",
                 "events",
                 "person_days",
                 reference=reference,
                 model=model,
+                covariates=list(adjust_for),
+                robust=robust,
             )
+            if result["covariates"]:
+                unadjusted = analysis.irr(
+                    rows, "_group", "events", "person_days", reference=reference, model=model, robust=robust
+                )
         except AnalysisError as exc:
             raise ReportRefused(exc.message) from None
         fitted = {comparison["group"]: comparison for comparison in result["comparisons"]}
@@ -172,10 +196,18 @@ def irr_report(
         "threshold": threshold,
         "model_requested": model,
         "model": result["model"] if result else None,
+        "model_reason": result["model_reason"] if result else None,
         "dispersion": result["dispersion"] if result else None,
+        "alpha": result["alpha"] if result else None,
+        "se": result["se"] if result else None,
+        "adjusted_for": result["covariates"] if result else [],
         "n": result["n"] if result else None,
         "groups": groups,
         "comparisons": comparisons,
+        "unadjusted": [
+            {key: value for key, value in comparison.items() if key in UNADJUSTED_KEYS}
+            for comparison in (unadjusted["comparisons"] if unadjusted else [])
+        ],
     }
 
 
@@ -210,8 +242,16 @@ def survival_report(
     group_by: str = "group",
     at: Sequence[int] = analysis.DEFAULT_SURVIVAL_DAYS,
     threshold: int = DEFAULT_THRESHOLD,
+    adjust_for: Sequence[str] | None = None,
 ) -> dict[str, Any]:
+    """Kaplan–Meier estimates, the log-rank test and a Cox model of the groups shown (module docstring).
+
+    The Cox model (analysis.cox) has the group and, in a pooled analysis, the organization as terms
+    (`adjust_for`, as in irr_report); when it cannot be fitted, `cox_withheld` says why and the rest stands.
+    """
     _require_outcomes(frame)
+    if adjust_for is None:
+        adjust_for = ("organization",) if group_by != "organization" else ()
     had_event = frame["events"] > 0
     undated = int((had_event & frame["first_event_day"].isna()).sum())
     if undated:
@@ -224,7 +264,10 @@ def survival_report(
         )
     labels = frame[group_by].astype(str)
     days = frame["first_event_day"].where(had_event, frame["person_days"]).astype(float)
-    rows = pd.DataFrame({"group": labels, "days": days, "event": had_event})
+    rows = pd.DataFrame(
+        {"group": labels, "days": days, "event": had_event}
+        | {column: frame[column].astype(str) for column in adjust_for}
+    )
     checkpoints = sorted({int(day) for day in at})
     groups: list[dict[str, Any]] = []
     for level in sorted(labels.unique()):
@@ -254,6 +297,8 @@ def survival_report(
         )
     shown = [row["group"] for row in groups if row["withheld"] is None]
     result: analysis.Survival | None = None
+    cox: analysis.Cox | None = None
+    cox_withheld = None
     if shown:
         try:
             result = analysis.survival(
@@ -261,6 +306,13 @@ def survival_report(
             )
         except AnalysisError as exc:
             raise ReportRefused(exc.message) from None
+        if len(shown) > 1:
+            try:
+                cox = analysis.cox(
+                    rows[rows["group"].isin(shown)], "group", "days", "event", covariates=list(adjust_for)
+                )
+            except AnalysisError as exc:
+                cox_withheld = exc.message
         estimates = {row["group"]: row for row in result["groups"]}
         for row in groups:
             if row["group"] in estimates:
@@ -277,15 +329,29 @@ def survival_report(
         "n": result["n"] if result else None,
         "events": result["events"] if result else None,
         "groups": groups,
+        "logrank_chisq": result["logrank_chisq"] if result else None,
+        "logrank_df": result["logrank_df"] if result else None,
         "logrank_p": result["logrank_p"] if result else None,
-        "logrank_withheld": logrank_withheld,
+        "logrank_withheld": logrank_withheld or (result["logrank_note"] if result else None),
+        "cox": cox,
+        "cox_withheld": cox_withheld,
     }
 
 
 # --- questionnaire scores: descriptives and pre/post change -------------------------------------------------
 
 DESCRIPTIVE_KEYS = ("mean", "sd", "median", "q1", "q3", "min", "max", "ci_low", "ci_high")
-PREPOST_KEYS = ("mean_change", "t", "p_t", "p_wilcoxon", "d_z", "d_z_ci_low", "d_z_ci_high")
+PREPOST_KEYS = (
+    "mean_change",
+    "mean_change_ci_low",
+    "mean_change_ci_high",
+    "t",
+    "p_t",
+    "p_wilcoxon",
+    "d_z",
+    "d_z_ci_low",
+    "d_z_ci_high",
+)
 ALL_GROUPS = "all"
 
 
@@ -312,9 +378,20 @@ def planned_scores(frame: pd.DataFrame) -> pd.DataFrame:
     return planned.drop_duplicates(subset=["participant", "timepoint"], keep="last")
 
 
+def is_binary(values: pd.Series) -> bool:
+    """Every value present is 0 or 1: the mean is a proportion."""
+    present = values.dropna()
+    return bool(present.size) and bool(present.isin([0.0, 1.0]).all())
+
+
 def _mean_interval(values: pd.Series) -> tuple[float | None, float | None]:
-    """The t-based 95% confidence interval of the mean (scipy.stats.t)."""
+    """The 95% confidence interval of the mean: Wilson's for a 0/1 score (its mean is a proportion, and a t
+    interval would give [0, 0] for 0 of 25 or go below 0), else the t-based one (scipy.stats.t)."""
+    values = values.dropna()
     n = int(values.size)
+    if is_binary(values):
+        low, high = proportion_confint(int(values.sum()), n, alpha=0.05, method="wilson")
+        return float(low), float(high)
     if n < 2:
         return None, None
     mean, spread = float(values.mean()), float(values.std(ddof=1))
@@ -338,6 +415,13 @@ def _group_cells(counts: list[int], threshold: int) -> tuple[list[Any], Any, set
     return [row[0] for row in table.cells], table.total, hidden
 
 
+def _binary_reason(threshold: int) -> str:
+    return _(
+        "fewer than %(threshold)s people answered 1, or fewer than %(threshold)s answered 0: the share would "
+        "give the count away"
+    ) % {"threshold": threshold}
+
+
 def _complement_reason(threshold: int) -> str:
     return _(
         "hidden so that a group of fewer than %(threshold)s people cannot be worked out from the total"
@@ -354,9 +438,18 @@ def descriptives_report(
 ) -> dict[str, Any]:
     """Per timepoint (and per group): n, mean, sd, median, quartiles, range and the 95% CI of the mean.
 
-    `frame` is dataset.scores_frame for one instrument and score. A timepoint or group of fewer than
-    `threshold` people is withheld. With `group_by`, each timepoint's groups are a table whose total is the
-    row "all", so a small group hides another (complementary suppression).
+    `frame` is dataset.scores_frame for one instrument and score (with include_unscored, a response whose
+    score could not be computed has an empty value). A timepoint or group of fewer than `threshold` people is
+    withheld. With `group_by`, each timepoint's groups are a table whose total is the row "all", so a small
+    group hides another (complementary suppression).
+
+    n is the people with a score. Each timepoint's row "all" also says how many answered without a score
+    (`missing`, suppressed) and how many answered in all (`answered`, only when `missing` is shown, since
+    answered - n would give it back): no one who answered is silently left out.
+
+    A 0/1 score (every value 0 or 1, e.g. "any recurrence") is a count: its mean times n gives the number of
+    1s. Its 1s and 0s are published as counts (`positive`, `negative`), suppressed as one table with n as
+    total, and the mean and its Wilson interval only when neither is hidden.
     """
     rows = planned_scores(frame[(frame["instrument"] == instrument) & (frame["score"] == score)])
     if rows.empty:
@@ -374,8 +467,9 @@ def descriptives_report(
                 (level, rows.loc[here & (labels == level), "value"])
                 for level in sorted(labels[here].unique())
             ]
-        counts = [int(values.size) for _level, values in parts]
+        counts = [int(values.notna().sum()) for _level, values in parts]
         cells, _total, hidden = _group_cells(counts[1:], threshold) if labels is not None else ([], 0, set())
+        binary = is_binary(parts[0][1])
         for index, (level, values) in enumerate(parts):
             n = counts[index]
             reason = None
@@ -387,9 +481,24 @@ def descriptives_report(
                 "timepoint": point,
                 "group": level,
                 "n": cells[index - 1] if index > 0 else suppress_count(n, threshold),
+                "answered": None,
+                "missing": None,
+                "positive": None,
+                "negative": None,
                 **dict.fromkeys(DESCRIPTIVE_KEYS),
                 "withheld": reason,
             }
+            if index == 0:
+                unscored = int(values.isna().sum())
+                row["missing"] = suppress_count(unscored, threshold)
+                if not is_small(unscored, threshold) and not is_small(n, threshold):
+                    row["answered"] = int(values.size)
+            if binary and reason is None:
+                ones = int((values == 1).sum())
+                split = suppress_table([[ones, n - ones]], threshold)
+                row["positive"], row["negative"] = split.cells[0]
+                if split.hidden:
+                    reason = row["withheld"] = _binary_reason(threshold)
             if reason is None:
                 row.update(describe_values(values))
             shown.append(row)
@@ -417,8 +526,9 @@ def prepost_report(
     """Change in a score between two timepoints, over the people who answered at both (analysis.prepost).
 
     With `group_by`, also per group (a person's group at the later timepoint); groups are suppressed as a
-    table whose total is the overall n. A set of pairs below the threshold, or one the analysis cannot use
-    (e.g. every change the same), is withheld with the reason.
+    table whose total is the overall n. n is the pairs; n_before and n_after the people with a score at each
+    timepoint (so "28 had T0, 19 are pairs" is said, not hidden). A set of pairs below the threshold, or one
+    the analysis cannot use (e.g. every change the same), is withheld with the reason.
     """
     if before == after:
         raise ReportRefused(_("--from and --to must be two different timepoints."))
@@ -430,8 +540,9 @@ def prepost_report(
                 _("No one has a %(score)s score at %(timepoint)s (timepoints with scores: %(known)s).")
                 % {"score": score, "timepoint": point, "known": ", ".join(known) or _("none")}
             )
-    first = rows[rows["timepoint"] == before].set_index("participant")
-    second = rows[rows["timepoint"] == after].set_index("participant")
+    scored = rows[rows["value"].notna()]
+    first = scored[scored["timepoint"] == before].set_index("participant")
+    second = scored[scored["timepoint"] == after].set_index("participant")
     pairs = (
         first[["value"]]
         .rename(columns={"value": "before"})
@@ -439,6 +550,9 @@ def prepost_report(
         .sort_index()
     )
     overall = _prepost_part(pairs, threshold)
+    # Who had a score at each timepoint, beside the pairs: the people left out of the change are said.
+    overall["n_before"] = suppress_count(len(first), threshold)
+    overall["n_after"] = suppress_count(len(second), threshold)
     groups: list[dict[str, Any]] = []
     if group_by:
         labels = group_labels(pairs, group_by)
@@ -653,7 +767,9 @@ def make(
             raise ReportRefused(_("Say which instrument and which of its scores to analyse."))
         check_score(scope, instrument, score)
         roles = [role] if role else None
-        frame = dataset.scores_frame(scope, instrument=instrument, score=score, roles=roles, **filters)
+        frame = dataset.scores_frame(
+            scope, instrument=instrument, score=score, roles=roles, include_unscored=True, **filters
+        )
         if kind == "descriptives":
             return descriptives_report(
                 frame, instrument=instrument, score=score, group_by=group_by, threshold=threshold

@@ -33,8 +33,12 @@ from circlekeeper.instruments.models import Instrument, InstrumentVersion, Respo
 from circlekeeper.protocol.models import Transition, TransitionKind
 from circlekeeper.testing import PersonaTestCase, make_case, make_participant
 
-TODAY = datetime.date(2026, 6, 15)  # the page shows 2025 Q3 to 2026 Q2
-NOW = datetime.datetime(2026, 6, 15, 18, 0, tzinfo=datetime.UTC)
+# The page shows the last four complete quarters, the latest once 30 days have passed since it ended: on 15 August
+# 2026, 2025 Q3 to 2026 Q2.
+TODAY = datetime.date(2026, 8, 15)
+NOW = datetime.datetime(2026, 8, 15, 18, 0, tzinfo=datetime.UTC)
+# Decisions take effect from the quarter after the one they were made in: these were made before every quarter shown.
+DECIDED = datetime.datetime(2025, 1, 10, 12, 0, tzinfo=datetime.UTC)
 IN_Q1 = datetime.datetime(2026, 2, 10, 18, 0, tzinfo=datetime.UTC)
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
 
@@ -190,8 +194,11 @@ class ImpactData(PersonaTestCase):
             )
 
     @classmethod
-    def show(cls, organization, shown=True):
-        ImpactDecision.objects.create(organization=organization, shown=shown, reason="", by=cls.pat)
+    def show(cls, organization, shown=True, at=DECIDED):
+        decision = ImpactDecision.objects.create(
+            organization=organization, shown=shown, reason="", by=cls.pat
+        )
+        ImpactDecision.objects.filter(pk=decision.pk).update(at=at)
 
     def page(self):
         self.client.logout()
@@ -443,3 +450,75 @@ class QueryBudgetTests(ImpactData):
 
         self.assertEqual(self.queries(), one)
         self.assertLessEqual(one, 12)
+
+
+def published(report):
+    """Every number of a release, by quarter: what a reader saves from the page."""
+    cells = {}
+    for name in ("tracks", "agreements", "safer", "reach"):
+        for row in getattr(report, name).rows:
+            cells[(name, row.label)] = (row.cells, row.total, row.share)
+    for label, shown in report.facilitators:
+        cells[("facilitators", label)] = shown
+    return cells
+
+
+class ReleaseOverTimeTests(ImpactData):
+    """Issue 21, finding 3: the page changes only at quarter boundaries after a lag, a decision takes effect from
+    the next quarter, and a quarter's numbers are the same in every release that shows it."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.show(cls.harbor)
+        for _ in range(12):
+            cls.add_case(cls.harbor)
+        # Valley's seven cases in 2026 Q1, and more in 2026 Q3; Valley turns sharing on during 2026 Q2.
+        for _ in range(7):
+            cls.add_case(cls.valley)
+        for _ in range(13):
+            cls.add_case(cls.valley, opened_on=datetime.date(2026, 8, 3))
+        cls.show(cls.valley, at=datetime.datetime(2026, 5, 2, 12, 0, tzinfo=datetime.UTC))
+
+    def test_the_quarters_shown_change_only_a_lag_after_a_quarter_ends(self):
+        day, changes = datetime.date(2026, 1, 1), []
+        previous = impact.release_quarters(day)
+        while day < datetime.date(2027, 1, 1):
+            day += datetime.timedelta(days=1)
+            quarters = impact.release_quarters(day)
+            self.assertTrue(all(quarter.end < day for quarter in quarters))
+            if quarters != previous:
+                changes.append(day)
+            previous = quarters
+        # 30 days after each quarter's last day, and on no other day.
+        self.assertEqual(
+            changes,
+            [
+                datetime.date(2026, 1, 31),
+                datetime.date(2026, 5, 1),
+                datetime.date(2026, 7, 31),
+                datetime.date(2026, 10, 31),
+            ],
+        )
+
+    def test_a_decision_changes_nothing_until_the_next_release(self):
+        before = impact.impact_report(self.network, datetime.date(2026, 8, 1))
+        # Harbor turns sharing off in 2026 Q3: the release in force does not change.
+        self.show(self.harbor, shown=False, at=datetime.datetime(2026, 9, 1, 12, 0, tzinfo=datetime.UTC))
+        after = impact.impact_report(self.network, datetime.date(2026, 10, 30))
+        self.assertEqual(published(before), published(after))
+
+    def test_consecutive_releases_show_the_same_numbers_for_the_quarters_both_show(self):
+        first = impact.impact_report(self.network, datetime.date(2026, 8, 15))  # 2025 Q3 to 2026 Q2
+        second = impact.impact_report(self.network, datetime.date(2026, 11, 15))  # 2025 Q4 to 2026 Q3
+        both = set(published(first)) & set(published(second))
+        self.assertEqual(len(both), 3 * 5)
+        for key in both:
+            self.assertEqual(published(first)[key], published(second)[key], key)
+        # Valley counts from 2026 Q3, the quarter after it decided: its 13 cases there, never its seven of Q1.
+        assert second.tracks is not None
+        [q1] = [row for row in second.tracks.rows if row.label == "2026 Q1"]
+        [q3] = [row for row in second.tracks.rows if row.label == "2026 Q3"]
+        self.assertEqual(q1.total, 14)  # Harbor's twelve and the two persona cases every test has there
+        self.assertEqual(q3.total, 13)
+        self.assertEqual([o.slug for o in second.organizations], ["harbor", "valley"])

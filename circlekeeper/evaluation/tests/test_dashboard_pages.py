@@ -121,7 +121,12 @@ class NumbersTest(DashboardTestCase):
             "survivor",
         )
         for row in described["rows"]:
-            cells = [row["n"], *(f"{row[key]:.2f}" for key in ("mean", "sd", "ci_low", "ci_high", "median"))]
+            cells = [
+                row["n"],
+                row["answered"],
+                row["missing"],
+                *(f"{row[key]:.2f}" for key in ("mean", "sd", "ci_low", "ci_high", "median")),
+            ]
             self.assertIn(
                 f'<th scope="row">{row["timepoint"]}</th>' + "".join(f"<td>{cell}</td>" for cell in cells),
                 text,
@@ -143,7 +148,15 @@ class NumbersTest(DashboardTestCase):
             "T3",
         )
         self.assertEqual(change["n"], 23)
-        cells = [change["n"], *(f"{change[key]:.2f}" for key in ("mean_change", "t"))]
+        cells = [
+            change["n_before"],
+            change["n_after"],
+            change["n"],
+            *(
+                f"{change[key]:.2f}"
+                for key in ("mean_change", "mean_change_ci_low", "mean_change_ci_high", "t")
+            ),
+        ]
         self.assertIn('<th scope="row">T0 → T3</th>' + "".join(f"<td>{c}</td>" for c in cells), text)
         for key in ("d_z", "d_z_ci_low", "d_z_ci_high"):
             self.assertIn(f"<td>{change[key]:.2f}</td>", text)
@@ -153,7 +166,7 @@ class NumbersTest(DashboardTestCase):
         scored_people(self.harbor, people=14, seed=22, missed=6)
         page = self.computed(SAFETY, self.eve)
         text = page.content.decode()
-        self.assertIn('<th scope="row">T3</th><td>&lt;11</td><td>—</td>', text)
+        self.assertIn('<th scope="row">T3</th><td>&lt;11</td><td>—</td><td>0</td><td>—</td>', text)
         self.assertIn("suppressed (n &lt;11)", text)
         # One bar is drawn (T0); T3's is not.
         svg = text[text.index("<svg") : text.index("</svg>")]

@@ -150,6 +150,18 @@ class FrameTests(PersonaTestCase):
         self.assertEqual(len(dataset.scores_frame(scope, until=datetime.date(2026, 3, 1))), 2)
         self.assertEqual(len(dataset.scores_frame(scope, roles=[ParticipantRole.PERSON_WHO_CAUSED_HARM])), 0)
 
+    def test_a_response_without_the_score_is_an_empty_value_when_asked_for_so_it_is_not_dropped_from_n(self):
+        # Issue 21: "T0 says 26 where 28 answered": a response whose score could not be computed is counted.
+        self.respond(self.survivor, {"felt_safety": None})
+        self.respond(self.harm, {"felt_safety": 4})
+        scope = dataset.Scope.for_organization(self.harbor)
+        code = self.version.instrument.code
+        frame = dataset.scores_frame(scope, instrument=code, score="felt_safety", include_unscored=True)
+        self.assertEqual(len(frame), 2)
+        self.assertEqual(int(frame["value"].isna().sum()), 1)
+        # Without asking, only numbers (the exports and the public pages are unchanged).
+        self.assertEqual(len(dataset.scores_frame(scope, instrument=code, score="felt_safety")), 1)
+
     def test_codes_are_stable_within_an_evaluation_and_differ_between_evaluations(self):
         organization = dataset.Scope.for_organization(self.harbor)
         again = dataset.Scope.for_organization(self.harbor)

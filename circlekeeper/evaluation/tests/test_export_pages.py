@@ -55,6 +55,20 @@ class DataPageTests(PageTestCase):
         self.assertContains(page, "2 responses.")
         self.assert_nothing_identifying(page.content)
 
+    def test_at_the_default_k_of_5_the_planted_people_are_left_out_and_the_page_says_so(self):
+        # Issue 21: the planted people are each unique, so at k = 5 none of their rows may be shown.
+        self.login(self.eve)
+        with self.settings(CIRCLEKEEPER_DEIDENTIFICATION_K=5):
+            page = self.client.get(DATA, {"instrument": "planted", "language": "en"})
+            self.confirm()
+            exports_page = self.client.get(reverse("evaluation:exports"))
+        code = dataset.Scope.for_organization(self.harbor).evaluation.code_for(self.survivor.uid)
+        self.assertNotContains(page, code)
+        self.assertContains(page, "How many people each row could be")
+        self.assertContains(page, "k achieved: no one could be shown.")
+        self.assertContains(page, "people are left out")
+        self.assertContains(exports_page, "How many people each row could be")
+
     def test_without_a_language_the_labels_follow_the_page(self):
         self.login(self.eve)
         page = self.client.get(DATA, {"instrument": "planted"}, headers={"accept-language": "es"})
@@ -109,14 +123,16 @@ class DataPageTests(PageTestCase):
         query = {"instrument": "planted", "language": "en"}
         keys.clear_key_cache(everything=True)
         self.client.get(DATA, query)
-        with self.assertNumQueries(13):
+        # 13, and 2 for the k-anonymity plan (deidentify.py): the timepoints and the responses' context columns.
+        with self.assertNumQueries(15):
             self.client.get(DATA, query)
         for n in range(60):
             person = make_participant(self.other_team_case, label=f"Person {n}")
             self.respond(person, HARM_ANSWERS, {"wellbeing": 1})
         keys.clear_key_cache(everything=True)
         self.client.get(DATA, query)
-        with self.assertNumQueries(13):
+        # 13, and 2 for the k-anonymity plan (deidentify.py): the timepoints and the responses' context columns.
+        with self.assertNumQueries(15):
             self.assertEqual(self.client.get(DATA, query).status_code, 200)
 
 
@@ -236,10 +252,11 @@ class ExportPageTests(PageTestCase):
         self.login(self.eve)
         self.confirm()
         self.client.get(EXPORTS)
-        with self.assertNumQueries(6):
+        # 6, and 2 for the k-anonymity plan's summary (deidentify.py): the timepoints and the responses.
+        with self.assertNumQueries(8):
             self.client.get(EXPORTS)
         for n in range(20):
             person = make_participant(self.other_team_case, label=f"Person {n}")
             self.respond(person, {"feel": "1"}, {"wellbeing": 1})
-        with self.assertNumQueries(6):
+        with self.assertNumQueries(8):
             self.assertEqual(self.client.get(EXPORTS).status_code, 200)

@@ -58,6 +58,15 @@ class ImportOutcomesTest(PersonaTestCase):
         self.assertEqual({o.import_batch_id for o in rows}, {batch.pk})
         self.assertFalse(ExternalOutcome.objects.for_organization(self.valley).exists())
 
+    def test_huge_counts_and_follow_up_are_rejected_by_row_before_the_database_sees_them(self):
+        # Issue 21: events = 1e20 crashed with a traceback (on PostgreSQL from 2**31).
+        self.assert_rejected(
+            outcome_csv([["C-001", "circles", 365, "1e20", ""], ["C-002", "circles", "1e9", 2**31, 1]]),
+            "row 2: events is 1e20, more than 100000 for one person; check the value.",
+            "row 3: person_days is 1e9, more than 36525 days (a century); check the value.",
+            "row 3: events is 2147483648, more than 100000 for one person; check the value.",
+        )
+
     def test_the_import_is_audited_in_the_organization(self):
         self.run_import(outcome_csv(GOOD))
         event = AuditEvent.objects.get(action="outcome.import")

@@ -27,6 +27,8 @@ def test_the_keys_are_exactly_those_of_the_report():
     assert list(prepost(PAIRS, "t0", "t3")) == [
         "n",
         "mean_change",
+        "mean_change_ci_low",
+        "mean_change_ci_high",
         "t",
         "p_t",
         "p_wilcoxon",
