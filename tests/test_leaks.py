@@ -139,7 +139,7 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
         """Issue 24: a token sees what the evaluator's export shows, so no planted identifying value at all."""
         from circlekeeper.api import services as api_services
 
-        _token, raw = api_services.create_token(self.eve, self.harbor, name="Leak test")
+        _token, raw = api_services.create_token(self.eve, organization=self.harbor, name="Leak test")
         forbidden = every_marker(self.planted)
         contents = (
             "project",
@@ -164,6 +164,21 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
             found = leaks.find_markers(response.content, forbidden)
             self.assertEqual({forbidden[m] for m in found}, set(), call)
         self.assertGreaterEqual(answered, 10)
+        # The results API: every domain's published numbers, computed at once (immediate task backend).
+        from circlekeeper.evaluation.dashboards import DOMAINS
+
+        immediate = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+        bearer = {"authorization": f"Bearer {raw}"}
+        with self.settings(TASKS=immediate), self.captureOnCommitCallbacks(execute=True):
+            self.client.get(reverse("api:v1_index"), secure=True, headers=bearer)
+        for domain in DOMAINS:
+            url = reverse("api:v1_dashboard", args=[domain.code])
+            with self.settings(TASKS=immediate), self.captureOnCommitCallbacks(execute=True):
+                self.client.get(url, secure=True, headers=bearer)
+            response = self.client.get(url, secure=True, headers=bearer)
+            self.assertEqual(response.status_code, 200, domain.code)
+            found = leaks.find_markers(response.content, forbidden)
+            self.assertEqual({forbidden[m] for m in found}, set(), domain.code)
 
     def _harm_person_reachable(self) -> Any:
         """The matrix's person who caused harm, once the survivor chose a track with contact and the hold the

@@ -11,12 +11,17 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from circlekeeper.accounts.models import Organization, User
+from circlekeeper.accounts.models import Network, Organization, User
 
 
 class ApiToken(models.Model):
     user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    # One organization's evaluation (an evaluator's token: rows and aggregates), or one network's pooled
+    # aggregates (a network admin's token: aggregates only, never rows, SECURITY.md 5).
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="+", null=True, blank=True
+    )
+    network = models.ForeignKey(Network, on_delete=models.CASCADE, related_name="+", null=True, blank=True)
     name = models.CharField(_("name"), max_length=100)
     digest = models.CharField(max_length=64, unique=True, editable=False)
     hint = models.CharField(max_length=4, editable=False)  # the token's last characters, to tell tokens apart
@@ -31,6 +36,13 @@ class ApiToken(models.Model):
     class Meta:
         verbose_name = _("API token")
         ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(organization__isnull=False, network__isnull=True)
+                | models.Q(organization__isnull=True, network__isnull=False),
+                name="api_token_one_scope",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} (…{self.hint})"

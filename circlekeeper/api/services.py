@@ -16,9 +16,10 @@ from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from circlekeeper.accounts.models import Membership, Organization, User
+from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
 from circlekeeper.api.models import ApiToken
 from circlekeeper.evaluation.access import ROW_ROLES
+from circlekeeper.evaluation.dataset import Scope
 
 THROTTLE_WINDOW = datetime.timedelta(minutes=1)
 
@@ -36,24 +37,40 @@ def digest(raw: str) -> str:
     return hashlib.sha256(raw.strip().upper().encode("utf-8")).hexdigest()
 
 
-def may_hold_token(user: User, organization: Organization) -> bool:
-    return (
-        Membership.objects.active().filter(user=user, organization=organization, role__in=ROW_ROLES).exists()
-    )
+def may_hold_token(
+    user: User, *, organization: Organization | None = None, network: Network | None = None
+) -> bool:
+    """An organization's evaluator, for its evaluation; a network's admin, for its pooled aggregates."""
+    memberships = Membership.objects.active().filter(user=user)
+    if organization is not None:
+        return memberships.filter(organization=organization, role__in=ROW_ROLES).exists()
+    return memberships.filter(network=network, organization__isnull=True, role=Role.NETWORK_ADMIN).exists()
 
 
 def create_token(
-    user: User, organization: Organization, *, name: str, days: int | None = None
+    user: User,
+    *,
+    organization: Organization | None = None,
+    network: Network | None = None,
+    name: str,
+    days: int | None = None,
 ) -> tuple[ApiToken, str]:
-    """A new token for `user` in `organization`; returns it with the raw value, which is never stored."""
-    if not may_hold_token(user, organization):
-        raise TokenRefused(_("Only an evaluator of the organization may make an API token for its data."))
+    """A new token for `user` over one organization or one network; returns it with the raw value, never stored."""
+    if (organization is None) == (network is None):
+        raise ValueError("a token covers one organization or one network")
+    if not may_hold_token(user, organization=organization, network=network):
+        raise TokenRefused(
+            _("Only an evaluator of the organization may make an API token for its data.")
+            if organization is not None
+            else _("Only an admin of the network may make an API token for its pooled results.")
+        )
     lifetime = days if days is not None else settings.CIRCLEKEEPER_API_TOKEN_DAYS
     # 32 upper-case hexadecimal characters: the shape of a REDCap token, which REDCap's clients check.
     raw = secrets.token_hex(16).upper()
     token = ApiToken.objects.create(
         user=user,
         organization=organization,
+        network=network,
         name=name.strip(),
         digest=digest(raw),
         hint=raw[-4:],
@@ -72,15 +89,28 @@ def authenticate(raw: str) -> ApiToken:
     """The live token `raw` names, or TokenRefused with REDCap's wording where REDCap has one."""
     if not raw:
         raise TokenRefused(_("No API token was given."), status=401)
-    token = ApiToken.objects.select_related("user", "organization").filter(digest=digest(raw)).first()
+    token = (
+        ApiToken.objects.select_related("user", "organization", "network").filter(digest=digest(raw)).first()
+    )
     # One answer for unknown, revoked and expired tokens: a caller learns nothing about tokens it does not hold.
     if token is None or not token.is_live() or not token.user.is_active:
         raise TokenRefused(
             _("You do not have permissions to use the API (the token is unknown, expired or revoked).")
         )
-    if not may_hold_token(token.user, token.organization):
-        raise TokenRefused(_("The token's owner is no longer an evaluator of this organization."))
+    if not may_hold_token(token.user, organization=token.organization, network=token.network):
+        raise TokenRefused(
+            _("The token's owner is no longer an evaluator of this organization.")
+            if token.organization is not None
+            else _("The token's owner is no longer an admin of this network.")
+        )
     return token
+
+
+def scope_of(token: ApiToken) -> Scope:
+    if token.organization is not None:
+        return Scope.for_organization(token.organization)
+    assert token.network is not None
+    return Scope.for_network(token.network)
 
 
 def count_call(token: ApiToken, *, now: datetime.datetime | None = None) -> None:

@@ -26,7 +26,7 @@ from django.views.decorators.http import require_POST
 
 from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit
-from circlekeeper.accounts.models import Organization, User
+from circlekeeper.accounts.models import Network, Organization, Role, User
 from circlekeeper.accounts.reauth import require_recent_authentication
 from circlekeeper.api import redcap, services
 from circlekeeper.api.forms import TokenForm
@@ -205,7 +205,7 @@ def _audit_call(request: HttpRequest, token: ApiToken | None, content: str, outc
         outcome=outcome,
         organization_id=token.organization_id if token else None,
         actor=token.user if token else None,
-        roles=ROW_ROLES if token else (),
+        roles=(ROW_ROLES if token.organization_id else (Role.NETWORK_ADMIN,)) if token else (),
     )
 
 
@@ -228,6 +228,12 @@ def redcap_api(request: HttpRequest) -> HttpResponse:
             services.count_call(token)
         except services.TokenRefused as refused:
             raise ApiError(refused.message, status=refused.status) from refused
+        if token.organization is None:
+            raise ApiError(
+                _(
+                    "A network's token reads its pooled results only, at /api/v1/: REDCap records are for one organization."
+                )
+            )
         if data.get("action", "export") in WRITE_ACTIONS or "data" in data:
             raise ApiError(
                 _("This API is read-only: nothing can be imported, changed or deleted."), status=403
@@ -240,7 +246,7 @@ def redcap_api(request: HttpRequest) -> HttpResponse:
         body_format = (data.get("format") or "xml").lower()
         if content != "version" and body_format not in ("json", "csv"):
             raise ApiError(_("Choose format=json or format=csv."))
-        response = _respond(content, data, body_format, Scope.for_organization(token.organization))
+        response = _respond(content, data, body_format, services.scope_of(token))
     except ApiError as refused:
         _audit_call(request, token, content, Outcome.REFUSED)
         return _error(refused.message, refused.status, answer_format)
@@ -249,18 +255,25 @@ def redcap_api(request: HttpRequest) -> HttpResponse:
     return response
 
 
-def _evaluator(request: HttpRequest) -> tuple[User, Organization]:
-    """The signed-in evaluator and their active organization (the only people who hold tokens); else 403."""
+def _holder(request: HttpRequest) -> tuple[User, list[tuple[str, str]]]:
+    """The signed-in person and the scopes they may hold tokens for (403 when none): their active
+    organization's evaluation if they are its evaluator, and each network they are an admin of."""
     context = staff_context(request)
-    if context is None or context.organization is None or not context.has_role(*ROW_ROLES):
+    if context is None:
         raise PermissionDenied
-    return context.user, context.organization
+    scopes = []
+    if context.organization is not None and context.has_role(*ROW_ROLES):
+        scopes.append((f"organization:{context.organization.pk}", context.organization.name))
+    scopes += [(f"network:{network.pk}", network.name) for network in context.admin_of_networks]
+    if not scopes:
+        raise PermissionDenied
+    return context.user, scopes
 
 
 @login_required
 def tokens(request: HttpRequest) -> HttpResponse:
-    user, organization = _evaluator(request)
-    form = TokenForm(request.POST or None)
+    user, scopes = _holder(request)
+    form = TokenForm(request.POST or None, scopes=scopes)
     created: str | None = None
     status = 200
     if request.method == "POST":
@@ -268,17 +281,20 @@ def tokens(request: HttpRequest) -> HttpResponse:
         if needed is not None:
             return needed
         if form.is_valid():
+            kind, _sep, pk = form.cleaned_data["scope"].partition(":")
+            where: dict[str, Any] = (
+                {"organization": Organization.objects.get(pk=pk)}
+                if kind == "organization"
+                else {"network": Network.objects.get(pk=pk)}
+            )
             token, created = services.create_token(
-                user,
-                organization,
-                name=form.cleaned_data["name"],
-                days=form.cleaned_data["days"],
+                user, name=form.cleaned_data["name"], days=form.cleaned_data["days"], **where
             )
             audit(request, action=Action.API_TOKEN_CREATE, object_type="api_token", object_id=token.pk)
-            form = TokenForm()
+            form = TokenForm(scopes=scopes)
         else:
             status = 400
-    listed = ApiToken.objects.filter(user=user, organization=organization)
+    listed = ApiToken.objects.filter(user=user).select_related("organization", "network")
     return render(
         request,
         "api/tokens.html",
@@ -287,8 +303,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
             "created": created,
             "tokens": listed,
             "now": timezone.now(),
-            "organization": organization,
-            "api_url": request.build_absolute_uri(reverse("api:redcap")),
+            "redcap_url": request.build_absolute_uri(reverse("redcap_api")),
+            "aggregates_url": request.build_absolute_uri(reverse("api:v1_index")),
+            "docs_url": reverse("api:v1_docs"),
         },
         status=status,
     )
@@ -297,8 +314,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def revoke(request: HttpRequest, token_id: int) -> HttpResponse:
-    user, organization = _evaluator(request)
-    token = get_object_or_404(ApiToken, pk=token_id, user=user, organization=organization)
+    user, _scopes = _holder(request)
+    token = get_object_or_404(ApiToken, pk=token_id, user=user)
     services.revoke(token)
     audit(request, action=Action.API_TOKEN_REVOKE, object_type="api_token", object_id=token.pk)
     return redirect("api:tokens")

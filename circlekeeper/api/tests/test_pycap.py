@@ -31,7 +31,7 @@ def planted(transactional_db):
 @pytest.fixture
 def project(planted, live_server, settings):
     settings.CIRCLEKEEPER_API_PLAIN_HTTP = True  # the live test server speaks plain HTTP
-    _token, raw = services.create_token(planted.eve, planted.harbor, name="PyCap")
+    _token, raw = services.create_token(planted.eve, organization=planted.harbor, name="PyCap")
     yield Project(f"{live_server.url}/redcap/api/", raw)
     # PyCap keeps one module-wide keep-alive session: close it before the live server stops.
     redcap.request._session.close()
