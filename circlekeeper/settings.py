@@ -157,6 +157,7 @@ INSTALLED_APPS = [
     "circlekeeper.support",
     "circlekeeper.evaluation",
     "circlekeeper.community",
+    "circlekeeper.api",
 ]
 
 # Called with each response as it is submitted, in the same transaction. The instruments app knows nothing
@@ -191,6 +192,12 @@ EMAIL_USE_TLS = envbool("CIRCLEKEEPER_EMAIL_TLS", False)
 DEFAULT_FROM_EMAIL = envstr("CIRCLEKEEPER_FROM_EMAIL", "no-reply@localhost")
 # The address links in emails start with (the site as participants reach it).
 PUBLIC_URL = (envstr("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+
+# The REDCap-compatible API (issue 24): how long a new token lasts unless its owner says otherwise, how many
+# calls a token may make a minute, and whether it answers over plain HTTP (only in demo mode by default).
+CIRCLEKEEPER_API_TOKEN_DAYS = envint("CIRCLEKEEPER_API_TOKEN_DAYS", 90, minimum=1)
+CIRCLEKEEPER_API_CALLS_PER_MINUTE = envint("CIRCLEKEEPER_API_CALLS_PER_MINUTE", 60, minimum=1)
+CIRCLEKEEPER_API_PLAIN_HTTP = envbool("CIRCLEKEEPER_API_PLAIN_HTTP", DEMO_MODE)
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

@@ -2,6 +2,7 @@ from django.urls import include, path
 
 from circlekeeper import views
 from circlekeeper.accountability import urls as accountability_urls
+from circlekeeper.api import views as api_views
 from circlekeeper.instruments import urls as instrument_urls
 
 urlpatterns = [
@@ -20,6 +21,9 @@ urlpatterns = [
     path("n/", include("circlekeeper.community.urls_open")),
     path("s/", include(instrument_urls.link_patterns)),
     path("p/", include(accountability_urls.link_patterns)),
+    path("api/", include("circlekeeper.api.urls")),
+    # The same API where REDCap's clients look for it: PyCap insists the address end in "/api/".
+    path("redcap/api/", api_views.redcap_api, name="redcap_api"),
     path("i18n/", include("django.conf.urls.i18n")),
 ]
 

@@ -16,6 +16,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 
 from circlekeeper.accountability.models import Agreement, AgreementVersion, Commitment, ProgressLink
 from circlekeeper.accounts.models import Membership, User
+from circlekeeper.api import services as api_services
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
 from circlekeeper.community.models import CommunityEvent, DirectoryEntry, Facilitator, ReadinessRequirement
 from circlekeeper.evaluation.models import Enrollment, EvaluationPlan, PlanTimepoint, Timepoint
@@ -386,6 +387,22 @@ MATRIX: dict[str, Row] = {
     # De-identified rows are for evaluators only; exports also ask them to confirm who they are first (302).
     "evaluation:deidentified_data": Row(status=signed_in(allowed=("eve",))),
     "evaluation:exports": Row(status=signed_in(302, allowed=("eve",))),
+    # The REDCap-compatible API: a session grants nothing (a token does), and plain HTTP is refused first.
+    "api:redcap": Row(method="post", status=public(403), data={"content": "record", "format": "json"}),
+    "redcap_api": Row(method="post", status=public(403), data={"content": "record", "format": "json"}),
+    "api:tokens": Row(status=signed_in(allowed=("eve", "nora"))),
+    # Eve's token: she revokes it; a network admin (who holds tokens too) finds no such token of hers.
+    "api:revoke": Row(
+        method="post",
+        objects=("own",),
+        status=lambda persona, obj: {"anonymous": 302, "eve": 302, "nora": 404}.get(persona, 403),
+    ),
+    # The results API: a session grants nothing, plain HTTP is refused; its description is public.
+    "api:v1_index": Row(status=public(403)),
+    "api:v1_dashboard": Row(status=public(403), kwargs={"domain": "safety"}),
+    "api:v1_schema": Row(status=public()),
+    "api:v1_docs": Row(status=public()),
+    "api:v1_not_found": Row(status=public(404), kwargs={"rest": "nowhere"}),
     # Community events: the organization's case staff and program admins record them; evaluators never.
     "community:event_list": Row(status=signed_in(allowed=(*HARBOR_STAFF, "charlie"))),
     "community:event_add": Row(status=signed_in(allowed=(*HARBOR_STAFF, "charlie"))),
@@ -467,6 +484,7 @@ class AccessMatrixTests(PersonaTestCase):
         cls.plan_timepoints: dict[str, int] = {}
         cls.network_plan_timepoint = default_network_plan_for(cls.network).timepoints.get(code="T3").pk
         cls.directory_entry = DirectoryEntry.objects.create(organization=cls.harbor, status="submitted").pk
+        cls.api_token = api_services.create_token(cls.eve, organization=cls.harbor, name="Matrix")[0].pk
         cls.community_ids: dict[str, dict[str, int]] = {
             "event_id": {},
             "facilitator_id": {},
@@ -683,6 +701,8 @@ class AccessMatrixTests(PersonaTestCase):
             return reverse(name, kwargs={"slug": "test-network", "entry_id": self.directory_entry})
         if name in ("evaluation:plan_timepoint_edit", "evaluation:plan_timepoint_retire"):
             return reverse(name, kwargs={"timepoint_id": self.plan_timepoints[obj]})
+        if name == "api:revoke":
+            return reverse(name, kwargs={"token_id": self.api_token})
         if name == "accountability:progress_link_issue":
             return reverse(
                 name, kwargs={"case_id": self.object_id(name, obj), "participant_id": self.harm_ids[obj]}

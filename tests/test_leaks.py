@@ -135,6 +135,51 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
         self.assertEqual(leaks.find_markers(audit_log_text(), every_marker(self.planted)), set())
         self.assertEqual(leaks.find_markers(mail_text(), every_marker(self.planted)), set())
 
+    def test_no_answer_of_the_redcap_api_carries_a_marker(self):
+        """Issue 24: a token sees what the evaluator's export shows, so no planted identifying value at all."""
+        from circlekeeper.api import services as api_services
+
+        _token, raw = api_services.create_token(self.eve, organization=self.harbor, name="Leak test")
+        forbidden = every_marker(self.planted)
+        contents = (
+            "project",
+            "metadata",
+            "instrument",
+            "event",
+            "arm",
+            "formEventMapping",
+            "exportFieldNames",
+        )
+        calls = [{"content": content, "format": fmt} for content in contents for fmt in ("json", "csv")]
+        calls += [
+            {"content": "record", "format": fmt, "rawOrLabel": how, "exportCheckboxLabel": "true"}
+            for fmt in ("json", "csv")
+            for how in ("raw", "label")
+        ]
+        answered = 0
+        for call in calls:
+            response = self.client.post(reverse("redcap_api"), {"token": raw, **call}, secure=True)
+            self.assertIn(response.status_code, (200, 400), call)  # 400: no events when nothing was answered
+            answered += response.status_code == 200
+            found = leaks.find_markers(response.content, forbidden)
+            self.assertEqual({forbidden[m] for m in found}, set(), call)
+        self.assertGreaterEqual(answered, 10)
+        # The results API: every domain's published numbers, computed at once (immediate task backend).
+        from circlekeeper.evaluation.dashboards import DOMAINS
+
+        immediate = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+        bearer = {"authorization": f"Bearer {raw}"}
+        with self.settings(TASKS=immediate), self.captureOnCommitCallbacks(execute=True):
+            self.client.get(reverse("api:v1_index"), secure=True, headers=bearer)
+        for domain in DOMAINS:
+            url = reverse("api:v1_dashboard", args=[domain.code])
+            with self.settings(TASKS=immediate), self.captureOnCommitCallbacks(execute=True):
+                self.client.get(url, secure=True, headers=bearer)
+            response = self.client.get(url, secure=True, headers=bearer)
+            self.assertEqual(response.status_code, 200, domain.code)
+            found = leaks.find_markers(response.content, forbidden)
+            self.assertEqual({forbidden[m] for m in found}, set(), domain.code)
+
     def _harm_person_reachable(self) -> Any:
         """The matrix's person who caused harm, once the survivor chose a track with contact and the hold the
         matrix opened is lifted (by the rules)."""

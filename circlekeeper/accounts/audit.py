@@ -124,6 +124,9 @@ class Action(models.TextChoices):
     POOL_DECISION = "community.pool.decision", _("Decided whether to join the network's pooled data")
     HUB_VIEW = "community.hub.view", _("Opened the network hub")
     NETWORK_SETTINGS = "community.network.settings", _("Changed a network's settings")
+    API_TOKEN_CREATE = "api.token.create", _("Made an API token")
+    API_TOKEN_REVOKE = "api.token.revoke", _("Revoked an API token")
+    API_CALL = "api.call", _("Called the API with a token")
 
 
 OBJECT_TYPES = {
@@ -172,6 +175,7 @@ OBJECT_TYPES = {
     "due_list": _("Evaluation questionnaires due"),
     "instrument": _("Questionnaire"),
     "evaluation_export": _("Evaluation export"),
+    "api_token": _("API token"),
     "redcap_records": _("REDCap records import"),
     "evaluation_dashboard": _("Evaluation dashboard"),
 }
