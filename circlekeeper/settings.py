@@ -346,6 +346,9 @@ QUICK_EXIT_URL = envstr("CIRCLEKEEPER_QUICK_EXIT_URL", "https://www.google.com/s
 CASES_PER_PAGE = envint("CIRCLEKEEPER_CASES_PER_PAGE", 25, minimum=5)
 # Participant survey pages are neutral: the organization's name shows only where a program chooses so.
 SHOW_ORGANIZATION_ON_LINKS = envbool("CIRCLEKEEPER_SHOW_ORGANIZATION_ON_LINKS", False)
+# Separation of duties on a safety hold: the supervisor who lifts it may not be the person who recorded the
+# safety check it is lifted on. A program with one supervisor turns it off (shown on the hold page).
+HOLD_TWO_PERSON = envbool("CIRCLEKEEPER_HOLD_TWO_PERSON", True)
 
 LOGGING = {
     "version": 1,

@@ -235,19 +235,29 @@ def hold_lift(request: HttpRequest, case_id: int, hold_id: int) -> HttpResponse:
                 request, _("The safety hold is lifted. The reason is kept with the case's history.")
             )
             return _to_safety_page(case.pk)
-    newest = (
-        SafetyCheck.objects.of_survivors()
-        .filter(case=case)
-        .select_related("participant")
-        .order_by("-checked_at", "-id")
-        .first()
-    )
+    readiness = services.lift_readiness(hold, user)
+    survivors = services.survivors_concerned(hold)
+    newest = [
+        check
+        for survivor in survivors
+        if (
+            check := SafetyCheck.objects.filter(case=case, participant=survivor)
+            .select_related("participant", "entered_by")
+            .order_by("-checked_at", "-id")
+            .first()
+        )
+        is not None
+    ]
     context = {
         "case": case,
         "hold": hold,
         "form": form,
+        "triggers": list(hold.triggers.select_related("by", "survivor")),
+        "survivors": survivors,
         "newest": newest,
-        "lifting": services.check_that_lifts(hold),
+        "readiness": readiness,
+        "lifting": readiness.checks if readiness.ready else [],
+        "two_person": services.two_person_rule(),
     }
     return render(request, "safety/hold_lift.html", context, status=status)
 
