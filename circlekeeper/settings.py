@@ -158,6 +158,11 @@ TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]
 # A community facilitator who is not ready (community.readiness) keeps a case from a dialogue.
 TRACK_CHANGE_CHECKS = ["circlekeeper.community.readiness.check_track_change"]
 MEETING_SCHEDULING_CHECKS = ["circlekeeper.community.readiness.check_meeting"]
+# Called when a participant is added: whether a support network names a barrier under the new label (the support
+# app owns the pods; cases may not import it), and, once the keeper confirmed it is the same person, to link that
+# record to them. The barrier flag itself is the participant's (cases.participants.set_barrier).
+NAMED_BARRIER_CHECKS = ["circlekeeper.support.services.named_barrier"]
+PARTICIPANT_ADDED_HANDLERS = ["circlekeeper.support.services.link_named_barrier"]
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.
