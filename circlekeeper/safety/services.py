@@ -235,7 +235,9 @@ def open_hold(
         level=level,
         raised_at=now,
     )
-    record_event(locked, EventKind.ALERT_RAISED, by=by, at=now, reason=reason, level=level)
+    # The response that raised it (codes only): its page then says the case is now on hold.
+    source = {"response": str(check.response_id)} if check is not None else {}
+    record_event(locked, EventKind.ALERT_RAISED, by=by, at=now, reason=reason, level=level, **source)
     return hold
 
 

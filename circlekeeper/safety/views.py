@@ -117,17 +117,20 @@ def case_safety(request: HttpRequest, case_id: int) -> HttpResponse:
     team_roles = _team_roles(case, user)
     versions = _versions(case)
     harm_side = any(p.is_harm_side for p in participants)
+    checks = list(
+        SafetyCheck.objects.for_organization(case.organization)
+        .filter(case=case)
+        .select_related("participant", "entered_by")
+    )
     context = {
         "case": case,
         "risk_level": RiskLevel(case.risk_level).label if case.risk_level else "",
         "open_hold": next((hold for hold in holds if hold.is_open), None),
         "holds": holds,
         "alerts": list(SafetyAlert.objects.for_organization(case.organization).unseen().filter(case=case)),
-        "checks": list(
-            SafetyCheck.objects.for_organization(case.organization)
-            .filter(case=case)
-            .select_related("participant", "entered_by")
-        ),
+        "checks": checks,
+        # Which check the latest risk level comes from: beside an open hold, a level alone reads as current.
+        "risk_check": next((c for c in checks if c.participant.is_survivor and c.level), None),
         "participants": participants,
         "checkable": [p for p in participants if p.role != ParticipantRole.CHILD],
         "survivors": [p for p in participants if p.is_survivor],
