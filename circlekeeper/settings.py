@@ -175,6 +175,11 @@ TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]
 # A community facilitator who is not ready (community.readiness) keeps a case from a dialogue.
 TRACK_CHANGE_CHECKS = ["circlekeeper.community.readiness.check_track_change"]
 MEETING_SCHEDULING_CHECKS = ["circlekeeper.community.readiness.check_meeting"]
+# Called when a participant is added: whether a support network names a barrier under the new label (the support
+# app owns the pods; cases may not import it), and, once the keeper confirmed it is the same person, to link that
+# record to them. The barrier flag itself is the participant's (cases.participants.set_barrier).
+NAMED_BARRIER_CHECKS = ["circlekeeper.support.services.named_barrier"]
+PARTICIPANT_ADDED_HANDLERS = ["circlekeeper.support.services.link_named_barrier"]
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.
@@ -381,6 +386,9 @@ SHOW_ORGANIZATION_ON_LINKS = envbool("CIRCLEKEEPER_SHOW_ORGANIZATION_ON_LINKS", 
 # a timepoint not listed is written <timepoint>_arm_<REDCAP_ARM> (evaluation/redcap_events.py).
 REDCAP_EVENTS = envstr("CIRCLEKEEPER_REDCAP_EVENTS", "")
 REDCAP_ARM = envint("CIRCLEKEEPER_REDCAP_ARM", 1, minimum=1)
+# Separation of duties on a safety hold: the supervisor who lifts it may not be the person who recorded the
+# safety check it is lifted on. A program with one supervisor turns it off (shown on the hold page).
+HOLD_TWO_PERSON = envbool("CIRCLEKEEPER_HOLD_TWO_PERSON", True)
 
 LOGGING = {
     "version": 1,

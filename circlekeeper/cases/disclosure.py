@@ -17,6 +17,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.models import (
+    BarrierSource,
     Case,
     CaseTask,
     CompelledDisclosure,
@@ -27,7 +28,9 @@ from circlekeeper.cases.models import (
     TaskKind,
     record_event,
 )
+from circlekeeper.cases.participants import set_barrier
 from circlekeeper.lib.fields import blind_indexes_for
+from circlekeeper.lib.hooks import hooks
 
 RECIPIENT_INDEX = ("release_recipient", ("text",))
 # How soon the team must tell a participant about a disclosure the law compelled.
@@ -83,11 +86,34 @@ def require_release(
 
 
 @transaction.atomic
-def add_participant(*, case: Case, role: str, label: str, by: User | None = None) -> Participant:
-    participant = Participant(organization_id=case.organization_id, case=case, role=role, label=label.strip())
+def add_participant(
+    *, case: Case, role: str, label: str, by: User | None = None, same_person: bool = False
+) -> Participant:
+    """Add a participant. A label under which a support network names a barrier (settings.NAMED_BARRIER_CHECKS)
+    is refused until the keeper confirms it is the same person (`same_person`): then they are flagged a barrier at
+    once, with that in their history, and the record is linked to them (settings.PARTICIPANT_ADDED_HANDLERS)."""
+    label = label.strip()
+    named = any(check(case, label) for check in hooks("NAMED_BARRIER_CHECKS"))
+    if named and not same_person:
+        raise ValidationError(
+            {
+                "same_person": _(
+                    "“%(label)s” is named a barrier in a support network of this case. If this is the same "
+                    "person, confirm it: they are flagged a barrier and never invited or contacted. If it is "
+                    "someone else, choose another label."
+                )
+                % {"label": label}
+            },
+            code="named_barrier",
+        )
+    participant = Participant(organization_id=case.organization_id, case=case, role=role, label=label)
     participant.full_clean()
     participant.save()
     record_event(case, EventKind.PARTICIPANT_ADDED, by=by, participant=participant.label, role=role)
+    if named:
+        set_barrier(participant, True, source=BarrierSource.LABEL_MATCH, by=by)
+        for handler in hooks("PARTICIPANT_ADDED_HANDLERS"):
+            handler(participant, by=by)
     return participant
 
 

@@ -75,6 +75,11 @@ class ParticipantForm(forms.Form):
         max_length=60,
         help_text=_("A pseudonymous label used everywhere, e.g. “Survivor A”. Never a real name."),
     )
+    # Asked only when a support network names a barrier under this label (cases.disclosure.add_participant).
+    same_person = forms.BooleanField(
+        label=_("This is the same person as the barrier named under this label: flag them a barrier"),
+        required=False,
+    )
 
 
 class _DisclosureFields(forms.Form):

@@ -247,8 +247,9 @@ class Participant(models.Model):
     name_index = BlindIndexField(sources=("name",), kinds=("name",), purpose="participant_name")
     phone_index = BlindIndexField(sources=("phone",), kinds=("phone",), purpose="participant_phone")
     email_index = BlindIndexField(sources=("email",), kinds=("email",), purpose="participant_email")
-    # Kept by circlekeeper.support.services: someone a party named as a barrier in a support network is never
-    # invited or contacted (contact.contact_allowed and the protocol's invitations refuse them).
+    # Someone a party named as a barrier in a support network is never invited or contacted (contact.contact_allowed
+    # and the protocol's invitations refuse them). Changed only by participants.set_barrier, which keeps its history
+    # (BarrierFlag); unlinking a support-network record never clears it.
     barrier = models.BooleanField(_("a barrier"), default=False, editable=False)
     # Raised by every change of the details: a second editor working from an older page is refused.
     details_version = models.PositiveIntegerField(default=1, editable=False)
@@ -275,6 +276,39 @@ class Participant(models.Model):
 
     def has_consent(self, kind: str) -> bool:
         return self.consents.current().filter(kind=kind).exists()
+
+
+class BarrierSource(models.TextChoices):
+    POD = "pod", _("Named a barrier in a support network")
+    POD_CHANGED = "pod_changed", _("Their support-network record was changed")
+    LABEL_MATCH = (
+        "label_match",
+        _("Added with the label of a barrier in a support network, confirmed the same person"),
+    )
+    EARLIER = "earlier", _("Flagged before this history was kept")
+
+
+class BarrierFlag(models.Model):
+    """One change of a participant's barrier flag, never edited: the flag is a fact about the person with its own
+    history. Unlinking a support-network record changes nothing here; `Participant.barrier` is the newest row."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="barrier_flags")
+    participant = models.ForeignKey(Participant, on_delete=models.CASCADE, related_name="barrier_flags")
+    barrier = models.BooleanField(_("a barrier"))
+    source = models.CharField(_("why"), max_length=20, choices=BarrierSource.choices)
+    at = models.DateTimeField(default=timezone.now)
+    by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("barrier flag")
+        ordering = ["-at", "-id"]
+        indexes = [models.Index(fields=["organization", "case", "at"], name="barrierflag_org_case_at")]
+
+    def __str__(self) -> str:
+        return f"{self.participant} · barrier={self.barrier} {self.at:%Y-%m-%d}"
 
 
 class ConsentKind(models.TextChoices):

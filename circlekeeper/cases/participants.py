@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import Organization, User
 from circlekeeper.cases.models import (
+    BarrierFlag,
     Consent,
     ConsentKind,
     ContactChannel,
@@ -161,6 +162,39 @@ def record_consent(
         participant.case, EventKind.CONSENT_GIVEN, by=by, participant=participant.label, consent=kind
     )
     return consent
+
+
+@transaction.atomic
+def set_barrier(
+    participant: Participant,
+    barrier: bool,
+    *,
+    source: str,
+    by: User | None = None,
+    at: datetime.datetime | None = None,
+) -> bool:
+    """Flag (or clear) a participant as a barrier, keeping the change in their history; returns whether it changed.
+
+    The only writer of `Participant.barrier`: the support app calls it when a record linked to the person names
+    them a barrier (or, said plainly on that record, no longer one); unlinking a record never calls it.
+    """
+    locked = Participant.objects.select_for_update().get(pk=participant.pk)
+    participant.barrier = locked.barrier
+    if locked.barrier == barrier:
+        return False
+    at = at or timezone.now()
+    BarrierFlag.objects.create(
+        organization_id=locked.organization_id,
+        case_id=locked.case_id,
+        participant=locked,
+        barrier=barrier,
+        source=source,
+        at=at,
+        by=by,
+    )
+    Participant.objects.filter(pk=locked.pk).update(barrier=barrier)
+    participant.barrier = barrier
+    return True
 
 
 @transaction.atomic

@@ -46,8 +46,10 @@ from circlekeeper.cases.history import RISK_LEVELS, describe_event
 from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
+    CaseEvent,
     ConsentKind,
     ContactRules,
+    EventKind,
     HowGiven,
     Participant,
     ParticipantRole,
@@ -97,6 +99,21 @@ def case_list(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/case_list.html", {"form": form, "page": page, "query": query.urlencode()})
 
 
+def _risk_check(case: Case) -> CaseEvent | None:
+    """The check the latest risk level comes from (a survivor's check with a level, from the case history), so
+    the page says which check it was: beside an open hold, a level alone would read as if it were current."""
+    if not case.risk_level:
+        return None
+    survivors = list(case.participants.survivors().values_list("label", flat=True))
+    return (
+        case.events.filter(
+            kind=EventKind.CHECK_RECORDED, facts__participant__in=survivors, facts__level=case.risk_level
+        )
+        .order_by("-at", "-id")
+        .first()
+    )
+
+
 def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, Any]:
     today = timezone.localdate()
     participants = list(
@@ -112,6 +129,7 @@ def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, 
     return {
         "case": case,
         "risk_level": RISK_LEVELS.get(case.risk_level, case.risk_level),
+        "risk_check": _risk_check(case),
         "team": list(case.assignments.select_related("user").order_by("role", "user__display_name")),
         "notes": list(case.notes.select_related("author").order_by("-created_at", "-id")[:NOTES_SHOWN]),
         "participants": participants,

@@ -27,7 +27,8 @@ from circlekeeper.accounts.access import program_admin_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.access import get_case_for, get_participant_for
-from circlekeeper.cases.models import Case
+from circlekeeper.cases.history import RISK_LEVELS
+from circlekeeper.cases.models import Case, CaseEvent, EventKind, ParticipantRole
 from circlekeeper.instruments import answering as pages
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.definition import (
@@ -367,6 +368,32 @@ def response_review(request: HttpRequest, case_id: int, response_id: int) -> Htt
     return redirect("instruments:response_detail", case_id, response.pk)
 
 
+def _put_on_hold(response: Response) -> dict[str, Any] | None:
+    """When this submitted response (a safety check) put its case on hold, or added a reason to its open hold, and
+    the hold is still open: what the page says and links to (the safety app writes the alert, naming the response,
+    in the submit transaction; this app reads the case's history, never the safety app)."""
+    case = response.case
+    if case is None or response.status != ResponseStatus.SUBMITTED:
+        return None
+    if not case.on_hold:  # read with the response, in this request: no query when the case is not on hold
+        return None
+    alert = (
+        CaseEvent.objects.filter(case=case, kind=EventKind.ALERT_RAISED, facts__response=str(response.pk))
+        .order_by("-at")
+        .first()
+    )
+    if alert is None:
+        return None
+    participant = response.participant
+    survivor = (
+        participant
+        if participant is not None and participant.role == ParticipantRole.SURVIVOR
+        else case.participants.survivors().order_by("id").first()
+    )
+    level = str(alert.facts.get("level") or "")
+    return {"level": RISK_LEVELS.get(level, level), "survivor": survivor}
+
+
 @login_required
 def response_detail(request: HttpRequest, case_id: int, response_id: int) -> HttpResponse:
     response = _get_response_for(request, case_id, response_id)
@@ -375,6 +402,7 @@ def response_detail(request: HttpRequest, case_id: int, response_id: int) -> Htt
     context = {
         "case": response.case,
         "response": response,
+        "put_on_hold": _put_on_hold(response),
         "sections": pages.summary(answering),
         "scores": pages.scored(response.version.definition, response.scores or {}, answering.language),
         "submitted": response.status == ResponseStatus.SUBMITTED,

@@ -92,7 +92,7 @@ class _Story:
         # Meetings held in the walk began one after another, earlier today.
         self.clock = now - 10 * HOUR
 
-    def check(self, code: str = "safety_check", *yes: str) -> None:
+    def check(self, code: str = "safety_check", *yes: str, fresh: bool = False) -> None:
         version = builtin_version(code)
         asked = [
             i["code"]
@@ -108,7 +108,8 @@ class _Story:
             purpose=code,
             answers={item: "1" if item in yes else "0" for item in asked},
             entered_by_staff=self.advocate,
-            started_at=timezone.now() - datetime.timedelta(minutes=15),
+            # A fresh assessment (to lift a hold) is started after the hold's latest trigger.
+            started_at=timezone.now() - (datetime.timedelta(0) if fresh else datetime.timedelta(minutes=15)),
         )
         filling.submit(response=response, today=timezone.localdate())
         self.case.refresh_from_db()
@@ -226,7 +227,7 @@ class _Story:
             self.prepare()
         elif scene.story == "hold":
             self.hold_meeting(MeetingKind.PREPARATION, [self.survivor], stop=True)
-            self.check()  # a fresh assessment, below high, and the supervisor's review
+            self.check(fresh=True)  # a fresh assessment, below high, and the supervisor's review
             hold = SafetyHold.objects.open().get(case=self.case)
             safety.lift_hold(
                 hold=hold, by=self.supervisor, reason="Demo: talked it through; she wants to go on, slowly."

@@ -40,6 +40,16 @@ class WithdrawForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text=_("No reason is needed: withdrawing is the survivor's right."),
     )
+    # Withdrawing closes the case: the server asks for this confirmation, not only the page (issue 17).
+    confirm = forms.BooleanField(
+        label=_("The survivor confirms: they withdraw, and the case closes"),
+        required=True,
+        error_messages={
+            "required": _(
+                "Nothing was recorded. Withdrawing closes the case: confirm it with the survivor, then tick the box."
+            )
+        },
+    )
 
 
 class ReferOutForm(forms.Form):

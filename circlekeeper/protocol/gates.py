@@ -15,6 +15,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.cases.models import (
     TRACK_CONTACT,
+    BarrierFlag,
     Case,
     CaseEvent,
     CaseStatus,
@@ -410,8 +411,18 @@ def approval_condition(
             Q(kind__in=LAPSING_EVENTS) | Q(kind=EventKind.CHECK_RECORDED, facts__level__in=["high", "severe"])
         )
         latest_since = max((c.since for c in conditions if c.since), default=None)
+        # Once lapsed, it stays lapsed (issue 17): naming someone a barrier ends it even if they are later marked an
+        # ally again, so the old approval never comes back to life.
+        barrier_since = BarrierFlag.objects.filter(
+            case=case, barrier=True, at__gt=approval.approved_at
+        ).exists()
         if lapsed.exists():
             detail = _("The approval lapsed: something changed since (a hold, a withdrawal or a new track).")
+        elif barrier_since:
+            detail = _(
+                "The approval lapsed: someone on the case was named a barrier after it was given. It stays lapsed "
+                "even if that changes again: a supervisor approves anew."
+            )
         elif latest_since is not None and latest_since > approval.approved_at:
             detail = _("The approval came before a condition was met: it must be given again.")
         else:

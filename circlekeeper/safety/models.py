@@ -152,6 +152,35 @@ class SafetyHold(models.Model):
         return self.lifted_at is None
 
 
+class HoldTrigger(models.Model):
+    """One reason a hold is open: what opened it, and every later one while it stayed open (new violence, a
+    threatened check-in, a broken commitment, another high check). Never only an alert: the hold lifts only on
+    checks started after the latest trigger, of each survivor concerned (PROTOCOL.md, escalation)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    hold = models.ForeignKey(SafetyHold, on_delete=models.CASCADE, related_name="triggers")
+    reason = models.CharField(_("reason"), max_length=20, choices=HoldReason.choices)
+    at = models.DateTimeField(_("when"), default=timezone.now)
+    by = models.ForeignKey(User, on_delete=models.PROTECT, null=True, blank=True, related_name="+")
+    check_that_triggered = models.ForeignKey(
+        SafetyCheck, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    # The survivor whose own answer it was; empty when it concerns every survivor of the case.
+    survivor = models.ForeignKey(
+        Participant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("safety hold trigger")
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["organization", "hold", "at"], name="trigger_org_hold_at")]
+
+    def __str__(self) -> str:
+        return f"{self.hold} · {self.reason} {self.at:%Y-%m-%d %H:%M}"
+
+
 class SafetyAlertQuerySet(OrganizationScopedQuerySet):
     def unseen(self) -> SafetyAlertQuerySet:
         return self.filter(acknowledged_at__isnull=True)

@@ -1,6 +1,8 @@
 """Escalation (PROTOCOL.md): safety checks give a risk level; high or severe, new violence or a broken
 commitment open a safety hold, alert the supervisor and safety advocate and ask for the safety plan to be
-reviewed; only a supervisor lifts a hold, after a newer check below high, with a written reason.
+reviewed; every later trigger while it is open is recorded on it; only a supervisor lifts a hold, on a full check
+of each survivor concerned started after its latest trigger, taken by staff with the survivor, below high, by
+default recorded by someone else, with a written reason.
 
 These functions are the only ones that change `Case.on_hold` and `Case.risk_level`, always in the
 transaction that changes the hold or records the check, so the cases app can refuse contact on them.
@@ -9,8 +11,10 @@ transaction that changes the hold or records the check, so the cases app can ref
 from __future__ import annotations
 
 import datetime
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -33,6 +37,7 @@ from circlekeeper.safety.models import (
     PLAN_FIELDS,
     CheckKind,
     HoldReason,
+    HoldTrigger,
     RiskInstrument,
     RiskLevel,
     SafetyAlert,
@@ -177,14 +182,18 @@ def open_hold(
     by: User | None = None,
     check: SafetyCheck | None = None,
     details: str = "",
+    survivor: Participant | None = None,
 ) -> SafetyHold:
     """Put the case on hold, alert its supervisor and advocate, and ask for the safety plan to be reviewed.
 
-    A case already on hold stays on that hold: the new reason still raises an alert, so nobody misses it.
+    A case already on hold stays on that hold, and the new reason is recorded as one of its triggers (never only
+    an alert): the hold then lifts only on checks started after it. `survivor` (or the check's participant, when
+    a survivor) is whose own answer it was; otherwise the trigger concerns every survivor of the case.
     """
     locked = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     level = check.level if check else ""
-    hold = SafetyHold.objects.open().filter(case=locked).first()
+    now = timezone.now()
+    hold = SafetyHold.objects.select_for_update().open().filter(case=locked).first()
     if hold is None:
         hold = SafetyHold(
             organization_id=locked.organization_id,
@@ -192,20 +201,43 @@ def open_hold(
             reason=reason,
             opening_check=check,
             details=details.strip() or None,
+            opened_at=now,
             opened_by=by,
         )
         hold.full_clean()
         hold.save()
         locked.on_hold = True
         locked.save(update_fields=["on_hold"])
-        record_event(locked, EventKind.HOLD_OPENED, by=by, reason=reason, level=level)
-        for survivor in locked.participants.survivors():
-            _plan_due(survivor, locked)
+        record_event(locked, EventKind.HOLD_OPENED, by=by, at=now, reason=reason, level=level)
+        for each in locked.participants.survivors():
+            _plan_due(each, locked)
+    elif details.strip():
+        # What was reported later is kept with what opened the hold, dated, in the same encrypted field.
+        stamp = timezone.localtime(now).strftime("%Y-%m-%d %H:%M")
+        hold.details = "\n\n".join(filter(None, [hold.details, f"[{stamp}] {details.strip()}"]))
+        hold.save(update_fields=["details"])
+    about = survivor or (check.participant if check else None)
+    HoldTrigger.objects.create(
+        organization_id=locked.organization_id,
+        hold=hold,
+        reason=reason,
+        at=now,
+        by=by,
+        check_that_triggered=check,
+        survivor=about if about is not None and about.role == ParticipantRole.SURVIVOR else None,
+    )
     case.on_hold = True
     SafetyAlert.objects.create(
-        organization_id=locked.organization_id, case=locked, hold=hold, reason=reason, level=level
+        organization_id=locked.organization_id,
+        case=locked,
+        hold=hold,
+        reason=reason,
+        level=level,
+        raised_at=now,
     )
-    record_event(locked, EventKind.ALERT_RAISED, by=by, reason=reason, level=level)
+    # The response that raised it (codes only): its page then says the case is now on hold.
+    source = {"response": str(check.response_id)} if check is not None else {}
+    record_event(locked, EventKind.ALERT_RAISED, by=by, at=now, reason=reason, level=level, **source)
     return hold
 
 
@@ -225,17 +257,98 @@ def is_supervisor_of(user: User, case: Case) -> bool:
     )
 
 
-def check_that_lifts(hold: SafetyHold) -> SafetyCheck | None:
-    """The survivor's newest check, if it came after the hold opened and is below high; else None."""
-    newest = (
-        SafetyCheck.objects.of_survivors()
-        .filter(case_id=hold.case_id, checked_at__gt=hold.opened_at)
-        .order_by("-checked_at", "-id")
-        .first()
-    )
-    if newest is None or not newest.level or is_high(newest.level):
+def latest_trigger_at(hold: SafetyHold) -> datetime.datetime:
+    """When the hold was last triggered (opened, or a later reason while it stayed open)."""
+    latest = hold.triggers.order_by("-at").values_list("at", flat=True).first()
+    return max(filter(None, [latest, hold.opened_at]))
+
+
+def survivors_concerned(hold: SafetyHold) -> list[Participant]:
+    """Whose fresh check lifts the hold: the survivor whose own answer each trigger was, and every survivor of the
+    case for a trigger that is not one survivor's answer (new violence, a broken commitment, a meeting check)."""
+    survivors = list(Participant.objects.filter(case_id=hold.case_id).survivors().order_by("id"))
+    triggers = list(hold.triggers.values_list("survivor_id", flat=True))
+    if not triggers or None in triggers:
+        return survivors
+    return [s for s in survivors if s.pk in triggers]
+
+
+def two_person_rule() -> bool:
+    """By default the supervisor who lifts a hold may not be the person who recorded the check (settings)."""
+    return bool(getattr(settings, "HOLD_TWO_PERSON", True))
+
+
+@dataclass(frozen=True)
+class LiftReadiness:
+    """For each survivor concerned, the check that lifts the hold, or why none does yet."""
+
+    since: datetime.datetime
+    checks: list[SafetyCheck]
+    missing: list[str]
+
+    @property
+    def ready(self) -> bool:
+        return not self.missing and bool(self.checks)
+
+
+def _why_not(check: SafetyCheck, since: datetime.datetime, by: User | None) -> str:
+    """Why this check of the survivor does not lift the hold (PROTOCOL.md, escalation), in words."""
+    if check.kind != CheckKind.FULL:
+        return _("the immediate-danger screen never lifts a hold: it does not ask about what opened it")
+    if check.entered_by_id is None:
+        return _(
+            "it was answered alone through a link: a hold lifts only on a check taken by staff with the survivor"
+        )
+    if check.response.started_at <= since:
+        return _("it was started before the hold's latest trigger")
+    if not check.level:
+        return _("too few answers gave no level")
+    if is_high(check.level):
+        return _("it came out high or severe")
+    if by is not None and check.entered_by_id == by.pk:
+        return _("you recorded it: another supervisor lifts the hold, or another person takes the check")
+    return ""
+
+
+def lift_readiness(hold: SafetyHold, by: User | None = None) -> LiftReadiness:
+    """Whether the hold may be lifted now (by `by`, when given): a full check of each survivor concerned, started
+    after the hold's latest trigger, entered by staff with the survivor, below high, and (two-person rule) not
+    recorded by the supervisor who lifts."""
+    since = latest_trigger_at(hold)
+    survivors = survivors_concerned(hold)
+    other = by if two_person_rule() else None
+    checks: list[SafetyCheck] = []
+    missing: list[str] = []
+    if not survivors:
+        missing.append(_("No survivor is recorded on this case, so no check can lift the hold."))
+    for survivor in survivors:
+        recent = list(
+            SafetyCheck.objects.filter(case_id=hold.case_id, participant=survivor, checked_at__gt=since)
+            .select_related("response")
+            .order_by("-checked_at", "-id")
+        )
+        lifting = next((c for c in recent if not _why_not(c, since, other)), None)
+        if lifting is not None:
+            checks.append(lifting)
+        elif recent:
+            missing.append(
+                _("%(label)s: the newest safety check does not lift the hold: %(why)s.")
+                % {"label": survivor.label, "why": _why_not(recent[0], since, other)}
+            )
+        else:
+            missing.append(
+                _("%(label)s: no full safety check taken with them by staff since the hold's latest trigger.")
+                % {"label": survivor.label}
+            )
+    return LiftReadiness(since=since, checks=checks, missing=missing)
+
+
+def check_that_lifts(hold: SafetyHold, by: User | None = None) -> SafetyCheck | None:
+    """The newest of the checks that lift the hold, when every survivor concerned has one; else None."""
+    readiness = lift_readiness(hold, by)
+    if not readiness.ready:
         return None
-    return newest
+    return max(readiness.checks, key=lambda c: (c.checked_at, c.pk))
 
 
 @transaction.atomic
@@ -248,14 +361,18 @@ def lift_hold(*, hold: SafetyHold, by: User, reason: str) -> SafetyHold:
         raise ValidationError(_("This hold was already lifted."))
     if not reason.strip():
         raise ValidationError({"reason": _("Write why the hold can be lifted.")})
-    newer = check_that_lifts(locked)
-    if newer is None:
+    readiness = lift_readiness(locked, by)
+    if not readiness.ready:
         raise ValidationError(
-            _(
-                "A hold is lifted only after a newer safety check with the survivor, taken after the hold "
-                "opened, comes out below high."
-            )
+            [
+                _(
+                    "A hold is lifted only on a newer full safety check of each survivor concerned, started after "
+                    "the hold's latest trigger, taken by staff with the survivor, below high."
+                ),
+                *readiness.missing,
+            ]
         )
+    newer = max(readiness.checks, key=lambda c: (c.checked_at, c.pk))
     now = timezone.now()
     locked.lifted_at, locked.lifted_by, locked.lift_reason, locked.lift_check = now, by, reason.strip(), newer
     locked.save(update_fields=["lifted_at", "lifted_by", "lift_reason", "lift_check"])
@@ -263,7 +380,14 @@ def lift_hold(*, hold: SafetyHold, by: User, reason: str) -> SafetyHold:
     SafetyAlert.objects.filter(hold=locked, acknowledged_at__isnull=True).update(
         acknowledged_at=now, acknowledged_by=by
     )
-    record_event(case, EventKind.HOLD_LIFTED, by=by, at=now, level=newer.level)
+    record_event(
+        case,
+        EventKind.HOLD_LIFTED,
+        by=by,
+        at=now,
+        level=newer.level,
+        checks=",".join(str(c.pk) for c in readiness.checks),
+    )
     hold.lifted_at = now
     return locked
 

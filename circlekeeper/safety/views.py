@@ -117,17 +117,20 @@ def case_safety(request: HttpRequest, case_id: int) -> HttpResponse:
     team_roles = _team_roles(case, user)
     versions = _versions(case)
     harm_side = any(p.is_harm_side for p in participants)
+    checks = list(
+        SafetyCheck.objects.for_organization(case.organization)
+        .filter(case=case)
+        .select_related("participant", "entered_by")
+    )
     context = {
         "case": case,
         "risk_level": RiskLevel(case.risk_level).label if case.risk_level else "",
         "open_hold": next((hold for hold in holds if hold.is_open), None),
         "holds": holds,
         "alerts": list(SafetyAlert.objects.for_organization(case.organization).unseen().filter(case=case)),
-        "checks": list(
-            SafetyCheck.objects.for_organization(case.organization)
-            .filter(case=case)
-            .select_related("participant", "entered_by")
-        ),
+        "checks": checks,
+        # Which check the latest risk level comes from: beside an open hold, a level alone reads as current.
+        "risk_check": next((c for c in checks if c.participant.is_survivor and c.level), None),
         "participants": participants,
         "checkable": [p for p in participants if p.role != ParticipantRole.CHILD],
         "survivors": [p for p in participants if p.is_survivor],
@@ -235,19 +238,29 @@ def hold_lift(request: HttpRequest, case_id: int, hold_id: int) -> HttpResponse:
                 request, _("The safety hold is lifted. The reason is kept with the case's history.")
             )
             return _to_safety_page(case.pk)
-    newest = (
-        SafetyCheck.objects.of_survivors()
-        .filter(case=case)
-        .select_related("participant")
-        .order_by("-checked_at", "-id")
-        .first()
-    )
+    readiness = services.lift_readiness(hold, user)
+    survivors = services.survivors_concerned(hold)
+    newest = [
+        check
+        for survivor in survivors
+        if (
+            check := SafetyCheck.objects.filter(case=case, participant=survivor)
+            .select_related("participant", "entered_by")
+            .order_by("-checked_at", "-id")
+            .first()
+        )
+        is not None
+    ]
     context = {
         "case": case,
         "hold": hold,
         "form": form,
+        "triggers": list(hold.triggers.select_related("by", "survivor")),
+        "survivors": survivors,
         "newest": newest,
-        "lifting": services.check_that_lifts(hold),
+        "readiness": readiness,
+        "lifting": readiness.checks if readiness.ready else [],
+        "two_person": services.two_person_rule(),
     }
     return render(request, "safety/hold_lift.html", context, status=status)
 

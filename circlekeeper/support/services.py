@@ -18,6 +18,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.models import (
+    BarrierSource,
     Case,
     CaseStatus,
     EventKind,
@@ -25,7 +26,7 @@ from circlekeeper.cases.models import (
     ParticipantRole,
     record_event,
 )
-from circlekeeper.cases.participants import StaleEdit
+from circlekeeper.cases.participants import StaleEdit, set_barrier
 from circlekeeper.support.measures import graph_from, load_pods, pod_measures
 from circlekeeper.support.models import (
     LABEL_MAX_LENGTH,
@@ -203,15 +204,42 @@ def _same(member: PodMember, fields: MemberFields) -> bool:
     )
 
 
-def _mark_barrier(participant: Participant | None, barrier: bool) -> None:
-    """Someone named a barrier is never invited or contacted: the cases and protocol apps read this flag."""
+def _mark_barrier(participant: Participant | None, stance: str, *, by: User, at: datetime.datetime) -> None:
+    """The stance a record linked to this person states becomes their barrier flag, kept with its history
+    (cases.participants.set_barrier); the cases and protocol apps read the flag. A record no longer linked to
+    them changes nothing: the flag is a fact about the person, not about the record."""
     if participant is not None:
-        # From the row itself, not the copy in hand, which may be older than this transaction.
-        Participant.objects.filter(pk=participant.pk).exclude(barrier=barrier).update(barrier=barrier)
-        participant.barrier = barrier
+        barrier = stance == Stance.BARRIER
+        source = BarrierSource.POD if barrier else BarrierSource.POD_CHANGED
+        set_barrier(participant, barrier, source=source, by=by, at=at)
 
 
-def _record(case: Case, member: PodMember, *, by: User, at: datetime.datetime) -> None:
+def named_barrier(case: Case, label: str) -> bool:
+    """settings.NAMED_BARRIER_CHECKS: someone not yet linked to a participant is named a barrier under this label."""
+    return PodMember.objects.filter(
+        case=case, label__iexact=label.strip(), participant__isnull=True, stance=Stance.BARRIER
+    ).exists()
+
+
+def link_named_barrier(participant: Participant, *, by: User | None = None) -> None:
+    """settings.PARTICIPANT_ADDED_HANDLERS: the keeper confirmed the new participant is the barrier named under their
+    label, so that record now speaks for them (where their role may sit in its pod); the flag is already set."""
+    at = timezone.now()
+    for member in PodMember.objects.select_for_update().filter(
+        case_id=participant.case_id,
+        label__iexact=participant.label,
+        participant__isnull=True,
+        stance=Stance.BARRIER,
+    ):
+        if member.side in ROLE_SIDES.get(participant.role, ()):
+            member.participant, member.label = participant, participant.label
+            member.version += 1
+            member.updated_at = at
+            member.save(update_fields=["participant", "label", "version", "updated_at"])
+        _record(participant.case, member, by=by, at=at)
+
+
+def _record(case: Case, member: PodMember, *, by: User | None, at: datetime.datetime) -> None:
     record_event(
         case,
         EventKind.POD_CHANGED,
@@ -252,7 +280,7 @@ def add_member(
     )
     member.full_clean(exclude=SET_HERE)
     member.save()
-    _mark_barrier(cleaned.participant, cleaned.stance == Stance.BARRIER)
+    _mark_barrier(cleaned.participant, cleaned.stance, by=by, at=at)
     _record(locked, member, by=by, at=at)
     record_measures(case=locked, at=at)
     return member
@@ -291,7 +319,6 @@ def change_member(
             return locked  # the same save sent twice (a double click): it is already done
         raise StaleEdit()
     cleaned = _cleaned(case, fields, member=locked)
-    before = locked.participant
     locked.side, locked.label, locked.participant = cleaned.side, cleaned.label, cleaned.participant
     locked.relationship, locked.stance, locked.help = cleaned.relationship, cleaned.stance, cleaned.help
     locked.active, locked.both_reason = cleaned.active, cleaned.both_reason or None
@@ -312,9 +339,8 @@ def change_member(
             "updated_at",
         ]
     )
-    if before is not None and before.pk != (cleaned.participant.pk if cleaned.participant else None):
-        _mark_barrier(before, False)  # no longer linked: the stance recorded here no longer speaks for them
-    _mark_barrier(cleaned.participant, cleaned.stance == Stance.BARRIER)
+    # Someone unlinked from this record keeps their flag (issue 17): only a record linked to them changes it.
+    _mark_barrier(cleaned.participant, cleaned.stance, by=by, at=at)
     _record(case, locked, by=by, at=at)
     record_measures(case=case, at=at)
     return locked

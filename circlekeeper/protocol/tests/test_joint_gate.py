@@ -65,7 +65,7 @@ class JointGateTests(PersonaTestCase):
         self.case.refresh_from_db()
         self.assertIn("approval", codes(gates.joint_gate(self.case)))
         with time_machine.travel(timezone.now() + datetime.timedelta(minutes=10)):
-            run_check(self.survivor)
+            run_check(self.survivor, by=self.ada)
             safety.lift_hold(hold=self.case.safety_holds.get(), by=self.sam, reason="Safe again")
             self.case.refresh_from_db()
             # The risk changed, so the plan is due for review before any joint meeting.

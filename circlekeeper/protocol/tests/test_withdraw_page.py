@@ -46,7 +46,9 @@ class WithdrawPageTests(PersonaTestCase):
             by=self.alice,
         )
         self.login(self.alice)
-        page = self.client.post(self.url(), {"reason": "She called to say stop"}, follow=True)
+        page = self.client.post(
+            self.url(), {"reason": "She called to say stop", "confirm": "on"}, follow=True
+        )
         self.assertContains(page, "The survivor&#x27;s withdrawal is recorded.")
         self.case.refresh_from_db()
         self.assertEqual(self.case.status, CaseStatus.WITHDRAWN)
@@ -61,9 +63,24 @@ class WithdrawPageTests(PersonaTestCase):
             AuditEvent.objects.filter(action="protocol.withdraw", object_type="transition").exists()
         )
 
+    def test_withdrawal_asks_for_confirmation_because_it_closes_the_case(self):
+        # Issue 17, Build 7: the page says plainly that the case closes, and the server records nothing until the
+        # survivor's confirmation is ticked.
+        self.login(self.ada)
+        page = self.client.get(self.url())
+        self.assertContains(page, "The case closes: its status becomes “Withdrawn by the survivor”")
+        self.assertContains(page, 'name="confirm"')
+        refused = self.client.post(self.url(), {"reason": "She said stop"})
+        self.assertContains(
+            refused, "Withdrawing closes the case: confirm it with the survivor", status_code=400
+        )
+        self.case.refresh_from_db()
+        self.assertEqual(self.case.status, CaseStatus.OPEN)
+        self.assertFalse(Transition.objects.exists())
+
     def test_no_reason_is_needed(self):
         self.login(self.ada)
-        self.assertEqual(self.client.post(self.url()).status_code, 302)
+        self.assertEqual(self.client.post(self.url(), {"confirm": "on"}).status_code, 302)
         self.case.refresh_from_db()
         self.assertEqual(self.case.status, CaseStatus.WITHDRAWN)
 
@@ -73,13 +90,14 @@ class WithdrawPageTests(PersonaTestCase):
         page = self.client.get(self.url())
         self.assertContains(page, "This case is no longer open (Referred out)")
         self.assertNotContains(page, "Record the withdrawal now")
-        self.assertEqual(self.client.post(self.url()).status_code, 409)
+        self.assertEqual(self.client.post(self.url(), {"confirm": "on"}).status_code, 409)
         self.assertFalse(Transition.objects.exists())
 
     def test_fields_a_person_may_not_set_are_ignored(self):
         self.login(self.alice)
         self.client.post(
-            self.url(), {"status": CaseStatus.CLOSED, "organization": self.valley.pk, "by": self.bob.pk}
+            self.url(),
+            {"status": CaseStatus.CLOSED, "organization": self.valley.pk, "by": self.bob.pk, "confirm": "on"},
         )
         self.case.refresh_from_db()
         self.assertEqual(self.case.status, CaseStatus.WITHDRAWN)

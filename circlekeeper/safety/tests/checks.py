@@ -62,6 +62,7 @@ def run_check(
         purpose=code,
         answers=answers,
         entered_by_staff=by,
+        **({"started_at": at} if at is not None else {}),
     )
     assert filling.submit(response=response, today=timezone.localdate())
     check = SafetyCheck.objects.get(response=response)

@@ -63,7 +63,7 @@ class HoldLiftPageTests(PersonaTestCase):
         self.assertContains(page, "High")
         self.assertNotContains(page, 'name="reason"')
         page = self.client.post(self.url(), {"reason": "She says things are calm"})
-        self.assertContains(page, "comes out below high", status_code=400)
+        self.assertContains(page, "started after the hold&#x27;s latest trigger", status_code=400)
         self.assertContains(page, "form-errors", status_code=400)
         self.assert_still_open()
         self.assertTrue(

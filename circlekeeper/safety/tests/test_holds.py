@@ -1,6 +1,7 @@
 """Escalation: a high check, new violence or a broken commitment opens a hold that refuses contact with the
 person who caused harm; the supervisor and safety advocate are alerted and a plan review is asked for; only a
-supervisor lifts it, after a newer check below high, with a written reason."""
+supervisor lifts it, after a newer check below high, with a written reason (test_hold_fresh_assessment.py has
+what makes a check fresh enough)."""
 
 import datetime
 
@@ -208,14 +209,14 @@ class LiftingTests(PersonaTestCase):
 
         other = make_user(organization=self.harbor, roles=(Role.SUPERVISOR,))
         with time_machine.travel(self.later(5), tick=False):
-            run_check(self.survivor)
+            run_check(self.survivor, by=self.ada)
             with self.assertRaises(PermissionDenied):
                 services.lift_hold(hold=self.hold, by=other, reason="Calmer now")
 
     def test_the_supervisor_cannot_lift_it_without_a_newer_check(self):
         with self.assertRaises(ValidationError) as refused:
             services.lift_hold(hold=self.hold, by=self.sam, reason="Spoke with her")
-        self.assertIn("newer safety check", str(refused.exception))
+        self.assertIn("newer full safety check", str(refused.exception))
         self.case.refresh_from_db()
         self.assertTrue(self.case.on_hold)
 
@@ -227,7 +228,7 @@ class LiftingTests(PersonaTestCase):
 
     def test_a_check_below_high_then_a_high_one_does_not_lift_it(self):
         with time_machine.travel(self.later(5), tick=False):
-            run_check(self.survivor)
+            run_check(self.survivor, by=self.ada)
         with time_machine.travel(self.later(10), tick=False):
             run_check(self.survivor, "forced_sex")
             with self.assertRaises(ValidationError):
@@ -259,14 +260,14 @@ class LiftingTests(PersonaTestCase):
 
     def test_a_lifted_hold_cannot_be_lifted_again(self):
         with time_machine.travel(self.later(5), tick=False):
-            run_check(self.survivor)
+            run_check(self.survivor, by=self.ada)
             services.lift_hold(hold=self.hold, by=self.sam, reason="Safe now")
             with self.assertRaises(ValidationError):
                 services.lift_hold(hold=self.hold, by=self.sam, reason="Again")
 
     def test_after_lifting_a_new_high_check_opens_a_new_hold(self):
         with time_machine.travel(self.later(5), tick=False):
-            run_check(self.survivor)
+            run_check(self.survivor, by=self.ada)
             services.lift_hold(hold=self.hold, by=self.sam, reason="Safe now")
         with time_machine.travel(self.later(60), tick=False):
             run_check(self.survivor, "weapon")

@@ -1,5 +1,6 @@
 """A barrier is never invited or contacted: naming a linked participant a barrier marks them so, in the same
-transaction, and the contact check and meeting scheduling refuse them; changing the stance away clears it."""
+transaction, and the contact check and meeting scheduling refuse them; changing the stance away on the record
+linked to them clears it (test_barrier_history.py: unlinking never does)."""
 
 import datetime
 
@@ -61,13 +62,14 @@ class BarrierTests(PersonaTestCase):
         self.assertFalse(self.friend.barrier)
         self.assertTrue(contact_allowed(self.friend, ContactChannel.PHONE_CALL, self.now).allowed)
 
-    def test_unlinking_a_barrier_clears_the_mark_and_linking_another_marks_them(self):
+    def test_unlinking_a_barrier_keeps_their_mark_and_linking_another_marks_them(self):
+        # Issue 17: the flag is a fact about the person, not derived from a record that can be unlinked.
         member = add(self.case, self.alice, participant=self.friend, side="harm", stance="barrier")
         other = make_participant(self.case, role=ParticipantRole.HARM_SUPPORTER, label="Friend L")
         change(member, self.alice, participant=other)
         self.friend.refresh_from_db()
         other.refresh_from_db()
-        self.assertEqual((self.friend.barrier, other.barrier), (False, True))
+        self.assertEqual((self.friend.barrier, other.barrier), (True, True))
 
     def test_a_refused_change_leaves_the_mark_as_it_was(self):
         member = add(self.case, self.alice, participant=self.friend, side="harm", stance="ally")

@@ -1,0 +1,80 @@
+"""Pages say what happened (issue 17, Build 7).
+
+Oracles, from PROTOCOL.md ("high or severe ... automatic safety hold, the supervisor and safety advocate are
+alerted ... a task to review the safety plan") and the issue: a submitted check at high or severe says "The case is
+now on a safety hold" and links to the hold and the safety plan; a risk level shown beside an open hold says which
+check it came from.
+"""
+
+import datetime
+
+import time_machine
+from django.urls import reverse
+
+from circlekeeper.cases.models import Participant, ParticipantRole, Track
+from circlekeeper.safety import services
+from circlekeeper.safety.models import SafetyHold
+from circlekeeper.safety.tests.checks import run_check
+from circlekeeper.testing import PersonaTestCase, make_participant
+
+NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
+
+
+def at(minutes: int) -> datetime.datetime:
+    return NOW + datetime.timedelta(minutes=minutes)
+
+
+class PagesSayWhatHappenedTests(PersonaTestCase):
+    survivor: Participant
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.survivor = make_participant(cls.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
+        make_participant(cls.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
+        cls.case.track = Track.INDIRECT_DIALOGUE
+        cls.case.save(update_fields=["track"])
+
+    def detail(self, check):
+        self.login(self.ada)
+        return self.client.get(reverse("instruments:response_detail", args=[self.case.pk, check.response_id]))
+
+    def test_a_high_check_says_the_case_is_now_on_hold_with_links_to_the_hold_and_the_plan(self):
+        with time_machine.travel(at(0), tick=False):
+            check = run_check(self.survivor, "weapon", by=self.ada)
+            page = self.detail(check)
+        self.assertContains(page, "The case is now on a safety hold")
+        self.assertContains(page, "This check came out High.")
+        self.assertContains(page, reverse("safety:case", args=[self.case.pk]) + "#hold")
+        self.assertContains(page, reverse("safety:plan", args=[self.case.pk, self.survivor.pk]))
+
+    def test_a_severe_check_during_an_open_hold_says_so_too(self):
+        with time_machine.travel(at(0), tick=False):
+            services.report_new_violence(case=self.case, by=self.alice, details="At the door")
+        with time_machine.travel(at(5), tick=False):
+            check = run_check(self.survivor, "danger_now", by=self.ada)
+            self.assertContains(self.detail(check), "This check came out Severe.")
+
+    def test_a_low_check_says_nothing_of_a_hold_and_neither_does_a_lifted_one(self):
+        with time_machine.travel(at(0), tick=False):
+            low = run_check(self.survivor, by=self.ada)
+            self.assertNotContains(self.detail(low), "The case is now on a safety hold")
+            high = run_check(self.survivor, "strangulation", by=self.ada)
+        with time_machine.travel(at(10), tick=False):
+            run_check(self.survivor, by=self.ada)
+            services.lift_hold(hold=SafetyHold.objects.get(case=self.case), by=self.sam, reason="Reviewed")
+            self.assertNotContains(self.detail(high), "The case is now on a safety hold")
+
+    def test_the_case_header_says_which_check_a_low_level_beside_an_open_hold_came_from(self):
+        with time_machine.travel(at(0), tick=False):
+            run_check(self.survivor, by=self.ada)
+        with time_machine.travel(at(30), tick=False):
+            services.report_new_violence(case=self.case, by=self.alice, details="Threats by phone")
+            self.login(self.alice)
+            page = self.client.get(reverse("cases:detail", args=[self.case.pk]))
+            self.assertContains(page, "Low")
+            self.assertContains(page, "the safety check of Survivor A,")
+            self.assertContains(page, "On safety hold: this level alone does not lift it.")
+            safety_page = self.client.get(reverse("safety:case", args=[self.case.pk]))
+            self.assertContains(safety_page, "Safety check of Survivor A,")
+            self.assertContains(safety_page, "On safety hold: this level alone does not lift it.")
