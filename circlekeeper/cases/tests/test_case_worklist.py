@@ -282,7 +282,7 @@ class CaseWorklistQueryBudgetTests(PersonaTestCase):
             )
 
     def test_every_filter_and_the_due_sort_cost_the_same_with_4_cases_as_with_60(self):
-        queries = (
+        queries: tuple[dict[str, str], ...] = (
             {},
             {"sort": "due"},
             {
