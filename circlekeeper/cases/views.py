@@ -59,7 +59,8 @@ from circlekeeper.cases.models import (
 from circlekeeper.lib.forms import add_service_errors
 
 NOTES_SHOWN = 20
-EVENTS_SHOWN = 50
+# The case page shows the latest events only (a phone would scroll for metres); the timeline has them all.
+EVENTS_SHOWN = 10
 
 _TEAM = Prefetch(
     "assignments", queryset=CaseAssignment.objects.select_related("user").order_by("role", "user_id")
@@ -148,6 +149,7 @@ def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, 
         "participants": participants,
         "tasks": list(case.tasks.filter(done_at__isnull=True).select_related("participant")),
         "history": [describe_event(event) for event in events],
+        "events_shown": EVENTS_SHOWN,
         "note_form": note_form or NoteForm(),
     }
 
