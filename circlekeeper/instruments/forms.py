@@ -561,6 +561,13 @@ class IssueLinkForm(forms.Form):
     channel = forms.ChoiceField(
         label=gettext_lazy("How it will be sent"), choices=Channel.choices, widget=forms.RadioSelect
     )
+    send_later = forms.BooleanField(
+        label=gettext_lazy(
+            "If now is outside the times they may be contacted, send it at the next allowed time"
+        ),
+        required=False,
+        help_text=gettext_lazy("The link is created now; the next page says from when it may be sent."),
+    )
 
     def __init__(self, *args: Any, organization: Any, today: datetime.date, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"expires_on": today + datetime.timedelta(days=DEFAULT_EXPIRY_DAYS)})

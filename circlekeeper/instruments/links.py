@@ -13,10 +13,11 @@ import secrets
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.contact import contact_allowed
+from circlekeeper.cases.contact import contact_allowed, next_allowed_time
 from circlekeeper.cases.models import Participant
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response
 
@@ -46,11 +47,28 @@ def issue_link(
     by: User,
     channel: str,
     when: datetime.datetime,
+    send_later: bool = False,
 ) -> tuple[ParticipantLink, str]:
-    """A new link and its token (shown once, never stored); ContactRefused, writing nothing, if contact is not allowed."""
+    """A new link and its token (shown once, never stored); ContactRefused, writing nothing, if contact is not allowed.
+
+    With `send_later`, a link asked for outside the times the safe-contact rules allow is created now and marked to
+    be sent at the next allowed time (`send_at`); any other refusal (a channel, a consent, a hold) still refuses.
+    """
+    send_at = None
     decision = contact_allowed(participant, channel, when)
     if not decision.allowed:
-        raise ContactRefused(decision.reason)
+        send_at = next_allowed_time(participant, channel, when) if send_later else None
+        if send_at is None:
+            raise ContactRefused(decision.reason)
+        if expires_at <= send_at:
+            raise ValidationError(
+                {
+                    "expires_on": _(
+                        "The link would stop working before it may be sent (the next allowed time is %(when)s)."
+                    )
+                    % {"when": date_format(timezone.localtime(send_at), "SHORT_DATETIME_FORMAT")}
+                }
+            )
     owner_id = version.instrument.owner_id
     if owner_id is not None and owner_id != participant.organization_id:
         raise ValidationError({"version": _("This questionnaire belongs to another organization.")})
@@ -67,6 +85,7 @@ def issue_link(
         created_by=by,
         created_at=when,
         expires_at=expires_at,
+        send_at=send_at,
     )
     link.full_clean()
     link.save()

@@ -200,6 +200,8 @@ class ParticipantLink(models.Model):
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("issued"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expires"))
+    # Created outside the times the safe-contact rules allow: not to be sent before this, the next allowed time.
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     response = models.OneToOneField(
         Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="link"

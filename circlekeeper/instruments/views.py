@@ -26,6 +26,7 @@ from circlekeeper.accounts.access import program_admin_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.access import get_case_for, get_participant_for
+from circlekeeper.cases.contact import next_allowed_time
 from circlekeeper.cases.models import Case
 from circlekeeper.instruments import answering as pages
 from circlekeeper.instruments import filling
@@ -243,6 +244,7 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
                 by=request.user,  # type: ignore[arg-type]
                 channel=data["channel"],
                 when=now,
+                send_later=data["send_later"],
             )
         except ContactRefused as refusal:
             audit(
@@ -253,6 +255,9 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
                 outcome=Outcome.REFUSED,
             )
             context["refusal"] = refusal.reason
+            if not data["send_later"]:
+                # Refused only by the clock: say when it would be allowed, and that the link can wait for it.
+                context["next_allowed"] = next_allowed_time(participant, data["channel"], now)
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, errors)
