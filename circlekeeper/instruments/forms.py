@@ -587,6 +587,19 @@ class IssueLinkForm(forms.Form):
         return value
 
 
+class LinkCodeForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Code"),
+        max_length=40,
+        help_text=gettext_lazy(
+            "The code you were given, for example ABCDE-FGHJK. Capitals or not, with or without the dash."
+        ),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
+
+
 class StartResponseForm(forms.Form):
     version = _VersionChoiceField(
         label=gettext_lazy("Questionnaire"), queryset=InstrumentVersion.objects.none()

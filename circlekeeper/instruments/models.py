@@ -197,6 +197,9 @@ class ParticipantLink(models.Model):
     purpose = models.CharField(_("purpose"), max_length=60, blank=True)
     channel = models.CharField(_("sent by"), max_length=20, choices=Channel.choices)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Links handed over in person also get a short code to read out (links.SHORT_CODE_LENGTH characters), typed
+    # at /s/code/ by someone who cannot scan the QR code: like the token, only its SHA-256 is kept.
+    short_code_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("issued"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expires"))
@@ -209,6 +212,8 @@ class ParticipantLink(models.Model):
     submitted_at = models.DateTimeField(_("answered"), null=True, blank=True)
 
     objects = ParticipantLinkQuerySet.as_manager()
+    # Not a column: the short code of a link just issued in person, shown once and never stored (links.issue_link).
+    short_code: str = ""
 
     class Meta:
         verbose_name = _("participant link")

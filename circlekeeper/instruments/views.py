@@ -38,10 +38,18 @@ from circlekeeper.instruments.definition import (
 from circlekeeper.instruments.forms import (
     ImportForm,
     IssueLinkForm,
+    LinkCodeForm,
     StartResponseForm,
 )
 from circlekeeper.instruments.importing import import_instrument_file
-from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link, start_response
+from circlekeeper.instruments.links import (
+    ContactRefused,
+    find_link_by_code,
+    find_usable_link,
+    issue_link,
+    link_qr_svg,
+    start_response,
+)
 from circlekeeper.instruments.models import (
     Instrument,
     InstrumentVersion,
@@ -112,15 +120,37 @@ def _participant_event(link: ParticipantLink, action: str) -> None:
     )
 
 
+def _start_on_link(request: HttpRequest, link: ParticipantLink) -> HttpResponse:
+    # A fresh session key: a session cookie planted beforehand never shares a participant's answers.
+    request.session.cycle_key()
+    request.session[LINK_SESSION_KEY] = link.pk
+    return redirect("links:page")
+
+
 @never_cache
 def link_open(request: HttpRequest, token: str) -> HttpResponse:
     link = find_usable_link(token)
     if link is None:
         return _not_available(request)
-    # A fresh session key: a session cookie planted beforehand never shares a participant's answers.
-    request.session.cycle_key()
-    request.session[LINK_SESSION_KEY] = link.pk
-    return redirect("links:page")
+    return _start_on_link(request, link)
+
+
+@never_cache
+def link_code(request: HttpRequest) -> HttpResponse:
+    """The short code of a link handed over in person, typed by someone who cannot scan its QR code.
+
+    POST only for the code, so it never lands in an address, a browser history or a server log. A wrong code gets
+    the same page as a wrong link.
+    """
+    form = LinkCodeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        link = find_link_by_code(form.cleaned_data["code"])
+        if link is None:
+            return _not_available(request)
+        return _start_on_link(request, link)
+    return render(
+        request, "instruments/link/code.html", {"public_page": True, "neutral_page": True, "form": form}
+    )
 
 
 @never_cache
@@ -264,7 +294,13 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
         else:
             audit(request, action=Action.LINK_ISSUE, object_type="participant_link", object_id=link.pk)
             # Shown once, in this answer only: the token is not kept anywhere to show it again.
-            context.update(link=link, url=request.build_absolute_uri(reverse("links:open", args=[token])))
+            url = request.build_absolute_uri(reverse("links:open", args=[token]))
+            context.update(link=link, url=url)
+            if link.short_code:
+                # Handed over in person: a QR code to scan, and a short code to read out.
+                context.update(
+                    qr_svg=link_qr_svg(url), code_url=request.build_absolute_uri(reverse("links:code"))
+                )
             return render(request, "instruments/link_issued.html", context)
     return render(request, "instruments/link_issue.html", context)
 
