@@ -57,7 +57,13 @@ def test_the_quick_exit_stays_in_view_on_every_public_and_participant_page(
     new_page: Callable[..., Page], demo_mode_sign_in, link_path: str, javascript: bool
 ) -> None:
     page = new_page(PHONE, phone=True, javascript=javascript)
-    for path in [*public_paths(), link_path]:
+    participant_paths = [
+        link_path,
+        reverse("links:code"),  # where a code read out in person is typed
+        reverse("links:open", args=["no-such-link"]),
+        reverse("progress:open", args=["no-such-link"]),
+    ]
+    for path in [*public_paths(), *participant_paths]:
         page.goto(path)
         assert_quick_exit_in_view_after_scrolling(page)
         assert_fits_width(page)
