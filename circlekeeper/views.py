@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -17,7 +18,8 @@ from circlekeeper.cases.models import CaseStatus
 from circlekeeper.evaluation.access import networks_visible
 from circlekeeper.lib import health
 from circlekeeper.protocol.dashboard import protocol_dashboard
-from circlekeeper.safety.dashboard import safety_dashboard
+from circlekeeper.protocol.worklist import PER_PAGE as WORK_PER_PAGE
+from circlekeeper.protocol.worklist import worklist
 
 
 def home(request: HttpRequest) -> HttpResponse:
@@ -29,15 +31,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     context = staff_context(request)
     now = timezone.now()
     open_cases = cases_for(context).filter(status=CaseStatus.OPEN).count() if context else 0
-    safety, protocol = None, None
+    work, work_page, protocol = None, None, None
     if context is not None and context.works_cases:
-        safety = safety_dashboard(context, now)
+        work = worklist(context, now)
+        work_page = Paginator(work.items, WORK_PER_PAGE).get_page(request.GET.get("page"))
+        # The keeper's meetings and next steps; the supervisor's queue is in the ranked worklist.
         protocol = protocol_dashboard(context, now)
         # It lists the team's holds, alerts and risk levels: a read of safety data (SECURITY.md 16).
         audit(request, action=Action.SAFETY_DASHBOARD)
     context_data = {
         "open_cases": open_cases,
-        "safety": safety,
+        "work": work,
+        "work_page": work_page,
         "protocol": protocol,
         # The networks whose hub and pooled dashboards this person may open.
         "networks": networks_visible(request),
@@ -67,7 +72,8 @@ def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
 
 def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     audit_refusal(request)
-    return render(request, "404.html", status=404)
+    # With the quick exit: a survivor may land here from a mistyped or expired link.
+    return render(request, "404.html", {"public_page": True}, status=404)
 
 
 def error_500(request: HttpRequest) -> HttpResponse:

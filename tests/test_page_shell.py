@@ -83,6 +83,17 @@ class PublicHomeTests(PersonaTestCase):
         self.assertContains(response, "does not erase your browser history")
         self.assertContains(response, 'src="/static/js/quick-exit.js"')
 
+    def test_the_404_page_carries_the_quick_exit_first(self):
+        # A survivor may land on it from a mistyped or expired link (issue 18).
+        for person in (None, self.alice):
+            if person:
+                self.login(person)
+            response = self.client.get("/no-such-page/")
+            body = response.content.decode()[response.content.decode().index("<body") :]
+            self.assertEqual(response.status_code, 404)
+            self.assertIn('id="quick-exit"', re.search(r"<a\b[^>]*>", body).group(0))
+            self.assertContains(response, 'src="/static/js/quick-exit.js"', status_code=404)
+
     def test_staff_pages_do_not_carry_the_public_quick_exit(self):
         self.login(self.alice)
         self.assertNotContains(self.client.get(reverse("dashboard")), 'id="quick-exit"')

@@ -137,3 +137,36 @@ def contact_allowed(participant: Participant, channel: str, when: datetime.datet
         )
     refusal = rules_refusal(rules, channel, when)
     return ContactDecision(refusal is None, refusal or "")
+
+
+# How far ahead the next allowed time is looked for: every allowed day comes round within a week.
+NEXT_ALLOWED_WITHIN_DAYS = 8
+
+
+def next_allowed_time(
+    participant: Participant, channel: str, after: datetime.datetime
+) -> datetime.datetime | None:
+    """The first moment from `after` at which this contact is allowed: `after` itself, or the start of the next
+    allowed window of the safe-contact rules. None when no time would do (no consent, a channel the rules forbid,
+    a hold, no allowed day): only the time of day and the day of the week can be waited out."""
+    if contact_allowed(participant, channel, after).allowed:
+        return after
+    rules = ContactRules.objects.filter(participant=participant).first()
+    if rules is None:
+        return None
+    local = timezone.localtime(after)
+    start = rules.from_time or datetime.time.min
+    for offset in range(NEXT_ALLOWED_WITHIN_DAYS):
+        day = local.date() + datetime.timedelta(days=offset)
+        if day.weekday() not in rules.days:
+            continue
+        candidate = timezone.make_aware(
+            datetime.datetime.combine(day, start), timezone.get_current_timezone()
+        )
+        if candidate <= after:
+            continue
+        if contact_allowed(participant, channel, candidate).allowed:
+            return candidate
+        # Allowed by the clock but refused: refused for a reason no waiting changes.
+        return None
+    return None

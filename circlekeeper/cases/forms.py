@@ -4,11 +4,12 @@ import datetime
 from typing import Any
 
 from django import forms
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import User
+from circlekeeper.cases.history import RISK_LEVELS
 from circlekeeper.cases.models import (
     CaseStatus,
     ConsentKind,
@@ -17,18 +18,24 @@ from circlekeeper.cases.models import (
     Participant,
     ParticipantRole,
     ReleasableField,
+    Stage,
     Track,
     Weekday,
 )
 
-SORTS = {
+SORTS: dict[str, tuple[Any, ...]] = {
     "opened": ("opened_on", "id"),
     "-opened": ("-opened_on", "-id"),
     "reference": ("reference",),
     "-reference": ("-reference",),
     "status": ("status", "-opened_on", "-id"),
     "-status": ("-status", "-opened_on", "-id"),
+    # What is due soonest first; cases with nothing due (not open) last.
+    "due": (F("due_on").asc(nulls_last=True), "reference"),
 }
+
+# The levels a safety check gives (safety.models.RiskLevel, whose labels cases.history repeats).
+RISK_CHOICES = [(code, label) for code, label in RISK_LEVELS.items()]
 
 
 class CaseFilterForm(forms.Form):
@@ -36,10 +43,43 @@ class CaseFilterForm(forms.Form):
         label=_("Status"), required=False, choices=[("", _("Any status")), *CaseStatus.choices]
     )
     assignee = forms.TypedChoiceField(label=_("Team member"), required=False, coerce=int, empty_value=None)
+    reference = forms.CharField(
+        label=_("Reference"),
+        required=False,
+        max_length=20,
+        help_text=_("The whole reference, or its start (e.g. HAR-2026-00)."),
+    )
+    stage = forms.ChoiceField(
+        label=_("Stage"), required=False, choices=[("", _("Any stage")), *Stage.choices]
+    )
+    track = forms.ChoiceField(
+        label=_("Track"),
+        required=False,
+        choices=[("", _("Any track")), ("none", _("Not chosen yet")), *Track.choices],
+    )
+    risk = forms.ChoiceField(
+        label=_("Latest risk level"),
+        required=False,
+        choices=[("", _("Any level")), ("none", _("No safety check yet")), *RISK_CHOICES],
+    )
+    hold = forms.ChoiceField(
+        label=_("Safety hold"),
+        required=False,
+        choices=[("", _("On hold or not")), ("yes", _("On hold")), ("no", _("Not on hold"))],
+    )
+    needs_me = forms.BooleanField(
+        label=_("Needs me"),
+        required=False,
+        help_text=_(
+            "Something due today or overdue on a case where you are the keeper or safety advocate, "
+            "or a safety hold on a case you supervise."
+        ),
+    )
     sort = forms.ChoiceField(
         label=_("Sort by"),
         required=False,
         choices=[
+            ("due", _("Due soonest")),
             ("-opened", _("Newest first")),
             ("opened", _("Oldest first")),
             ("reference", _("Reference A–Z")),
@@ -52,9 +92,12 @@ class CaseFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["assignee"].choices = [("", _("Anyone")), *((u.pk, str(u)) for u in colleagues)]  # type: ignore[attr-defined]
 
-    def ordering(self) -> tuple[str, ...]:
+    def clean_reference(self) -> str:
+        return str(self.cleaned_data["reference"]).strip().upper()
+
+    def ordering(self) -> tuple[Any, ...]:
         sort = self.cleaned_data.get("sort") if self.is_valid() else None
-        return SORTS.get(sort or "-opened", SORTS["-opened"])
+        return SORTS.get(sort or "due", SORTS["due"])
 
 
 class NoteForm(forms.Form):

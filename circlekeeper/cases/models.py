@@ -102,6 +102,11 @@ class Case(models.Model):
     # circlekeeper.safety.services changes them, in the transaction that opens or lifts a hold or records a check.
     on_hold = models.BooleanField(_("on safety hold"), default=False, editable=False)
     risk_level = models.CharField(_("latest risk level"), max_length=10, blank=True, editable=False)
+    # When the check that gave `risk_level` was taken, and when the survivors' next full safety check falls due
+    # (empty while a survivor has never had one: due since the case opened). Kept by circlekeeper.safety.services
+    # with `risk_level`, so the case list can show and sort by them without reading the safety app.
+    risk_level_at = models.DateTimeField(_("risk level recorded"), null=True, blank=True, editable=False)
+    check_due_on = models.DateField(_("next safety check due"), null=True, blank=True, editable=False)
     # When the agreement in force was affirmed by every party; kept by circlekeeper.accountability.services
     # (the protocol's agreement gate reads it). Empty while no version has been affirmed.
     agreement_affirmed_at = models.DateTimeField(

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import CASE_ROLES, User
-from circlekeeper.cases import choice, disclosure, services
+from circlekeeper.cases import choice, disclosure, services, worklist
 from circlekeeper.cases import participants as participant_services
 from circlekeeper.cases.access import (
     case_worker_context,
@@ -47,6 +48,7 @@ from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
     CaseEvent,
+    CaseQuerySet,
     ConsentKind,
     ContactRules,
     EventKind,
@@ -59,7 +61,8 @@ from circlekeeper.cases.models import (
 from circlekeeper.lib.forms import add_service_errors
 
 NOTES_SHOWN = 20
-EVENTS_SHOWN = 50
+# The case page shows the latest events only (a phone would scroll for metres); the timeline has them all.
+EVENTS_SHOWN = 10
 
 _TEAM = Prefetch(
     "assignments", queryset=CaseAssignment.objects.select_related("user").order_by("role", "user_id")
@@ -83,20 +86,49 @@ def case_list(request: HttpRequest) -> HttpResponse:
         .order_by("display_name", "email", "pk")
     )
     form = CaseFilterForm(request.GET or None, colleagues=colleagues)
+    today = timezone.localdate()
+    cases = worklist.with_next_step(cases)
     if form.is_valid():
-        if form.cleaned_data["status"]:
-            cases = cases.filter(status=form.cleaned_data["status"])
-        if form.cleaned_data["assignee"]:
-            cases = cases.filter(
-                pk__in=CaseAssignment.objects.filter(user_id=form.cleaned_data["assignee"]).values("case_id")
-            )
+        cases = _filtered(cases, form.cleaned_data, context.user, today)
     page = Paginator(
         cases.order_by(*form.ordering()).prefetch_related(_TEAM), settings.CASES_PER_PAGE
     ).get_page(request.GET.get("page"))
+    rows = [
+        {
+            "case": case,
+            "risk_level": RISK_LEVELS.get(case.risk_level, case.risk_level),
+            "next_step": worklist.next_step(case),
+            "keepers": worklist.keepers(case),
+        }
+        for case in page
+    ]
     query = request.GET.copy()
     query.pop("page", None)
+    # It shows risk levels and holds: a read of safety facts, like the dashboard (SECURITY.md 16).
     audit(request, action=Action.CASE_LIST)
-    return render(request, "cases/case_list.html", {"form": form, "page": page, "query": query.urlencode()})
+    context_data = {"form": form, "page": page, "rows": rows, "today": today, "query": query.urlencode()}
+    return render(request, "cases/case_list.html", context_data)
+
+
+def _filtered(cases: CaseQuerySet, data: dict[str, Any], user: User, today: datetime.date) -> CaseQuerySet:
+    if data["status"]:
+        cases = cases.filter(status=data["status"])
+    if data["assignee"]:
+        cases = cases.filter(pk__in=CaseAssignment.objects.filter(user_id=data["assignee"]).values("case_id"))
+    if data["reference"]:
+        # A prefix of the reference (the whole one is its own prefix): the (organization, reference) index serves it.
+        cases = cases.filter(reference__startswith=data["reference"])
+    if data["stage"]:
+        cases = cases.filter(stage=data["stage"])
+    if data["track"]:
+        cases = cases.filter(track="" if data["track"] == "none" else data["track"])
+    if data["risk"]:
+        cases = cases.filter(risk_level="" if data["risk"] == "none" else data["risk"])
+    if data["hold"]:
+        cases = cases.filter(on_hold=data["hold"] == "yes")
+    if data["needs_me"]:
+        cases = worklist.needs_me(cases, user, today)
+    return cases
 
 
 def _risk_check(case: Case) -> CaseEvent | None:
@@ -135,6 +167,7 @@ def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, 
         "participants": participants,
         "tasks": list(case.tasks.filter(done_at__isnull=True).select_related("participant")),
         "history": [describe_event(event) for event in events],
+        "events_shown": EVENTS_SHOWN,
         "note_form": note_form or NoteForm(),
     }
 

@@ -602,6 +602,13 @@ class IssueLinkForm(forms.Form):
     channel = forms.ChoiceField(
         label=gettext_lazy("How it will be sent"), choices=Channel.choices, widget=forms.RadioSelect
     )
+    send_later = forms.BooleanField(
+        label=gettext_lazy(
+            "If now is outside the times they may be contacted, send it at the next allowed time"
+        ),
+        required=False,
+        help_text=gettext_lazy("The link is created now; the next page says from when it may be sent."),
+    )
 
     def __init__(self, *args: Any, organization: Any, today: datetime.date, **kwargs: Any) -> None:
         kwargs.setdefault("initial", {"expires_on": today + datetime.timedelta(days=DEFAULT_EXPIRY_DAYS)})
@@ -619,6 +626,19 @@ class IssueLinkForm(forms.Form):
         if value < self.today:
             raise forms.ValidationError(_("Choose today or a later day."))
         return value
+
+
+class LinkCodeForm(forms.Form):
+    code = forms.CharField(
+        label=gettext_lazy("Code"),
+        max_length=40,
+        help_text=gettext_lazy(
+            "The code you were given, for example ABCDE-FGHJK. Capitals or not, with or without the dash."
+        ),
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "characters", "spellcheck": "false"}
+        ),
+    )
 
 
 class StartResponseForm(forms.Form):

@@ -8,19 +8,26 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import secrets
 
+import segno
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.contact import contact_allowed
-from circlekeeper.cases.models import Participant
+from circlekeeper.cases.contact import contact_allowed, next_allowed_time
+from circlekeeper.cases.models import ContactChannel, Participant
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response
 
 TOKEN_BYTES = 32
+# A short code read out in person: no letters or digits that sound or look alike (0/O, 1/I/L). 31 symbols,
+# 10 of them: about 50 bits, so guessing one of the codes that work among a network's live links stays hopeless.
+SHORT_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+SHORT_CODE_LENGTH = 10
 DEFAULT_EXPIRY_DAYS = 14
 
 
@@ -36,6 +43,29 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
+def link_qr_svg(url: str) -> str:
+    """An inline SVG QR code of the link, drawn here: the address never goes to another service."""
+    buffer = io.BytesIO()
+    segno.make(url, error="m").save(
+        buffer, kind="svg", scale=5, border=2, xmldecl=False, svgns=True, title="QR code", nl=False
+    )
+    return buffer.getvalue().decode("utf-8")
+
+
+def new_short_code() -> str:
+    return "".join(secrets.choice(SHORT_CODE_ALPHABET) for _ in range(SHORT_CODE_LENGTH))
+
+
+def normalize_code(typed: str) -> str:
+    """What was typed, as the code it stands for: capitals, without spaces or dashes."""
+    return "".join(typed.split()).replace("-", "").upper()
+
+
+def format_code(code: str) -> str:
+    """The code in two groups of five, easier to read out: "ABCDE-FGHJK"."""
+    return f"{code[:5]}-{code[5:]}"
+
+
 @transaction.atomic
 def issue_link(
     *,
@@ -46,11 +76,28 @@ def issue_link(
     by: User,
     channel: str,
     when: datetime.datetime,
+    send_later: bool = False,
 ) -> tuple[ParticipantLink, str]:
-    """A new link and its token (shown once, never stored); ContactRefused, writing nothing, if contact is not allowed."""
+    """A new link and its token (shown once, never stored); ContactRefused, writing nothing, if contact is not allowed.
+
+    With `send_later`, a link asked for outside the times the safe-contact rules allow is created now and marked to
+    be sent at the next allowed time (`send_at`); any other refusal (a channel, a consent, a hold) still refuses.
+    """
+    send_at = None
     decision = contact_allowed(participant, channel, when)
     if not decision.allowed:
-        raise ContactRefused(decision.reason)
+        send_at = next_allowed_time(participant, channel, when) if send_later else None
+        if send_at is None:
+            raise ContactRefused(decision.reason)
+        if expires_at <= send_at:
+            raise ValidationError(
+                {
+                    "expires_on": _(
+                        "The link would stop working before it may be sent (the next allowed time is %(when)s)."
+                    )
+                    % {"when": date_format(timezone.localtime(send_at), "SHORT_DATETIME_FORMAT")}
+                }
+            )
     owner_id = version.instrument.owner_id
     if owner_id is not None and owner_id != participant.organization_id:
         raise ValidationError({"version": _("This questionnaire belongs to another organization.")})
@@ -67,10 +114,29 @@ def issue_link(
         created_by=by,
         created_at=when,
         expires_at=expires_at,
+        send_at=send_at,
     )
+    code = new_short_code() if channel == ContactChannel.IN_PERSON else None
+    if code is not None:
+        link.short_code_hash = hash_token(code)
     link.full_clean()
     link.save()
+    # Shown once with the token, never stored: the issued page reads it from here.
+    link.short_code = format_code(code) if code else ""
     return link, token
+
+
+def find_link_by_code(typed: str, *, now: datetime.datetime | None = None) -> ParticipantLink | None:
+    """The link a short code opens, if it still works; None for a wrong, expired, revoked or answered one alike."""
+    code = normalize_code(typed)
+    if len(code) != SHORT_CODE_LENGTH or any(c not in SHORT_CODE_ALPHABET for c in code):
+        return None
+    return (
+        ParticipantLink.objects.usable(now or timezone.now())
+        .filter(short_code_hash=hash_token(code))
+        .select_related("version", "response")
+        .first()
+    )
 
 
 def find_usable_link(token: str, *, now: datetime.datetime | None = None) -> ParticipantLink | None:

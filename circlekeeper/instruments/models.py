@@ -197,9 +197,14 @@ class ParticipantLink(models.Model):
     purpose = models.CharField(_("purpose"), max_length=60, blank=True)
     channel = models.CharField(_("sent by"), max_length=20, choices=Channel.choices)
     token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    # Links handed over in person also get a short code to read out (links.SHORT_CODE_LENGTH characters), typed
+    # at /s/code/ by someone who cannot scan the QR code: like the token, only its SHA-256 is kept.
+    short_code_hash = models.CharField(max_length=64, unique=True, null=True, blank=True, editable=False)
     created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
     created_at = models.DateTimeField(_("issued"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expires"))
+    # Created outside the times the safe-contact rules allow: not to be sent before this, the next allowed time.
+    send_at = models.DateTimeField(_("send at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
     response = models.OneToOneField(
         Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="link"
@@ -207,6 +212,8 @@ class ParticipantLink(models.Model):
     submitted_at = models.DateTimeField(_("answered"), null=True, blank=True)
 
     objects = ParticipantLinkQuerySet.as_manager()
+    # Not a column: the short code of a link just issued in person, shown once and never stored (links.issue_link).
+    short_code: str = ""
 
     class Meta:
         verbose_name = _("participant link")

@@ -47,6 +47,7 @@ link_patterns = (
         path("live/", views.link_live, name="live"),
         path("review/", views.link_review, name="review"),
         path("done/", views.link_done, name="done"),
+        path("code/", views.link_code, name="code"),
         path("<str:token>/", views.link_open, name="open"),
     ],
     "links",

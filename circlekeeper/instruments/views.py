@@ -27,6 +27,7 @@ from circlekeeper.accounts.access import program_admin_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.access import get_case_for, get_participant_for
+from circlekeeper.cases.contact import next_allowed_time
 from circlekeeper.cases.history import RISK_LEVELS
 from circlekeeper.cases.models import Case, CaseEvent, EventKind, ParticipantRole
 from circlekeeper.instruments import answering as pages
@@ -40,10 +41,18 @@ from circlekeeper.instruments.definition import (
 from circlekeeper.instruments.forms import (
     ImportForm,
     IssueLinkForm,
+    LinkCodeForm,
     StartResponseForm,
 )
 from circlekeeper.instruments.importing import read_instrument_file, save_imported
-from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link, start_response
+from circlekeeper.instruments.links import (
+    ContactRefused,
+    find_link_by_code,
+    find_usable_link,
+    issue_link,
+    link_qr_svg,
+    start_response,
+)
 from circlekeeper.instruments.models import (
     Instrument,
     InstrumentVersion,
@@ -115,15 +124,37 @@ def _participant_event(link: ParticipantLink, action: str) -> None:
     )
 
 
+def _start_on_link(request: HttpRequest, link: ParticipantLink) -> HttpResponse:
+    # A fresh session key: a session cookie planted beforehand never shares a participant's answers.
+    request.session.cycle_key()
+    request.session[LINK_SESSION_KEY] = link.pk
+    return redirect("links:page")
+
+
 @never_cache
 def link_open(request: HttpRequest, token: str) -> HttpResponse:
     link = find_usable_link(token)
     if link is None:
         return _not_available(request)
-    # A fresh session key: a session cookie planted beforehand never shares a participant's answers.
-    request.session.cycle_key()
-    request.session[LINK_SESSION_KEY] = link.pk
-    return redirect("links:page")
+    return _start_on_link(request, link)
+
+
+@never_cache
+def link_code(request: HttpRequest) -> HttpResponse:
+    """The short code of a link handed over in person, typed by someone who cannot scan its QR code.
+
+    POST only for the code, so it never lands in an address, a browser history or a server log. A wrong code gets
+    the same page as a wrong link.
+    """
+    form = LinkCodeForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST" and form.is_valid():
+        link = find_link_by_code(form.cleaned_data["code"])
+        if link is None:
+            return _not_available(request)
+        return _start_on_link(request, link)
+    return render(
+        request, "instruments/link/code.html", {"public_page": True, "neutral_page": True, "form": form}
+    )
 
 
 @never_cache
@@ -247,6 +278,7 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
                 by=request.user,  # type: ignore[arg-type]
                 channel=data["channel"],
                 when=now,
+                send_later=data["send_later"],
             )
         except ContactRefused as refusal:
             audit(
@@ -257,6 +289,9 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
                 outcome=Outcome.REFUSED,
             )
             context["refusal"] = refusal.reason
+            if not data["send_later"]:
+                # Refused only by the clock: say when it would be allowed, and that the link can wait for it.
+                context["next_allowed"] = next_allowed_time(participant, data["channel"], now)
         except ValidationError as exc:
             for name, errors in exc.message_dict.items():
                 form.add_error(name if name in form.fields else None, errors)
@@ -267,7 +302,13 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
                 request, f"{reverse('cases:detail', args=[case.pk])}#participant-{participant.pk}"
             )
             # Shown once, in this answer only: the token is not kept anywhere to show it again.
-            context.update(link=link, url=request.build_absolute_uri(reverse("links:open", args=[token])))
+            url = request.build_absolute_uri(reverse("links:open", args=[token]))
+            context.update(link=link, url=url)
+            if link.short_code:
+                # Handed over in person: a QR code to scan, and a short code to read out.
+                context.update(
+                    qr_svg=link_qr_svg(url), code_url=request.build_absolute_uri(reverse("links:code"))
+                )
             return render(request, "instruments/link_issued.html", context)
     return render(request, "instruments/link_issue.html", context)
 

@@ -1,4 +1,5 @@
-"""What the dashboard shows about the protocol: a keeper's day and a supervisor's queue.
+"""What the dashboard shows about the protocol: a keeper's day, and the supervisor's lists that the ranked worklist
+(worklist.py) takes in.
 
 Keepers see their scheduled meetings today and in the coming week, and what each of their open cases needs next
 (its stage and the first unmet condition of its gate). Supervisors see the joint dialogues waiting for their
@@ -34,7 +35,7 @@ from circlekeeper.cases.models import (
 )
 from circlekeeper.protocol import gates
 from circlekeeper.protocol.models import Acknowledgment, Invitation, Meeting, MeetingKind, MeetingStatus
-from circlekeeper.safety.dashboard import SHOWN, Listing
+from circlekeeper.safety.dashboard import Listing
 from circlekeeper.safety.models import SafetyCheck
 
 # How many cases' gates the dashboard reads (see the module's docstring).
@@ -74,11 +75,6 @@ class ProtocolDashboard:
     meetings_today: list[MeetingRow] | None = None
     meetings_week: Listing[MeetingRow] | None = None
     next_steps: Listing[NextStep] | None = None
-    approvals: Listing[WaitingApproval] | None = None
-    # Candidates beyond the GATES_READ whose gate was not read.
-    approvals_unchecked: int = 0
-    stalled: Listing[Case] | None = None
-    stalled_days: int = STALLED_DAYS
 
 
 def _team_cases(context: StaffContext) -> CaseQuerySet:
@@ -194,8 +190,9 @@ def waiting_approvals(context: StaffContext, now: datetime.datetime) -> tuple[Li
     return Listing(waiting, len(waiting)), max(0, candidates.count() - GATES_READ)
 
 
-def stalled(context: StaffContext, now: datetime.datetime) -> Listing[Case]:
-    """Open cases on this person's teams with nothing recorded for STALLED_DAYS (opened at least that long ago)."""
+def stalled_cases(context: StaffContext, now: datetime.datetime) -> CaseQuerySet:
+    """Open cases on this person's teams with nothing recorded for STALLED_DAYS (opened at least that long ago),
+    the oldest last movement first."""
     since = now - datetime.timedelta(days=STALLED_DAYS)
     recent = CaseEvent.objects.filter(case_id=OuterRef("pk"), at__gte=since)
     cases = (
@@ -204,10 +201,11 @@ def stalled(context: StaffContext, now: datetime.datetime) -> Listing[Case]:
         .filter(opened_on__lte=timezone.localtime(since).date())
         .exclude(Exists(recent))
     )
-    return Listing(list(_by_last_movement(cases)[:SHOWN]), cases.count())
+    return _by_last_movement(cases)
 
 
 def protocol_dashboard(context: StaffContext, now: datetime.datetime) -> ProtocolDashboard:
+    """The keeper's day (the supervisor's queue is in the ranked worklist, worklist.py)."""
     board = ProtocolDashboard()
     if context.organization is None:
         return board
@@ -216,7 +214,4 @@ def protocol_dashboard(context: StaffContext, now: datetime.datetime) -> Protoco
         board.meetings_today = today
         board.meetings_week = Listing.of(week)
         board.next_steps = next_steps(context, now)
-    if context.has_role(Role.SUPERVISOR):
-        board.approvals, board.approvals_unchecked = waiting_approvals(context, now)
-        board.stalled = stalled(context, now)
     return board

@@ -1,4 +1,5 @@
-"""What the dashboard shows about safety: each list is one query, however many cases, holds or checks.
+"""The safety lists of the dashboard's worklist (protocol/worklist.py ranks them): each is one query, however many
+cases, holds or checks.
 
 Keepers and safety advocates see their cases' open holds, overdue safety checks and safety plans due for
 review; supervisors and safety advocates see the unacknowledged alerts of the cases they sit on in that role;
@@ -14,7 +15,6 @@ from typing import Generic, TypeVar
 from django.db.models import OuterRef, Q, Subquery
 
 from circlekeeper.accounts.access import StaffContext
-from circlekeeper.accounts.models import Role
 from circlekeeper.cases.models import Case, CaseAssignment, CaseQuerySet, Participant, TeamRole
 from circlekeeper.safety.models import (
     CheckKind,
@@ -44,15 +44,6 @@ class Listing(Generic[T]):
     @property
     def more(self) -> int:
         return self.total - len(self.rows)
-
-
-@dataclass
-class SafetyDashboard:
-    open_holds: Listing[SafetyHold] | None = None
-    overdue_checks: Listing[Participant] | None = None
-    plans_due: Listing[Participant] | None = None
-    alerts: Listing[SafetyAlert] | None = None
-    holds_to_review: Listing[SafetyHold] | None = None
 
 
 def _team_cases(context: StaffContext) -> CaseQuerySet:
@@ -154,18 +145,3 @@ def holds_to_review(context: StaffContext) -> list[SafetyHold]:
         level = hold.newest_level
         hold.can_lift = bool(level) and not is_high(level)
     return holds
-
-
-def safety_dashboard(context: StaffContext, now: datetime.datetime) -> SafetyDashboard:
-    board = SafetyDashboard()
-    if context.organization is None:
-        return board
-    if context.has_role(Role.KEEPER, Role.SAFETY_ADVOCATE):
-        board.open_holds = Listing.of(open_holds(context))
-        board.overdue_checks = Listing.of(overdue_checks(context, now))
-        board.plans_due = Listing.of(plans_due(context, now))
-    if context.has_role(Role.SUPERVISOR, Role.SAFETY_ADVOCATE):
-        board.alerts = Listing.of(unseen_alerts(context))
-    if context.has_role(Role.SUPERVISOR):
-        board.holds_to_review = Listing.of(holds_to_review(context))
-    return board

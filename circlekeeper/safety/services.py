@@ -127,6 +127,22 @@ def safety_versions(organization_id: int, kind: str) -> list[InstrumentVersion]:
     return versions
 
 
+def next_check_due(case: Case) -> datetime.date | None:
+    """When the case's next full safety check falls due: CHECK_OVERDUE_DAYS after the survivor's latest one, the
+    earliest over its survivors; None while a survivor has had none (due since the case opened)."""
+    survivors = list(Participant.objects.filter(case=case).survivors().values_list("pk", flat=True))
+    latest: dict[int, datetime.datetime] = {}
+    for participant_id, checked_at in (
+        SafetyCheck.objects.filter(case=case, kind=CheckKind.FULL, participant__in=survivors)
+        .order_by("participant_id", "checked_at")
+        .values_list("participant_id", "checked_at")
+    ):
+        latest[participant_id] = checked_at
+    if not survivors or len(latest) < len(survivors):
+        return None
+    return min(timezone.localdate(at) for at in latest.values()) + datetime.timedelta(days=CHECK_OVERDUE_DAYS)
+
+
 def record_check_from_response(response: Response) -> SafetyCheck | None:
     """Called for every submitted response (settings.RESPONSE_SUBMITTED_HANDLERS), in its transaction.
 
@@ -164,9 +180,13 @@ def record_check_from_response(response: Response) -> SafetyCheck | None:
         participant=participant.label,
         level=level,
     )
+    if participant.role == ParticipantRole.SURVIVOR and kind == CheckKind.FULL:
+        case.check_due_on = next_check_due(case)
+        case.save(update_fields=["check_due_on"])
     if level and participant.role == ParticipantRole.SURVIVOR:
         case.risk_level = level
-        case.save(update_fields=["risk_level"])
+        case.risk_level_at = check.checked_at
+        case.save(update_fields=["risk_level", "risk_level_at"])
         if previous is not None and previous.level != level:
             _plan_due(participant, case)
     if is_high(level):

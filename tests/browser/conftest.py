@@ -25,7 +25,16 @@ from playwright.sync_api import (
 )
 
 from circlekeeper.cases.demo import seed_network
-from tests.browser.helpers import CSP_LISTENER, DESKTOP, NEUTRAL_PAGE, PHONE, record_for
+from tests.browser.helpers import (
+    CSP_LISTENER,
+    DESKTOP,
+    NEUTRAL_PAGE,
+    OVERFLOW_LISTENER,
+    OVERFLOW_MARK,
+    PHONE,
+    assert_fits_width,
+    record_for,
+)
 
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -101,6 +110,7 @@ def new_page(browser: Browser, live_server, transactional_db) -> Iterator[Callab
     """Makes pages in fresh contexts (no cookies, no storage), each watched for CSP violations."""
     server = urlsplit(live_server.url)
     contexts = []
+    pages: list[Page] = []
 
     def make(viewport: ViewportSize = DESKTOP, *, phone: bool = False, javascript: bool = True) -> Page:
         context = browser.new_context(
@@ -116,7 +126,9 @@ def new_page(browser: Browser, live_server, transactional_db) -> Iterator[Callab
         contexts.append(context)
         context.set_default_timeout(TIMEOUT_MS)
         context.add_init_script(CSP_LISTENER)
+        context.add_init_script(OVERFLOW_LISTENER)
         page = context.new_page()
+        pages.append(page)
         record = record_for(page)
 
         def fence(route: Route) -> None:
@@ -134,14 +146,21 @@ def new_page(browser: Browser, live_server, transactional_db) -> Iterator[Callab
         def note_csp_console(message: ConsoleMessage) -> None:
             if "Content Security Policy" in message.text:
                 record.csp_console.append(f"{message.location.get('url')}: {message.text}")
+            elif message.text.startswith(OVERFLOW_MARK):
+                record.overflows.append(message.text[len(OVERFLOW_MARK) :])
 
         page.on("console", note_csp_console)
         page.on("pageerror", lambda error: record.script_errors.append(str(error)))
         return page
 
     yield make
-    for context in contexts:
-        context.close()
+    try:
+        # Every page a test visited fits its window: none zooms out or scrolls sideways on a phone (issue 18).
+        for page in pages:
+            assert_fits_width(page)
+    finally:
+        for context in contexts:
+            context.close()
 
 
 @pytest.fixture

@@ -34,6 +34,18 @@ document.addEventListener("securitypolicyviolation", function (event) {
 }, true);
 """
 
+# Notes, once each page has loaded, whether it is wider than the window (the page would zoom out or scroll
+# sideways on a phone). Read back by assert_fits_width, which the page fixtures run on every page a test visited.
+OVERFLOW_LISTENER = """
+window.addEventListener("load", function () {
+  var root = document.documentElement;
+  if (root.scrollWidth > root.clientWidth) {
+    console.warn("circlekeeper-overflow " + location.pathname + " " + root.scrollWidth + ">" + root.clientWidth);
+  }
+});
+"""
+OVERFLOW_MARK = "circlekeeper-overflow "
+
 NEUTRAL_PAGE = (
     '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Weather today</title></head>'
     "<body><p>Weather today: mild, light wind.</p></body></html>"
@@ -51,6 +63,8 @@ class PageRecord:
     """
 
     csp_console: list[str] = field(default_factory=list)
+    # Pages wider than the window when they loaded: "path scrollWidth>clientWidth".
+    overflows: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
     script_errors: list[str] = field(default_factory=list)
 
@@ -76,6 +90,18 @@ def assert_no_csp_violations(page: Page) -> None:
         f"The browser reported Content-Security-Policy violations (now on {page.url}):\n"
         f"events on this page: {events}\nconsole during the test: {console}"
     )
+
+
+def assert_fits_width(page: Page) -> None:
+    """No page this tab loaded, nor the one open now, is wider than the window (scrollWidth <= clientWidth)."""
+    overflows = list(record_for(page).overflows)
+    if not page.is_closed() and page.url.startswith("http"):
+        now = page.evaluate(
+            "() => [location.pathname, document.documentElement.scrollWidth, document.documentElement.clientWidth]"
+        )
+        if now[1] > now[2]:
+            overflows.append(f"{now[0]} {now[1]}>{now[2]}")
+    assert not overflows, f"Pages wider than the window (path scrollWidth>clientWidth): {overflows}"
 
 
 def assert_no_outside_requests(page: Page) -> None:

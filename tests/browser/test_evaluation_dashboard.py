@@ -57,3 +57,34 @@ def test_an_evaluator_reads_a_domain_chart_and_its_table_and_filters_it(page: Pa
     assert_accessible(page)
     assert_no_csp_violations(page)
     assert_no_script_errors(page)
+
+
+@pytest.fixture
+def scored_not_yet_computed(demo_mode_sign_in) -> None:
+    # The database task queue, as in `make run`: nothing is computed until a worker takes the task.
+    load_builtins()
+    scored_people(Organization.objects.get(slug="harbor"), people=24, seed=8, missed=3)
+
+
+def test_a_dashboard_still_computing_refreshes_by_itself_once_the_numbers_are_in(
+    page: Page, scored_not_yet_computed: None
+) -> None:
+    from django.core.management import call_command
+
+    sign_in(page, EVALUATOR)
+    page.goto(reverse("evaluation:dashboard_domain", args=["safety"]))
+    computing = page.get_by_role("status").filter(has_text="Computing")
+    expect(computing).to_be_visible()
+    # Without JavaScript the link is the way to look again; with it, the page asks by itself.
+    expect(page.get_by_role("link", name="Refresh to see whether it is done")).to_be_visible()
+    opened_at = page.url
+
+    call_command("db_worker", "--batch", "--no-startup-delay", verbosity=0)
+
+    chart = page.get_by_role("img", name="Felt safety (1–5, higher is safer): mean at each timepoint")
+    expect(chart).to_be_visible(timeout=15_000)
+    expect(computing).to_have_count(0)
+    assert page.url == opened_at
+    assert_accessible(page)
+    assert_no_csp_violations(page)
+    assert_no_script_errors(page)

@@ -83,12 +83,13 @@ def test_a_high_check_puts_the_case_on_hold_and_the_supervisor_sees_the_alert(
     other = new_page()
     sign_in(other, SUPERVISOR)
     assert path_of(other) == reverse("dashboard")
-    alerts = other.locator("section", has=other.get_by_role("heading", name="Safety alerts"))
-    expect(alerts).to_contain_text(case.reference)
-    expect(alerts).to_contain_text("A safety check came out high or severe (High)")
+    alerts = other.locator("section", has=other.get_by_role("heading", name="What needs doing first"))
+    # The alert comes first: safety before everything else on the ranked worklist.
+    first = alerts.locator("ol > li").first
+    expect(first).to_contain_text(case.reference)
+    expect(first).to_contain_text("A safety check came out high or severe (High)")
     expect(alerts.get_by_role("button", name=f"Acknowledge {case.reference}")).to_be_visible()
-    review = other.locator("section", has=other.get_by_role("heading", name="Holds waiting for your review"))
-    expect(review).to_contain_text("waiting for a newer safety check below high")
+    expect(alerts).to_contain_text("waiting for a newer safety check below high")
     assert_accessible(other)
     with other.expect_navigation():
         alerts.get_by_role("button", name=f"Acknowledge {case.reference}").click()

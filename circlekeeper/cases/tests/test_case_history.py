@@ -108,7 +108,7 @@ class CasePageTests(PersonaTestCase):
         for code in ("community_accountability", "take_part", "new_violence", "severe<"):
             self.assertNotIn(code, history)
 
-    def test_the_history_shows_the_last_50_events_newest_first(self):
+    def test_the_history_shows_the_latest_10_events_newest_first_and_links_to_the_timeline(self):
         for n in range(55):
             record_event(
                 self.case,
@@ -119,9 +119,13 @@ class CasePageTests(PersonaTestCase):
             )
         history = self.client.get(self.url).content.decode().split('id="history-heading"')[1]
         self.assertIn("Label 54", history)
-        self.assertIn("Label 05", history)
-        self.assertNotIn("Label 04", history)
+        self.assertIn("Label 45", history)
+        self.assertNotIn("Label 44", history)
         self.assertLess(history.index("Label 54"), history.index("Label 53"))
+        self.assertEqual(history.split("</section>")[0].count("<tr>"), 1 + 10)  # the head row and 10 events
+        self.assertIn(
+            f'<a href="{reverse("protocol:timeline", args=[self.case.pk])}">The whole timeline</a>', history
+        )
 
     def test_the_words_for_the_safety_apps_codes_cover_all_of_them(self):
         # The case page may not import the safety app, so it keeps its own labels: they must stay complete.
