@@ -248,6 +248,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Accounts belong to their owners (SECURITY.md 15a): people join by invitation and reset their own password.
+INVITATION_VALID_DAYS = envint("CIRCLEKEEPER_INVITATION_VALID_DAYS", 7, minimum=1)
+PASSWORD_RESET_TIMEOUT = 15 * 60  # a reset link works for 15 minutes, and once
+PASSWORD_RESET_PER_EMAIL_PER_HOUR = envint("CIRCLEKEEPER_RESET_PER_EMAIL_PER_HOUR", 3, minimum=1)
+PASSWORD_RESET_PER_ADDRESS_PER_HOUR = envint("CIRCLEKEEPER_RESET_PER_ADDRESS_PER_HOUR", 20, minimum=1)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
 

@@ -29,6 +29,14 @@ class Action(models.TextChoices):
     CASE_VIEW = "case.view", _("Opened a case")
     MEMBER_ADD = "member.add", _("Added a person")
     MEMBER_CHANGE = "member.change", _("Changed a person's name or roles")
+    INVITATION_SEND = "invitation.send", _("Invited a person")
+    INVITATION_WITHDRAW = "invitation.withdraw", _("Withdrew an invitation")
+    INVITATION_ACCEPT = "invitation.accept", _("Accepted an invitation")
+    ACCOUNT_CREATE = "account.create", _("Made their account from an invitation")
+    ACCOUNT_CHANGE = "account.change", _("Changed their own name")
+    PASSWORD_CHANGE = "password.change", _("Changed their password")
+    PASSWORD_RESET_REQUEST = "password.reset_request", _("Asked for a password reset link")
+    PASSWORD_RESET = "password.reset", _("Reset their password by email")
     MEMBER_ACTIVATE = "member.activate", _("Reactivated a person")
     MEMBER_DEACTIVATE = "member.deactivate", _("Deactivated a person")
     AUDIT_VIEW = "audit.view", _("Opened the audit log")
@@ -129,6 +137,8 @@ class Action(models.TextChoices):
 OBJECT_TYPES = {
     "case": _("Case"),
     "user": _("Person"),
+    "invitation": _("Invitation"),
+    "typed_email": _("Typed email (digest)"),
     "participant": _("Participant"),
     "release": _("Release of information"),
     "task": _("Task"),
