@@ -22,13 +22,13 @@ STRONG = "a long enough password 42"
 LINK = re.compile(r"https://circles\.example\.org(/accounts/invitation/[^/\s]+/)")
 
 
-@override_settings(PUBLIC_URL=PUBLIC)
 def normalize(response, email: str) -> str:
     """The page as text, with the address typed and the form's CSRF token taken out."""
     text = re.sub(r'csrfmiddlewaretoken" value="[^"]+', "", response.content.decode())
     return text.replace(email, "EMAIL")
 
 
+@override_settings(PUBLIC_URL=PUBLIC)
 class InvitationTests(PersonaTestCase):
     def invite(self, email: str, roles=("keeper",), admin=None):
         self.login(admin or self.pat)
