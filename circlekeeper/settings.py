@@ -158,6 +158,10 @@ TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]
 # A community facilitator who is not ready (community.readiness) keeps a case from a dialogue.
 TRACK_CHANGE_CHECKS = ["circlekeeper.community.readiness.check_track_change"]
 MEETING_SCHEDULING_CHECKS = ["circlekeeper.community.readiness.check_meeting"]
+# Called with the asker's StaffContext before "is this person already known?"; each may raise PermissionDenied
+# (a community facilitator's account looks nothing up). KNOWN_LOOKUPS_PER_HOUR: each person's lookups an hour.
+KNOWN_LOOKUP_CHECKS = ["circlekeeper.community.access.refuse_facilitator_lookup"]
+KNOWN_LOOKUPS_PER_HOUR = envint("CIRCLEKEEPER_KNOWN_LOOKUPS_PER_HOUR", 20, minimum=1)
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.
@@ -352,10 +356,13 @@ CASES_PER_PAGE = envint("CIRCLEKEEPER_CASES_PER_PAGE", 25, minimum=5)
 # Participant survey pages are neutral: the organization's name shows only where a program chooses so.
 SHOW_ORGANIZATION_ON_LINKS = envbool("CIRCLEKEEPER_SHOW_ORGANIZATION_ON_LINKS", False)
 
+# Every handler redacts the tokens of token-carrying URLs (lib.redaction): Django's 404, CSRF and error records
+# name the request's path.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_tokens": {"()": "circlekeeper.lib.redaction.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": envstr("CIRCLEKEEPER_LOG_LEVEL", "WARNING")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

@@ -201,6 +201,9 @@ MATRIX: dict[str, Row] = {
     "accounts:member_set_active": Row(
         method="post", objects=("own", "other_org"), status=member_object(302), data={"active": "1"}
     ),
+    "accounts:member_second_factor": Row(
+        method="post", objects=("own", "other_org"), status=member_object(302), data={"step": "confirm"}
+    ),
     "accounts:audit": Row(status=signed_in(allowed=("pat",))),
     # A person's own account (issue 19): every signed-in person has one; invitation and reset pages open only
     # with a valid token (a forged one, or none in the session, is a 404 for everyone).

@@ -37,6 +37,8 @@ class Action(models.TextChoices):
     PASSWORD_CHANGE = "password.change", _("Changed their password")
     PASSWORD_RESET_REQUEST = "password.reset_request", _("Asked for a password reset link")
     PASSWORD_RESET = "password.reset", _("Reset their password by email")
+    MFA_RESET_REQUEST = "mfa.reset_request", _("Started the re-enrolment of a person's second factor")
+    MFA_RESET_CONFIRM = "mfa.reset_confirm", _("Confirmed the re-enrolment of a person's second factor")
     MEMBER_ACTIVATE = "member.activate", _("Reactivated a person")
     MEMBER_DEACTIVATE = "member.deactivate", _("Deactivated a person")
     AUDIT_VIEW = "audit.view", _("Opened the audit log")
@@ -139,6 +141,7 @@ OBJECT_TYPES = {
     "user": _("Person"),
     "invitation": _("Invitation"),
     "typed_email": _("Typed email (digest)"),
+    "lookup": _("Kinds of identifier looked up"),
     "participant": _("Participant"),
     "release": _("Release of information"),
     "task": _("Task"),

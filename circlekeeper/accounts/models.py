@@ -218,3 +218,25 @@ class Invitation(models.Model):
     @property
     def role_labels(self) -> list[str]:
         return [str(label) for value, label in Role.choices if value in self.roles]
+
+
+class SecondFactorReset(models.Model):
+    """A program admin's request to remove a member's lost second factor so they enrol a new one.
+
+    Where the organization has two or more active program admins a second one must confirm it; the request
+    expires after a day.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    confirmed_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("second-factor reset")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"second-factor reset {self.pk}"

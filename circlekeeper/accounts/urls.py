@@ -15,6 +15,7 @@ urlpatterns = [
     path("people/add/", views.member_add, name="member_add"),
     path("people/<int:user_id>/", views.member_change, name="member_change"),
     path("people/<int:user_id>/active/", views.member_set_active, name="member_set_active"),
+    path("people/<int:user_id>/second-factor/", views.member_second_factor, name="member_second_factor"),
     path(
         "people/invitations/<int:invitation_id>/withdraw/",
         views.invitation_withdraw,

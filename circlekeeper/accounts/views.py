@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from circlekeeper.accounts import invitations, mfa, services
+from circlekeeper.accounts import invitations, mfa, second_factor_reset, services
 from circlekeeper.accounts.access import choose_organization, program_admin_context
 from circlekeeper.accounts.audit import Action, audit, audit_sign_in_failure
 from circlekeeper.accounts.forms import InviteForm, LoginForm, MemberChangeForm, SetupForm, TokenForm
@@ -233,7 +233,13 @@ def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
     return render(
         request,
         "accounts/member_form.html",
-        {"form": form, "member": member, "adding": False, "active": active},
+        {
+            "form": form,
+            "member": member,
+            "adding": False,
+            "active": active,
+            "reset_pending": second_factor_reset.pending(organization, member),
+        },
     )
 
 
@@ -263,4 +269,33 @@ def member_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
             )
         )
         messages.success(request, text % {"name": member, "org": organization.name})
+    return redirect("accounts:member_change", user_id=member.pk)
+
+
+@login_required
+@require_POST
+def member_second_factor(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Start, or (as a second program admin) confirm, the re-enrolment of a member's lost second factor."""
+    context, organization = program_admin_context(request)
+    member = _get_member_for(organization, user_id)
+    confirming = request.POST.get("step") == "confirm"
+    try:
+        if confirming:
+            second_factor_reset.confirm_reset(organization=organization, user=member, by=context.user)
+            done = True
+        else:
+            done = second_factor_reset.request_reset(organization=organization, user=member, by=context.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        action = Action.MFA_RESET_CONFIRM if confirming else Action.MFA_RESET_REQUEST
+        audit(request, action=action, object_type="user", object_id=member.pk)
+        if done:
+            messages.success(
+                request,
+                _("%(name)s was signed out and sets up a new second factor at the next sign-in.")
+                % {"name": member},
+            )
+        else:
+            messages.success(request, _("Another program admin must now confirm the re-enrolment."))
     return redirect("accounts:member_change", user_id=member.pk)
