@@ -438,7 +438,8 @@ MATRIX: dict[str, Row] = {
         method="post", objects=("own", "other", "other_org"), status=case_supervisor_object(302)
     ),
     "community:funder_report": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
-    "community:funder_report_csv": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
+    # A file leaving the system: confirm who you are first (the export guard's re-authentication).
+    "community:funder_report_csv": Row(status=signed_in(302, allowed=("sam", "pat", "eve"))),
     # Aggregates (suppressed): the organization's evaluators, program admins and supervisors; a network's:
     # its admins and its organizations' evaluators.
     "evaluation:dashboard": Row(status=signed_in(allowed=("eve", "pat", "sam"))),

@@ -49,6 +49,7 @@ from circlekeeper.instruments.definition import (
     locate_problems,
     validate_definition,
 )
+from circlekeeper.lib.csv_safety import escape_row, unescape_cell
 
 COLUMNS = [
     "Variable / Field Name",
@@ -199,7 +200,9 @@ class _Reader:
                         % {"where": where, "found": len(row), "expected": width}
                     )
                     continue
-                self.row(where, [cell.strip() for cell in row] + [""] * (len(COLUMNS) - width))
+                # A cell the export guard escaped ('=…) reads back as what it was.
+                cells = [unescape_cell(cell).strip() for cell in row]
+                self.row(where, cells + [""] * (len(COLUMNS) - width))
         except csv.Error as exc:
             self.problems.append(
                 _("line %(line)s: the file cannot be read as CSV (%(error)s)")
@@ -594,6 +597,16 @@ def _redcap_names(codes: list[str], reserved: Collection[str] = ()) -> dict[str,
     return names
 
 
+class _GuardedWriter:
+    """Every row through the export guard (lib.csv_safety): labels and notes may come from an imported file."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def writerow(self, row: list[str]) -> None:
+        self.writer.writerow(escape_row(row, action_tag_columns=(COLUMNS.index("Field Annotation"),)))
+
+
 def export_dictionary(definition: dict[str, Any], *, language: str | None = None) -> tuple[str, list[str]]:
     """(the CSV text of a REDCap data dictionary for this definition, what could not be written)."""
     language = language or definition["default_language"]
@@ -608,7 +621,7 @@ def export_dictionary(definition: dict[str, Any], *, language: str | None = None
         return localized(value, language, definition)
 
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _GuardedWriter(csv.writer(out, lineterminator="\n"))
     writer.writerow(COLUMNS)
     items = list(iter_items(definition))
     record_id = not items or items[0][1]["type"] != "short_text"
