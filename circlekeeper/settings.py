@@ -180,6 +180,10 @@ MEETING_SCHEDULING_CHECKS = ["circlekeeper.community.readiness.check_meeting"]
 # record to them. The barrier flag itself is the participant's (cases.participants.set_barrier).
 NAMED_BARRIER_CHECKS = ["circlekeeper.support.services.named_barrier"]
 PARTICIPANT_ADDED_HANDLERS = ["circlekeeper.support.services.link_named_barrier"]
+# Called with the asker's StaffContext before "is this person already known?"; each may raise PermissionDenied
+# (a community facilitator's account looks nothing up). KNOWN_LOOKUPS_PER_HOUR: each person's lookups an hour.
+KNOWN_LOOKUP_CHECKS = ["circlekeeper.community.access.refuse_facilitator_lookup"]
+KNOWN_LOOKUPS_PER_HOUR = envint("CIRCLEKEEPER_KNOWN_LOOKUPS_PER_HOUR", 20, minimum=1)
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.
@@ -284,6 +288,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Accounts belong to their owners (SECURITY.md 15a): people join by invitation and reset their own password.
+INVITATION_VALID_DAYS = envint("CIRCLEKEEPER_INVITATION_VALID_DAYS", 7, minimum=1)
+PASSWORD_RESET_TIMEOUT = 15 * 60  # a reset link works for 15 minutes, and once
+PASSWORD_RESET_PER_EMAIL_PER_HOUR = envint("CIRCLEKEEPER_RESET_PER_EMAIL_PER_HOUR", 3, minimum=1)
+PASSWORD_RESET_PER_ADDRESS_PER_HOUR = envint("CIRCLEKEEPER_RESET_PER_ADDRESS_PER_HOUR", 20, minimum=1)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
 
@@ -390,10 +399,13 @@ REDCAP_ARM = envint("CIRCLEKEEPER_REDCAP_ARM", 1, minimum=1)
 # safety check it is lifted on. A program with one supervisor turns it off (shown on the hold page).
 HOLD_TWO_PERSON = envbool("CIRCLEKEEPER_HOLD_TWO_PERSON", True)
 
+# Every handler redacts the tokens of token-carrying URLs (lib.redaction): Django's 404, CSRF and error records
+# name the request's path.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"redact_tokens": {"()": "circlekeeper.lib.redaction.RedactingFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "filters": ["redact_tokens"]}},
     "root": {"handlers": ["console"], "level": envstr("CIRCLEKEEPER_LOG_LEVEL", "WARNING")},
     "loggers": {"axes": {"level": "WARNING"}},
 }

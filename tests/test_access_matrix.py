@@ -202,7 +202,26 @@ MATRIX: dict[str, Row] = {
     "accounts:member_set_active": Row(
         method="post", objects=("own", "other_org"), status=member_object(302), data={"active": "1"}
     ),
+    "accounts:member_second_factor": Row(
+        method="post", objects=("own", "other_org"), status=member_object(302), data={"step": "confirm"}
+    ),
     "accounts:audit": Row(status=signed_in(allowed=("pat",))),
+    # A person's own account (issue 19): every signed-in person has one; invitation and reset pages open only
+    # with a valid token (a forged one, or none in the session, is a 404 for everyone).
+    "accounts:invitation_withdraw": Row(
+        method="post",
+        status=lambda persona, obj: {"anonymous": 302, "pat": 404}.get(persona, 403),
+        kwargs={"invitation_id": "999999"},
+    ),
+    "accounts:invitation": Row(status=public(404)),
+    "accounts:invitation_open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
+    "accounts:account": Row(status=signed_in()),
+    "accounts:password_change": Row(status=signed_in()),
+    "accounts:password_reset": Row(status=public()),
+    "accounts:password_reset_set": Row(status=public(404)),
+    "accounts:password_reset_confirm": Row(
+        status=public(404), kwargs={"uidb64": "MQ", "token": "forged-" + "x" * 32}
+    ),
     "cases:list": Row(status=signed_in(allowed=CASE_WORKERS)),
     "cases:detail": Row(objects=("own", "other", "other_org"), status=case_object()),
     "cases:retention": Row(status=signed_in(allowed=("pat",))),
@@ -436,7 +455,8 @@ MATRIX: dict[str, Row] = {
         method="post", objects=("own", "other", "other_org"), status=case_supervisor_object(302)
     ),
     "community:funder_report": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
-    "community:funder_report_csv": Row(status=signed_in(allowed=("sam", "pat", "eve"))),
+    # A file leaving the system: confirm who you are first (the export guard's re-authentication).
+    "community:funder_report_csv": Row(status=signed_in(302, allowed=("sam", "pat", "eve"))),
     # Aggregates (suppressed): the organization's evaluators, program admins and supervisors; a network's:
     # its admins and its organizations' evaluators.
     "evaluation:dashboard": Row(status=signed_in(allowed=("eve", "pat", "sam"))),

@@ -29,6 +29,16 @@ class Action(models.TextChoices):
     CASE_VIEW = "case.view", _("Opened a case")
     MEMBER_ADD = "member.add", _("Added a person")
     MEMBER_CHANGE = "member.change", _("Changed a person's name or roles")
+    INVITATION_SEND = "invitation.send", _("Invited a person")
+    INVITATION_WITHDRAW = "invitation.withdraw", _("Withdrew an invitation")
+    INVITATION_ACCEPT = "invitation.accept", _("Accepted an invitation")
+    ACCOUNT_CREATE = "account.create", _("Made their account from an invitation")
+    ACCOUNT_CHANGE = "account.change", _("Changed their own name")
+    PASSWORD_CHANGE = "password.change", _("Changed their password")
+    PASSWORD_RESET_REQUEST = "password.reset_request", _("Asked for a password reset link")
+    PASSWORD_RESET = "password.reset", _("Reset their password by email")
+    MFA_RESET_REQUEST = "mfa.reset_request", _("Started the re-enrolment of a person's second factor")
+    MFA_RESET_CONFIRM = "mfa.reset_confirm", _("Confirmed the re-enrolment of a person's second factor")
     MEMBER_ACTIVATE = "member.activate", _("Reactivated a person")
     MEMBER_DEACTIVATE = "member.deactivate", _("Deactivated a person")
     AUDIT_VIEW = "audit.view", _("Opened the audit log")
@@ -132,6 +142,9 @@ class Action(models.TextChoices):
 OBJECT_TYPES = {
     "case": _("Case"),
     "user": _("Person"),
+    "invitation": _("Invitation"),
+    "typed_email": _("Typed email (digest)"),
+    "lookup": _("Kinds of identifier looked up"),
     "participant": _("Participant"),
     "release": _("Release of information"),
     "task": _("Task"),

@@ -64,9 +64,8 @@ class SetupForm(TokenForm):
             self.fields["password"].required = True
 
 
-class MemberForm(forms.Form):
+class InviteForm(forms.Form):
     email = forms.EmailField(label=_("Email"))
-    display_name = forms.CharField(label=_("Name"), max_length=150)
     roles = forms.MultipleChoiceField(
         label=_("Roles"), choices=ORGANIZATION_ROLE_CHOICES, widget=forms.CheckboxSelectMultiple
     )
@@ -75,27 +74,94 @@ class MemberForm(forms.Form):
         return normalize_email(self.cleaned_data["email"])
 
 
-class NewMemberForm(MemberForm):
-    password = forms.CharField(
-        label=_("First password"),
-        strip=False,
-        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
-        help_text=_(
-            "Give it to the person in a safe way. They set up their second factor when they first sign in."
-        ),
-    )
-
-    def clean_password(self) -> str:
-        password: str = self.cleaned_data["password"]
-        password_validation.validate_password(password)
-        return password
-
-
 class MemberChangeForm(forms.Form):
-    display_name = forms.CharField(label=_("Name"), max_length=150)
     roles = forms.MultipleChoiceField(
         label=_("Roles"), choices=ORGANIZATION_ROLE_CHOICES, widget=forms.CheckboxSelectMultiple
     )
+
+
+class NewPasswordForm(forms.Form):
+    """A new password, typed twice, checked against the password validators (common passwords included)."""
+
+    new_password1 = forms.CharField(
+        label=_("New password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=_(
+            "At least 12 characters; not a common password, not only digits, not like your name or email."
+        ),
+    )
+    new_password2 = forms.CharField(
+        label=_("New password again"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        self.user = user
+        super().__init__(*args, **kwargs)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        first, second = data.get("new_password1"), data.get("new_password2")
+        if first and second:
+            if first != second:
+                self.add_error("new_password2", _("The two passwords are not the same."))
+            else:
+                try:
+                    password_validation.validate_password(first, self.user)
+                except forms.ValidationError as exc:
+                    self.add_error("new_password1", exc)
+        return data
+
+
+class NewAccountForm(NewPasswordForm):
+    display_name = forms.CharField(
+        label=_("Your name"), max_length=150, help_text=_("As colleagues will see it.")
+    )
+
+    field_order = ["display_name", "new_password1", "new_password2"]
+
+    def clean(self) -> dict[str, Any]:
+        self.user.display_name = self.cleaned_data.get("display_name", "")
+        return super().clean()
+
+
+class PasswordChangeForm(NewPasswordForm):
+    current_password = forms.CharField(
+        label=_("Current password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password", "autofocus": True}),
+    )
+    token = forms.CharField(
+        label=_("Code"),
+        max_length=16,
+        help_text=_("The 6-digit code from your authenticator app, or one of your recovery codes."),
+        widget=forms.TextInput(attrs={"autocomplete": "one-time-code", "inputmode": "text"}),
+    )
+
+    field_order = ["current_password", "token", "new_password1", "new_password2"]
+
+    def __init__(self, *args: Any, needs_code: bool, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if not needs_code:
+            del self.fields["token"]
+
+    def clean_token(self) -> str:
+        return "".join(self.cleaned_data["token"].split())
+
+
+class ResetRequestForm(forms.Form):
+    email = forms.EmailField(
+        label=_("Email"), widget=forms.EmailInput(attrs={"autocomplete": "username", "autofocus": True})
+    )
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
+class AccountForm(forms.Form):
+    display_name = forms.CharField(label=_("Your name"), max_length=150)
 
 
 class AuditFilterForm(forms.Form):

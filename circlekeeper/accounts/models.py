@@ -180,3 +180,63 @@ class UserSession(AbstractBaseSession):
         from circlekeeper.accounts.sessions import SessionStore
 
         return SessionStore
+
+
+class InvitationQuerySet(models.QuerySet["Invitation"]):
+    def usable(self) -> InvitationQuerySet:
+        return self.filter(accepted_at__isnull=True, withdrawn_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class Invitation(models.Model):
+    """An organization's offer of roles to whoever holds the emailed link and owns (or makes) the account.
+
+    Only a hash of the link's token is stored; the link works once, until it expires. Nobody is attached to an
+    organization without accepting, and the admin who invites never learns whether an account exists.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField(_("email address"))
+    roles = models.JSONField(_("roles"), default=list)
+    token_hash = models.CharField(max_length=64, unique=True)
+    invited_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    withdrawn_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InvitationQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("invitation")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "accepted_at"], name="invitation_org_open")]
+
+    def __str__(self) -> str:
+        return f"{self.email} · {self.organization}"
+
+    @property
+    def role_labels(self) -> list[str]:
+        return [str(label) for value, label in Role.choices if value in self.roles]
+
+
+class SecondFactorReset(models.Model):
+    """A program admin's request to remove a member's lost second factor so they enrol a new one.
+
+    Where the organization has two or more active program admins a second one must confirm it; the request
+    expires after a day.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="+")
+    requested_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, related_name="+")
+    requested_at = models.DateTimeField(default=timezone.now)
+    confirmed_by = models.ForeignKey(User, on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
+    done_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("second-factor reset")
+        ordering = ["-requested_at"]
+
+    def __str__(self) -> str:
+        return f"second-factor reset {self.pk}"

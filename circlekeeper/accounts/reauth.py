@@ -56,6 +56,12 @@ def require_recent_authentication(
     return redirect(f"{reverse('accounts:reauthenticate')}?{urlencode({'next': target})}")
 
 
+def guard_export(request: HttpRequest, *, next_url: str | None = None) -> HttpResponse | None:
+    """The web side of the one export guard (lib.csv_safety has the cells): every download of a file asks for
+    the same recent re-authentication. None when it may go ahead; else the redirect to confirm first."""
+    return require_recent_authentication(request, max_age=MAX_AGE, next_url=next_url)
+
+
 def record_failure(request: HttpRequest) -> int:
     """Count one more failure in a row; the count so far."""
     failures = int(request.session.get(FAILURES_KEY, 0)) + 1

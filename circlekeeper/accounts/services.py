@@ -1,4 +1,11 @@
-"""Writes that span users and memberships, called from the admin pages and from seed_demo."""
+"""Writes to memberships, called from the admin pages.
+
+An organization's admin manages the memberships of that organization and nothing else (SECURITY.md 15a): people
+join by accepting an invitation (accounts.invitations), their name, email, password and second factor are their
+own, and deactivating a membership here takes nothing away elsewhere. Access is checked against active
+memberships on every request (accounts.access.staff_context), so a deactivated membership grants nothing from the
+next request on, in every session the person has, without ending their sessions in other organizations.
+"""
 
 from __future__ import annotations
 
@@ -11,7 +18,7 @@ from django.utils.translation import gettext as _
 from circlekeeper.accounts.models import ORGANIZATION_ROLES, Membership, Organization, User
 
 
-def _clean_roles(roles: Iterable[str]) -> set[str]:
+def clean_roles(roles: Iterable[str]) -> set[str]:
     wanted = set(roles)
     if not wanted:
         raise ValidationError(_("Choose at least one role."))
@@ -22,25 +29,9 @@ def _clean_roles(roles: Iterable[str]) -> set[str]:
 
 
 @transaction.atomic
-def add_member(
-    *, organization: Organization, email: str, display_name: str, roles: Iterable[str], password: str | None
-) -> tuple[User, bool]:
-    """Give a person roles in the organization, creating their account if it is new. Returns (user, created)."""
-    wanted = _clean_roles(roles)
-    user = User.objects.filter(email=email).first()
-    created = user is None
-    if user is None:
-        user = User.objects.create_user(email, password, display_name=display_name)
-    _set_roles(organization=organization, user=user, roles=wanted)
-    return user, created
-
-
-@transaction.atomic
-def change_member(*, organization: Organization, user: User, display_name: str, roles: Iterable[str]) -> None:
-    wanted = _clean_roles(roles)
-    user.display_name = display_name
-    user.full_clean(exclude=["password"])
-    user.save(update_fields=["display_name"])
+def change_member(*, organization: Organization, user: User, roles: Iterable[str]) -> None:
+    """Change a member's roles in this organization (never their name: that is theirs)."""
+    wanted = clean_roles(roles)
     _set_roles(organization=organization, user=user, roles=wanted)
 
 
@@ -60,19 +51,18 @@ def _set_roles(*, organization: Organization, user: User, roles: set[str]) -> No
 
 @transaction.atomic
 def set_member_active(*, organization: Organization, user: User, active: bool, by: User) -> None:
-    """(De)activate a person's roles in this organization. Deactivation ends all their sessions at once."""
+    """(De)activate a person's roles in this organization only.
+
+    The account, its other memberships and its sessions elsewhere are untouched: from the next request on, no
+    session of theirs opens anything of this organization, because every request reads the active memberships.
+    Only a person with no active membership left anywhere is signed out everywhere.
+    """
     if user.pk == by.pk and not active:
         raise ValidationError(_("You cannot deactivate yourself. Ask another program admin."))
     memberships = Membership.objects.filter(organization=organization, user=user)
     if not memberships.exists():
         raise ValidationError(_("This person has no roles in this organization."))
     memberships.update(is_active=active)
-    if active:
-        if not user.is_active:
-            user.is_active = True
-            user.save(update_fields=["is_active"])
-        return
-    if not Membership.objects.filter(user=user, is_active=True).exists():
-        user.is_active = False
-        user.save(update_fields=["is_active"])
-    user.end_sessions()
+    if not active and not Membership.objects.filter(user=user, is_active=True).exists():
+        # Nothing else is left to them anywhere: their sessions end, which then touches no other organization.
+        user.end_sessions()

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circlekeeper.accounts import audit_views, reauth_views, views
+from circlekeeper.accounts import account_views, audit_views, reauth_views, views
 
 app_name = "accounts"
 
@@ -15,5 +15,24 @@ urlpatterns = [
     path("people/add/", views.member_add, name="member_add"),
     path("people/<int:user_id>/", views.member_change, name="member_change"),
     path("people/<int:user_id>/active/", views.member_set_active, name="member_set_active"),
+    path("people/<int:user_id>/second-factor/", views.member_second_factor, name="member_second_factor"),
+    path(
+        "people/invitations/<int:invitation_id>/withdraw/",
+        views.invitation_withdraw,
+        name="invitation_withdraw",
+    ),
     path("audit/", audit_views.audit_log, name="audit"),
+    # A person's own account (SECURITY.md 15a). The two token-carrying patterns are redacted in every log
+    # (lib.redaction): their token is a keyword argument named `token`.
+    path("invitation/", account_views.invitation, name="invitation"),
+    path("invitation/<str:token>/", account_views.invitation_open, name="invitation_open"),
+    path("account/", account_views.account, name="account"),
+    path("account/password/", account_views.password_change, name="password_change"),
+    path("password-reset/", account_views.password_reset, name="password_reset"),
+    path("password-reset/new/", account_views.password_reset_set, name="password_reset_set"),
+    path(
+        "password-reset/<str:uidb64>/<str:token>/",
+        account_views.password_reset_confirm,
+        name="password_reset_confirm",
+    ),
 ]

@@ -18,12 +18,12 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from circlekeeper.accounts import mfa, services
+from circlekeeper.accounts import invitations, mfa, second_factor_reset, services
 from circlekeeper.accounts.access import choose_organization, program_admin_context
 from circlekeeper.accounts.audit import Action, audit, audit_sign_in_failure
-from circlekeeper.accounts.forms import LoginForm, MemberChangeForm, NewMemberForm, SetupForm, TokenForm
+from circlekeeper.accounts.forms import InviteForm, LoginForm, MemberChangeForm, SetupForm, TokenForm
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
-from circlekeeper.accounts.models import Membership, Organization, User
+from circlekeeper.accounts.models import Invitation, Membership, Organization, User
 from circlekeeper.lib.audit import Outcome
 
 NEXT_KEY = "next_after_login"
@@ -175,57 +175,62 @@ def member_list(request: HttpRequest) -> HttpResponse:
         )
         entry["roles"].append(m.get_role_display())
     page = Paginator(list(people.values()), 50).get_page(request.GET.get("page"))
-    return render(request, "accounts/member_list.html", {"page": page, "organization": organization})
+    pending = Invitation.objects.usable().filter(organization=organization).order_by("email")[:100]
+    return render(
+        request, "accounts/member_list.html", {"page": page, "organization": organization, "pending": pending}
+    )
 
 
 @login_required
 def member_add(request: HttpRequest) -> HttpResponse:
-    _context, organization = program_admin_context(request)
-    form = NewMemberForm(request.POST or None)
+    """Invite someone: the page says the same whether or not the address has an account (it never looks)."""
+    context, organization = program_admin_context(request)
+    form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
-            new_member, created = services.add_member(
-                organization=organization,
-                email=data["email"],
-                display_name=data["display_name"],
-                roles=data["roles"],
-                password=data["password"],
+            sent = invitations.invite(
+                organization=organization, email=data["email"], roles=data["roles"], by=context.user
             )
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
-            audit(request, action=Action.MEMBER_ADD, object_type="user", object_id=new_member.pk)
-            if created:
-                messages.success(request, _("%(email)s was added.") % {"email": data["email"]})
-            else:
-                messages.success(
-                    request,
-                    _("%(email)s already had an account; they keep their own password.")
-                    % {"email": data["email"]},
+            audit(request, action=Action.INVITATION_SEND, object_type="invitation", object_id=sent.pk)
+            messages.success(
+                request,
+                _(
+                    "An invitation was sent to %(email)s. The roles start when it is accepted; "
+                    "the link works once and expires in %(days)s days."
                 )
+                % {"email": data["email"], "days": settings.INVITATION_VALID_DAYS},
+            )
             return redirect("accounts:member_list")
     return render(request, "accounts/member_form.html", {"form": form, "adding": True})
 
 
 @login_required
+@require_POST
+def invitation_withdraw(request: HttpRequest, invitation_id: int) -> HttpResponse:
+    _context, organization = program_admin_context(request)
+    if not invitations.withdraw(organization=organization, invitation_id=invitation_id):
+        raise Http404
+    audit(request, action=Action.INVITATION_WITHDRAW, object_type="invitation", object_id=invitation_id)
+    messages.success(request, _("The invitation was withdrawn: its link no longer works."))
+    return redirect("accounts:member_list")
+
+
+@login_required
 def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Roles in this organization only: a person's name, email, password and second factor are theirs."""
     _context, organization = program_admin_context(request)
     member = _get_member_for(organization, user_id)
     roles = list(
         Membership.objects.in_organization(organization).filter(user=member).values_list("role", flat=True)
     )
-    form = MemberChangeForm(
-        request.POST or None, initial={"display_name": member.display_name, "roles": roles}
-    )
+    form = MemberChangeForm(request.POST or None, initial={"roles": roles})
     if request.method == "POST" and form.is_valid():
         try:
-            services.change_member(
-                organization=organization,
-                user=member,
-                display_name=form.cleaned_data["display_name"],
-                roles=form.cleaned_data["roles"],
-            )
+            services.change_member(organization=organization, user=member, roles=form.cleaned_data["roles"])
         except ValidationError as exc:
             form.add_error(None, exc)
         else:
@@ -236,7 +241,13 @@ def member_change(request: HttpRequest, user_id: int) -> HttpResponse:
     return render(
         request,
         "accounts/member_form.html",
-        {"form": form, "member": member, "adding": False, "active": active},
+        {
+            "form": form,
+            "member": member,
+            "adding": False,
+            "active": active,
+            "reset_pending": second_factor_reset.pending(organization, member),
+        },
     )
 
 
@@ -261,7 +272,38 @@ def member_set_active(request: HttpRequest, user_id: int) -> HttpResponse:
         text = (
             _("%(name)s can sign in again.")
             if active
-            else _("%(name)s was deactivated and signed out everywhere.")
+            else _(
+                "%(name)s can no longer open anything at %(org)s. Their other organizations are not affected."
+            )
         )
-        messages.success(request, text % {"name": member})
+        messages.success(request, text % {"name": member, "org": organization.name})
+    return redirect("accounts:member_change", user_id=member.pk)
+
+
+@login_required
+@require_POST
+def member_second_factor(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Start, or (as a second program admin) confirm, the re-enrolment of a member's lost second factor."""
+    context, organization = program_admin_context(request)
+    member = _get_member_for(organization, user_id)
+    confirming = request.POST.get("step") == "confirm"
+    try:
+        if confirming:
+            second_factor_reset.confirm_reset(organization=organization, user=member, by=context.user)
+            done = True
+        else:
+            done = second_factor_reset.request_reset(organization=organization, user=member, by=context.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        action = Action.MFA_RESET_CONFIRM if confirming else Action.MFA_RESET_REQUEST
+        audit(request, action=action, object_type="user", object_id=member.pk)
+        if done:
+            messages.success(
+                request,
+                _("%(name)s was signed out and sets up a new second factor at the next sign-in.")
+                % {"name": member},
+            )
+        else:
+            messages.success(request, _("Another program admin must now confirm the re-enrolment."))
     return redirect("accounts:member_change", user_id=member.pk)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import datetime
+
+from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
 from circlekeeper.accounts.access import StaffContext, staff_context
+from circlekeeper.accounts.audit import Action
+from circlekeeper.accounts.models import User
 from circlekeeper.cases.models import (
     Case,
     CaseQuerySet,
@@ -14,6 +20,8 @@ from circlekeeper.cases.models import (
     Participant,
     ReleaseOfInformation,
 )
+from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.hooks import hooks
 
 
 def case_worker_context(request: HttpRequest) -> StaffContext:
@@ -92,3 +100,24 @@ def get_task_for(request: HttpRequest, case_id: int, task_id: int) -> CaseTask:
     if task is None:
         raise Http404
     return task
+
+
+def known_lookup_context(request: HttpRequest) -> StaffContext:
+    """Who may ask "is this person already known?" (SECURITY.md 15b): the roles that do intake only.
+
+    Keepers, safety advocates and supervisors; never an evaluator, and never a community facilitator's account
+    (a keeper membership that sees its own cases and nothing beyond them): settings.KNOWN_LOOKUP_CHECKS may refuse.
+    """
+    context = case_worker_context(request)
+    for check in hooks("KNOWN_LOOKUP_CHECKS"):
+        check(context)
+    return context
+
+
+def known_lookups_left(user: User) -> int:
+    """How many more lookups this person may make in the hour (settings.KNOWN_LOOKUPS_PER_HOUR), from the audit log."""
+    since = timezone.now() - datetime.timedelta(hours=1)
+    done = AuditEvent.objects.filter(
+        actor_id=user.pk, action=Action.KNOWN_LOOKUP, outcome=Outcome.OK, occurred_at__gte=since
+    ).count()
+    return max(0, settings.KNOWN_LOOKUPS_PER_HOUR - done)

@@ -207,6 +207,20 @@ class KnownLookupForm(forms.Form):
             raise forms.ValidationError(_("Type a name, a phone number or an email address to look for."))
         return data
 
+    def identifier_kinds(self) -> str:
+        """Which kinds of identifier were typed (for the audit log), never what was typed."""
+        data = self.cleaned_data
+        return ",".join(
+            kind
+            for kind, field in (
+                ("name", "name"),
+                ("dob", "date_of_birth"),
+                ("phone", "phone"),
+                ("email", "email"),
+            )
+            if data.get(field)
+        )
+
 
 class ConsentForm(forms.Form):
     kind = forms.ChoiceField(label=_("Consent"), choices=ConsentKind.choices, widget=forms.RadioSelect)

@@ -28,6 +28,8 @@ from circlekeeper.cases.access import (
     get_participant_for,
     get_release_for,
     get_task_for,
+    known_lookup_context,
+    known_lookups_left,
 )
 from circlekeeper.cases.contact import harm_action_refusal
 from circlekeeper.cases.forms import (
@@ -58,6 +60,7 @@ from circlekeeper.cases.models import (
     ReleaseOfInformation,
     TrackChoice,
 )
+from circlekeeper.lib.audit import Outcome
 from circlekeeper.lib.forms import add_service_errors
 
 NOTES_SHOWN = 20
@@ -270,13 +273,32 @@ def participant_details(request: HttpRequest, case_id: int, participant_id: int)
 
 @login_required
 def known(request: HttpRequest) -> HttpResponse:
-    """Is this person already known? Details only of matches on the asker's own cases; a count of the rest."""
-    context = case_worker_context(request)
+    """Is this person already known? Details only of matches on the asker's own cases; a count of the rest.
+
+    Only the roles that do intake ask (SECURITY.md 15b); each lookup is audited with the kinds of identifier
+    typed (never their values) and each person has KNOWN_LOOKUPS_PER_HOUR of them.
+    """
+    context = known_lookup_context(request)
     # POST only, so what was typed never lands in an address, a browser history or a server log.
     form = KnownLookupForm(request.POST if request.method == "POST" else None)
     page: dict[str, Any] = {"form": form}
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
+        kinds = form.identifier_kinds()
+        if known_lookups_left(context.user) <= 0:
+            audit(
+                request,
+                action=Action.KNOWN_LOOKUP,
+                object_type="lookup",
+                object_id=kinds,
+                outcome=Outcome.REFUSED,
+            )
+            form.add_error(
+                None,
+                _("You have made %(count)s lookups in the last hour. Please wait before the next one.")
+                % {"count": settings.KNOWN_LOOKUPS_PER_HOUR},
+            )
+            return render(request, "cases/known.html", page, status=429)
         try:
             matches = participant_services.already_known(
                 organization=context.organization,  # type: ignore[arg-type]
@@ -289,8 +311,8 @@ def known(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             add_service_errors(form, exc)
         else:
-            # Never what was typed: the log says only that a lookup happened.
-            audit(request, action=Action.KNOWN_LOOKUP)
+            # Never what was typed: the log says who looked, and for which kinds of identifier.
+            audit(request, action=Action.KNOWN_LOOKUP, object_type="lookup", object_id=kinds)
             page["looked"] = True
             page["on_team"] = [match for match in matches if match.on_team]
             page["elsewhere"] = sum(1 for match in matches if not match.on_team)

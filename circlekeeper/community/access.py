@@ -46,6 +46,12 @@ def is_facilitator_account(context: StaffContext) -> bool:
     )
 
 
+def refuse_facilitator_lookup(context: StaffContext) -> None:
+    """settings.KNOWN_LOOKUP_CHECKS: a facilitator's account may not ask whether someone is a client."""
+    if not context.has_role(Role.SUPERVISOR, Role.SAFETY_ADVOCATE) and is_facilitator_account(context):
+        raise PermissionDenied
+
+
 def event_context(request: HttpRequest) -> tuple[StaffContext, Organization]:
     context, organization = _context(request, EVENT_ROLES)
     if not context.has_role(Role.PROGRAM_ADMIN, Role.SUPERVISOR) and is_facilitator_account(context):

@@ -26,6 +26,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import Membership, Organization, Role, User
+from circlekeeper.accounts.reauth import guard_export
 from circlekeeper.cases.models import Case, CaseAssignment
 from circlekeeper.community import activities
 from circlekeeper.community.access import (
@@ -634,6 +635,10 @@ def funder_report(request: HttpRequest) -> HttpResponse:
 @require_GET
 def funder_report_csv(request: HttpRequest) -> HttpResponse:
     _staff, organization = funder_report_context(request)
+    # The same re-authentication as every other file that leaves the system (accounts.reauth.guard_export).
+    needed = guard_export(request)
+    if needed is not None:
+        return needed
     form, quarter = _quarter(request)
     if quarter is None:
         return render(request, "community/activities/funder_report.html", {"form": form}, status=400)

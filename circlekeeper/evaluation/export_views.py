@@ -18,7 +18,7 @@ from django.utils import timezone, translation
 from django.utils.http import content_disposition_header, urlencode
 
 from circlekeeper.accounts.audit import Action, audit
-from circlekeeper.accounts.reauth import MAX_AGE, require_recent_authentication
+from circlekeeper.accounts.reauth import MAX_AGE, guard_export
 from circlekeeper.evaluation import deidentify, exports, items
 from circlekeeper.evaluation.access import organization_row_scope
 from circlekeeper.evaluation.dataset import Scope
@@ -77,7 +77,7 @@ def _table(scope: Scope, instruments: dict[str, Any], dataset: str, language: st
 def export_data(request: HttpRequest) -> HttpResponseBase:
     scope = organization_row_scope(request)
     # A POST cannot be replayed after confirming: come back to the form.
-    needed = require_recent_authentication(request, next_url=reverse("evaluation:exports"))
+    needed = guard_export(request, next_url=reverse("evaluation:exports"))
     if needed is not None:
         return needed
     instruments = items.instruments_by_code(scope)

@@ -51,7 +51,7 @@ from circlekeeper.instruments.definition import PNTS
 from circlekeeper.instruments.missing import by_marker, missing_codes
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
 from circlekeeper.instruments.redcap import PNTS_TAG, renamed_tree
-from circlekeeper.lib.csv_safety import escape_row
+from circlekeeper.lib.csv_safety import escape_cell, escape_row
 
 if TYPE_CHECKING:
     # Only a Stata file needs pandas and pyreadstat, and `statistical_frame` and `to_dta` import them when
@@ -130,14 +130,13 @@ CSV_CHUNK_ROWS = 500
 def _csv_chunks(
     header: list[str], rows: Iterable[list[Any]], *, unescaped: tuple[int, ...] = ()
 ) -> Iterator[bytes]:
-    """CSV text in UTF-8 pieces, every cell formula-escaped except the columns in `unescaped` (which hold
-    only text written here, such as REDCap action tags, that must start with @)."""
+    """CSV text in UTF-8 pieces, every cell through the export guard; in the columns `unescaped` a cell made only
+    of REDCap action tags (written here, they must start with @) goes through as it is."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(escape_row(header))
     for number, row in enumerate(rows, start=1):
-        escaped = escape_row(row)
-        writer.writerow([_cell(row[i] if i in unescaped else value) for i, value in enumerate(escaped)])
+        writer.writerow([_cell(value) for value in escape_row(row, action_tag_columns=unescaped)])
         if number % CSV_CHUNK_ROWS == 0:
             yield out.getvalue().encode("utf-8")
             out.seek(0)
@@ -422,7 +421,9 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
         labels[name] = variable.label[:label_max]
         values = [row.get(variable.name) for row in table.rows]
         if variable.kind == "text":
-            columns[name] = pd.Series(["" if v is None else str(v) for v in values], dtype=object)
+            columns[name] = pd.Series(
+                ["" if v is None else str(escape_cell(str(v))) for v in values], dtype=object
+            )
             continue
         if variable.kind in ("category", "flag"):
             value_labels[name] = _value_labels(variable, label_max)
@@ -499,7 +500,7 @@ def sav_stream(
     numeric = [(v.name, None if v.kind == "text" else v) for v in variables]
     cases = (
         [
-            row.get(name) if variable is None else _numeric(variable, row.get(name))
+            escape_cell(row.get(name)) if variable is None else _numeric(variable, row.get(name))
             for name, variable in numeric
         ]
         for row in rows

@@ -50,6 +50,7 @@ from circlekeeper.instruments.definition import (
     validate_definition,
 )
 from circlekeeper.instruments.missing import guess_reason as guess_missing_reason
+from circlekeeper.lib.csv_safety import escape_row, unescape_cell
 
 COLUMNS = [
     "Variable / Field Name",
@@ -276,7 +277,9 @@ class _Reader:
                         % {"where": where, "found": len(row), "expected": width}
                     )
                     continue
-                self.row(where, [cell.strip() for cell in row] + [""] * (len(COLUMNS) - width))
+                # A cell the export guard escaped ('=…) reads back as what it was.
+                cells = [unescape_cell(cell).strip() for cell in row]
+                self.row(where, cells + [""] * (len(COLUMNS) - width))
         except csv.Error as exc:
             self.problems.append(
                 _("line %(line)s: the file cannot be read as CSV (%(error)s)")
@@ -763,6 +766,14 @@ def _is_record_id(definition: dict[str, Any], item: dict[str, Any]) -> bool:
         return True
     from_redcap = definition.get("source", {}).get("format") == "redcap"
     return from_redcap and item["type"] in ("integer", "decimal", "date")
+class _GuardedWriter:
+    """Every row through the export guard (lib.csv_safety): labels and notes may come from an imported file."""
+
+    def __init__(self, writer: Any) -> None:
+        self.writer = writer
+
+    def writerow(self, row: list[str]) -> None:
+        self.writer.writerow(escape_row(row, action_tag_columns=(COLUMNS.index("Field Annotation"),)))
 
 
 def export_dictionary(definition: dict[str, Any], *, language: str | None = None) -> tuple[str, list[str]]:
@@ -779,7 +790,7 @@ def export_dictionary(definition: dict[str, Any], *, language: str | None = None
         return localized(value, language, definition)
 
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = _GuardedWriter(csv.writer(out, lineterminator="\n"))
     writer.writerow(COLUMNS)
     items = list(iter_items(definition))
     record_id = not items or not _is_record_id(definition, items[0][1])

@@ -44,6 +44,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from circlekeeper.lib.redaction import redact
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
 
 GENESIS = "0" * 64
@@ -235,7 +236,7 @@ def record(
         outcome=outcome,
         ip_address=_ip(ip_address if ip_address is not None else meta.get("REMOTE_ADDR")),
         user_agent=_printable(meta.get("HTTP_USER_AGENT", ""), 200),
-        path=_printable(request.path, 300) if request is not None else "",
+        path=_printable(redact(request.path), 300) if request is not None else "",
     )
     # No savepoint: if the event cannot be written, the work it describes must not commit either.
     with transaction.atomic(savepoint=False):

@@ -11,7 +11,7 @@ from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from circlekeeper.accounts.audit import typed_email_digest
-from circlekeeper.accounts.models import User
+from circlekeeper.accounts.models import Invitation
 from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.testing import PASSWORD, PersonaTestCase
 
@@ -154,33 +154,33 @@ class SecondFactorAuditTests(AuditedTestCase):
 
 
 class PeopleAdminAuditTests(AuditedTestCase):
-    def test_adding_changing_and_deactivating_a_person_is_recorded_without_what_was_typed(self):
+    def test_inviting_changing_and_deactivating_a_person_is_recorded_without_what_was_typed(self):
         self.login(self.pat)
         self.client.post(
             reverse("accounts:member_add"),
-            {
-                "email": "new.keeper@harbor.example",
-                "display_name": f"{MARKER} name",
-                "roles": ["keeper"],
-                "password": f"{MARKER} first password",
-            },
+            {"email": f"new.keeper@{MARKER.lower()}.example", "roles": ["keeper"]},
         )
-        person = User.objects.get(email="new.keeper@harbor.example")
+        invitation = Invitation.objects.get()
+        person = self.bob
         change = reverse("accounts:member_change", args=[person.pk])
         self.client.post(change, {"display_name": f"{MARKER} renamed", "roles": ["keeper", "evaluator"]})
         active = reverse("accounts:member_set_active", args=[person.pk])
         self.client.post(active, {"active": "0"})
         self.client.post(active, {"active": "1"})
+        sent = AuditEvent.objects.get(action="invitation.send")
+        self.assertEqual((sent.object_type, sent.object_id), ("invitation", str(invitation.pk)))
         events = list(AuditEvent.objects.filter(action__startswith="member.").order_by("sequence"))
         self.assertEqual(
             [e.action for e in events],
-            ["member.add", "member.change", "member.deactivate", "member.activate"],
+            ["member.change", "member.deactivate", "member.activate"],
         )
         for event in events:
             self.assertEqual((event.object_type, event.object_id), ("user", str(person.pk)))
+        for event in [sent, *events]:
             self.assertEqual((event.actor_id, event.organization_id), (self.pat.pk, self.harbor.pk))
             self.assertEqual((event.roles, event.outcome), ("program_admin", "ok"))
         self.assert_never_logged(MARKER)
+        self.assert_never_logged(MARKER.lower())
 
     def test_a_refused_change_is_not_recorded_as_done(self):
         self.login(self.pat)

@@ -8,7 +8,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from circlekeeper.accounts import services
-from circlekeeper.accounts.models import UserSession
+from circlekeeper.accounts.models import Membership, UserSession
 from circlekeeper.testing import PASSWORD, PersonaTestCase
 
 LOGIN = reverse("accounts:login")
@@ -70,17 +70,32 @@ class DeactivationEndsSessionsTests(PersonaTestCase):
         self.assertEqual(colleague.get(reverse("cases:list")).status_code, 200)
 
     def test_a_person_with_another_organization_keeps_the_account_but_not_the_roles(self):
-        services.add_member(
-            organization=self.valley,
-            email="alice@harbor.example",
-            display_name="Alice",
-            roles=["keeper"],
-            password=None,
+        Membership.objects.create(
+            user=self.alice, organization=self.valley, network=self.network, role="keeper"
         )
         services.set_member_active(organization=self.harbor, user=self.alice, active=False, by=self.pat)
         self.alice.refresh_from_db()
         self.assertTrue(self.alice.is_active)
         self.assertFalse(self.alice.memberships.filter(organization=self.harbor, is_active=True).exists())
+
+    def test_deactivation_in_one_organization_ends_nothing_in_another(self):
+        """SECURITY.md 15a: Harbor can take its own roles away at once, never Valley's session or account."""
+        Membership.objects.create(
+            user=self.alice, organization=self.valley, network=self.network, role="keeper"
+        )
+        phone = Client()
+        phone.post(LOGIN, {"username": "alice@harbor.example", "password": PASSWORD})
+        self.assertContains(phone.get(reverse("cases:list")), "HAR-2026-0001")  # Harbor is her active one
+        for _ in range(3):  # as often as wanted
+            services.set_member_active(organization=self.harbor, user=self.alice, active=False, by=self.pat)
+        self.assertTrue(UserSession.objects.filter(user_id=self.alice.pk).exists())
+        # The same session, at once: nothing of Harbor opens; Valley's work goes on.
+        self.assertEqual(phone.get(reverse("cases:detail", args=[self.case.pk])).status_code, 404)
+        response = phone.get(reverse("cases:list"))
+        self.assertEqual(response.status_code, 200)
+        self.assertNotContains(response, "HAR-2026-0001")
+        self.alice.refresh_from_db()
+        self.assertTrue(self.alice.is_active)
 
     def test_session_store_ignores_sessions_without_a_user(self):
         store: SessionBase = UserSession.get_session_store_class()()

@@ -6,6 +6,7 @@ a bad one refused, every opening audited, and a query budget that does not grow 
 import csv
 import datetime
 import io
+import time
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -14,7 +15,9 @@ import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils.http import urlencode
 
+from circlekeeper.accounts.reauth import REAUTHENTICATED_AT_KEY
 from circlekeeper.cases.models import ParticipantRole, Stage, Track, TrackChoice
 from circlekeeper.community import activities
 from circlekeeper.community.funder_report import Quarter, build_report
@@ -43,8 +46,19 @@ def at(day: datetime.date, hour: int = 12) -> datetime.datetime:
     return datetime.datetime.combine(day, datetime.time(hour), tzinfo=datetime.UTC)
 
 
+def mark_reauthenticated_in(session) -> None:
+    session[REAUTHENTICATED_AT_KEY] = time.time()
+
+
 class ReportData(PersonaTestCase):
     """Harbor in Q1 2026: the personas' two cases (opened 1 March) are served; two others are not."""
+
+    def login(self, user):
+        """Signed in, and confirmed again a moment ago: the CSV is a file leaving the system (export guard)."""
+        super().login(user)
+        session = self.client.session
+        mark_reauthenticated_in(session)
+        session.save()
 
     def set_threshold(self, n):
         self.network.suppression_threshold = n
@@ -338,6 +352,26 @@ class OutcomeTests(ReportData):
         report = build_report(self.harbor, Q1)
         self.assertEqual(
             (report.figure("survivors_followed_up").value, report.figure("survivors_safer").value), (0, "—")
+        )
+
+
+@time_machine.travel(NOW, tick=False)
+class ExportGuardTests(ReportData):
+    def test_the_csv_asks_for_the_same_re_authentication_as_every_export(self):
+        PersonaTestCase.login(self, self.pat)  # signed in, not confirmed again
+        url = reverse("community:funder_report_csv")
+        response = self.client.get(url, {"quarter": "2026-Q1"})
+        self.assertRedirects(
+            response,
+            f"{reverse('accounts:reauthenticate')}?{urlencode({'next': url + '?quarter=2026-Q1'})}",
+            fetch_redirect_response=False,
+        )
+        self.assertFalse(AuditEvent.objects.filter(action="community.funder_report").exists())
+        session = self.client.session
+        mark_reauthenticated_in(session)
+        session.save()
+        self.assertEqual(
+            self.client.get(url, {"quarter": "2026-Q1"})["Content-Type"], "text/csv; charset=utf-8"
         )
 
 
