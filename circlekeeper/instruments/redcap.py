@@ -766,6 +766,8 @@ def _is_record_id(definition: dict[str, Any], item: dict[str, Any]) -> bool:
         return True
     from_redcap = definition.get("source", {}).get("format") == "redcap"
     return from_redcap and item["type"] in ("integer", "decimal", "date")
+
+
 class _GuardedWriter:
     """Every row through the export guard (lib.csv_safety): labels and notes may come from an imported file."""
 
