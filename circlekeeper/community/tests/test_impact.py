@@ -36,12 +36,12 @@ from circlekeeper.testing import PersonaTestCase, make_case, make_participant
 TODAY = datetime.date(2026, 6, 15)  # the page shows 2025 Q3 to 2026 Q2
 NOW = datetime.datetime(2026, 6, 15, 18, 0, tzinfo=datetime.UTC)
 IN_Q1 = datetime.datetime(2026, 2, 10, 18, 0, tzinfo=datetime.UTC)
-CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+CSRF = re.compile(r'name="(csrfmiddlewaretoken|form_token)" value="[^"]*"')
 
 
 def without_tokens(html: str) -> str:
-    """The page without its per-response CSRF token (the language switch's form carries one)."""
-    return CSRF.sub('name="csrfmiddlewaretoken" value=""', html)
+    """The page without its per-response CSRF and form tokens (the language switch's form carries them)."""
+    return CSRF.sub(r'name="\1" value=""', html)
 
 
 def assert_no_line_has_one_hidden_cell(table):
