@@ -222,6 +222,8 @@ def gunicorn(port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
         f"127.0.0.1:{port}",
         "--workers",
         str(WEB_WORKERS),
+        "--threads",
+        os.environ.get("WEB_THREADS", "4"),
         "--access-logfile",
         str(log),
         "--error-logfile",

@@ -11,6 +11,7 @@ PORT="${PORT:-8000}"
 DELAY="${WORKER_RESTART_DELAY:-5}"
 
 "$BIN/gunicorn" circlekeeper.wsgi:application --bind "127.0.0.1:${PORT}" --workers "${WEB_WORKERS:-3}" \
+  --threads "${WEB_THREADS:-4}" \
   --access-logfile - --forwarded-allow-ips "" \
   --logger-class circlekeeper.instruments.access_log.RedactingLogger &
 web=$!

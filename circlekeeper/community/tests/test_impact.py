@@ -40,12 +40,12 @@ NOW = datetime.datetime(2026, 8, 15, 18, 0, tzinfo=datetime.UTC)
 # Decisions take effect from the quarter after the one they were made in: these were made before every quarter shown.
 DECIDED = datetime.datetime(2025, 1, 10, 12, 0, tzinfo=datetime.UTC)
 IN_Q1 = datetime.datetime(2026, 2, 10, 18, 0, tzinfo=datetime.UTC)
-CSRF = re.compile(r'name="csrfmiddlewaretoken" value="[^"]*"')
+CSRF = re.compile(r'name="(csrfmiddlewaretoken|form_token)" value="[^"]*"')
 
 
 def without_tokens(html: str) -> str:
-    """The page without its per-response CSRF token (the language switch's form carries one)."""
-    return CSRF.sub('name="csrfmiddlewaretoken" value=""', html)
+    """The page without its per-response CSRF and form tokens (the language switch's form carries them)."""
+    return CSRF.sub(r'name="\1" value=""', html)
 
 
 def assert_no_line_has_one_hidden_cell(table):
