@@ -44,18 +44,6 @@ logger = logging.getLogger(__name__)
 # --- filters ------------------------------------------------------------------------------------------------
 
 
-def _month_start(text: str) -> datetime.date | None:
-    return datetime.date.fromisoformat(f"{text}-01") if text else None
-
-
-def _month_end(text: str) -> datetime.date | None:
-    if not text:
-        return None
-    first = datetime.date.fromisoformat(f"{text}-01")
-    following = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-    return following - datetime.timedelta(days=1)
-
-
 def narrowed(scope: dataset.Scope, organization: str) -> dataset.Scope:
     """A network's scope narrowed to one of its pooled organizations (same evaluation, same threshold)."""
     if not organization or scope.network is None:
@@ -65,10 +53,12 @@ def narrowed(scope: dataset.Scope, organization: str) -> dataset.Scope:
 
 
 def case_filters(filters: dict[str, str]) -> dict[str, Any]:
+    """The case filters of a page: its track, and the calendar year the cases were opened in (dashboard_forms)."""
+    year = filters.get("period", "")
     return {
         "track": filters.get("track") or None,
-        "since": _month_start(filters.get("since", "")),
-        "until": _month_end(filters.get("until", "")),
+        "since": datetime.date(int(year), 1, 1) if year else None,
+        "until": datetime.date(int(year), 12, 31) if year else None,
     }
 
 

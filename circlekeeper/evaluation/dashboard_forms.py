@@ -1,5 +1,6 @@
-"""The dashboards' filters: a period (months the cases were opened in), a track, and on a network's pages an
-organization. Read from the query string, so a filtered page can be bookmarked and works without JavaScript."""
+"""The dashboards' filters: a period (the calendar year the cases were opened in, from a fixed list), a track, and
+on a network's pages an organization. Read from the query string, so a filtered page can be bookmarked and works
+without JavaScript."""
 
 from __future__ import annotations
 
@@ -7,35 +8,27 @@ import datetime
 from typing import Any
 
 from django import forms
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import Organization
 from circlekeeper.cases.models import Track
 
-FILTER_NAMES = ("since", "until", "track", "organization")
+FILTER_NAMES = ("period", "track", "organization")
+# How many calendar years back the period filter offers (the current year included).
+YEARS_OFFERED = 6
 
 
-class MonthInput(forms.TextInput):
-    input_type = "month"
-
-
-def _month(value: str, field: str) -> str:
-    if not value:
-        return ""
-    try:
-        datetime.datetime.strptime(value, "%Y-%m")
-    except ValueError:
-        raise forms.ValidationError(
-            _("Write the month as year and month, e.g. 2026-03."), code="invalid", params={"field": field}
-        ) from None
-    return value
+def period_choices(today: datetime.date | None = None) -> list[tuple[str, str]]:
+    """The periods a page may be filtered by: all, or one calendar year. A fixed set of coarse cells, never free
+    dates: two filters whose cases differ by a month (or by any small group) would give that group's numbers
+    by subtraction (issue 21, finding 1)."""
+    year = (today or timezone.localdate()).year
+    return [("", str(_("All years")))] + [(str(y), str(y)) for y in range(year, year - YEARS_OFFERED, -1)]
 
 
 class DashboardFilterForm(forms.Form):
-    since = forms.CharField(
-        label=_("Cases opened from (month)"), required=False, max_length=7, widget=MonthInput
-    )
-    until = forms.CharField(label=_("to (month)"), required=False, max_length=7, widget=MonthInput)
+    period = forms.ChoiceField(label=_("Cases opened in"), required=False)
     track = forms.ChoiceField(label=_("Track"), required=False)
     organization = forms.ChoiceField(label=_("Organization"), required=False)
 
@@ -44,6 +37,9 @@ class DashboardFilterForm(forms.Form):
         track = self.fields["track"]
         assert isinstance(track, forms.ChoiceField)
         track.choices = [("", _("All tracks")), *Track.choices]
+        period = self.fields["period"]
+        assert isinstance(period, forms.ChoiceField)
+        period.choices = period_choices()
         if organizations is None:
             del self.fields["organization"]
         else:
@@ -52,19 +48,6 @@ class DashboardFilterForm(forms.Form):
             chosen.choices = [("", _("All organizations in the pool"))] + [
                 (organization.slug, organization.name) for organization in organizations
             ]
-
-    def clean_since(self) -> str:
-        return _month(self.cleaned_data["since"], "since")
-
-    def clean_until(self) -> str:
-        return _month(self.cleaned_data["until"], "until")
-
-    def clean(self) -> dict[str, Any]:
-        data = super().clean() or {}
-        since, until = data.get("since"), data.get("until")
-        if since and until and since > until:
-            self.add_error("until", _("The period ends before it begins: choose a later month."))
-        return data
 
     def filters(self) -> dict[str, str]:
         """The filters as stored with a computation: every name present, empty when not chosen."""

@@ -190,12 +190,17 @@ class NumbersTest(DashboardTestCase):
             self.computed(url, data={"track": Track.DIRECT_DIALOGUE}),
             "No evaluation timepoints are scheduled",
         )
-        self.assertContains(self.computed(url, data={"since": "2026-02"}), "No evaluation timepoints")
-        page = self.get(url, data={"since": "2026-05", "until": "2026-01"})
-        self.assertContains(page, "The period ends before it begins", status_code=400)
-        page = self.get(url, data={"since": "soon"})
-        self.assertContains(page, "Write the month as year and month", status_code=400)
-        self.assertEqual(DashboardComputation.objects.count(), 3)
+        self.assertContains(self.computed(url, data={"period": "2025"}), "No evaluation timepoints")
+        self.assertContains(self.computed(url, data={"period": "2026"}), "<td>12</td>")
+        # Issue 21, finding 1: only a calendar year from the fixed list, never a free month or range.
+        for free in ({"period": "2026-02"}, {"period": "2026-Q1"}, {"period": "1999"}):
+            page = self.get(url, data=free)
+            self.assertContains(page, "Select a valid choice", status_code=400)
+        # Free dates in the address are ignored: the page is the unfiltered one (a fifth computation, all years).
+        page = self.get(url, data={"since": "2025-01", "until": "2026-10"})
+        self.assertNotContains(page, 'name="since"')
+        self.assertEqual(DashboardComputation.objects.count(), 5)
+        self.assertTrue(DashboardComputation.objects.filter(filters__period="").exists())
 
     def test_every_domain_page_opens_and_each_chart_has_its_title_and_table(self):
         scored_people(self.harbor, people=12, seed=26)
