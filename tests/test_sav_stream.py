@@ -45,7 +45,7 @@ def pyreadstat_sav(table):
             file_label=table.title[:64],
             column_labels=data.column_labels,
             variable_value_labels=data.value_labels,
-            missing_ranges={name: [float(code)] for name, code in data.pnts_codes.items()},
+            missing_ranges=data.missing_numbers,
         )
         return path.read_bytes()
 

@@ -404,17 +404,21 @@ class StatisticalFrame:
     frame: pd.DataFrame
     column_labels: dict[str, str | None]
     value_labels: dict[str, dict[int | float, str]]
+    # SPSS: each column's user-missing numbers; Stata (stata=True): each column's extended missing letters.
+    missing_numbers: dict[str, list[float]]
     missing_letters: dict[str, list[str]]
 
 
-def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
-    """The table with numeric codes, short names and labels, as the statistics packages take it."""
+def statistical_frame(table: Table, *, label_max: int, stata: bool = False) -> StatisticalFrame:
+    """The table with numeric codes, short names and labels, as the statistics packages take it: a missing
+    answer as its user-missing number (SPSS), or, with `stata`, as its extended missing letter (.a, .b, .c)."""
     import pandas as pd  # here, not at the top: see the TYPE_CHECKING import
 
     names = statistical_names(table)
     columns: dict[str, pd.Series] = {}
     labels: dict[str, str | None] = {}
     value_labels: dict[str, dict[int | float, str]] = {}
+    missing_numbers: dict[str, list[float]] = {}
     missing_letters: dict[str, list[str]] = {}
     for variable in table.variables:
         name = names[variable.name]
@@ -427,6 +431,8 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
             continue
         if variable.kind in ("category", "flag"):
             value_labels[name] = _value_labels(variable, label_max)
+        if _missing_numbers(variable):
+            missing_numbers[name] = list(_missing_numbers(variable))[: sav.MISSING_MAX]
         # A missing answer is Stata's extended missing value of its reason (.a, .b, .c), labelled.
         letters = {
             code.marker: code.stata
@@ -434,7 +440,7 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
             if code.marker in variable.codes
             or (variable.kind == "number" and variable.pnts and code.marker == PNTS)
         }
-        if not letters:
+        if not letters or not stata:
             columns[name] = pd.Series([_numeric(variable, v) for v in values], dtype="float64")
             continue
         columns[name] = pd.Series(
@@ -450,7 +456,7 @@ def statistical_frame(table: Table, *, label_max: int) -> StatisticalFrame:
                 marker_labels.pop(float(number), None)
             marker_labels[letter] = label[:label_max]  # type: ignore[index]
     frame = pd.DataFrame(columns, index=range(len(table.rows)))
-    return StatisticalFrame(frame, labels, value_labels, missing_letters)
+    return StatisticalFrame(frame, labels, value_labels, missing_numbers, missing_letters)
 
 
 def _numeric(variable: Variable, value: Any) -> float:
@@ -557,7 +563,7 @@ def to_sav(table: Table) -> bytes:
 def to_dta(table: Table) -> bytes:
     import pyreadstat  # here, not at the top: see the TYPE_CHECKING import
 
-    data = statistical_frame(table, label_max=STATA_LABEL_MAX)
+    data = statistical_frame(table, label_max=STATA_LABEL_MAX, stata=True)
     return _through_file(
         ".dta",
         lambda path: pyreadstat.write_dta(
