@@ -584,13 +584,11 @@ def record_checkin(
     )
     if status == ProgressStatus.NOT_KEPT:
         if found.is_safety_related:
-            # Codes and numbers only: what was said stays in the check-in's own (encrypted) note.
-            details = _("Commitment %(number)s (%(kind)s) was not kept; it concerns: %(concerns)s.") % {
-                "number": found.number,
-                "kind": found.get_kind_display(),
-                "concerns": ", ".join(found.concern_labels),
-            }
-            open_hold(case=case, reason=HoldReason.BROKEN_COMMITMENT, by=by, details=details)
+            # Codes only (issue 17): the hold's pages say which commitment in the reader's language; what was said
+            # stays in the check-in's own (encrypted) note.
+            open_hold(
+                case=case, reason=HoldReason.BROKEN_COMMITMENT, by=by, facts={"commitment": str(found.number)}
+            )
         else:
             _review_task(case, now)
     _keep_comparison(case)

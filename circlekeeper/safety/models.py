@@ -169,6 +169,9 @@ class HoldTrigger(models.Model):
     survivor = models.ForeignKey(
         Participant, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
     )
+    # What it was about, as codes only (e.g. {"commitment": "3"}), put into words in the reader's language when
+    # shown: never a sentence stored in the language of whoever recorded it.
+    facts = models.JSONField(default=dict, blank=True)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -179,6 +182,14 @@ class HoldTrigger(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hold} · {self.reason} {self.at:%Y-%m-%d %H:%M}"
+
+    def describe(self) -> str:
+        """The reason in the reader's language, with what its codes say (e.g. which commitment)."""
+        reason = str(HoldReason(self.reason).label) if self.reason in HoldReason.values else self.reason
+        number = (self.facts or {}).get("commitment")
+        if number:
+            return _("%(reason)s: commitment %(number)s was not kept") % {"reason": reason, "number": number}
+        return reason
 
 
 class SafetyAlertQuerySet(OrganizationScopedQuerySet):

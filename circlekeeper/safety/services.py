@@ -203,12 +203,14 @@ def open_hold(
     check: SafetyCheck | None = None,
     details: str = "",
     survivor: Participant | None = None,
+    facts: dict[str, str] | None = None,
 ) -> SafetyHold:
     """Put the case on hold, alert its supervisor and advocate, and ask for the safety plan to be reviewed.
 
     A case already on hold stays on that hold, and the new reason is recorded as one of its triggers (never only
     an alert): the hold then lifts only on checks started after it. `survivor` (or the check's participant, when
-    a survivor) is whose own answer it was; otherwise the trigger concerns every survivor of the case.
+    a survivor) is whose own answer it was; otherwise the trigger concerns every survivor of the case. `facts`
+    are codes (e.g. {"commitment": "3"}), shown in the reader's language: never a sentence in the writer's.
     """
     locked = Case.objects.select_for_update(no_key=True).get(pk=case.pk)
     level = check.level if check else ""
@@ -245,6 +247,7 @@ def open_hold(
         by=by,
         check_that_triggered=check,
         survivor=about if about is not None and about.role == ParticipantRole.SURVIVOR else None,
+        facts=dict(facts or {}),
     )
     case.on_hold = True
     SafetyAlert.objects.create(

@@ -117,6 +117,7 @@ def case_safety(request: HttpRequest, case_id: int) -> HttpResponse:
     team_roles = _team_roles(case, user)
     versions = _versions(case)
     harm_side = any(p.is_harm_side for p in participants)
+    open_hold = next((hold for hold in holds if hold.is_open), None)
     checks = list(
         SafetyCheck.objects.for_organization(case.organization)
         .filter(case=case)
@@ -125,7 +126,8 @@ def case_safety(request: HttpRequest, case_id: int) -> HttpResponse:
     context = {
         "case": case,
         "risk_level": RiskLevel(case.risk_level).label if case.risk_level else "",
-        "open_hold": next((hold for hold in holds if hold.is_open), None),
+        "open_hold": open_hold,
+        "open_triggers": list(open_hold.triggers.all()) if open_hold else [],
         "holds": holds,
         "alerts": list(SafetyAlert.objects.for_organization(case.organization).unseen().filter(case=case)),
         "checks": checks,

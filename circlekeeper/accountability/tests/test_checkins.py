@@ -33,8 +33,10 @@ class BrokenCommitmentTests(PersonaTestCase):
                 walk.checkin(commitment, "not_kept", note="He sent messages again")
                 hold = SafetyHold.objects.open().get(case=case)
                 self.assertEqual(hold.reason, HoldReason.BROKEN_COMMITMENT)
-                self.assertIn(f"Commitment {commitment.number}", hold.details)
-                self.assertNotIn("He sent messages again", hold.details)
+                # Codes only (issue 17): the commitment's number, put into words in the reader's language.
+                trigger = hold.triggers.get()
+                self.assertEqual(trigger.facts, {"commitment": str(commitment.number)})
+                self.assertIsNone(hold.details)
                 self.assertTrue(SafetyAlert.objects.filter(hold=hold, reason="broken_commitment").exists())
                 case.refresh_from_db()
                 self.assertTrue(case.on_hold)

@@ -24,7 +24,7 @@ def at(minutes: int) -> datetime.datetime:
     return NOW + datetime.timedelta(minutes=minutes)
 
 
-class PagesSayWhatHappenedTests(PersonaTestCase):
+class PagesCase(PersonaTestCase):
     survivor: Participant
 
     @classmethod
@@ -39,6 +39,8 @@ class PagesSayWhatHappenedTests(PersonaTestCase):
         self.login(self.ada)
         return self.client.get(reverse("instruments:response_detail", args=[self.case.pk, check.response_id]))
 
+
+class PagesSayWhatHappenedTests(PagesCase):
     def test_a_high_check_says_the_case_is_now_on_hold_with_links_to_the_hold_and_the_plan(self):
         with time_machine.travel(at(0), tick=False):
             check = run_check(self.survivor, "weapon", by=self.ada)
@@ -78,3 +80,50 @@ class PagesSayWhatHappenedTests(PersonaTestCase):
             safety_page = self.client.get(reverse("safety:case", args=[self.case.pk]))
             self.assertContains(safety_page, "Safety check of Survivor A,")
             self.assertContains(safety_page, "On safety hold: this level alone does not lift it.")
+
+
+class HoldReasonsInTheReadersLanguageTests(PagesCase):
+    def test_a_broken_commitment_is_stored_as_codes_and_shown_in_each_readers_language(self):
+        hold = services.open_hold(
+            case=self.case, reason="broken_commitment", by=self.alice, facts={"commitment": "3"}
+        )
+        self.assertIsNone(SafetyHold.objects.get(pk=hold.pk).details)
+        self.assertEqual(hold.triggers.get().facts, {"commitment": "3"})
+        self.login(self.sam)
+        url = reverse("safety:hold_lift", args=[self.case.pk, hold.pk])
+        self.assertContains(self.client.get(url), "A commitment was broken: commitment 3 was not kept")
+        self.client.post(reverse("set_language"), {"language": "es", "next": "/"})
+        page = self.client.get(url, HTTP_ACCEPT_LANGUAGE="es")
+        self.assertContains(page, "Se incumplió un compromiso: no se cumplió el compromiso 3")
+        self.assertNotContains(page, "commitment 3 was not kept")
+
+    def test_the_data_migration_turns_the_stored_sentence_into_its_code_in_either_language(self):
+        from importlib import import_module
+
+        from django.apps import apps as django_apps
+
+        migration = import_module("circlekeeper.safety.migrations.0005_i17b_hold_reason_codes")
+        written = {
+            "Commitment 4 (Stop a behavior) was not kept; it concerns: Violence.": "4",
+            "No se cumplió el compromiso 7 (Dejar una conducta); tiene que ver con: Violencia.": "7",
+        }
+        holds = {}
+        for minutes, (text, number) in enumerate(written.items()):
+            with time_machine.travel(at(minutes * 60), tick=False):
+                hold = services.open_hold(
+                    case=self.case, reason="broken_commitment", by=self.alice, details=text
+                )
+                holds[hold.pk] = number
+                run_check(self.survivor, by=self.ada, at=at(minutes * 60 + 5))
+            with time_machine.travel(at(minutes * 60 + 10), tick=False):
+                services.lift_hold(hold=hold, by=self.sam, reason="Reviewed")
+        with time_machine.travel(at(500), tick=False):
+            kept = services.open_hold(
+                case=self.case, reason="broken_commitment", by=self.alice, details="He came by"
+            )
+        migration.commitment_codes(django_apps, None)
+        for pk, number in holds.items():
+            hold = SafetyHold.objects.get(pk=pk)
+            self.assertIsNone(hold.details)
+            self.assertEqual(hold.triggers.get().facts, {"commitment": number})
+        self.assertEqual(SafetyHold.objects.get(pk=kept.pk).details, "He came by")
