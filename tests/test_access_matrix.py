@@ -319,6 +319,8 @@ MATRIX: dict[str, Row] = {
     "links:live": Row(method="post", status=public(404), data={"section": "0"}),
     "links:review": Row(status=public(404)),
     "links:done": Row(status=public(200)),
+    # The form for a code read out in person: anyone may open it; a wrong code is the same 404 as a wrong link.
+    "links:code": Row(status=public(200)),
     "support:pods": Row(objects=("own", "other", "other_org"), status=case_object()),
     "support:map": Row(objects=("own", "other", "other_org"), status=case_object()),
     "support:member_add": Row(objects=("own", "other", "other_org"), status=case_object()),

@@ -157,7 +157,7 @@ def new_page(browser: Browser, live_server, transactional_db) -> Iterator[Callab
     try:
         # Every page a test visited fits its window: none zooms out or scrolls sideways on a phone (issue 18).
         for page in pages:
-            assert_fits_width(page)
+            assert_fits_width(page, origin=live_server.url)
     finally:
         for context in contexts:
             context.close()

@@ -40,7 +40,9 @@ OVERFLOW_LISTENER = """
 window.addEventListener("load", function () {
   var root = document.documentElement;
   if (root.scrollWidth > root.clientWidth) {
-    console.warn("circlekeeper-overflow " + location.pathname + " " + root.scrollWidth + ">" + root.clientWidth);
+    console.warn(
+      "circlekeeper-overflow " + location.origin + " " + location.pathname + " " + root.scrollWidth + ">" + root.clientWidth
+    );
   }
 });
 """
@@ -63,7 +65,7 @@ class PageRecord:
     """
 
     csp_console: list[str] = field(default_factory=list)
-    # Pages wider than the window when they loaded: "path scrollWidth>clientWidth".
+    # Pages wider than the window when they loaded: "origin path scrollWidth>clientWidth".
     overflows: list[str] = field(default_factory=list)
     outside_requests: list[str] = field(default_factory=list)
     script_errors: list[str] = field(default_factory=list)
@@ -92,10 +94,16 @@ def assert_no_csp_violations(page: Page) -> None:
     )
 
 
-def assert_fits_width(page: Page) -> None:
-    """No page this tab loaded, nor the one open now, is wider than the window (scrollWidth <= clientWidth)."""
-    overflows = list(record_for(page).overflows)
-    if not page.is_closed() and page.url.startswith("http"):
+def assert_fits_width(page: Page, *, origin: str = "") -> None:
+    """No page this tab loaded, nor the one open now, is wider than the window (scrollWidth <= clientWidth).
+
+    With `origin`, only that server's pages count (not the neutral page the quick exit leaves for)."""
+    overflows = [
+        overflow.split(" ", 1)[1]
+        for overflow in record_for(page).overflows
+        if not origin or overflow.split(" ", 1)[0] == origin
+    ]
+    if not page.is_closed() and page.url.startswith(origin or "http"):
         now = page.evaluate(
             "() => [location.pathname, document.documentElement.scrollWidth, document.documentElement.clientWidth]"
         )

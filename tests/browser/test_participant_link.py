@@ -132,7 +132,7 @@ def answer_the_later_pages_and_submit(page: Page, link_path: str, check: Callabl
     save_page(page)
 
     assert path_of(page) == reverse("links:review")
-    expect(page.get_by_role("heading", level=2)).to_have_text("Revisa tus respuestas")
+    expect(page.get_by_role("heading", level=2)).to_have_text("Revise sus respuestas")
     expect(page.locator(".answer-review").first).to_contain_text("En la última semana")
     check(page)
     tab_to(page, "form.stack button")
