@@ -44,6 +44,19 @@ def envbool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
+def envwords(name: str, default: bool) -> bool:
+    """A switch that only words turn: on/true/yes or off/false/no (not 0 or 1, which are too easy to mistype)."""
+    value = envstr(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"true", "yes", "on"}:
+        return True
+    if lowered in {"false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be written as a word, on or off, not {value!r}")
+
+
 def envint(name: str, default: int, *, minimum: int = 0) -> int:
     value = envstr(name)
     if value is None:
@@ -175,10 +188,22 @@ EMAIL_HOST = envstr("CIRCLEKEEPER_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(envstr("CIRCLEKEEPER_EMAIL_PORT", "25") or 25)
 EMAIL_HOST_USER = envstr("CIRCLEKEEPER_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = envstr("CIRCLEKEEPER_EMAIL_PASSWORD", "")
-EMAIL_USE_TLS = envbool("CIRCLEKEEPER_EMAIL_TLS", False)
+# Email goes over TLS unless the operator turns it off in words (CIRCLEKEEPER_EMAIL_TLS=off, false or no).
+EMAIL_USE_TLS = envwords("CIRCLEKEEPER_EMAIL_TLS", True)
 DEFAULT_FROM_EMAIL = envstr("CIRCLEKEEPER_FROM_EMAIL", "no-reply@localhost")
 # The address links in emails start with (the site as participants reach it).
-PUBLIC_URL = (envstr("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# Required outside demo mode: every link sent or handed over (invitations, resets, survey and progress links,
+# calendar feeds) is built on it, never on the Host header of the request that made it (lib.links).
+PUBLIC_URL = (envstr("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000" if DEMO_MODE else None) or "").rstrip(
+    "/"
+)
+if not PUBLIC_URL:
+    raise ImproperlyConfigured(
+        "CIRCLEKEEPER_PUBLIC_URL must be set outside demo mode: the address people reach the site at, "
+        "e.g. https://circles.example.org (every link sent starts with it)."
+    )
+if not PUBLIC_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"CIRCLEKEEPER_PUBLIC_URL must start with https://, not {PUBLIC_URL!r}")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

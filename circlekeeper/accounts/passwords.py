@@ -24,9 +24,9 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.audit import Action, audit, typed_email_digest
-from circlekeeper.accounts.invitations import public_link
 from circlekeeper.accounts.models import User, UserSession
 from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.links import public_link
 
 WINDOW = datetime.timedelta(hours=1)
 

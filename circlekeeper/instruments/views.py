@@ -49,6 +49,7 @@ from circlekeeper.instruments.models import (
     ResponseStatus,
 )
 from circlekeeper.lib.audit import Outcome, record
+from circlekeeper.lib.links import public_link
 
 LINK_SESSION_KEY = "participant_link_id"
 SHOWN = "_shown"
@@ -259,7 +260,7 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
         else:
             audit(request, action=Action.LINK_ISSUE, object_type="participant_link", object_id=link.pk)
             # Shown once, in this answer only: the token is not kept anywhere to show it again.
-            context.update(link=link, url=request.build_absolute_uri(reverse("links:open", args=[token])))
+            context.update(link=link, url=public_link(reverse("links:open", args=[token])))
             return render(request, "instruments/link_issued.html", context)
     return render(request, "instruments/link_issue.html", context)
 
