@@ -277,6 +277,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Uploads are limited by what they become (lib.uploads): a workbook's files, unpacked size, sheets, rows and
+# cells are checked before it is read, and reading it stops after UPLOAD_PARSE_SECONDS.
+UPLOAD_MAX_ZIP_ENTRIES = envint("CIRCLEKEEPER_UPLOAD_MAX_ZIP_ENTRIES", 200, minimum=1)
+UPLOAD_MAX_UNPACKED_BYTES = envint("CIRCLEKEEPER_UPLOAD_MAX_UNPACKED_MB", 10, minimum=1) * 1024 * 1024
+UPLOAD_MAX_SHEETS = envint("CIRCLEKEEPER_UPLOAD_MAX_SHEETS", 20, minimum=1)
+UPLOAD_MAX_ROWS = envint("CIRCLEKEEPER_UPLOAD_MAX_ROWS", 20000, minimum=1)
+UPLOAD_MAX_CELLS = envint("CIRCLEKEEPER_UPLOAD_MAX_CELLS", 250000, minimum=1)
+UPLOAD_PARSE_SECONDS = envint("CIRCLEKEEPER_UPLOAD_PARSE_SECONDS", 20, minimum=1)
+
 # Accounts belong to their owners (SECURITY.md 15a): people join by invitation and reset their own password.
 INVITATION_VALID_DAYS = envint("CIRCLEKEEPER_INVITATION_VALID_DAYS", 7, minimum=1)
 PASSWORD_RESET_TIMEOUT = 15 * 60  # a reset link works for 15 minutes, and once
