@@ -46,7 +46,7 @@ lint: $(VENV)/.installed-dev
 	$(BIN)/ruff format --check .
 
 typecheck: $(VENV)/.installed-dev
-	CIRCLEKEEPER_SECRET_KEY=typecheck-only CIRCLEKEEPER_MASTER_KEY=typecheck-only-typecheck-only-typecheck-onl $(BIN)/mypy circlekeeper
+	CIRCLEKEEPER_SECRET_KEY=typecheck-only CIRCLEKEEPER_MASTER_KEY=typecheck-only-typecheck-only-typecheck-onl CIRCLEKEEPER_PUBLIC_URL=https://typecheck.invalid $(BIN)/mypy circlekeeper
 
 security: $(VENV)/.installed-dev
 	$(BIN)/bandit -q -c pyproject.toml -r circlekeeper

@@ -24,6 +24,8 @@ if "CIRCLEKEEPER_MASTER_KEY_FILE" not in os.environ and "CIRCLEKEEPER_MASTER_KEY
     os.environ["CIRCLEKEEPER_MASTER_KEY_FILE"] = _master_key_file
 os.environ.setdefault("CIRCLEKEEPER_STATIC_MANIFEST", "false")
 os.environ.setdefault("CIRCLEKEEPER_HTTPS", "false")
+# Required outside demo mode (settings.PUBLIC_URL): the address links in emails start with.
+os.environ.setdefault("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000")
 os.environ["CIRCLEKEEPER_DEMO"] = "false"
 
 

@@ -44,6 +44,19 @@ def envbool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
+def envwords(name: str, default: bool) -> bool:
+    """A switch that only words turn: on/true/yes or off/false/no (not 0 or 1, which are too easy to mistype)."""
+    value = envstr(name)
+    if value is None:
+        return default
+    lowered = value.strip().lower()
+    if lowered in {"true", "yes", "on"}:
+        return True
+    if lowered in {"false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name} must be written as a word, on or off, not {value!r}")
+
+
 def envint(name: str, default: int, *, minimum: int = 0) -> int:
     value = envstr(name)
     if value is None:
@@ -197,10 +210,22 @@ EMAIL_HOST = envstr("CIRCLEKEEPER_EMAIL_HOST", "localhost")
 EMAIL_PORT = int(envstr("CIRCLEKEEPER_EMAIL_PORT", "25") or 25)
 EMAIL_HOST_USER = envstr("CIRCLEKEEPER_EMAIL_USER", "")
 EMAIL_HOST_PASSWORD = envstr("CIRCLEKEEPER_EMAIL_PASSWORD", "")
-EMAIL_USE_TLS = envbool("CIRCLEKEEPER_EMAIL_TLS", False)
+# Email goes over TLS unless the operator turns it off in words (CIRCLEKEEPER_EMAIL_TLS=off, false or no).
+EMAIL_USE_TLS = envwords("CIRCLEKEEPER_EMAIL_TLS", True)
 DEFAULT_FROM_EMAIL = envstr("CIRCLEKEEPER_FROM_EMAIL", "no-reply@localhost")
 # The address links in emails start with (the site as participants reach it).
-PUBLIC_URL = (envstr("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000") or "").rstrip("/")
+# Required outside demo mode: every link sent or handed over (invitations, resets, survey and progress links,
+# calendar feeds) is built on it, never on the Host header of the request that made it (lib.links).
+PUBLIC_URL = (envstr("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000" if DEMO_MODE else None) or "").rstrip(
+    "/"
+)
+if not PUBLIC_URL:
+    raise ImproperlyConfigured(
+        "CIRCLEKEEPER_PUBLIC_URL must be set outside demo mode: the address people reach the site at, "
+        "e.g. https://circles.example.org (every link sent starts with it)."
+    )
+if not PUBLIC_URL.startswith(("https://", "http://")):
+    raise ImproperlyConfigured(f"CIRCLEKEEPER_PUBLIC_URL must start with https://, not {PUBLIC_URL!r}")
 
 # The REDCap-compatible API (issue 24): how long a new token lasts unless its owner says otherwise, how many
 # calls a token may make a minute, and whether it answers over plain HTTP (only in demo mode by default).
@@ -288,6 +313,15 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Uploads are limited by what they become (lib.uploads): a workbook's files, unpacked size, sheets, rows and
+# cells are checked before it is read, and reading it stops after UPLOAD_PARSE_SECONDS.
+UPLOAD_MAX_ZIP_ENTRIES = envint("CIRCLEKEEPER_UPLOAD_MAX_ZIP_ENTRIES", 200, minimum=1)
+UPLOAD_MAX_UNPACKED_BYTES = envint("CIRCLEKEEPER_UPLOAD_MAX_UNPACKED_MB", 10, minimum=1) * 1024 * 1024
+UPLOAD_MAX_SHEETS = envint("CIRCLEKEEPER_UPLOAD_MAX_SHEETS", 20, minimum=1)
+UPLOAD_MAX_ROWS = envint("CIRCLEKEEPER_UPLOAD_MAX_ROWS", 20000, minimum=1)
+UPLOAD_MAX_CELLS = envint("CIRCLEKEEPER_UPLOAD_MAX_CELLS", 250000, minimum=1)
+UPLOAD_PARSE_SECONDS = envint("CIRCLEKEEPER_UPLOAD_PARSE_SECONDS", 20, minimum=1)
+
 # Accounts belong to their owners (SECURITY.md 15a): people join by invitation and reset their own password.
 INVITATION_VALID_DAYS = envint("CIRCLEKEEPER_INVITATION_VALID_DAYS", 7, minimum=1)
 PASSWORD_RESET_TIMEOUT = 15 * 60  # a reset link works for 15 minutes, and once

@@ -217,6 +217,8 @@ MATRIX: dict[str, Row] = {
     "accounts:invitation_open": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "accounts:account": Row(status=signed_in()),
     "accounts:password_change": Row(status=signed_in()),
+    "accounts:email_change": Row(status=signed_in()),
+    "accounts:email_confirm": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "accounts:password_reset": Row(status=public()),
     "accounts:password_reset_set": Row(status=public(404)),
     "accounts:password_reset_confirm": Row(

@@ -18,6 +18,7 @@ MASTER_KEY = "m" * 43
 
 def run_django(env: dict[str, str], code: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIRCLEKEEPER_", "DATABASE_URL"))}
+    clean["CIRCLEKEEPER_PUBLIC_URL"] = "https://circles.example.org"
     clean.update(env)
     clean["DJANGO_SETTINGS_MODULE"] = "circlekeeper.settings"
     return subprocess.run(
@@ -135,3 +136,34 @@ def test_the_session_cookie_is_sent_http_only_and_same_site(client, django_user_
     cookie = response.cookies["sessionid"]
     assert cookie["httponly"] is True
     assert cookie["samesite"] == "Lax"
+
+
+PRODUCTION = {
+    "CIRCLEKEEPER_SECRET_KEY": "p" * 20 + "Q9z!k" * 10,
+    "CIRCLEKEEPER_MASTER_KEY": MASTER_KEY,
+    "CIRCLEKEEPER_ALLOWED_HOSTS": "circles.example.org",
+}
+
+
+def test_public_url_is_required_outside_demo_mode_and_named_when_missing(tmp_path):
+    """Issue 19 finding 7: no silent http://127.0.0.1:8000 in the links a real deployment sends."""
+    result = run_django(
+        {**PRODUCTION, "CIRCLEKEEPER_VAR_DIR": str(tmp_path), "CIRCLEKEEPER_PUBLIC_URL": ""}, "pass"
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured: CIRCLEKEEPER_PUBLIC_URL must be set outside demo mode" in result.stderr
+    demo = run_django(
+        {"CIRCLEKEEPER_DEMO": "true", "CIRCLEKEEPER_VAR_DIR": str(tmp_path), "CIRCLEKEEPER_PUBLIC_URL": ""},
+        "from django.conf import settings; print(settings.PUBLIC_URL)",
+    )
+    assert demo.stdout.strip() == "http://127.0.0.1:8000", demo.stderr
+
+
+def test_email_goes_over_tls_unless_turned_off_in_words(tmp_path):
+    code = "from django.conf import settings; print(settings.EMAIL_USE_TLS)"
+    base = {**PRODUCTION, "CIRCLEKEEPER_VAR_DIR": str(tmp_path)}
+    assert run_django(base, code).stdout.strip() == "True"
+    assert run_django({**base, "CIRCLEKEEPER_EMAIL_TLS": "off"}, code).stdout.strip() == "False"
+    refused = run_django({**base, "CIRCLEKEEPER_EMAIL_TLS": "0"}, code)
+    assert refused.returncode != 0
+    assert "CIRCLEKEEPER_EMAIL_TLS must be written as a word" in refused.stderr

@@ -30,6 +30,7 @@ KNOWN_TOKEN_URLS = {
     "protocol:calendar_feed",  # a private calendar feed
     "accounts:invitation_open",  # an invitation
     "accounts:password_reset_confirm",  # a password reset link
+    "accounts:email_confirm",  # the link confirming a new email address
 }
 
 

@@ -62,6 +62,7 @@ from circlekeeper.cases.models import Case, ParticipantRole
 from circlekeeper.instruments.links import ContactRefused
 from circlekeeper.lib.audit import Outcome, record
 from circlekeeper.lib.forms import add_service_errors
+from circlekeeper.lib.links import public_link
 
 PROGRESS_SESSION_KEY = "progress_link_id"
 # The check-ins offered as a step's evidence: the latest ones.
@@ -672,7 +673,7 @@ def progress_link_issue(request: HttpRequest, case_id: int, participant_id: int)
         return render(request, "accountability/progress_link.html", context, status=409)
     audit(request, action=Action.PROGRESS_LINK_ISSUE, object_type="progress_link", object_id=link.pk)
     # Shown once, in this answer only: the token is not kept anywhere to show it again.
-    context.update(link=link, url=request.build_absolute_uri(reverse("progress:open", args=[token])))
+    context.update(link=link, url=public_link(reverse("progress:open", args=[token])))
     return render(request, "accountability/progress_link.html", context)
 
 

@@ -20,6 +20,7 @@ from circlekeeper.accounts import invitations, mfa, passwords
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.forms import (
     AccountForm,
+    EmailChangeForm,
     NewAccountForm,
     NewPasswordForm,
     PasswordChangeForm,
@@ -105,6 +106,37 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(
         request, "accounts/account.html", {"form": form, "has_device": mfa.has_confirmed_device(user)}
     )
+
+
+@login_required
+def email_change(request: HttpRequest) -> HttpResponse:
+    """A new address for one's own account: the current password, then a link the new address must open."""
+    user: User = request.user  # type: ignore[assignment]
+    form = EmailChangeForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if not user.check_password(form.cleaned_data["password"]):
+            form.add_error("password", _("That password is not right."))
+        else:
+            # The same answer whether or not another account has the address: it is checked when confirmed.
+            passwords.request_email_change(user, form.cleaned_data["email"])
+            audit(request, action=Action.ACCOUNT_CHANGE, object_type="user", object_id=user.pk)
+            messages.success(
+                request,
+                _(
+                    "A link to confirm the new address was sent there. Your address changes when it is opened."
+                ),
+            )
+            return redirect("accounts:account")
+    return render(request, "accounts/email_change.html", {"form": form})
+
+
+def email_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    user = passwords.confirm_email_change(token)
+    if user is None:
+        return render(request, "accounts/email_change_invalid.html", status=404)
+    audit(request, action=Action.ACCOUNT_CHANGE, object_type="user", object_id=user.pk, actor=user)
+    messages.success(request, _("Your email address was changed. Sign in with the new one from now on."))
+    return redirect(settings.LOGIN_REDIRECT_URL if request.user.is_authenticated else settings.LOGIN_URL)
 
 
 @login_required

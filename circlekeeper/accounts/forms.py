@@ -160,6 +160,18 @@ class ResetRequestForm(forms.Form):
         return normalize_email(self.cleaned_data["email"])
 
 
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(label=_("New email address"))
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
+
+    def clean_email(self) -> str:
+        return normalize_email(self.cleaned_data["email"])
+
+
 class AccountForm(forms.Form):
     display_name = forms.CharField(label=_("Your name"), max_length=150)
 

@@ -25,15 +25,11 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import Invitation, Membership, Organization, User, normalize_email
 from circlekeeper.accounts.services import clean_roles
+from circlekeeper.lib.links import public_link
 
 
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
-
-
-def public_link(path: str) -> str:
-    """Every link sent out starts with PUBLIC_URL: never with the Host header of whoever made the request."""
-    return f"{settings.PUBLIC_URL}{path}"
 
 
 @transaction.atomic

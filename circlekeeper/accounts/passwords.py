@@ -24,9 +24,9 @@ from django.utils.http import urlsafe_base64_decode, urlsafe_base64_encode
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.audit import Action, audit, typed_email_digest
-from circlekeeper.accounts.invitations import public_link
 from circlekeeper.accounts.models import User, UserSession
 from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.links import public_link
 
 WINDOW = datetime.timedelta(hours=1)
 
@@ -112,3 +112,44 @@ def change_password(request: HttpRequest, user: User, password: str) -> None:
     update_session_auth_hash(request, user)
     request.session.save()
     UserSession.objects.filter(user_id=user.pk).exclude(session_key=request.session.session_key).delete()
+
+
+EMAIL_CHANGE_SALT = "circlekeeper.accounts.email-change"
+EMAIL_CHANGE_MAX_AGE = 24 * 3600
+
+
+def request_email_change(user: User, new_email: str) -> None:
+    """Send a link to the new address; the address changes only when its owner opens it (within a day, once)."""
+    from django.core import signing
+
+    token = signing.dumps(
+        {"user": user.pk, "email": new_email, "old": user.email}, salt=EMAIL_CHANGE_SALT, compress=True
+    )
+    body = render_to_string(
+        "accounts/email/email_change.txt",
+        {"link": public_link(reverse("accounts:email_confirm", args=[token]))},
+    )
+    send_mail(
+        _("Confirm your new email address"),
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [new_email],
+        fail_silently=False,
+    )
+
+
+@transaction.atomic
+def confirm_email_change(token: str) -> User | None:
+    """The account whose address changed, or None for a link that is forged, expired, used or taken meanwhile."""
+    from django.core import signing
+
+    try:
+        data = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=EMAIL_CHANGE_MAX_AGE)
+    except signing.BadSignature:
+        return None
+    user = User.objects.select_for_update().filter(pk=data.get("user"), email=data.get("old")).first()
+    if user is None or User.objects.filter(email=data.get("email")).exists():
+        return None  # used once already (the old address no longer matches), or the new one is taken
+    user.email = data["email"]
+    user.save(update_fields=["email"])
+    return user

@@ -28,6 +28,8 @@ urlpatterns = [
     path("invitation/<str:token>/", account_views.invitation_open, name="invitation_open"),
     path("account/", account_views.account, name="account"),
     path("account/password/", account_views.password_change, name="password_change"),
+    path("account/email/", account_views.email_change, name="email_change"),
+    path("account/email/<str:token>/", account_views.email_confirm, name="email_confirm"),
     path("password-reset/", account_views.password_reset, name="password_reset"),
     path("password-reset/new/", account_views.password_reset_set, name="password_reset_set"),
     path(

@@ -77,6 +77,7 @@ from circlekeeper.instruments.models import (
     ResponseStatus,
 )
 from circlekeeper.lib.audit import record
+from circlekeeper.lib.links import public_link
 from circlekeeper.protocol.models import Transition, TransitionKind
 
 logger = logging.getLogger(__name__)
@@ -814,8 +815,7 @@ def _issue(
 
 
 def public_url(path: str) -> str:
-    base = getattr(settings, "PUBLIC_URL", "") or "http://127.0.0.1:8000"
-    return base.rstrip("/") + path
+    return public_link(path)
 
 
 def send_invitation(participant: Participant, links: Sequence[tuple[ParticipantLink, str]]) -> None:

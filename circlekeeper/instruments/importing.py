@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
 from django.db import transaction
+from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import Organization, User
 from circlekeeper.instruments.definition import (
@@ -18,6 +20,7 @@ from circlekeeper.instruments.definition import (
 from circlekeeper.instruments.models import InstrumentVersion, Source
 from circlekeeper.instruments.redcap import read_dictionary
 from circlekeeper.instruments.services import save_version
+from circlekeeper.lib.uploads import ParsingTooLong, UploadRefused, check_workbook, time_limit
 
 
 @dataclass(frozen=True)
@@ -59,17 +62,32 @@ def read_instrument_file(
     """Parse the file, writing nothing: the CPU-heavy half, run outside any transaction (issue 20: on SQLite a
     transaction holds the database's one write lock, and a large spreadsheet takes seconds to read)."""
     imported: Imported
-    if source == Source.REDCAP:
-        code = code or code_from_file_name(file_name)
-        imported = read_dictionary(content, code=code, title=title or Path(file_name).stem, language=language)
-    elif source == Source.XLSFORM:
-        from circlekeeper.instruments.xlsform import read_xlsform  # see code_from_file_name
+    try:
+        with time_limit(settings.UPLOAD_PARSE_SECONDS):
+            if source == Source.REDCAP:
+                code = code or code_from_file_name(file_name)
+                imported = read_dictionary(
+                    content, code=code, title=title or Path(file_name).stem, language=language
+                )
+            elif source == Source.XLSFORM:
+                from circlekeeper.instruments.xlsform import read_xlsform  # see code_from_file_name
 
-        imported = read_xlsform(content, code=code, file_name=Path(file_name).stem)
-        if title:
-            imported.definition["title"] = {imported.definition["default_language"]: title}
-    else:
-        raise ValueError(f"cannot import files of source {source!r}")
+                # What the workbook unpacks to is checked before anything reads it.
+                check_workbook(content)
+                imported = read_xlsform(content, code=code, file_name=Path(file_name).stem)
+                if title:
+                    imported.definition["title"] = {imported.definition["default_language"]: title}
+            else:
+                raise ValueError(f"cannot import files of source {source!r}")
+    except UploadRefused as exc:
+        raise ImportRejected([str(exc)]) from None
+    except ParsingTooLong:
+        raise ImportRejected(
+            [
+                _("Reading the file took longer than %(seconds)s seconds, the limit.")
+                % {"seconds": settings.UPLOAD_PARSE_SECONDS}
+            ]
+        ) from None
     # The format only, not the file name: the same content under another name is the same version.
     imported.definition["source"] = {"format": source}
     return imported

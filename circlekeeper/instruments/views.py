@@ -62,6 +62,7 @@ from circlekeeper.instruments.models import (
 )
 from circlekeeper.lib.audit import Outcome, record
 from circlekeeper.lib.idempotency import remember_result
+from circlekeeper.lib.links import public_link
 
 LINK_SESSION_KEY = "participant_link_id"
 SHOWN = "_shown"
@@ -302,13 +303,11 @@ def link_issue(request: HttpRequest, case_id: int, participant_id: int) -> HttpR
                 request, f"{reverse('cases:detail', args=[case.pk])}#participant-{participant.pk}"
             )
             # Shown once, in this answer only: the token is not kept anywhere to show it again.
-            url = request.build_absolute_uri(reverse("links:open", args=[token]))
+            url = public_link(reverse("links:open", args=[token]))
             context.update(link=link, url=url)
             if link.short_code:
                 # Handed over in person: a QR code to scan, and a short code to read out.
-                context.update(
-                    qr_svg=link_qr_svg(url), code_url=request.build_absolute_uri(reverse("links:code"))
-                )
+                context.update(qr_svg=link_qr_svg(url), code_url=public_link(reverse("links:code")))
             return render(request, "instruments/link_issued.html", context)
     return render(request, "instruments/link_issue.html", context)
 

@@ -32,6 +32,7 @@ from circlekeeper.cases.contact import harm_action_refusal
 from circlekeeper.cases.models import Case, CaseStatus, ParticipantRole, Stage, Track
 from circlekeeper.lib.audit import Outcome, record
 from circlekeeper.lib.forms import add_service_errors
+from circlekeeper.lib.links import public_link
 from circlekeeper.protocol import gates, services
 from circlekeeper.protocol.access import calendar_meetings, calendar_owner, get_meeting_for
 from circlekeeper.protocol.forms import (
@@ -563,7 +564,7 @@ def calendar(request: HttpRequest) -> HttpResponse:
         feed, token = CalendarToken.make_for(user)
         audit(request, action=Action.CALENDAR_TOKEN, object_type="calendar", object_id=feed.pk)
         # Shown once, in this answer only: the token is not kept anywhere to show it again.
-        url = request.build_absolute_uri(reverse("protocol:calendar_feed", args=[token]))
+        url = public_link(reverse("protocol:calendar_feed", args=[token]))
     return render(request, "protocol/calendar.html", {"feed": feed, "url": url})
 
 

@@ -180,3 +180,48 @@ class PasswordResetTests(PersonaTestCase):
         self.assertEqual(self.ask("alice@harbor.example").status_code, 429)
         with time_machine.travel(timezone.now() + datetime.timedelta(minutes=61)):
             self.assertEqual(self.ask("alice@harbor.example").status_code, 200)
+
+
+@override_settings(PUBLIC_URL=PUBLIC)
+class EmailChangeTests(PersonaTestCase):
+    LINK = re.compile(r"https://circles\.example\.org(/accounts/account/email/[^/\s]+/)")
+
+    def ask(self, email: str, password: str = PASSWORD):
+        self.login(self.alice)
+        return self.client.post(reverse("accounts:email_change"), {"email": email, "password": password})
+
+    def link(self) -> str:
+        found = self.LINK.search(str(mail.outbox[-1].body))
+        assert found is not None, mail.outbox[-1].body
+        return found.group(1)
+
+    def test_the_new_address_confirms_and_the_link_works_once(self):
+        self.ask("Alice.New@Harbor.example")
+        self.assertEqual(mail.outbox[-1].to, ["alice.new@harbor.example"])
+        self.alice.refresh_from_db()
+        self.assertEqual(
+            self.alice.email, "alice@harbor.example"
+        )  # nothing changes before the link is opened
+        path = self.link()
+        Client().get(path)
+        self.alice.refresh_from_db()
+        self.assertEqual(self.alice.email, "alice.new@harbor.example")
+        self.assertEqual(Client().get(path).status_code, 404)
+
+    def test_it_needs_the_password(self):
+        response = self.ask("x@harbor.example", password="wrong password")
+        self.assertContains(response, "That password is not right")
+        self.assertEqual(mail.outbox, [])
+
+    def test_an_address_taken_meanwhile_is_not_taken_over(self):
+        self.ask("bob@harbor.example")  # the page does not say the address is taken
+        self.assertEqual(Client().get(self.link()).status_code, 404)
+        self.alice.refresh_from_db()
+        self.assertEqual(self.alice.email, "alice@harbor.example")
+
+    def test_a_link_expires_after_a_day(self):
+        start = timezone.now()
+        with time_machine.travel(start, tick=False):
+            self.ask("late@harbor.example")
+        with time_machine.travel(start + datetime.timedelta(hours=25), tick=False):
+            self.assertEqual(Client().get(self.link()).status_code, 404)

@@ -53,7 +53,7 @@ class LinkStaffPageTests(PersonaTestCase):
 
         self.assertContains(page, "The link is ready")
         self.assertContains(page, "Send it to Survivor A only, and only in the way you chose: Text message.")
-        found = re.search(r'value="(http://testserver/s/[^"]+/)"', page.content.decode())
+        found = re.search(r'value="(http://127.0.0.1:8000/s/[^"]+/)"', page.content.decode())
         assert found is not None
         url = found.group(1)
         link = ParticipantLink.objects.get()

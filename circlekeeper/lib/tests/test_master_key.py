@@ -15,7 +15,12 @@ PRINT_KEY = "from django.conf import settings; print(settings.MASTER_KEY.hex())"
 def run_django(env, code="pass"):
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("CIRCLEKEEPER_", "DATABASE_URL"))}
     clean.update(
-        {"CIRCLEKEEPER_SECRET_KEY": "s" * 50, "DJANGO_SETTINGS_MODULE": "circlekeeper.settings", **env}
+        {
+            "CIRCLEKEEPER_SECRET_KEY": "s" * 50,
+            "CIRCLEKEEPER_PUBLIC_URL": "https://circles.example.org",
+            "DJANGO_SETTINGS_MODULE": "circlekeeper.settings",
+            **env,
+        }
     )
     return subprocess.run(
         [sys.executable, "-c", f"import django; django.setup(); {code}"],

@@ -11,7 +11,7 @@ from circlekeeper.protocol.models import CalendarToken
 from circlekeeper.testing import PersonaTestCase
 
 URL = reverse("protocol:calendar")
-FEED = re.compile(r"http://testserver/protocol/calendar/([A-Za-z0-9_-]{43})\.ics")
+FEED = re.compile(r"http://127.0.0.1:8000/protocol/calendar/([A-Za-z0-9_-]{43})\.ics")
 
 
 class CalendarPageTests(PersonaTestCase):
