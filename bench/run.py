@@ -179,6 +179,30 @@ def summary(measurements: dict[str, Any]) -> str:
             f"≤ {load['target_p95_ms']:g} ms; web workers' peak RSS {load['peak_rss_mb']} MB "
             f"(target ≤ {load['target_rss_mb']:g} MB)"
         )
+        floor = load.get("floor")
+        if floor:
+            parts.append(
+                f"floor (bench/floor.py, same server and clients): {floor['pages_per_second']} pages/s measured, "
+                f"{floor['equivalent_pages_per_second']} clients ÷ mean; p50 {floor['p50_ms']} ms, p99 "
+                f"{floor['p99_ms']} ms, {floor['errors']} errors; the mix's pages/s ÷ the floor's: "
+                f"{load['mix_throughput_ratio']}"
+            )
+            parts.append(
+                table(
+                    load["floor_ratios"],
+                    [
+                        "page",
+                        "equivalent_pages_per_second",
+                        "throughput_ratio",
+                        "target_throughput_ratio",
+                        "meets_throughput_ratio",
+                        "p50_ratio",
+                        "p99_ratio",
+                        "target_p99_ratio",
+                        "meets_p99_ratio",
+                    ],
+                )
+            )
     return "\n\n".join(parts)
 
 
