@@ -1,5 +1,6 @@
 """The floor of `make bench` (issue 23 item 1): bench/floor.py renders 50 rows of its 100,000-row table, alone (its
-own Django settings, in a process of its own, as gunicorn serves it); the ratios to the floor, worked by hand."""
+own Django settings, in a process of its own, as gunicorn serves it; on the test database on PostgreSQL, else on a
+SQLite file); the ratios to the floor, worked by hand."""
 
 import json
 import os
@@ -42,28 +43,37 @@ print(json.dumps({"made": made, "again": again, "count": count, "pages": pages})
 """
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory):
-    database = tmp_path_factory.mktemp("floor") / "floor.sqlite3"
-    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
-    finished = subprocess.run(  # noqa: S603  # nosec B603
-        [
-            sys.executable,
-            "-c",
-            SCRIPT,
-            f"sqlite:///{database}",
-            "page=0",
-            "page=1234",
-            "page=99999",
-            "page=x",
-        ],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+def database_url(tmp_path, connection):
+    """The test database on PostgreSQL (DATABASE_URL set), else a fresh SQLite file: the floor's own connection."""
+    if connection.vendor != "postgresql":
+        return f"sqlite:///{tmp_path / 'floor.sqlite3'}"
+    given = connection.settings_dict
+    return (
+        f"postgres://{given['USER']}:{given['PASSWORD'] or ''}@{given['HOST'] or '127.0.0.1'}:"
+        f"{given['PORT'] or 5432}/{given['NAME']}"
     )
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory, django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    url = database_url(tmp_path_factory.mktemp("floor"), connection)
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    try:
+        finished = subprocess.run(  # noqa: S603  # nosec B603
+            [sys.executable, "-c", SCRIPT, url, "page=0", "page=1234", "page=99999", "page=x"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    finally:
+        if connection.vendor == "postgresql":
+            with django_db_blocker.unblock(), connection.cursor() as cursor:
+                cursor.execute("DROP TABLE IF EXISTS bench_floor_row")
     return json.loads(finished.stdout.strip().splitlines()[-1])
 
 
