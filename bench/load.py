@@ -233,11 +233,9 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = ST
     raise RuntimeError(f"gunicorn did not answer {url}/healthz within {timeout:.0f} s")
 
 
-@contextlib.contextmanager
-def gunicorn(port: int, log: Path, app: str = PRODUCT_APP) -> Iterator[subprocess.Popen[bytes]]:
-    """The production web server (scripts/serve.sh) with this process's environment (demo mode, bench database);
-    `app` the WSGI application it serves (the product, or the floor with the same settings)."""
-    command = [
+def gunicorn_command(port: int, log: Path, app: str = PRODUCT_APP) -> list[str]:
+    """scripts/serve.sh's gunicorn command for `app`: the product and the floor differ in nothing else."""
+    return [
         sys.executable,
         "-m",
         "gunicorn",
@@ -255,6 +253,13 @@ def gunicorn(port: int, log: Path, app: str = PRODUCT_APP) -> Iterator[subproces
         "--logger-class",
         "circlekeeper.instruments.access_log.RedactingLogger",
     ]
+
+
+@contextlib.contextmanager
+def gunicorn(port: int, log: Path, app: str = PRODUCT_APP) -> Iterator[subprocess.Popen[bytes]]:
+    """The production web server (scripts/serve.sh) with this process's environment (demo mode, bench database);
+    `app` the WSGI application it serves (the product, or the floor with the same settings)."""
+    command = gunicorn_command(port, log, app)
     server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy())  # noqa: S603  # nosec B603
     try:
         wait_until_up(f"http://127.0.0.1:{port}", server)

@@ -207,7 +207,7 @@ class FloorReader(FastHttpUser):
 
     @task
     def floor(self) -> None:
-        number = random.randrange(FLOOR_PAGES)  # noqa: S311 - not for security
+        number = random.randrange(FLOOR_PAGES)  # noqa: S311  # nosec B311 - not for security
         with self.client.get(
             f"/floor/?page={number}", name=FLOOR_NAME, allow_redirects=False, catch_response=True
         ) as response:

@@ -191,3 +191,34 @@ def test_the_summary_prints_the_floor_and_each_ratio():
     assert "1500.0 pages/s measured" in text
     line = next(line for line in text.splitlines() if line.startswith("case detail"))
     assert line.split()[2:6] == ["640", "0.4", "0.3", "yes"]
+
+
+def test_the_floor_is_served_by_the_products_gunicorn_command_but_for_the_application(tmp_path):
+    product = load.gunicorn_command(8123, tmp_path / "log")
+    floor = load.gunicorn_command(8123, tmp_path / "log", load.FLOOR_APP)
+    assert product[3] == "circlekeeper.wsgi:application"
+    assert floor[3] == "bench.floor:application"
+    assert [part for i, part in enumerate(floor) if i != 3] == [
+        part for i, part in enumerate(product) if i != 3
+    ]
+    assert floor[floor.index("--workers") + 1] == str(load.WEB_WORKERS)
+
+
+CLASSES = (
+    "import bench.locustfile as f; print(f.FloorReader.abstract, f.CaseWorker.abstract, f.Evaluator.abstract)"
+)
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("1", "False True True"), ("0", "True False False")])
+def test_the_floor_phase_runs_only_floor_clients_and_the_mix_none(flag, expected):
+    env = {**os.environ, "BENCH_LOAD_FLOOR": flag, "BENCH_LOAD_EVALUATORS": "2"}
+    finished = subprocess.run(  # noqa: S603  # nosec B603
+        [sys.executable, "-c", CLASSES],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert finished.stdout.strip().splitlines()[-1] == expected
