@@ -6,6 +6,8 @@
 PostgreSQL when DATABASE_URL is set, else a SQLite file under var/bench/ (never the demo database). The data set
 is `manage.py seed_demo --force --scale N` with N from BENCH_SCALE (default 100000); a marker under var/bench/
 records N so a second run reuses it. Results go to bench/results/<date>-<database>.json.
+The load measurement first loads the floor (bench/floor.py: bare Django, same server and clients) and reports every
+page of the mix as a ratio to it (issue 23).
 """
 
 from __future__ import annotations
