@@ -9,7 +9,7 @@ MANAGE := $(BIN)/python manage.py
 
 help:
 	@echo "make run   - set up and serve the demo network on http://127.0.0.1:$(PORT)"
-	@echo "make bench - benchmarks against the issue-10 targets; results in bench/results/"
+	@echo "make bench - benchmarks against the issue-10 targets, pages as ratios to the floor (issue 23); results in bench/results/"
 	@echo "make test  - ruff, mypy, bandit and the full pytest suite (DATABASE_URL=postgres://... for PostgreSQL)"
 
 $(BIN)/python:

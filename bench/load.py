@@ -7,6 +7,14 @@ have signed in, the mix runs for BENCH_LOAD_SECONDS (default 60). The figures co
 (p50/p95/p99 per page, failures; locust's exceptions count as errors too); throughput is each page's requests ÷ the
 mix's duration (the sign-ins left out); each gunicorn worker's peak RSS is VmHWM from /proc/<pid>/status, read when
 locust has finished, before the server stops.
+
+The floor (issue 23): before the mix, in the same run, the same gunicorn command serves bench/floor.py (bare Django:
+50 rows of a 100,000-row table, a Django template; `bench.floor:application`) and the same locust with the same
+clients and duration requests only it (BENCH_LOAD_FLOOR=1). Each page of the mix is then reported as a ratio to the
+floor: throughput, p50 and p99 (`floor_ratios`). A page's throughput in the mix depends on its weight there, so the
+throughput compared is what the clients would get asking for that page alone at the latency it had in the mix: clients
+÷ mean response time (Little's law with no think time), computed the same way for the floor; the floor's measured
+pages/s and the mix's total against it are reported beside it.
 Run alone: `python -m bench.run --only load`.
 """
 
@@ -39,6 +47,21 @@ SETUP_PREFIX = "setup: "
 AGGREGATED = "Aggregated"
 START_TIMEOUT = 60.0
 SETUP_ALLOWANCE = 120  # seconds for the sign-ins before the mix; locust's -t is only a safety limit
+PRODUCT_APP = "circlekeeper.wsgi:application"
+FLOOR_APP = "bench.floor:application"
+FLOOR_PAGE = "floor"
+# Issue 23 item 2: each page's throughput as a share of the floor's, at least; p99 at most this many times the floor's.
+FLOOR_THROUGHPUT_TARGET = {
+    "case list (open)": 0.3,
+    "case detail": 0.3,
+    "case timeline": 0.3,
+    "safety check page": 0.3,
+    "keeper dashboard": 0.15,  # the dashboard of keepers and supervisors (the mix's case workers)
+    "evaluation dashboard": 0.15,
+}
+FLOOR_THROUGHPUT_TARGET_POSTGRESQL = 0.2  # every page of the mix
+FLOOR_P99_TARGET = 3.0  # for these pages (those with the 0.3 target)
+FLOOR_P99_PAGES = ("case list (open)", "case detail", "case timeline", "safety check page")
 
 
 def _number(text: str | None) -> float | None:
@@ -210,14 +233,13 @@ def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = ST
     raise RuntimeError(f"gunicorn did not answer {url}/healthz within {timeout:.0f} s")
 
 
-@contextlib.contextmanager
-def gunicorn(port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """The production web server (scripts/serve.sh) with this process's environment (demo mode, bench database)."""
-    command = [
+def gunicorn_command(port: int, log: Path, app: str = PRODUCT_APP) -> list[str]:
+    """scripts/serve.sh's gunicorn command for `app`: the product and the floor differ in nothing else."""
+    return [
         sys.executable,
         "-m",
         "gunicorn",
-        "circlekeeper.wsgi:application",
+        app,
         "--bind",
         f"127.0.0.1:{port}",
         "--workers",
@@ -233,6 +255,13 @@ def gunicorn(port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
         "--logger-class",
         "circlekeeper.instruments.access_log.RedactingLogger",
     ]
+
+
+@contextlib.contextmanager
+def gunicorn(port: int, log: Path, app: str = PRODUCT_APP) -> Iterator[subprocess.Popen[bytes]]:
+    """The production web server (scripts/serve.sh) with this process's environment (demo mode, bench database);
+    `app` the WSGI application it serves (the product, or the floor with the same settings)."""
+    command = gunicorn_command(port, log, app)
     server = subprocess.Popen(command, cwd=ROOT, env=os.environ.copy())  # noqa: S603  # nosec B603
     try:
         wait_until_up(f"http://127.0.0.1:{port}", server)
@@ -246,7 +275,9 @@ def gunicorn(port: int, log: Path) -> Iterator[subprocess.Popen[bytes]]:
             server.wait()
 
 
-def run_locust(host: str, users: int, seconds: int, prefix: Path, log: Path, times: Path) -> int:
+def run_locust(
+    host: str, users: int, seconds: int, prefix: Path, log: Path, times: Path, *, floor: bool = False
+) -> int:
     command = [
         sys.executable,
         "-m",
@@ -276,6 +307,7 @@ def run_locust(host: str, users: int, seconds: int, prefix: Path, log: Path, tim
         "BENCH_LOAD_SECONDS": str(seconds),
         "BENCH_LOAD_EVALUATORS": str(evaluators_for(users)),
         "BENCH_LOAD_TIMES": str(times),
+        "BENCH_LOAD_FLOOR": "1" if floor else "0",
     }
     with log.with_suffix(".out").open("wb") as out:
         finished = subprocess.run(  # noqa: S603  # nosec B603
@@ -295,6 +327,112 @@ def evaluators_for(users: int) -> int:
     return max(1, users // 8) if users > 1 else 0
 
 
+def _share(value: float | None, base: float | None) -> float | None:
+    if value is None or not base:
+        return None
+    return round(value / base, 3)
+
+
+def equivalent_pages_per_second(users: int, mean_ms: float | None) -> float | None:
+    """Pages/s that `users` clients with no think time get from a page answering in `mean_ms` (Little's law)."""
+    if not mean_ms:
+        return None
+    return round(users * 1000.0 / mean_ms, 1)
+
+
+def floor_ratios(
+    pages: list[dict[str, Any]], floor: dict[str, Any], users: int, database: str
+) -> list[dict[str, Any]]:
+    """Each page of the mix beside the floor: throughput (clients ÷ mean, both sides), p50 and p99 as ratios to the
+    floor's, and whether it meets issue 23's targets (throughput share at least the target; p99 at most 3 times the
+    floor's for the pages with the 0.3 target). A figure that is missing meets nothing."""
+    floor_rate = equivalent_pages_per_second(users, floor.get("mean_ms"))
+    rows = []
+    for page in pages:
+        rate = equivalent_pages_per_second(users, page.get("mean_ms"))
+        throughput_ratio = _share(rate, floor_rate)
+        p99_ratio = _share(page.get("p99_ms"), floor.get("p99_ms"))
+        target = FLOOR_THROUGHPUT_TARGET.get(page["page"])
+        if database == "postgresql":
+            target = FLOOR_THROUGHPUT_TARGET_POSTGRESQL
+        p99_target = FLOOR_P99_TARGET if page["page"] in FLOOR_P99_PAGES else None
+        rows.append(
+            {
+                "page": page["page"],
+                "equivalent_pages_per_second": rate,
+                "throughput_ratio": throughput_ratio,
+                "p50_ratio": _share(page.get("p50_ms"), floor.get("p50_ms")),
+                "p99_ratio": p99_ratio,
+                "target_throughput_ratio": target,
+                "target_p99_ratio": p99_target,
+                "meets_throughput_ratio": None
+                if target is None
+                else (throughput_ratio is not None and throughput_ratio >= target),
+                "meets_p99_ratio": None
+                if p99_target is None
+                else (p99_ratio is not None and p99_ratio <= p99_target),
+            }
+        )
+    return rows
+
+
+def _phase(
+    port_log: Path, users: int, seconds: int, folder: Path, *, floor: bool
+) -> tuple[int, dict[str, Any], list[dict[str, Any]], list[dict[str, Any]], int, float | None]:
+    """One locust run against one gunicorn: (exit code, worker memory, stats rows, failures, exceptions, mix s)."""
+    name = "floor" if floor else "locust"
+    prefix = folder / name
+    times = folder / f"{name}-times.json"
+    for old in [*folder.glob(f"{name}_*.csv"), times]:
+        old.unlink(missing_ok=True)
+    port = free_port()
+    with gunicorn(port, port_log, FLOOR_APP if floor else PRODUCT_APP) as server:
+        exit_code = run_locust(
+            f"http://127.0.0.1:{port}", users, seconds, prefix, folder / f"{name}.log", times, floor=floor
+        )
+        memory = workers_rss(server.pid)
+    stats = prefix.with_name(f"{name}_stats.csv")
+    if not stats.exists():
+        raise RuntimeError(f"locust wrote no statistics (exit {exit_code}); see {folder / (name + '.out')}")
+    return (
+        exit_code,
+        memory,
+        parse_stats(stats),
+        parse_failures(prefix.with_name(f"{name}_failures.csv")),
+        parse_exceptions(prefix.with_name(f"{name}_exceptions.csv")),
+        parse_times(times),
+    )
+
+
+def measure_floor(users: int, seconds: int, folder: Path, database: str) -> dict[str, Any]:
+    """The floor phase: its table made sure of, served and loaded as the product is; its figures."""
+    from django.db import connection
+
+    from bench import floor
+
+    table = floor.ensure_table()
+    connection.close()
+    exit_code, memory, rows, failures, exceptions, mix_seconds = _phase(
+        folder / "floor-gunicorn.log", users, seconds, folder, floor=True
+    )
+    figures = summarize(rows, database, failures, exceptions=exceptions, mix_seconds=mix_seconds)
+    page = next((row for row in figures["pages"] if row["page"] == FLOOR_PAGE), None)
+    return {
+        "table": table,
+        "locust_exit_code": exit_code,
+        "requests": figures["requests"],
+        "errors": figures["errors"],
+        "mix_seconds": figures["mix_seconds"],
+        "pages_per_second": figures["pages_per_second"],
+        "equivalent_pages_per_second": equivalent_pages_per_second(users, page["mean_ms"] if page else None),
+        "p50_ms": page["p50_ms"] if page else None,
+        "p95_ms": page["p95_ms"] if page else None,
+        "p99_ms": page["p99_ms"] if page else None,
+        "mean_ms": page["mean_ms"] if page else None,
+        "peak_rss_mb": memory["peak_rss_mb"],
+    }
+
+
 def settings_from_environment() -> tuple[int, int]:
     users = int(os.environ.get("BENCH_LOAD_USERS", DEFAULT_USERS))
     seconds = int(os.environ.get("BENCH_LOAD_SECONDS", DEFAULT_SECONDS))
@@ -309,29 +447,18 @@ def measure() -> dict[str, Any]:
     from bench.run import BENCH_VAR
 
     database = "postgresql" if connection.vendor == "postgresql" else connection.vendor
-    connection.close()  # the server's workers open their own
     users, seconds = settings_from_environment()
     folder = BENCH_VAR / "load"
     folder.mkdir(parents=True, exist_ok=True)
-    prefix = folder / "locust"
-    times = folder / "times.json"
-    for old in [*folder.glob("locust_*.csv"), times]:
-        old.unlink(missing_ok=True)
-    port = free_port()
-    host = f"http://127.0.0.1:{port}"
-    with gunicorn(port, folder / "gunicorn.log") as server:
-        exit_code = run_locust(host, users, seconds, prefix, folder / "locust.log", times)
-        memory = workers_rss(server.pid)
-    stats = prefix.with_name("locust_stats.csv")
-    if not stats.exists():
-        raise RuntimeError(f"locust wrote no statistics (exit {exit_code}); see {folder / 'locust.out'}")
-    figures = summarize(
-        parse_stats(stats),
-        database,
-        parse_failures(prefix.with_name("locust_failures.csv")),
-        exceptions=parse_exceptions(prefix.with_name("locust_exceptions.csv")),
-        mix_seconds=parse_times(times),
+    floor = measure_floor(users, seconds, folder, database)
+    connection.close()  # the server's workers open their own
+    exit_code, memory, rows, failures, exceptions, mix_seconds = _phase(
+        folder / "gunicorn.log", users, seconds, folder, floor=False
     )
+    figures = summarize(rows, database, failures, exceptions=exceptions, mix_seconds=mix_seconds)
+    ratios = floor_ratios(figures["pages"], floor, users, database)
+    judged = [row for row in ratios if row["meets_throughput_ratio"] is not None]
+    p99_judged = [row for row in ratios if row["meets_p99_ratio"] is not None]
     return {
         "users": users,
         "seconds": seconds,
@@ -339,9 +466,16 @@ def measure() -> dict[str, Any]:
         "locust_exit_code": exit_code,
         **figures,
         **memory,
+        "floor": floor,
+        "floor_ratios": ratios,
+        "mix_throughput_ratio": _share(figures["pages_per_second"], floor["pages_per_second"]),
+        "meets_floor_throughput": bool(judged) and all(row["meets_throughput_ratio"] for row in judged),
+        "meets_floor_p99": bool(p99_judged) and all(row["meets_p99_ratio"] for row in p99_judged),
         "note": (
             f"{users} signed-in clients with no think time for {seconds} s (after all had signed in) against "
             f"gunicorn ({WEB_WORKERS} workers) on the same machine as locust; percentiles as locust reports them "
-            "(rounded to 2 significant digits above 100 ms); peak RSS is each worker's VmHWM at the end."
+            "(rounded to 2 significant digits above 100 ms); peak RSS is each worker's VmHWM at the end. "
+            "The floor (bench/floor.py) ran first, same server settings, clients and duration; ratios to it in "
+            "floor_ratios (throughput: clients ÷ mean response time on both sides)."
         ),
     }

@@ -15,6 +15,9 @@ mix, with no think time: case workers open the keeper dashboard, the case list (
 and safety page of their cases; evaluators open the evaluation dashboard. Only locust and the standard library.
 The clients are FastHttpUser (geventhttpclient): the load generator shares the server's two cores, and the
 requests-based HttpUser spends several times more of them per request than the pages it measures.
+
+With BENCH_LOAD_FLOOR=1 (bench/load.py's floor phase, issue 23) the same clients, started and timed the same way,
+request only the floor (bench/floor.py, served alone): GET /floor/?page=N with N at random, no sign-in.
 """
 
 from __future__ import annotations
@@ -47,6 +50,9 @@ CASES_PICKED = 20
 CLIENTS = int(os.environ.get("BENCH_LOAD_USERS", "16"))
 MIX_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "60"))
 TIMES_FILE = os.environ.get("BENCH_LOAD_TIMES", "")
+FLOOR = os.environ.get("BENCH_LOAD_FLOOR", "") == "1"
+FLOOR_PAGES = 2_000  # bench/floor.py: 100,000 rows, 50 a page
+FLOOR_NAME = "floor"
 
 
 class Mix:
@@ -138,6 +144,7 @@ class SignedIn(FastHttpUser):
 
 
 class CaseWorker(SignedIn):
+    abstract = FLOOR
     accounts = CASE_WORKERS
     cases: list[int]
 
@@ -181,8 +188,28 @@ EVALUATOR_CLIENTS = int(os.environ.get("BENCH_LOAD_EVALUATORS", "2"))
 class Evaluator(SignedIn):
     accounts = EVALUATORS
     fixed_count = EVALUATOR_CLIENTS
-    abstract = EVALUATOR_CLIENTS == 0  # a fixed_count of 0 would mean "by weight" to locust
+    abstract = FLOOR or EVALUATOR_CLIENTS == 0  # a fixed_count of 0 would mean "by weight" to locust
 
     @task
     def evaluation_dashboard(self) -> None:
         self.page("/evaluation/dashboard/", "evaluation dashboard")
+
+
+class FloorReader(FastHttpUser):
+    """The floor phase's client: nothing to set up but the meeting point, then the floor page with no think time."""
+
+    abstract = not FLOOR
+    wait_time = constant(0)
+
+    def on_start(self) -> None:
+        Mix.arrive(self.environment)
+        Mix.ready.wait()
+
+    @task
+    def floor(self) -> None:
+        number = random.randrange(FLOOR_PAGES)  # noqa: S311  # nosec B311 - not for security
+        with self.client.get(
+            f"/floor/?page={number}", name=FLOOR_NAME, allow_redirects=False, catch_response=True
+        ) as response:
+            if response.status_code != 200:
+                response.failure(f"status {response.status_code}")

@@ -6,6 +6,8 @@
 PostgreSQL when DATABASE_URL is set, else a SQLite file under var/bench/ (never the demo database). The data set
 is `manage.py seed_demo --force --scale N` with N from BENCH_SCALE (default 100000); a marker under var/bench/
 records N so a second run reuses it. Results go to bench/results/<date>-<database>.json.
+The load measurement first loads the floor (bench/floor.py: bare Django, same server and clients) and reports every
+page of the mix as a ratio to it (issue 23).
 """
 
 from __future__ import annotations
@@ -186,6 +188,30 @@ def summary(measurements: dict[str, Any]) -> str:
             f"≤ {load['target_p95_ms']:g} ms; web workers' peak RSS {load['peak_rss_mb']} MB "
             f"(target ≤ {load['target_rss_mb']:g} MB)"
         )
+        floor = load.get("floor")
+        if floor:
+            parts.append(
+                f"floor (bench/floor.py, same server and clients): {floor['pages_per_second']} pages/s measured, "
+                f"{floor['equivalent_pages_per_second']} clients ÷ mean; p50 {floor['p50_ms']} ms, p99 "
+                f"{floor['p99_ms']} ms, {floor['errors']} errors; the mix's pages/s ÷ the floor's: "
+                f"{load['mix_throughput_ratio']}"
+            )
+            parts.append(
+                table(
+                    load["floor_ratios"],
+                    [
+                        "page",
+                        "equivalent_pages_per_second",
+                        "throughput_ratio",
+                        "target_throughput_ratio",
+                        "meets_throughput_ratio",
+                        "p50_ratio",
+                        "p99_ratio",
+                        "target_p99_ratio",
+                        "meets_p99_ratio",
+                    ],
+                )
+            )
     if "reliability" in measurements:
         burst, mixed = (
             measurements["reliability"]["signin_burst"],
