@@ -101,8 +101,6 @@ def _parameter(name: str, field: forms.Field) -> dict[str, Any]:
     schema: dict[str, Any] = {"type": "string"}
     if isinstance(field, forms.ChoiceField):
         schema["enum"] = [str(value) for value, _label in field.widget.choices]
-    elif name in ("since", "until"):
-        schema["pattern"] = r"^(\d{4}-(0[1-9]|1[0-2]))?$"
     return {
         "name": name,
         "in": "query",

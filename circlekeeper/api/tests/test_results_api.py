@@ -99,9 +99,12 @@ class ResultsApiTests(PlantedData):
         self.assertIn("pooled results only", answer.json()["error"])
 
     def test_bad_filters_and_unknown_domains_say_what_was_wrong(self):
-        answer = self.get("api:v1_dashboard", "safety", since="March")
+        answer = self.get("api:v1_dashboard", "safety", period="2026-03")  # a fixed list of years, no months
         self.assertEqual(answer.status_code, 400)
-        self.assertIn("2026-03", answer.json()["fields"]["since"][0])
+        self.assertIn("2026-03", answer.json()["fields"]["period"][0])
+        answer = self.get("api:v1_dashboard", "safety", since="2026-03")  # free dates are not taken at all
+        self.assertEqual(answer.status_code, 400)
+        self.assertIn("since", answer.json()["error"])
         self.assertEqual(self.get("api:v1_dashboard", "nope").status_code, 404)
 
     def test_tokens_are_checked_and_calls_audited(self):
@@ -124,7 +127,7 @@ class ResultsApiTests(PlantedData):
         self.assertIn("/dashboards/{domain}/", document["paths"])
         self.assertIn("DomainResults", document["components"]["schemas"])
         parameters = {p["name"] for p in document["paths"]["/dashboards/{domain}/"]["get"]["parameters"]}
-        self.assertEqual(parameters, {"domain", "since", "until", "track", "organization"})
+        self.assertEqual(parameters, {"domain", "period", "track", "organization"})
         page = self.client.get(reverse("api:v1_docs"))
         self.assertContains(page, "Authorization: Bearer")
         self.assertContains(page, "/dashboards/{domain}/")
