@@ -158,6 +158,17 @@ TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]
 # A community facilitator who is not ready (community.readiness) keeps a case from a dialogue.
 TRACK_CHANGE_CHECKS = ["circlekeeper.community.readiness.check_track_change"]
 MEETING_SCHEDULING_CHECKS = ["circlekeeper.community.readiness.check_meeting"]
+# How long before a meeting's start the survivor's safety check-in may be taken (issue 17, item 3).
+CIRCLEKEEPER_CHECK_IN_WINDOW_MINUTES = int(envstr("CIRCLEKEEPER_CHECK_IN_WINDOW_MINUTES", "120") or 120)
+# The one contact policy (protocol.policy): the lower apps ask it through these, since imports never point up.
+CONTACT_POLICY = ["circlekeeper.protocol.policy.messages_for"]
+CASE_CONTACT_POLICY = ["circlekeeper.protocol.policy.case_messages"]
+# Called, in the same transaction, on every safety event (a hold or a later trigger, the survivor withdrawing
+# consent, a child or barrier flag): everything live with the other side stops at once (protocol.policy.cascade).
+SAFETY_EVENT_HANDLERS = [
+    "circlekeeper.protocol.policy.on_safety_event",
+    "circlekeeper.accountability.services.revoke_progress_links",
+]
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.

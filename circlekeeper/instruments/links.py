@@ -16,7 +16,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.contact import contact_allowed
+from circlekeeper.cases.contact import contact_allowed, policy_refusals
 from circlekeeper.cases.models import Participant
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response
 
@@ -73,17 +73,30 @@ def issue_link(
     return link, token
 
 
+def link_refusals(link: ParticipantLink, *, now: datetime.datetime | None = None) -> list[str]:
+    """What the contact policy says against this link being used now (opened, saved, submitted)."""
+    participant = link.participant
+    refused = policy_refusals(participant.case, kind="link", participants=[participant], now=now)
+    if link.response_id is not None and link.response is not None and link.response.voided_at is not None:
+        refused.append(_("This questionnaire was stopped by a safety event and cannot go on."))
+    return refused
+
+
 def find_usable_link(token: str, *, now: datetime.datetime | None = None) -> ParticipantLink | None:
-    """The link this token opens, if it still works; None for a wrong, expired, revoked or answered one alike."""
+    """The link this token opens, if it still works and the contact policy allows it now; None for a wrong,
+    expired, revoked, answered or refused one alike."""
     # token_urlsafe(32) is 43 characters; anything far from that is not worth hashing.
     if not token or len(token) > 100:
         return None
-    return (
+    link = (
         ParticipantLink.objects.usable(now or timezone.now())
         .filter(token_hash=hash_token(token))
-        .select_related("version", "response")
+        .select_related("version", "response", "participant__case")
         .first()
     )
+    if link is None or link_refusals(link, now=now):
+        return None
+    return link
 
 
 @transaction.atomic
@@ -93,6 +106,9 @@ def start_response(*, link: ParticipantLink) -> Response:
     locked = (
         ParticipantLink.objects.select_for_update(of=("self",)).select_related("participant").get(pk=link.pk)
     )
+    refused = link_refusals(locked)
+    if refused:
+        raise ContactRefused(" ".join(refused))
     if locked.response_id is not None:  # another tab got there first
         return Response.objects.get(pk=locked.response_id)
     response = Response(

@@ -612,6 +612,7 @@ def _ical(meetings: list[Meeting], now: datetime.datetime) -> str:
             f"DTSTART:{_ical_time(item.starts_at)}",
             f"DTEND:{_ical_time(item.starts_at + datetime.timedelta(hours=1))}",
             f"SUMMARY:{_ical_text(summary)}",
+            "STATUS:CANCELLED" if item.status != MeetingStatus.SCHEDULED else "STATUS:CONFIRMED",
             "END:VEVENT",
         ]
     lines.append("END:VCALENDAR")

@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import Membership, Role, User
+from circlekeeper.cases.contact import report_safety_event
 from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
@@ -206,6 +207,8 @@ def open_hold(
         organization_id=locked.organization_id, case=locked, hold=hold, reason=reason, level=level
     )
     record_event(locked, EventKind.ALERT_RAISED, by=by, reason=reason, level=level)
+    # Every trigger, the first and any later one, stops at once everything live with the other side.
+    report_safety_event(locked, "new_violence" if reason == HoldReason.NEW_VIOLENCE else "safety_hold", by=by)
     return hold
 
 

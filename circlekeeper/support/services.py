@@ -17,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
+from circlekeeper.cases.contact import report_safety_event
 from circlekeeper.cases.models import (
     Case,
     CaseStatus,
@@ -203,8 +204,13 @@ def _mark_barrier(participant: Participant | None, barrier: bool) -> None:
     """Someone named a barrier is never invited or contacted: the cases and protocol apps read this flag."""
     if participant is not None:
         # From the row itself, not the copy in hand, which may be older than this transaction.
-        Participant.objects.filter(pk=participant.pk).exclude(barrier=barrier).update(barrier=barrier)
+        changed = (
+            Participant.objects.filter(pk=participant.pk).exclude(barrier=barrier).update(barrier=barrier)
+        )
         participant.barrier = barrier
+        if changed and barrier:
+            # Named a barrier: their meetings are cancelled and their links revoked at once.
+            report_safety_event(participant.case, "barrier", people=[participant])
 
 
 def _record(case: Case, member: PodMember, *, by: User, at: datetime.datetime) -> None:
