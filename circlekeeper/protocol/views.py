@@ -49,6 +49,7 @@ from circlekeeper.protocol.models import (
     CheckMoment,
     Invitation,
     Meeting,
+    MeetingChannel,
     MeetingKind,
     MeetingStatus,
     TransitionKind,
@@ -328,6 +329,7 @@ def meetings(request: HttpRequest, case_id: int) -> HttpResponse:
                 invitees=form.chosen(),
                 by=_user(request),
                 place=form.cleaned_data["place"],
+                channel=form.cleaned_data["channel"] or MeetingChannel.IN_PERSON,
             )
         except services.GateClosed as exc:
             refused, status = _refusal(exc), 409
