@@ -197,6 +197,17 @@ PARTICIPANT_ADDED_HANDLERS = ["circlekeeper.support.services.link_named_barrier"
 # (a community facilitator's account looks nothing up). KNOWN_LOOKUPS_PER_HOUR: each person's lookups an hour.
 KNOWN_LOOKUP_CHECKS = ["circlekeeper.community.access.refuse_facilitator_lookup"]
 KNOWN_LOOKUPS_PER_HOUR = envint("CIRCLEKEEPER_KNOWN_LOOKUPS_PER_HOUR", 20, minimum=1)
+# How long before a meeting's start the survivor's safety check-in may be taken (issue 17, item 3).
+CIRCLEKEEPER_CHECK_IN_WINDOW_MINUTES = int(envstr("CIRCLEKEEPER_CHECK_IN_WINDOW_MINUTES", "120") or 120)
+# The one contact policy (protocol.policy): the lower apps ask it through these, since imports never point up.
+CONTACT_POLICY = ["circlekeeper.protocol.policy.messages_for"]
+CASE_CONTACT_POLICY = ["circlekeeper.protocol.policy.case_messages"]
+# Called, in the same transaction, on every safety event (a hold or a later trigger, the survivor withdrawing
+# consent, a child or barrier flag): everything live with the other side stops at once (protocol.policy.cascade).
+SAFETY_EVENT_HANDLERS = [
+    "circlekeeper.protocol.policy.on_safety_event",
+    "circlekeeper.accountability.services.revoke_progress_links",
+]
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.

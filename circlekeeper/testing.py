@@ -112,6 +112,17 @@ def make_reachable(participant: Participant, **rules: Any) -> ContactRules:
     return contact_rules
 
 
+def ready_for_contact(case: Case, by: User) -> None:
+    """What the contact policy asks before staff arrange contact with the other side (PROTOCOL.md): each
+    survivor's recorded safety plan (here their decision not to have one) and a consenting safety monitor."""
+    from circlekeeper.safety.services import save_plan
+
+    for survivor in case.participants.survivors():
+        save_plan(survivor=survivor, revision=0, by=by, declined=True)
+    if not case.participants.filter(role=ParticipantRole.SAFETY_MONITOR).exists():
+        make_participant(case, role=ParticipantRole.SAFETY_MONITOR, label="Monitor M")
+
+
 def sign_in(client: Client, user: User) -> None:
     """Sign in as someone who has passed their second factor."""
     device = TOTPDevice.objects.filter(user=user, confirmed=True).first() or TOTPDevice.objects.create(

@@ -439,6 +439,8 @@ class ProgressLink(models.Model):
     issued_at = models.DateTimeField(_("issued"), default=timezone.now, editable=False)
     expires_at = models.DateTimeField(_("expires"))
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    # Why it was revoked, as a code (a safety event's reason, or replaced by a newer link).
+    revoke_reason = models.CharField(_("why revoked"), max_length=40, blank=True)
 
     objects = ProgressLinkQuerySet.as_manager()
 
@@ -454,12 +456,13 @@ class ProgressLink(models.Model):
     def is_usable(self, now: datetime.datetime | None = None) -> bool:
         return self.revoked_at is None and self.expires_at > (now or timezone.now())
 
-    def revoke(self, *, when: datetime.datetime | None = None) -> bool:
+    def revoke(self, *, when: datetime.datetime | None = None, reason: str = "") -> bool:
         """Stop the link at once; False if it had already stopped working (nothing to do)."""
         if not self.is_usable(when):
             return False
         self.revoked_at = when or timezone.now()
-        self.save(update_fields=["revoked_at"])
+        self.revoke_reason = reason[:40]
+        self.save(update_fields=["revoked_at", "revoke_reason"])
         return True
 
 

@@ -773,6 +773,19 @@ def issue_progress_link(
     return link, token
 
 
+def revoke_progress_links(
+    *, case: Case, reason: str, by: User | None = None, people: list[Participant] | None = None
+) -> int:
+    """settings.SAFETY_EVENT_HANDLERS: a safety event revokes the other side's progress page links at once."""
+    links = ProgressLink.objects.usable(timezone.now()).filter(case=case)
+    if people is not None:
+        links = links.filter(participant__in=people)
+    count = 0
+    for link in links:
+        count += link.revoke(reason=reason)
+    return count
+
+
 def find_progress_link(token: str, *, now: datetime.datetime | None = None) -> ProgressLink | None:
     """The link this token opens, if it still works; None for a wrong, expired or revoked one alike."""
     # token_urlsafe(32) is 43 characters; anything far from that is not worth hashing.

@@ -63,6 +63,7 @@ from circlekeeper.instruments.links import ContactRefused
 from circlekeeper.lib.audit import Outcome, record
 from circlekeeper.lib.forms import add_service_errors
 from circlekeeper.lib.links import public_link
+from circlekeeper.protocol import policy
 
 PROGRESS_SESSION_KEY = "progress_link_id"
 # The check-ins offered as a step's evidence: the latest ones.
@@ -741,7 +742,9 @@ def progress_page(request: HttpRequest) -> HttpResponse:
         request.session.pop(PROGRESS_SESSION_KEY, None)
         return _not_available(request)
     # A hold, a withdrawal or a closed case: nothing reaches the person who caused harm, not even this page.
-    if link.participant.role != ParticipantRole.PERSON_WHO_CAUSED_HARM or harm_action_refusal(link.case):
+    if link.participant.role != ParticipantRole.PERSON_WHO_CAUSED_HARM or policy.refusals(
+        link.case, kind=policy.ContactKind.PROGRESS_PAGE, participants=[link.participant]
+    ):
         _participant_event(link, Outcome.REFUSED)
         return _not_available(request)
     version, commitments = own_commitments(link.case)

@@ -10,6 +10,7 @@ nothing while a safety hold is open.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.utils import timezone
@@ -18,16 +19,13 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.cases.models import (
     LEAVES_MESSAGE,
-    TRACK_CONTACT,
     Case,
-    CaseStatus,
     ConsentKind,
     ContactChannel,
     ContactRules,
     Participant,
-    ParticipantRole,
-    Track,
 )
+from circlekeeper.lib.hooks import hooks
 
 
 @dataclass(frozen=True)
@@ -40,34 +38,48 @@ def harm_action_refusal(case: Case, *, contact_level: int = 1) -> str | None:
     """Why nothing involving the person who caused harm may start on this case now, or None if it may.
 
     `contact_level` is what the action needs from the survivor's track: 1 for indirect contact (a message, a
-    link, a meeting with them alone), 2 for a joint activity with both parties.
+    link, a meeting with them alone), 2 for a joint activity with both parties. The rules are the contact
+    policy's (protocol.policy, through settings.CASE_CONTACT_POLICY): this app may not import it.
     """
-    if case.status == CaseStatus.WITHDRAWN:
-        return _("The survivor withdrew: nothing involving the person who caused harm goes on.")
-    if case.status != CaseStatus.OPEN:
-        return _("The case is no longer open: nothing involving the person who caused harm goes on.")
-    if case.on_hold:
-        return _(
-            "The case is on a safety hold: no contact with the person who caused harm or their supporters "
-            "until a supervisor lifts it."
-        )
-    survivors = list(case.participants.survivors())
-    if not survivors:
-        return _("No survivor is recorded on this case: nothing may involve the person who caused harm.")
-    for survivor in survivors:
-        if not survivor.has_consent(ConsentKind.TAKE_PART):
-            return _(
-                "%(label)s has no current consent to take part (withdrawn or never recorded): nothing may "
-                "involve the person who caused harm."
-            ) % {"label": survivor.label}
-    track = case.track
-    if not track:
-        return _("The survivor has not chosen a track yet: nothing may involve the person who caused harm.")
-    if TRACK_CONTACT[Track(track)] < contact_level:
-        return _("The survivor's chosen track (%(track)s) does not include this contact.") % {
-            "track": Track(track).label
-        }
+    for check in hooks("CASE_CONTACT_POLICY"):
+        found = check(case, contact_level=contact_level)
+        if found:
+            return str(found[0])
     return None
+
+
+def policy_refusals(
+    case: Case,
+    *,
+    kind: str,
+    participants: Iterable[Participant],
+    when: datetime.datetime | None = None,
+    now: datetime.datetime | None = None,
+    channel: str = "",
+    meeting_kind: str = "",
+) -> list[str]:
+    """Every condition of the contact policy (protocol.policy, settings.CONTACT_POLICY) this contact breaks."""
+    people = list(participants)
+    found: list[str] = []
+    for check in hooks("CONTACT_POLICY"):
+        found += check(
+            case,
+            kind=kind,
+            participants=people,
+            when=when,
+            now=now,
+            channel=channel,
+            meeting_kind=meeting_kind,
+        )
+    return found
+
+
+def report_safety_event(
+    case: Case, reason: str, *, by: object = None, people: list[Participant] | None = None
+) -> None:
+    """A safety event happened (settings.SAFETY_EVENT_HANDLERS cascade it at once, in this transaction)."""
+    for handler in hooks("SAFETY_EVENT_HANDLERS"):
+        handler(case=case, reason=reason, by=by, people=people)
 
 
 def _time_window(rules: ContactRules) -> str:
@@ -110,20 +122,17 @@ def rules_refusal(rules: ContactRules, channel: str, when: datetime.datetime) ->
     return None
 
 
-def contact_allowed(participant: Participant, channel: str, when: datetime.datetime) -> ContactDecision:
-    """Whether this participant may be contacted through this channel at this time, and if not, why."""
-    if participant.role == ParticipantRole.CHILD:
-        return ContactDecision(False, _("Children are never asked to take part."))
-    if participant.barrier:
-        return ContactDecision(
-            False,
-            _("%(label)s is named a barrier in a support network: never contacted.")
-            % {"label": participant.label},
-        )
-    if participant.is_harm_side:
-        refusal = harm_action_refusal(participant.case)
-        if refusal:
-            return ContactDecision(False, refusal)
+def contact_allowed(
+    participant: Participant, channel: str, when: datetime.datetime, *, kind: str = "link"
+) -> ContactDecision:
+    """Whether this participant may be contacted through this channel at this time, and if not, why.
+
+    The contact policy first (children by role or age, barriers, and for the other side the survivor's choice,
+    safety and the stage reached), then this person's consent to be contacted and safe-contact rules.
+    """
+    refused = policy_refusals(participant.case, kind=kind, participants=[participant], when=when)
+    if refused:
+        return ContactDecision(False, " ".join(refused))
     if not participant.has_consent(ConsentKind.CONTACT):
         return ContactDecision(
             False, _("%(label)s has no current consent to be contacted.") % {"label": participant.label}

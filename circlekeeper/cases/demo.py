@@ -258,7 +258,12 @@ def _demo_choices(
                 participant=participant,
                 channels=[ContactChannel.PHONE_CALL, ContactChannel.IN_PERSON]
                 if survivor
-                else [ContactChannel.PHONE_CALL, ContactChannel.TEXT, ContactChannel.EMAIL],
+                else [
+                    ContactChannel.PHONE_CALL,
+                    ContactChannel.TEXT,
+                    ContactChannel.EMAIL,
+                    ContactChannel.IN_PERSON,
+                ],
                 days=[0, 1, 2, 3, 4] if survivor else list(range(7)),
                 from_time=datetime.time(9) if survivor else None,
                 until_time=datetime.time(17) if survivor else None,

@@ -373,6 +373,7 @@ class ContactChannel(models.TextChoices):
     TEXT = "text", _("Text message")
     EMAIL = "email", _("Email")
     IN_PERSON = "in_person", _("In person")
+    VIDEO = "video", _("Video call")
     NAMED_PERSON = "named_person", _("Through a named person")
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import Organization, User
+from circlekeeper.cases.contact import report_safety_event
 from circlekeeper.cases.models import (
     BarrierFlag,
     Consent,
@@ -65,7 +66,17 @@ def update_details(*, participant: Participant, version: int, by: User, **detail
     locked.save(update_fields=[*details, "details_version", *_index_fields()])
     locked.refresh_from_db()
     record_event(locked.case, EventKind.DETAILS_CHANGED, by=by, participant=locked.label)
+    born = locked.date_of_birth
+    if born is not None and "date_of_birth" in details:
+        today = timezone.localdate()
+        if today.year - born.year - ((today.month, today.day) < (born.month, born.day)) < ADULT_AGE:
+            # A child by date of birth is never asked to take part: what is live with them stops at once.
+            report_safety_event(locked.case, "child", by=by, people=[locked])
     return locked
+
+
+# Under this age on a day, a participant is a child that day (PROTOCOL.md: never asked to take part).
+ADULT_AGE = 18
 
 
 def _cleaned(value: Any) -> Any:
@@ -194,6 +205,9 @@ def set_barrier(
     )
     Participant.objects.filter(pk=locked.pk).update(barrier=barrier)
     participant.barrier = barrier
+    if barrier:
+        # Named a barrier, by whatever path: their meetings are cancelled and their links revoked at once.
+        report_safety_event(locked.case, "barrier", by=by, people=[locked])
     return True
 
 
@@ -215,6 +229,9 @@ def withdraw_consent(*, consent: Consent, how: str, by: User) -> bool:
             participant=participant.label,
             consent=consent.kind,
         )
+        if participant.is_survivor and consent.kind == ConsentKind.TAKE_PART:
+            # The survivor's choice (PROTOCOL.md 1): everything live with the other side stops at once.
+            report_safety_event(participant.case, "consent_withdrawn", by=by)
     return bool(updated)
 
 

@@ -16,8 +16,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.contact import harm_action_refusal
-from circlekeeper.cases.models import Participant, ParticipantRole
+from circlekeeper.cases.contact import policy_refusals
+from circlekeeper.cases.models import Participant
 from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import NOT_ASKED
 from circlekeeper.instruments.links import ContactRefused
@@ -85,9 +85,24 @@ def merge_section(
     return merged
 
 
+def response_refusals(response: Response) -> list[str]:
+    """Why the contact policy refuses going on with this questionnaire now (saving, submitting), if it does."""
+    if response.voided_at is not None:
+        return [_("This questionnaire was stopped by a safety event and cannot go on.")]
+    if response.participant_id is None:
+        return []
+    # From the database, not a copy in hand: a hold may have opened since it was read.
+    participant = Participant.objects.select_related("case").get(pk=response.participant_id)
+    kind = "questionnaire" if response.entered_by_staff_id else "link"
+    return policy_refusals(participant.case, kind=kind, participants=[participant])
+
+
 def save_section(*, response: Response, position: int, values: Answers, today: datetime.date) -> None:
     if response.status != ResponseStatus.IN_PROGRESS:
         raise ValueError("a submitted response cannot change")
+    refused = response_refusals(response)
+    if refused:
+        raise ContactRefused(" ".join(refused))
     response.answers = merge_section(
         response.version.definition, dict(response.answers or {}), position, values, today
     )
@@ -100,12 +115,9 @@ def start_entry(*, participant: Participant, version: InstrumentVersion, purpose
     Asking someone questions is contact: children never, the other side only when the survivor's choice and
     safety allow it (ContactRefused, nothing written). The channel rules do not apply: staff are with them.
     """
-    if participant.role == ParticipantRole.CHILD:
-        raise ContactRefused(_("Children are never asked to take part."))
-    if participant.is_harm_side:
-        refusal = harm_action_refusal(participant.case)
-        if refusal:
-            raise ContactRefused(refusal)
+    refused = policy_refusals(participant.case, kind="questionnaire", participants=[participant])
+    if refused:
+        raise ContactRefused(" ".join(refused))
     response = Response(
         organization_id=participant.organization_id,
         version=version,
@@ -125,6 +137,9 @@ def submit(*, response: Response, today: datetime.date, link: ParticipantLink | 
     locked = Response.objects.select_for_update().select_related("version").get(pk=response.pk)
     if locked.status == ResponseStatus.SUBMITTED:
         return False
+    refused = response_refusals(locked)
+    if refused:
+        raise ContactRefused(" ".join(refused))
     locked.answers = {code: value for code, value in (locked.answers or {}).items() if value is not None}
     locked.submit(today=today)
     for handler in hooks("RESPONSE_SUBMITTED_HANDLERS"):

@@ -19,7 +19,7 @@ from django.utils.formats import date_format
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.contact import contact_allowed, next_allowed_time
+from circlekeeper.cases.contact import contact_allowed, next_allowed_time, policy_refusals
 from circlekeeper.cases.models import ContactChannel, Participant
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response
 
@@ -127,29 +127,45 @@ def issue_link(
 
 
 def find_link_by_code(typed: str, *, now: datetime.datetime | None = None) -> ParticipantLink | None:
-    """The link a short code opens, if it still works; None for a wrong, expired, revoked or answered one alike."""
+    """The link a short code opens, if it still works and the contact policy allows it now; None for a wrong,
+    expired, revoked, answered or refused one alike."""
     code = normalize_code(typed)
     if len(code) != SHORT_CODE_LENGTH or any(c not in SHORT_CODE_ALPHABET for c in code):
         return None
-    return (
+    link = (
         ParticipantLink.objects.usable(now or timezone.now())
         .filter(short_code_hash=hash_token(code))
-        .select_related("version", "response")
+        .select_related("version", "response", "participant__case")
         .first()
     )
+    # Opening by code is opening the link: the contact policy decides it as for the link's address.
+    if link is None or link_refusals(link, now=now):
+        return None
+    return link
+def link_refusals(link: ParticipantLink, *, now: datetime.datetime | None = None) -> list[str]:
+    """What the contact policy says against this link being used now (opened, saved, submitted)."""
+    participant = link.participant
+    refused = policy_refusals(participant.case, kind="link", participants=[participant], now=now)
+    if link.response_id is not None and link.response is not None and link.response.voided_at is not None:
+        refused.append(_("This questionnaire was stopped by a safety event and cannot go on."))
+    return refused
 
 
 def find_usable_link(token: str, *, now: datetime.datetime | None = None) -> ParticipantLink | None:
-    """The link this token opens, if it still works; None for a wrong, expired, revoked or answered one alike."""
+    """The link this token opens, if it still works and the contact policy allows it now; None for a wrong,
+    expired, revoked, answered or refused one alike."""
     # token_urlsafe(32) is 43 characters; anything far from that is not worth hashing.
     if not token or len(token) > 100:
         return None
-    return (
+    link = (
         ParticipantLink.objects.usable(now or timezone.now())
         .filter(token_hash=hash_token(token))
-        .select_related("version", "response")
+        .select_related("version", "response", "participant__case")
         .first()
     )
+    if link is None or link_refusals(link, now=now):
+        return None
+    return link
 
 
 @transaction.atomic
@@ -159,6 +175,9 @@ def start_response(*, link: ParticipantLink) -> Response:
     locked = (
         ParticipantLink.objects.select_for_update(of=("self",)).select_related("participant").get(pk=link.pk)
     )
+    refused = link_refusals(locked)
+    if refused:
+        raise ContactRefused(" ".join(refused))
     if locked.response_id is not None:  # another tab got there first
         return Response.objects.get(pk=locked.response_id)
     response = Response(

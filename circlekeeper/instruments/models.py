@@ -117,6 +117,10 @@ class Response(models.Model):
     )
     started_at = models.DateTimeField(_("started"), default=timezone.now)
     submitted_at = models.DateTimeField(_("submitted"), null=True, blank=True)
+    # A questionnaire in progress about the other side is voided by a safety event (protocol.policy.cascade):
+    # kept, never submitted, with why.
+    voided_at = models.DateTimeField(_("voided"), null=True, blank=True)
+    void_reason = models.CharField(_("why voided"), max_length=40, blank=True)
 
     objects = OrganizationScopedQuerySet.as_manager()
 
@@ -206,6 +210,8 @@ class ParticipantLink(models.Model):
     # Created outside the times the safe-contact rules allow: not to be sent before this, the next allowed time.
     send_at = models.DateTimeField(_("send at"), null=True, blank=True)
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    # Why it was revoked, as a code (protocol.policy.CascadeReason): a safety event, a withdrawal, staff.
+    revoke_reason = models.CharField(_("why revoked"), max_length=40, blank=True)
     response = models.OneToOneField(
         Response, on_delete=models.SET_NULL, null=True, blank=True, related_name="link"
     )
@@ -237,10 +243,11 @@ class ParticipantLink(models.Model):
     def is_usable(self, now: Any = None) -> bool:
         return self.status(now) == LinkStatus.OPEN
 
-    def revoke(self, *, when: Any = None) -> bool:
+    def revoke(self, *, when: Any = None, reason: str = "") -> bool:
         """Stop the link at once; False if it had already stopped working (nothing to do)."""
         if not self.is_usable(when):
             return False
         self.revoked_at = when or timezone.now()
-        self.save(update_fields=["revoked_at"])
+        self.revoke_reason = reason[:40]
+        self.save(update_fields=["revoked_at", "revoke_reason"])
         return True

@@ -51,6 +51,7 @@ from circlekeeper.instruments.links import (
     find_usable_link,
     issue_link,
     link_qr_svg,
+    link_refusals,
     start_response,
 )
 from circlekeeper.instruments.models import (
@@ -94,7 +95,10 @@ def _session_link(request: HttpRequest) -> ParticipantLink | None:
     )
     if settings.SHOW_ORGANIZATION_ON_LINKS:
         links = links.select_related("organization")
-    link = links.first()
+    link = links.select_related("participant__case").first()
+    # The contact policy, at every page, save and submit: a hold or a withdrawal stops the link at once.
+    if link is not None and link_refusals(link):
+        link = None
     if link is None:
         request.session.pop(LINK_SESSION_KEY, None)
     return link
@@ -380,10 +384,22 @@ def response_answer(request: HttpRequest, case_id: int, response_id: int) -> Htt
     answering = _staff_answering(response, response.case)  # type: ignore[arg-type]
     if request.method != "POST":
         return pages.show_section(request, answering)
-    page, saved = pages.save_section(request, answering, lambda: response)
+    try:
+        page, saved = pages.save_section(request, answering, lambda: response)
+    except ContactRefused as refusal:
+        return _entry_refused(request, response, refusal, Action.RESPONSE_SAVE)
     if saved is not None:
         audit(request, action=Action.RESPONSE_SAVE, object_type="response", object_id=response.pk)
     return page
+
+
+def _entry_refused(
+    request: HttpRequest, response: Response, refusal: ContactRefused, action: str
+) -> HttpResponse:
+    """The contact policy refused going on with a questionnaire entered by staff: say why, change nothing."""
+    audit(request, action=action, object_type="response", object_id=response.pk, outcome=Outcome.REFUSED)
+    context = {"case": response.case, "participant": response.participant, "refusal": refusal.reason}
+    return render(request, "instruments/response_refused.html", context, status=409)
 
 
 @login_required
@@ -402,7 +418,11 @@ def response_review(request: HttpRequest, case_id: int, response_id: int) -> Htt
     elsewhere = pages.ready_to_submit(answering)
     if elsewhere is not None:
         return elsewhere
-    if filling.submit(response=response, today=answering.today):
+    try:
+        submitted = filling.submit(response=response, today=answering.today)
+    except ContactRefused as refusal:
+        return _entry_refused(request, response, refusal, Action.RESPONSE_SUBMIT)
+    if submitted:
         audit(request, action=Action.RESPONSE_SUBMIT, object_type="response", object_id=response.pk)
         messages.success(request, _("The answers are submitted."))
     return redirect("instruments:response_detail", case_id, response.pk)

@@ -3,13 +3,16 @@ and the one rule for what a private calendar feed may show."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch
+import datetime
+
+from django.db.models import Prefetch, Q
 from django.http import Http404, HttpRequest
+from django.utils import timezone
 
 from circlekeeper.accounts.models import CASE_ROLES, Membership, User
 from circlekeeper.cases.access import get_case_for
 from circlekeeper.cases.models import CaseAssignment
-from circlekeeper.protocol.models import CalendarToken, Invitation, Meeting, MeetingQuerySet
+from circlekeeper.protocol.models import CalendarToken, Invitation, Meeting, MeetingQuerySet, MeetingStatus
 
 
 def get_meeting_for(request: HttpRequest, case_id: int, meeting_id: int) -> Meeting:
@@ -40,8 +43,13 @@ def calendar_meetings(user: User) -> MeetingQuerySet:
         Membership.objects.active().filter(user=user, role__in=CASE_ROLES).values("organization_id")
     )
     invitations = Invitation.objects.select_related("participant").order_by("participant_id")
+    # Meetings still to come, and those a safety event cancelled or stopped, so the feed shows them cancelled.
+    recent = timezone.now() - datetime.timedelta(days=1)
     return (
-        Meeting.objects.scheduled()
+        Meeting.objects.filter(
+            Q(status=MeetingStatus.SCHEDULED)
+            | Q(status__in=(MeetingStatus.CANCELLED, MeetingStatus.STOPPED), starts_at__gte=recent)
+        )
         .filter(
             organization_id__in=organizations,
             case_id__in=CaseAssignment.objects.filter(user=user).values("case_id"),

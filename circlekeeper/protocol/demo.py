@@ -34,8 +34,8 @@ from circlekeeper.cases.models import (
 from circlekeeper.cases.participants import record_consent
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
-from circlekeeper.protocol import services
-from circlekeeper.protocol.models import Answer, CheckMoment, Meeting, MeetingKind, Transition
+from circlekeeper.protocol import policy, services
+from circlekeeper.protocol.models import Answer, CheckMoment, Meeting, MeetingChannel, MeetingKind, Transition
 from circlekeeper.safety import services as safety
 from circlekeeper.safety.demo import DEMO_CHECKS, DEMO_PLAN
 from circlekeeper.safety.models import SafetyHold
@@ -172,10 +172,12 @@ class _Story:
             self.supporters.append(person)
 
     def schedule(self, kind: str, invitees: list[Participant], starts_at: datetime.datetime) -> Meeting:
+        """At the first hour from `starts_at` that everyone's safe-contact rules allow (a meeting is contact)."""
+        allowed = policy.next_allowed_start(invitees, MeetingChannel.IN_PERSON, starts_at - HOUR) or starts_at
         return services.schedule_meeting(
             case=self.case,
             kind=kind,
-            starts_at=starts_at,
+            starts_at=allowed,
             invitees=invitees,
             by=self.keeper,
             place="Demo place: the community centre, room 2",
@@ -184,21 +186,28 @@ class _Story:
     def hold_meeting(self, kind: str, invitees: list[Participant], *, stop: bool = False) -> Meeting:
         """A meeting that began a little earlier today, the survivor's check-in and check-out, and its record.
 
-        With `stop`, the survivor says at check-out that she wants to stop: the case goes on hold at once."""
-        meeting = self.schedule(kind, invitees, self.clock)
+        It is scheduled (never in the past) and then its start set to earlier today, as if it had been booked
+        before. With `stop`, the survivor says at check-in that she wants to stop: the meeting ends there,
+        recorded as stopped, and the case goes on hold at once."""
+        meeting = self.schedule(kind, invitees, timezone.now() + HOUR)
+        # Booked before: the meeting began earlier today (its safe-contact time was checked when it was booked).
+        meeting.starts_at = self.clock
+        Meeting.objects.filter(pk=meeting.pk).update(starts_at=self.clock)
         self.clock += HOUR
         if self.survivor in invitees:
             for moment in (CheckMoment.CHECK_IN, CheckMoment.CHECK_OUT):
-                stopping = stop and moment == CheckMoment.CHECK_OUT
                 services.record_check(
                     meeting=meeting,
                     participant=self.survivor,
                     moment=moment,
                     feels_safe=Answer.YES,
                     threatened=Answer.NO,
-                    wants_to_stop=Answer.YES if stopping else Answer.NO,
+                    wants_to_stop=Answer.YES if stop else Answer.NO,
                     by=self.keeper,
                 )
+                if stop:
+                    meeting.refresh_from_db()
+                    return meeting
         return services.mark_held(meeting=meeting, attended=invitees, by=self.keeper)
 
     def prepare(self) -> None:
@@ -213,7 +222,9 @@ class _Story:
             services.approve_joint_dialogue(case=self.case, by=self.supervisor)
             self.hold_meeting(MeetingKind.CIRCLE, [self.survivor, self.harm, *self.supporters])
         elif track == Track.INDIRECT_DIALOGUE:
-            self.hold_meeting(MeetingKind.SHUTTLE, [self.survivor, self.harm])
+            # The keeper meets each side in turn: both in one session would be a joint meeting.
+            self.hold_meeting(MeetingKind.SHUTTLE, [self.survivor])
+            self.hold_meeting(MeetingKind.SHUTTLE, [self.harm])
         else:
             self.hold_meeting(MeetingKind.POD, [self.harm, *self.supporters])
 
@@ -245,7 +256,7 @@ class _Story:
                 MeetingKind.CIRCLE, [self.survivor, self.harm, *self.supporters], self.now + 3 * DAY
             )
         elif scene.story == "shuttle":
-            self.schedule(MeetingKind.SHUTTLE, [self.survivor, self.harm], today_later)
+            self.schedule(MeetingKind.SHUTTLE, [self.harm], today_later)
 
 
 def _later_today(now: datetime.datetime) -> datetime.datetime:

@@ -11,7 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.cases.models import Participant, Stage
-from circlekeeper.protocol.models import Answer, CheckMoment, Invitation, MeetingKind
+from circlekeeper.protocol.models import Answer, CheckMoment, Invitation, MeetingChannel, MeetingKind
 
 REASON_MAX = 2000
 
@@ -66,6 +66,13 @@ class ScheduleForm(forms.Form):
     day = forms.DateField(label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"))
     time = forms.TimeField(
         label=_("Start time"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    channel = forms.ChoiceField(
+        label=_("How"),
+        choices=MeetingChannel.choices,
+        initial=MeetingChannel.IN_PERSON,
+        required=False,
+        help_text=_("Each invitee's safe-contact rules must allow this way, on this day and at this time."),
     )
     place = forms.CharField(
         label=_("Place"),

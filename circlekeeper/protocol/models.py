@@ -67,6 +67,16 @@ class MeetingStatus(models.TextChoices):
     SCHEDULED = "scheduled", _("Scheduled")
     HELD = "held", _("Held")
     CANCELLED = "cancelled", _("Cancelled")
+    # The survivor's check-in signalled danger or a wish to stop: the meeting ended there, never held.
+    STOPPED = "stopped", _("Stopped at the survivor's check-in")
+
+
+class MeetingChannel(models.TextChoices):
+    """How people meet: the safe-contact rules of each invitee must allow it, at the meeting's time."""
+
+    IN_PERSON = "in_person", _("In person")
+    PHONE = "phone_call", _("Phone call")
+    VIDEO = "video", _("Video call")
 
 
 class MeetingQuerySet(OrganizationScopedQuerySet):
@@ -85,6 +95,9 @@ class Meeting(models.Model):
     starts_at = models.DateTimeField(_("starts"))
     # A place can reveal where a survivor is: encrypted, and never in a calendar feed.
     place = EncryptedTextField(_("place"), blank=True, null=True, max_length=300)
+    channel = models.CharField(
+        _("how"), max_length=12, choices=MeetingChannel.choices, default=MeetingChannel.IN_PERSON
+    )
     participants: models.ManyToManyField[Participant, Invitation] = models.ManyToManyField(
         Participant, through="Invitation", related_name="meetings"
     )

@@ -9,17 +9,20 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterable
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.contact import harm_action_refusal
+from circlekeeper.cases.contact import report_safety_event
 from circlekeeper.cases.models import (
     HARM_SIDE,
     TRACK_CONTACT,
     Case,
+    CaseEvent,
     CaseStatus,
     EventKind,
     Participant,
@@ -28,9 +31,8 @@ from circlekeeper.cases.models import (
     Track,
     record_event,
 )
-from circlekeeper.instruments.models import ParticipantLink
 from circlekeeper.lib.hooks import hooks
-from circlekeeper.protocol import gates
+from circlekeeper.protocol import gates, policy
 from circlekeeper.protocol.models import (
     JOINT_KINDS,
     Acknowledgment,
@@ -39,13 +41,14 @@ from circlekeeper.protocol.models import (
     CheckMoment,
     Invitation,
     Meeting,
+    MeetingChannel,
     MeetingKind,
     MeetingStatus,
     SafetyCheckIn,
     Transition,
     TransitionKind,
 )
-from circlekeeper.safety.models import HoldReason, SafetyHold
+from circlekeeper.safety.models import HoldReason
 from circlekeeper.safety.services import is_supervisor_of, open_hold
 
 SURVIVOR_SIDE = (ParticipantRole.SURVIVOR, ParticipantRole.SURVIVOR_SUPPORTER)
@@ -135,41 +138,18 @@ def _finish(
 
 
 def _stop_the_other_side(case: Case, *, by: User, why: str) -> None:
-    """Cancel every scheduled meeting with the other side, and revoke their open survey links, at once."""
-    now = timezone.now()
-    meetings = Meeting.objects.filter(
-        case=case, status=MeetingStatus.SCHEDULED, invitations__participant__role__in=HARM_SIDE
-    ).distinct()
-    for meeting in meetings:
-        _cancel(meeting, by=by, why=why)
-    links = (
-        ParticipantLink.objects.usable(now)
-        .filter(participant__case=case, participant__role__in=HARM_SIDE)
-        .select_related("participant")
-    )
-    for link in links:
-        link.revoke(when=now)
-        record_event(case, EventKind.LINK_REVOKED, by=by, participant=link.participant.label)
+    """Cancel every scheduled meeting with the other side, revoke their open links, void what is in progress."""
+    policy.cascade(case, why, by=by)
 
 
 def track_changed(*, case: Case, previous: str, by: User) -> None:
     """The survivor chose another track: what the new one no longer allows is cancelled at once."""
     new = Track(case.track)
     if TRACK_CONTACT[new] == 0:
-        _stop_the_other_side(case, by=by, why="track_changed")
+        report_safety_event(case, policy.CascadeReason.TRACK_CHANGED, by=by)
     elif new != Track.DIRECT_DIALOGUE:
-        for meeting in Meeting.objects.filter(
-            case=case, status=MeetingStatus.SCHEDULED, kind__in=JOINT_KINDS
-        ):
-            _cancel(meeting, by=by, why="track_changed")
-
-
-def _cancel(meeting: Meeting, *, by: User, why: str) -> None:
-    meeting.status, meeting.cancelled_at, meeting.cancel_reason = MeetingStatus.CANCELLED, timezone.now(), why
-    meeting.save(update_fields=["status", "cancelled_at", "cancel_reason"])
-    record_event(
-        meeting.case, EventKind.MEETING_CANCELLED, by=by, meeting=str(meeting.pk), meeting_kind=meeting.kind
-    )
+        # Less contact, but some: every joint meeting (a survivor with anyone of the other side) is cancelled.
+        policy.cascade(case, policy.CascadeReason.TRACK_CHANGED, by=by, joint_only=True)
 
 
 @transaction.atomic
@@ -251,20 +231,11 @@ def _joint_gate_or_refuse(case: Case, intro: str) -> dict[str, object]:
 
 
 def _check_invitees(case: Case, kind: str, invitees: list[Participant]) -> None:
+    """Who a kind of meeting is with. Who may be met at all, and when, is the contact policy's to say."""
     if not invitees:
         raise ValidationError({"invitees": _("Invite at least one participant.")})
     if any(p.case_id != case.pk for p in invitees):
         raise ValidationError({"invitees": _("Invite participants of this case only.")})
-    if any(p.role == ParticipantRole.CHILD for p in invitees):
-        raise ValidationError({"invitees": _("Children are never asked to take part.")})
-    barriers = [p.label for p in invitees if p.barrier]
-    if barriers:
-        raise ValidationError(
-            {
-                "invitees": _("%(labels)s: named a barrier in a support network, so never invited.")
-                % {"labels": ", ".join(barriers)}
-            }
-        )
     roles = {p.role for p in invitees}
     both = ParticipantRole.SURVIVOR in roles and ParticipantRole.PERSON_WHO_CAUSED_HARM in roles
     if kind == MeetingKind.PREPARATION and not (roles <= set(SURVIVOR_SIDE) or roles <= set(HARM_SIDE)):
@@ -277,23 +248,39 @@ def _check_invitees(case: Case, kind: str, invitees: list[Participant]) -> None:
         raise ValidationError({"invitees": _("Invite the people of the pod.")})
 
 
-def _guard_meeting(case: Case, kind: str, invitees: list[Participant]) -> None:
-    """The rules for any meeting with these people, now (scheduling it or recording it)."""
+def _guard_meeting(
+    case: Case,
+    kind: str,
+    invitees: list[Participant],
+    *,
+    starts_at: datetime.datetime,
+    channel: str,
+    now: datetime.datetime | None = None,
+    intro: str = "",
+) -> None:
+    """The rules for any meeting with these people, now (scheduling it, checking in, recording it): the contact
+    policy's, every unmet condition listed (GateClosed)."""
     if case.status != CaseStatus.OPEN:
         raise ValidationError(_("The case is no longer open."))
-    if kind in JOINT_KINDS:
-        if case.track != Track.DIRECT_DIALOGUE:
-            raise ValidationError(
-                _("Only the direct track brings both parties together; this case is on another track.")
-            )
-        if case.stage != Stage.DIALOGUE:
-            raise ValidationError(_("A circle or conference happens at the dialogue stage."))
     if kind == MeetingKind.SHUTTLE and case.track not in (Track.INDIRECT_DIALOGUE, Track.DIRECT_DIALOGUE):
         raise ValidationError(_("Shuttle sessions belong to the indirect or direct dialogue tracks."))
-    if any(p.role in HARM_SIDE for p in invitees):
-        refusal = harm_action_refusal(case, contact_level=2 if kind in JOINT_KINDS else 1)
-        if refusal:
-            raise ValidationError(refusal)
+    refused = policy.refusals(
+        case,
+        kind=policy.ContactKind.MEETING,
+        participants=invitees,
+        when=starts_at,
+        now=now,
+        channel=channel,
+        meeting_kind=kind,
+    )
+    if refused:
+        raise GateClosed(
+            intro or _("This meeting may not happen now. Still needed:"), [r.as_condition() for r in refused]
+        )
+
+
+def _joint(kind: str, people: Iterable[Participant]) -> bool:
+    return kind in JOINT_KINDS or policy.is_joint(people)
 
 
 @transaction.atomic
@@ -305,19 +292,33 @@ def schedule_meeting(
     invitees: Iterable[Participant],
     by: User,
     place: str = "",
+    channel: str = MeetingChannel.IN_PERSON,
 ) -> Meeting:
     locked = _locked(case)
     people = list(invitees)
     if kind not in MeetingKind.values:
         raise ValidationError({"kind": _("Choose a kind of meeting.")})
+    if channel not in MeetingChannel.values:
+        raise ValidationError({"channel": _("Choose how the meeting happens.")})
+    if starts_at <= timezone.now():
+        raise ValidationError({"day": _("A meeting cannot be scheduled in the past.")})
     _check_invitees(locked, kind, people)
-    _guard_meeting(locked, kind, people)
     # settings.MEETING_SCHEDULING_CHECKS may refuse with a ValidationError (the apps above protocol own those
     # rules, e.g. community: a facilitator on the team who is not ready for a dialogue).
     for check in hooks("MEETING_SCHEDULING_CHECKS"):
         check(case=locked, kind=kind)
+    _guard_meeting(
+        locked,
+        kind,
+        people,
+        starts_at=starts_at,
+        channel=channel,
+        intro=_("A meeting with both parties cannot be scheduled until the joint-dialogue gate holds:")
+        if _joint(kind, people)
+        else _("This meeting cannot be scheduled now. Still needed:"),
+    )
     gate: dict[str, object] = {}
-    if kind in JOINT_KINDS:
+    if _joint(kind, people):
         gate = _joint_gate_or_refuse(
             locked, _("A meeting with both parties cannot be scheduled until the joint-dialogue gate holds:")
         )
@@ -336,6 +337,7 @@ def schedule_meeting(
         kind=kind,
         starts_at=starts_at,
         place=place.strip() or None,
+        channel=channel,
         scheduled_by=by,
         gate_at_scheduling=gate,
     )
@@ -354,6 +356,11 @@ def _survivors_invited(meeting: Meeting) -> list[Participant]:
     ]
 
 
+def check_in_window() -> datetime.timedelta:
+    """How long before a meeting's start the survivor's check-in may be taken (settings, 2 hours by default)."""
+    return datetime.timedelta(minutes=settings.CIRCLEKEEPER_CHECK_IN_WINDOW_MINUTES)
+
+
 @transaction.atomic
 def record_check(
     *,
@@ -365,8 +372,12 @@ def record_check(
     wants_to_stop: str,
     by: User,
 ) -> SafetyCheckIn:
-    """The survivor's check-in or check-out. Danger, a threat or a wish to stop opens a hold at once."""
+    """The survivor's check-in or check-out. Danger, a threat or a wish to stop opens a hold at once; at the
+    check-in it also ends the meeting, which is recorded as stopped and is never held."""
     locked = Meeting.objects.select_for_update().select_related("case").get(pk=meeting.pk)
+    now = timezone.now()
+    if locked.status == MeetingStatus.STOPPED:
+        raise ValidationError(_("This meeting was stopped at the survivor's check-in: it cannot go on."))
     if locked.status != MeetingStatus.SCHEDULED:
         raise ValidationError(_("This meeting is no longer open for check-ins."))
     if participant not in _survivors_invited(locked):
@@ -381,14 +392,31 @@ def record_check(
         raise ValidationError(_("Check in first: the check-out comes at the end of the meeting."))
     if locked.checks.filter(participant=participant, moment=moment).exists():
         raise ValidationError(_("This check is already recorded."))
-    if moment == CheckMoment.CHECK_IN:
-        _guard_meeting(locked.case, locked.kind, list(locked.participants.all()))
-        if locked.is_joint:
-            locked.gate_at_holding = _joint_gate_or_refuse(
-                locked.case,
-                _("The meeting with both parties cannot start: the joint-dialogue gate no longer holds:"),
-            )
-            locked.save(update_fields=["gate_at_holding"])
+    if moment == CheckMoment.CHECK_IN and now < locked.starts_at - check_in_window():
+        raise ValidationError(
+            _("Too early: the survivor checks in within %(hours)s before the meeting starts, not before.")
+            % {"hours": _format_window()}
+        )
+    if moment == CheckMoment.CHECK_OUT and now < locked.starts_at:
+        raise ValidationError(_("The check-out comes at the end of the meeting, after it has started."))
+    people = list(locked.participants.all())
+    _guard_meeting(
+        locked.case,
+        locked.kind,
+        people,
+        starts_at=locked.starts_at,
+        channel="",  # the safe-contact rules were checked for the meeting's way and time when it was arranged
+        now=now,
+        intro=_("The meeting with both parties cannot start: the joint-dialogue gate no longer holds:")
+        if _joint(locked.kind, people)
+        else _("The meeting cannot go on now. Still needed:"),
+    )
+    if moment == CheckMoment.CHECK_IN and _joint(locked.kind, people):
+        locked.gate_at_holding = _joint_gate_or_refuse(
+            locked.case,
+            _("The meeting with both parties cannot start: the joint-dialogue gate no longer holds:"),
+        )
+        locked.save(update_fields=["gate_at_holding"])
     check = SafetyCheckIn(
         organization_id=locked.organization_id,
         meeting=locked,
@@ -410,51 +438,92 @@ def record_check(
         participant=participant.label,
     )
     if check.signals_danger:
+        if moment == CheckMoment.CHECK_IN:
+            # "Stop at once on threat, coercion or the survivor's request" (PROTOCOL.md, dialogue).
+            policy.stop(locked, by=by)
         open_hold(case=locked.case, reason=HoldReason.MEETING_CHECK, by=by)
     return check
 
 
+def _format_window() -> str:
+    minutes = settings.CIRCLEKEEPER_CHECK_IN_WINDOW_MINUTES
+    if minutes % 60 == 0:
+        return ngettext("%(n)s hour", "%(n)s hours", minutes // 60) % {"n": minutes // 60}
+    return ngettext("%(n)s minute", "%(n)s minutes", minutes) % {"n": minutes}
+
+
 @transaction.atomic
 def mark_held(*, meeting: Meeting, attended: Iterable[Participant], by: User, notes: str = "") -> Meeting:
-    """Record the meeting as held. With the survivor there, their check-in and check-out must be recorded."""
+    """Record the meeting as held: only after it started; with the survivor there, their check-in and check-out
+    recorded, nothing signalling danger, and no hold or withdrawal of consent since the check-in."""
     locked = Meeting.objects.select_for_update().select_related("case").get(pk=meeting.pk)
+    now = timezone.now()
+    if locked.status == MeetingStatus.STOPPED:
+        raise ValidationError(
+            _("This meeting was stopped at the survivor's check-in: it is never recorded as held.")
+        )
     if locked.status != MeetingStatus.SCHEDULED:
         raise ValidationError(_("This meeting was already held or cancelled."))
+    if now < locked.starts_at:
+        raise ValidationError(_("A meeting is recorded as held only after it has started."))
     present = {p.pk for p in attended}
     invitations = list(locked.invitations.select_related("participant"))
     if not present or not present <= {i.participant_id for i in invitations}:
         raise ValidationError({"attended": _("Tick who came, among those invited.")})
-    survivors_present = [
-        i.participant for i in invitations if i.participant.is_survivor and i.participant_id in present
-    ]
-    started_at = None
+    people_present = [i.participant for i in invitations if i.participant_id in present]
+    survivors_present = [p for p in people_present if p.is_survivor]
+    began = None
     for survivor in survivors_present:
-        moments = dict(locked.checks.filter(participant=survivor).values_list("moment", "at"))
-        if CheckMoment.CHECK_IN not in moments or CheckMoment.CHECK_OUT not in moments:
+        checks = {c.moment: c for c in locked.checks.filter(participant=survivor)}
+        if CheckMoment.CHECK_IN not in checks or CheckMoment.CHECK_OUT not in checks:
             raise ValidationError(
                 _("Record %(label)s's safety check-in at the start and check-out at the end first.")
                 % {"label": survivor.label}
             )
-        started_at = moments[CheckMoment.CHECK_IN]
-    harm_present = any(i.participant.role in HARM_SIDE and i.participant_id in present for i in invitations)
-    if harm_present:
-        # A hold open before the meeting began means it could not go ahead; one opened by its own check-out
-        # (danger found at the end) does not undo that it was held.
-        began = started_at or locked.starts_at
-        if SafetyHold.objects.open().filter(case=locked.case, opened_at__lt=began).exists():
+        if checks[CheckMoment.CHECK_IN].signals_danger:
+            raise ValidationError(
+                _("%(label)s's check-in signalled danger or a wish to stop: the meeting is never held.")
+                % {"label": survivor.label}
+            )
+        checked_in = checks[CheckMoment.CHECK_IN].at
+        began = checked_in if began is None else min(began, checked_in)
+    if began is not None:
+        since = (
+            CaseEvent.objects.filter(
+                case=locked.case, at__gte=began, kind__in=(EventKind.HOLD_OPENED, EventKind.ALERT_RAISED)
+            ).exists()
+            or CaseEvent.objects.filter(
+                case=locked.case,
+                at__gte=began,
+                kind=EventKind.CONSENT_WITHDRAWN,
+                facts__consent="take_part",
+            ).exists()
+        )
+        if since:
             raise ValidationError(
                 _(
-                    "The case is on a safety hold: a meeting with the person who caused harm cannot be recorded."
+                    "A safety hold or a withdrawal of consent came after the check-in: the meeting cannot be "
+                    "recorded as held."
                 )
             )
-        if locked.is_joint and not locked.gate_at_holding:
-            raise ValidationError(
-                _("A meeting with both parties needs the survivor's check-in, which checks the gate.")
-            )
+    harm_present = any(p.role in HARM_SIDE for p in people_present)
+    _guard_meeting(
+        locked.case,
+        locked.kind,
+        people_present,
+        starts_at=locked.starts_at,
+        channel="",  # the safe-contact rules were checked for the meeting's way and time when it was arranged
+        now=now,
+        intro=_("The meeting cannot be recorded as held. Still needed:"),
+    )
+    if harm_present and _joint(locked.kind, people_present) and not locked.gate_at_holding:
+        raise ValidationError(
+            _("A meeting with both parties needs the survivor's check-in, which checks the gate.")
+        )
     for invitation in invitations:
         invitation.attended = invitation.participant_id in present
     Invitation.objects.bulk_update(invitations, ["attended"])
-    locked.status, locked.held_at, locked.recorded_by = MeetingStatus.HELD, timezone.now(), by
+    locked.status, locked.held_at, locked.recorded_by = MeetingStatus.HELD, now, by
     locked.notes = notes.strip() or None
     locked.version += 1
     locked.save(update_fields=["status", "held_at", "recorded_by", "notes", "version"])

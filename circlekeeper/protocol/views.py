@@ -50,6 +50,7 @@ from circlekeeper.protocol.models import (
     CheckMoment,
     Invitation,
     Meeting,
+    MeetingChannel,
     MeetingKind,
     MeetingStatus,
     TransitionKind,
@@ -329,6 +330,7 @@ def meetings(request: HttpRequest, case_id: int) -> HttpResponse:
                 invitees=form.chosen(),
                 by=_user(request),
                 place=form.cleaned_data["place"],
+                channel=form.cleaned_data["channel"] or MeetingChannel.IN_PERSON,
             )
         except services.GateClosed as exc:
             refused, status = _refusal(exc), 409
@@ -613,6 +615,7 @@ def _ical(meetings: list[Meeting], now: datetime.datetime) -> str:
             f"DTSTART:{_ical_time(item.starts_at)}",
             f"DTEND:{_ical_time(item.starts_at + datetime.timedelta(hours=1))}",
             f"SUMMARY:{_ical_text(summary)}",
+            "STATUS:CANCELLED" if item.status != MeetingStatus.SCHEDULED else "STATUS:CONFIRMED",
             "END:VEVENT",
         ]
     lines.append("END:VCALENDAR")

@@ -21,6 +21,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.models import Membership, Role, User
+from circlekeeper.cases.contact import report_safety_event
 from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
@@ -261,6 +262,8 @@ def open_hold(
     # The response that raised it (codes only): its page then says the case is now on hold.
     source = {"response": str(check.response_id)} if check is not None else {}
     record_event(locked, EventKind.ALERT_RAISED, by=by, at=now, reason=reason, level=level, **source)
+    # Every trigger, the first and any later one, stops at once everything live with the other side.
+    report_safety_event(locked, "new_violence" if reason == HoldReason.NEW_VIOLENCE else "safety_hold", by=by)
     return hold
 
 

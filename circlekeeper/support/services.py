@@ -211,6 +211,7 @@ def _mark_barrier(participant: Participant | None, stance: str, *, by: User, at:
     if participant is not None:
         barrier = stance == Stance.BARRIER
         source = BarrierSource.POD if barrier else BarrierSource.POD_CHANGED
+        # set_barrier cascades a new barrier flag: their meetings cancelled and links revoked at once.
         set_barrier(participant, barrier, source=source, by=by, at=at)
 
 

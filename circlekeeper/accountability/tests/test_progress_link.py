@@ -122,6 +122,14 @@ class ParticipantPageTests(ProgressPageTestCase):
         self.open()
         report_new_violence(case=self.case, by=self.ada, details="He waited outside")
         self.assert_not_working(self.page())
+        # The hold revoked the link at once, with why (issue 17: the cascade).
+        self.link.refresh_from_db()
+        self.assertEqual(self.link.revoke_reason, "new_violence")
+
+    def test_a_link_the_cascade_missed_is_still_refused_while_the_policy_refuses(self):
+        self.open()
+        type(self.case).objects.filter(pk=self.case.pk).update(on_hold=True)
+        self.assert_not_working(self.page())
         self.assertTrue(
             AuditEvent.objects.filter(action="progress_link.open", outcome=Outcome.REFUSED).exists()
         )
@@ -147,7 +155,8 @@ class ParticipantPageTests(ProgressPageTestCase):
         self.open()
         keys.clear_key_cache(everything=True)
         self.page()
-        with self.assertNumQueries(11):
+        # The contact policy asks its questions (hold, consent, plan, monitor) at every opening (issue 17).
+        with self.assertNumQueries(15):
             self.page()
         second = self.walk.draft()
         for n in range(5):
@@ -158,7 +167,7 @@ class ParticipantPageTests(ProgressPageTestCase):
             self.walk.checkin(commitment, "partly", note=f"m{commitment.number}")
         keys.clear_key_cache(everything=True)
         self.page()
-        with self.assertNumQueries(11):
+        with self.assertNumQueries(15):
             self.assertContains(self.page(), "More 4")
 
 

@@ -23,7 +23,7 @@ from circlekeeper.cases.models import CaseEvent, EventKind, ParticipantRole, Sta
 from circlekeeper.cases.participants import StaleEdit
 from circlekeeper.protocol import services as protocol
 from circlekeeper.protocol.services import GateClosed
-from circlekeeper.safety.services import report_new_violence
+from circlekeeper.safety.services import report_new_violence, save_plan
 from circlekeeper.testing import PersonaTestCase, make_participant
 
 
@@ -254,6 +254,8 @@ class AgreementGateTests(PersonaTestCase):
     def test_a_second_survivor_must_affirm_too(self):
         walk = walked(self.case, self.alice, self.sam)
         other = make_participant(self.case, role=ParticipantRole.SURVIVOR, label="Survivor C")
+        # Each survivor's plan (or decision not to have one) before anything involves the other side (issue 17).
+        save_plan(survivor=other, revision=0, by=self.alice, declined=True)
         version = walk.draft()
         walk.add(version)
         walk.affirm(version, walk.survivor, walk.harm)

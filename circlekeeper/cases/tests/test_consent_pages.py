@@ -20,7 +20,7 @@ from circlekeeper.cases.models import (
     Track,
 )
 from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, make_participant, ready_for_contact
 
 
 class ConsentAddPageTests(PersonaTestCase):
@@ -134,6 +134,7 @@ class ConsentWithdrawPageTests(PersonaTestCase):
             explained_on=datetime.date(2026, 3, 2),
             by=cls.alice,
         )
+        ready_for_contact(cls.case, cls.alice)
 
     def setUp(self) -> None:
         self.consent = Consent.objects.get(participant=self.survivor, kind=ConsentKind.TAKE_PART)

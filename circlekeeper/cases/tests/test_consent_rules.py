@@ -19,7 +19,7 @@ from circlekeeper.cases.models import (
 )
 from circlekeeper.instruments.links import ContactRefused
 from circlekeeper.instruments.tests.survey import make_link, make_survey_version
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, make_participant, ready_for_contact
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 
@@ -43,6 +43,7 @@ class ConsentTests(PersonaTestCase):
             explained_on=NOW.date(),
             by=cls.alice,
         )
+        ready_for_contact(cls.case, cls.alice)
 
     def take_part(self):
         return Consent.objects.get(participant=self.survivor, kind=ConsentKind.TAKE_PART)

@@ -32,7 +32,7 @@ from circlekeeper.instruments.links import find_usable_link, start_response
 from circlekeeper.instruments.models import ParticipantLink, Response, ResponseStatus
 from circlekeeper.safety.models import HoldReason
 from circlekeeper.safety.services import open_hold
-from circlekeeper.testing import PersonaTestCase, make_reachable
+from circlekeeper.testing import PersonaTestCase, make_reachable, ready_for_contact
 
 # Enrolled on Monday 2 March 2026: T0 opens that day and closes at the end of 16 March; T3 is due on 31 May,
 # opens on 17 May and closes at the end of 14 June.
@@ -63,6 +63,7 @@ class SchedulerTestCase(PersonaTestCase):
         self.survivor, self.harm = survivor_and_harm(self.case)
         type(self.case).objects.filter(pk=self.case.pk).update(track=Track.DIRECT_DIALOGUE)
         self.case.refresh_from_db()
+        ready_for_contact(self.case, self.alice)
         with time_machine.travel(local(2026, 3, 2, 9), tick=False):
             self.enrollment = enrolled(self.case, self.alice)
 

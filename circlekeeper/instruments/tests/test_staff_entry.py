@@ -7,7 +7,7 @@ from circlekeeper.cases.models import Participant, Track
 from circlekeeper.instruments.models import InstrumentVersion, Response, ResponseStatus
 from circlekeeper.instruments.tests.survey import make_link, make_participant, make_survey_version
 from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, ready_for_contact
 
 
 class StaffEntryTests(PersonaTestCase):
@@ -131,6 +131,8 @@ class StaffEntryTests(PersonaTestCase):
         url = reverse("instruments:response_start", args=[self.case.pk, harm.pk])
         refused = self.client.post(url, {"version": self.version.pk, "purpose": "T1"})
         self.assertContains(refused, "not chosen a track yet", status_code=409)
+        # The stage reached too (issue 17): a plan or a recorded decline, and a consenting safety monitor.
+        ready_for_contact(self.case, self.ada)
         self.assertFalse(Response.objects.exists())
         self.assertTrue(AuditEvent.objects.filter(action="response.start", outcome="refused").exists())
         choose_track(

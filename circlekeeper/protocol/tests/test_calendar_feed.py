@@ -3,6 +3,7 @@ are active), never the place, names or notes; RFC 5545 text, escaped and folded,
 
 import datetime
 
+import time_machine
 from django.urls import reverse
 
 from circlekeeper.accounts.models import Membership
@@ -19,6 +20,7 @@ def unfold(body: str) -> list[str]:
     return body.replace("\r\n ", "").split("\r\n")
 
 
+@time_machine.travel(datetime.datetime(2026, 11, 20, 9, 0, tzinfo=datetime.UTC), tick=False)
 class CalendarFeedTests(PersonaTestCase):
     def setUp(self):
         self.survivor = make_participant(self.case, label="Survivor A", name="Marisol Vega")
@@ -90,7 +92,8 @@ class CalendarFeedTests(PersonaTestCase):
         held = self.schedule(
             self.case, self.alice, self.supporter, starts_at=START + datetime.timedelta(days=1)
         )
-        services.mark_held(meeting=held, attended=[self.supporter], by=self.alice)
+        with time_machine.travel(held.starts_at + datetime.timedelta(minutes=5), tick=False):
+            services.mark_held(meeting=held, attended=[self.supporter], by=self.alice)
         cancelled = self.schedule(
             self.case, self.alice, self.supporter, starts_at=START + datetime.timedelta(days=2)
         )
@@ -101,10 +104,13 @@ class CalendarFeedTests(PersonaTestCase):
         valley = self.schedule(
             self.valley_case, self.charlie, make_participant(self.valley_case, label="Valley S")
         )
-        uids = {event["UID"] for event in self.events(self.get())}
-        self.assertEqual(uids, {f"{self.meeting.uid}@circlekeeper"})
-        for other in (held, cancelled, bobs, valley):
-            self.assertNotIn(f"{other.uid}@circlekeeper", uids)
+        events = {event["UID"]: event for event in self.events(self.get())}
+        # A cancelled meeting stays in the feed, marked cancelled, so calendars that copied it drop it.
+        self.assertEqual(set(events), {f"{self.meeting.uid}@circlekeeper", f"{cancelled.uid}@circlekeeper"})
+        self.assertEqual(events[f"{cancelled.uid}@circlekeeper"]["STATUS"], "CANCELLED")
+        self.assertEqual(events[f"{self.meeting.uid}@circlekeeper"]["STATUS"], "CONFIRMED")
+        for other in (held, bobs, valley):
+            self.assertNotIn(f"{other.uid}@circlekeeper", events)
         _feed, bobs_token = CalendarToken.make_for(self.bob)
         self.assertEqual({e["UID"] for e in self.events(self.get(bobs_token))}, {f"{bobs.uid}@circlekeeper"})
 

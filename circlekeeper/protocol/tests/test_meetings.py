@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from circlekeeper.protocol import services
 from circlekeeper.protocol.models import CheckMoment, MeetingKind, MeetingStatus
-from circlekeeper.protocol.tests.walk import Walk
+from circlekeeper.protocol.tests.walk import Walk, start_now
 from circlekeeper.safety.models import HoldReason, SafetyHold
 from circlekeeper.testing import PersonaTestCase, make_participant
 
@@ -21,7 +21,7 @@ class MeetingTests(PersonaTestCase):
         self.survivor, self.harm = self.walk.survivor, self.walk.harm
 
     def schedule(self, kind=MeetingKind.PREPARATION, *invitees):
-        return services.schedule_meeting(
+        meeting = services.schedule_meeting(
             case=self.case,
             kind=kind,
             starts_at=timezone.now() + datetime.timedelta(hours=1),
@@ -29,6 +29,7 @@ class MeetingTests(PersonaTestCase):
             by=self.alice,
             place="Library room",
         )
+        return start_now(meeting)
 
     def check(self, meeting, moment, **answers):
         return services.record_check(
@@ -54,14 +55,16 @@ class MeetingTests(PersonaTestCase):
         with self.assertRaises(ValidationError):
             self.check(meeting, CheckMoment.CHECK_IN)
 
-    def test_a_check_out_signalling_danger_opens_a_hold_and_the_meeting_still_counts_as_held(self):
+    def test_a_check_out_signalling_danger_opens_a_hold_and_the_meeting_is_not_recorded_held(self):
         meeting = self.schedule()
         self.check(meeting, CheckMoment.CHECK_IN)
         self.check(meeting, CheckMoment.CHECK_OUT, threatened="yes")
         self.case.refresh_from_db()
         self.assertTrue(self.case.on_hold)
         self.assertEqual(SafetyHold.objects.get(case=self.case).reason, HoldReason.MEETING_CHECK)
-        services.mark_held(meeting=meeting, attended=[self.survivor], by=self.alice)
+        # A hold between the check-in and the record refuses "held" (issue 17, item 3).
+        with self.assertRaisesMessage(ValidationError, "safety hold or a withdrawal of consent came after"):
+            services.mark_held(meeting=meeting, attended=[self.survivor], by=self.alice)
 
     def test_prefer_not_to_say_or_a_wish_to_stop_count_as_danger_signals(self):
         for answers in ({"feels_safe": "pnts"}, {"wants_to_stop": "yes"}, {"feels_safe": "no"}):
@@ -82,7 +85,10 @@ class MeetingTests(PersonaTestCase):
         self.case.refresh_from_db()
         with self.assertRaisesMessage(ValidationError, "safety hold"):
             self.schedule(MeetingKind.PREPARATION, self.harm)
-        with self.assertRaisesMessage(ValidationError, "safety hold"):
+        # The hold cancelled the meeting already arranged, with why.
+        meeting.refresh_from_db()
+        self.assertEqual((meeting.status, meeting.cancel_reason), (MeetingStatus.CANCELLED, "new_violence"))
+        with self.assertRaisesMessage(ValidationError, "already held or cancelled"):
             services.mark_held(meeting=meeting, attended=[self.harm], by=self.alice)
 
     def test_a_preparation_meeting_is_with_one_side_only_and_children_never_take_part(self):

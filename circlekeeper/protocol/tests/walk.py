@@ -16,6 +16,14 @@ from circlekeeper.safety.tests.checks import run_check
 from circlekeeper.testing import make_participant
 
 
+def start_now(meeting: Meeting) -> Meeting:
+    """The meeting's time has come: its start moved to a moment ago (a meeting is scheduled in the future, and
+    is checked in and recorded only around and after its start)."""
+    meeting.starts_at = timezone.now() - datetime.timedelta(seconds=1)
+    Meeting.objects.filter(pk=meeting.pk).update(starts_at=meeting.starts_at)
+    return meeting
+
+
 class Walk:
     """One case and its people, moved stage by stage. `keeper` is on the team; `supervisor` too."""
 
@@ -87,6 +95,8 @@ class Walk:
             by=self.keeper,
             place="Room 2",
         )
+        if at is None:
+            start_now(meeting)
         for survivor in [p for p in invitees if p.role == ParticipantRole.SURVIVOR]:
             for moment in (CheckMoment.CHECK_IN, CheckMoment.CHECK_OUT):
                 services.record_check(
@@ -121,7 +131,9 @@ class Walk:
             services.approve_joint_dialogue(case=self.case, by=self.supervisor)
             self.hold_meeting(MeetingKind.CIRCLE, self.survivor, self.harm)
         elif self.track == "indirect_dialogue":
-            self.hold_meeting(MeetingKind.SHUTTLE, self.survivor, self.harm)
+            # The keeper meets each side in turn: a session with both present would be a joint meeting.
+            self.hold_meeting(MeetingKind.SHUTTLE, self.survivor)
+            self.hold_meeting(MeetingKind.SHUTTLE, self.harm)
         else:
             self.hold_meeting(MeetingKind.POD, self.harm)
         self.advance()

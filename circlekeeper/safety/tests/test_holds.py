@@ -26,7 +26,7 @@ from circlekeeper.instruments.models import InstrumentVersion
 from circlekeeper.safety import services
 from circlekeeper.safety.models import HoldReason, SafetyAlert, SafetyCheck, SafetyHold
 from circlekeeper.safety.tests.checks import builtin_version, run_check
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, make_participant, ready_for_contact
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 
@@ -50,6 +50,7 @@ class HoldTests(PersonaTestCase):
             explained_on=NOW.date(),
             by=cls.alice,
         )
+        ready_for_contact(cls.case, cls.alice)
         cls.version = builtin_version()
 
     def refresh(self):
@@ -186,6 +187,7 @@ class LiftingTests(PersonaTestCase):
         cls.harm = make_participant(cls.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
         cls.case.track = Track.INDIRECT_DIALOGUE
         cls.case.save(update_fields=["track"])
+        ready_for_contact(cls.case, cls.alice)
 
     def setUp(self):
         run_check(self.survivor, "strangulation", by=self.ada)
@@ -236,7 +238,9 @@ class LiftingTests(PersonaTestCase):
 
     def test_a_check_of_the_person_who_caused_harm_does_not_count(self):
         with time_machine.travel(self.later(5), tick=False):
-            run_check(self.harm)
+            # Asking the other side anything is contact, refused during the hold (issue 17)...
+            with self.assertRaises(ContactRefused):
+                run_check(self.harm)
             with self.assertRaises(ValidationError):
                 services.lift_hold(hold=self.hold, by=self.sam, reason="He says it is fine")
 

@@ -35,6 +35,7 @@ class PlanPageTests(PersonaTestCase):
         super().setUpTestData()
         cls.survivor = make_participant(cls.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
         cls.harm = make_participant(cls.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
+        make_participant(cls.case, role=ParticipantRole.SAFETY_MONITOR, label="Monitor M")
 
     def url(self, name="plan", participant=None, *extra):
         participant = participant or self.survivor
