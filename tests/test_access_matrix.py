@@ -203,6 +203,7 @@ MATRIX: dict[str, Row] = {
     ),
     "accounts:audit": Row(status=signed_in(allowed=("pat",))),
     "cases:list": Row(status=signed_in(allowed=CASE_WORKERS)),
+    "cases:referral_new": Row(status=signed_in(allowed=CASE_WORKERS)),
     "cases:detail": Row(objects=("own", "other", "other_org"), status=case_object()),
     "cases:retention": Row(status=signed_in(allowed=("pat",))),
     "cases:note_add": Row(

@@ -27,6 +27,7 @@ class Action(models.TextChoices):
     FORM_REFUSED = "form.refused", _("Form refused (expired or from another site)")
     CASE_LIST = "case.list", _("Opened the case list")
     CASE_VIEW = "case.view", _("Opened a case")
+    CASE_OPEN = "case.open", _("Opened a new referral")
     MEMBER_ADD = "member.add", _("Added a person")
     MEMBER_CHANGE = "member.change", _("Changed a person's name or roles")
     MEMBER_ACTIVATE = "member.activate", _("Reactivated a person")

@@ -10,12 +10,14 @@ from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.models import (
+    REFERRAL_FIRST_ROLES,
     CaseStatus,
     ConsentKind,
     ContactChannel,
     HowGiven,
     Participant,
     ParticipantRole,
+    ReachedOutBy,
     ReleasableField,
     Track,
     Weekday,
@@ -261,3 +263,62 @@ class TrackChoiceForm(forms.Form):
         self.fields["explained_by"].queryset = team  # type: ignore[attr-defined]
         self.fields["explained_by"].initial = user.pk
         self.fields["explained_on"].initial = today
+
+
+class ReferralForm(forms.Form):
+    """A new referral. `form_token` names this page: sent twice, it opens one case; `checked` says the
+    "already known?" answer was shown for what is typed now."""
+
+    form_token = forms.UUIDField(widget=forms.HiddenInput)
+    checked = forms.CharField(widget=forms.HiddenInput, required=False)
+    reached_out_by = forms.ChoiceField(
+        label=_("Who reached out"), choices=ReachedOutBy.choices, widget=forms.RadioSelect
+    )
+    reached_out_other = forms.CharField(
+        label=_("Who, if someone else"),
+        max_length=200,
+        required=False,
+        help_text=_("An agency or a role is enough, e.g. “the school counsellor”."),
+    )
+    safe_contact = forms.CharField(
+        label=_("How to reach the survivor safely"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Which way and when it is safe, and what never to do (e.g. “no voicemail; text after 6 pm”). "
+            "Kept encrypted; the safe-contact rules are set on the participant's page next."
+        ),
+    )
+    first_role = forms.ChoiceField(
+        label=_("The first participant is"),
+        choices=[(role.value, role.label) for role in REFERRAL_FIRST_ROLES],
+        initial=ParticipantRole.SURVIVOR,
+        help_text=_("The survivor, or whoever reached out."),
+    )
+    first_label = forms.CharField(
+        label=_("Their label"),
+        max_length=60,
+        initial=_("Survivor A"),
+        help_text=_("A pseudonymous label used everywhere, e.g. “Survivor A”. Never a real name."),
+    )
+    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    date_of_birth = forms.DateField(label=_("Date of birth"), required=False, widget=_date_input())
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    email = forms.EmailField(label=_("Email"), max_length=254, required=False)
+    supervisor = forms.TypedChoiceField(label=_("Supervisor on the team"), coerce=int)
+
+    def __init__(self, *args: Any, supervisors: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.supervisors = {user.pk: user for user in supervisors}
+        choices = [("", _("Choose a supervisor")), *((u.pk, str(u)) for u in supervisors)]
+        self.fields["supervisor"].choices = choices  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("reached_out_by") == ReachedOutBy.OTHER and not data.get("reached_out_other", "").strip():
+            self.add_error("reached_out_other", _("Say who reached out."))
+        return data
+
+    def chosen_supervisor(self) -> User:
+        return self.supervisors[self.cleaned_data["supervisor"]]

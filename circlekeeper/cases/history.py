@@ -12,7 +12,15 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from circlekeeper.cases.models import CaseEvent, ConsentKind, EventKind, ParticipantRole, Stage, Track
+from circlekeeper.cases.models import (
+    CaseEvent,
+    ConsentKind,
+    EventKind,
+    ParticipantRole,
+    ReachedOutBy,
+    Stage,
+    Track,
+)
 
 # The words for codes the apps above this one write on the case (Case.risk_level, and the facts of its history
 # lines). This app may not import them (ARCHITECTURE.md: imports never point up), so their labels are
@@ -90,6 +98,7 @@ FACT_NAMES: dict[str, Promise] = {
     "side": gettext_lazy("Pod"),
     "stance": gettext_lazy("Ally or barrier"),
     "tie": gettext_lazy("Tie"),
+    "reached_out_by": gettext_lazy("Who reached out"),
 }
 # Facts that only identify a record (to link to it), never shown as words.
 LINK_FACTS = frozenset({"meeting"})
@@ -120,6 +129,8 @@ def fact_words(name: str, value: object, kind: str = "") -> str:
         return _label(ConsentKind, code)
     if name == "role":
         return _label(ParticipantRole, code)
+    if name == "reached_out_by":
+        return _label(ReachedOutBy, code)
     if name == "level":
         return str(RISK_LEVELS.get(code, code)) if code else _("no level")
     if name == "reason":

@@ -149,6 +149,50 @@ class Case(models.Model):
         return f"{prefix}{number:04d}"
 
 
+class ReachedOutBy(models.TextChoices):
+    """Who first reached out to the program about a case (PROTOCOL.md, stage 1)."""
+
+    SURVIVOR = "survivor", _("The survivor")
+    ALLY = "ally", _("An ally of the survivor (a friend, relative, neighbour)")
+    PERSON_WHO_CAUSED_HARM = "person_who_caused_harm", _("The person who caused harm")
+    COURT = "court", _("A court")
+    SHELTER = "shelter", _("A shelter")
+    OTHER = "other", _("Someone else")
+
+
+class Referral(models.Model):
+    """How a case began: who reached out and how the survivor may be reached safely (stage 1).
+
+    `form_token` comes from the page the referral was typed on: the same page sent twice (a double click,
+    a retry after a lost answer) finds the case it already opened instead of opening a second one.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="referral")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    reached_out_by = models.CharField(_("who reached out"), max_length=30, choices=ReachedOutBy.choices)
+    # Who, when "someone else" (an agency, a person): may identify them, so encrypted.
+    reached_out_other = EncryptedTextField(_("who, if someone else"), blank=True, null=True, max_length=200)
+    # How to reach the survivor without putting them at risk: a narrative, so encrypted.
+    safe_contact = EncryptedLongTextField(
+        _("how to reach the survivor safely"), blank=True, null=True, max_length=1000
+    )
+    form_token = models.UUIDField(editable=False)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("referral")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "form_token"], name="referral_form_token_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} · referral"
+
+
 class CaseAssignmentQuerySet(OrganizationScopedQuerySet):
     pass
 
@@ -220,6 +264,15 @@ class ParticipantQuerySet(OrganizationScopedQuerySet):
 
 # Whose side each role is on: the survivor's private information never reaches the other side (PROTOCOL.md).
 HARM_SIDE = (ParticipantRole.PERSON_WHO_CAUSED_HARM, ParticipantRole.HARM_SUPPORTER)
+
+
+# Who the first participant of a referral may be: the survivor, or whoever reached out (PROTOCOL.md, stage 1).
+REFERRAL_FIRST_ROLES = (
+    ParticipantRole.SURVIVOR,
+    ParticipantRole.SURVIVOR_SUPPORTER,
+    ParticipantRole.PERSON_WHO_CAUSED_HARM,
+    ParticipantRole.COMMUNITY_MEMBER,
+)
 
 
 class Participant(models.Model):
@@ -427,6 +480,7 @@ class TrackChoice(models.Model):
 class EventKind(models.TextChoices):
     """What the case history records. The apps above `cases` add theirs here, so one history tells it all."""
 
+    REFERRAL_RECEIVED = "case.referral", _("Referral received: the case was opened")
     PARTICIPANT_ADDED = "participant.added", _("Participant added")
     DETAILS_CHANGED = "participant.details", _("Identifying details changed")
     CONSENT_GIVEN = "consent.given", _("Consent recorded")

@@ -6,6 +6,7 @@ app_name = "cases"
 
 urlpatterns = [
     path("", views.case_list, name="list"),
+    path("new/", views.referral_new, name="referral_new"),
     path("<int:case_id>/", views.case_detail, name="detail"),
     path("retention/", retention_views.retention_policy, name="retention"),
     path("known/", views.known, name="known"),

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -17,7 +18,7 @@ from django.views.decorators.http import require_POST
 
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import CASE_ROLES, User
-from circlekeeper.cases import choice, disclosure, services
+from circlekeeper.cases import choice, disclosure, referral, services
 from circlekeeper.cases import participants as participant_services
 from circlekeeper.cases.access import (
     case_worker_context,
@@ -38,6 +39,7 @@ from circlekeeper.cases.forms import (
     NoteForm,
     ParticipantDetailsForm,
     ParticipantForm,
+    ReferralForm,
     ReleaseForm,
     TrackChoiceForm,
     WithdrawConsentForm,
@@ -95,6 +97,80 @@ def case_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     audit(request, action=Action.CASE_LIST)
     return render(request, "cases/case_list.html", {"form": form, "page": page, "query": query.urlencode()})
+
+
+@login_required
+def referral_new(request: HttpRequest) -> HttpResponse:
+    """A new referral: who reached out, the first participant and the team; "already known?" first."""
+    context = case_worker_context(request)
+    organization = context.organization
+    assert organization is not None  # case_worker_context refuses anyone without one
+    user: User = request.user  # type: ignore[assignment]
+    supervisors = referral.supervisors_of(organization)
+    data = request.POST.copy() if request.method == "POST" else None
+    form = ReferralForm(data, supervisors=supervisors, initial={"form_token": uuid.uuid4()})
+    page: dict[str, Any] = {"form": form, "supervisors": supervisors}
+    if data is None or not form.is_valid():
+        return render(request, "cases/referral_form.html", page, status=400 if data is not None else 200)
+    fields = form.cleaned_data
+    person = referral.FirstPerson(
+        role=fields["first_role"],
+        label=fields["first_label"],
+        name=fields["name"],
+        date_of_birth=fields["date_of_birth"],
+        phone=fields["phone"],
+        email=fields["email"],
+    )
+    digest = referral.lookup_digest(user=user, person=person)
+    if person.typed and fields["checked"] != digest:
+        # What was typed is looked up before anything is created; the page comes back with the answer.
+        matches = participant_services.already_known(
+            organization=organization,
+            team_case_ids=cases_for(context).values_list("pk", flat=True),
+            name=person.name,
+            date_of_birth=person.date_of_birth,
+            phone=person.phone,
+            email=person.email,
+        )
+        audit(request, action=Action.KNOWN_LOOKUP)
+        data["checked"] = digest
+        page["form"] = ReferralForm(data, supervisors=supervisors)
+        page.update(
+            looked=True,
+            on_team=[match for match in matches if match.on_team],
+            elsewhere=sum(1 for match in matches if not match.on_team),
+        )
+        return render(request, "cases/referral_form.html", page)
+    try:
+        case, created = referral.open_referral(
+            organization=organization,
+            by=user,
+            supervisor=form.chosen_supervisor(),
+            reached_out_by=fields["reached_out_by"],
+            reached_out_other=fields["reached_out_other"],
+            safe_contact=fields["safe_contact"],
+            first=person,
+            form_token=fields["form_token"],
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return render(request, "cases/referral_form.html", page, status=400)
+    if not created:
+        return redirect("cases:detail", case.pk)  # the same page sent again: the case it opened
+    audit(request, action=Action.CASE_OPEN, object_type="case", object_id=case.pk)
+    if person.role == ParticipantRole.SURVIVOR:
+        messages.success(
+            request,
+            _("Referral %(reference)s opened. Offer the survivor the immediate-danger screen now.")
+            % {"reference": case.reference},
+        )
+        return redirect("safety:case", case.pk)
+    messages.success(
+        request,
+        _("Referral %(reference)s opened. Add the survivor, then offer them the immediate-danger screen.")
+        % {"reference": case.reference},
+    )
+    return redirect("cases:participant_add", case.pk)
 
 
 def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, Any]:
