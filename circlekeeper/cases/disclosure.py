@@ -84,6 +84,15 @@ def require_release(
 
 @transaction.atomic
 def add_participant(*, case: Case, role: str, label: str, by: User | None = None) -> Participant:
+    # Labels stay unique with the participants entered in error too (they stay on the record under theirs).
+    if Participant.everyone.filter(case=case, label=label.strip()).exists():
+        raise ValidationError(
+            {
+                "label": _(
+                    "A participant with this label already exists on this case (perhaps entered in error): choose another."
+                )
+            }
+        )
     participant = Participant(organization_id=case.organization_id, case=case, role=role, label=label.strip())
     participant.full_clean()
     participant.save()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.db.models import QuerySet
@@ -14,14 +14,22 @@ from circlekeeper.cases.models import (
     CaseStatus,
     ConsentKind,
     ContactChannel,
+    Escalation,
+    Frequency,
+    HarmType,
     HowGiven,
     Participant,
     ParticipantRole,
     ReachedOutBy,
+    ReferralSource,
     ReleasableField,
     Track,
     Weekday,
+    YesNoPreferNot,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 SORTS = {
     "opened": ("opened_on", "id"),
@@ -322,3 +330,90 @@ class ReferralForm(forms.Form):
 
     def chosen_supervisor(self) -> User:
         return self.supervisors[self.cleaned_data["supervisor"]]
+
+
+def _story(label: StrOrPromise, hint: StrOrPromise, rows: int = 3, max_length: int = 2000) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        help_text=hint,
+        max_length=max_length,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": rows}),
+    )
+
+
+def _choice(label: StrOrPromise, hint: StrOrPromise, choices: list[tuple[str, Any]]) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=label, help_text=hint, choices=choices, required=False, widget=forms.RadioSelect
+    )
+
+
+class IntakeForm(forms.Form):
+    """The intake, in plain words; every question may be left or answered "prefer not to say".
+
+    `version` is the intake's version the page was drawn from (0 when there is none yet)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    account = _story(
+        _("What happened, in the survivor's words"),
+        _("Write it as they tell it, in their words. Only what they choose to say. Kept encrypted."),
+        rows=8,
+        max_length=10000,
+    )
+    harm_types = forms.MultipleChoiceField(
+        label=_("Types of harm"),
+        help_text=_("Tick every kind they name. “Prefer not to say” is a full answer."),
+        choices=HarmType.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    harm_other = forms.CharField(label=_("Other harm, in a few words"), max_length=300, required=False)
+    first_happened = forms.CharField(
+        label=_("When it first happened"),
+        help_text=_("Rough is fine: “about three years ago”, “after the baby was born”."),
+        max_length=200,
+        required=False,
+    )
+    most_recent = forms.CharField(
+        label=_("The most recent time"),
+        help_text=_("Rough is fine: “last weekend”."),
+        max_length=200,
+        required=False,
+    )
+    frequency = _choice(_("How often"), _("As the survivor sees it."), Frequency.choices)
+    escalation = _choice(
+        _("Is it getting worse?"),
+        _("More often, or more dangerous, than before? Tell the safety advocate if yes."),
+        Escalation.choices,
+    )
+    children_in_home = _choice(
+        _("Are there children in the home?"),
+        _("Children are never asked to take part."),
+        YesNoPreferNot.choices,
+    )
+    children_exposure = _story(
+        _("What the children saw or heard"),
+        _("Only what the survivor chooses to say; it helps the children's safety plan."),
+    )
+    goals = _story(
+        _("What the survivor wants"),
+        _("In their words: what would help, what would feel like things are better."),
+    )
+    does_not_want = _story(
+        _("What the survivor does not want"),
+        _("Things the program must not do, e.g. “no police”, “don't contact my family”."),
+    )
+    languages_access = _story(
+        _("Languages and access needs"),
+        _("Languages they speak and read; interpreters, disability access, childcare, transport."),
+        rows=2,
+        max_length=1000,
+    )
+    referral_source = _choice(
+        _("How they heard of us"),
+        _("For the program's records, not for the survivor."),
+        ReferralSource.choices,
+    )
+
+    def answers(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name != "version"}

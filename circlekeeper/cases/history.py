@@ -99,11 +99,19 @@ FACT_NAMES: dict[str, Promise] = {
     "stance": gettext_lazy("Ally or barrier"),
     "tie": gettext_lazy("Tie"),
     "reached_out_by": gettext_lazy("Who reached out"),
+    "record": gettext_lazy("Record"),
+}
+RECORDS: dict[str, Promise] = {
+    "participant": gettext_lazy("Participant"),
+    "note": gettext_lazy("Note"),
+    "consent": gettext_lazy("Consent"),
+    "meeting": gettext_lazy("Meeting"),
+    "track_choice": gettext_lazy("Choice of track"),
 }
 # Facts that only identify a record (to link to it), never shown as words.
 LINK_FACTS = frozenset({"meeting"})
 # Events whose `previous` fact is a stage; on a track choice it is the previous track.
-STAGE_EVENTS = frozenset({EventKind.STAGE_CHANGED})
+STAGE_EVENTS = frozenset({EventKind.STAGE_CHANGED, EventKind.REOPENED})
 
 
 @dataclass(frozen=True)
@@ -145,6 +153,7 @@ def fact_words(name: str, value: object, kind: str = "") -> str:
         "side": POD_SIDES,
         "stance": STANCES,
         "tie": TIE_CHANGES,
+        "record": RECORDS,
     }
     if name in words:
         return str(words[name].get(code, code))

@@ -11,6 +11,7 @@ urlpatterns = [
     path("retention/", retention_views.retention_policy, name="retention"),
     path("known/", views.known, name="known"),
     path("<int:case_id>/notes/", views.note_add, name="note_add"),
+    path("<int:case_id>/intake/", views.intake, name="intake"),
     path("<int:case_id>/participants/add/", views.participant_add, name="participant_add"),
     path(
         "<int:case_id>/participants/<int:participant_id>/",

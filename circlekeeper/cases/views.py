@@ -19,6 +19,7 @@ from django.views.decorators.http import require_POST
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import CASE_ROLES, User
 from circlekeeper.cases import choice, disclosure, referral, services
+from circlekeeper.cases import intake as intake_services
 from circlekeeper.cases import participants as participant_services
 from circlekeeper.cases.access import (
     case_worker_context,
@@ -35,6 +36,7 @@ from circlekeeper.cases.forms import (
     CompelledDisclosureForm,
     ConsentForm,
     ContactRulesForm,
+    IntakeForm,
     KnownLookupForm,
     NoteForm,
     ParticipantDetailsForm,
@@ -51,6 +53,7 @@ from circlekeeper.cases.models import (
     ConsentKind,
     ContactRules,
     HowGiven,
+    Intake,
     Participant,
     ParticipantRole,
     ReleaseOfInformation,
@@ -189,7 +192,12 @@ def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, 
         "case": case,
         "risk_level": RISK_LEVELS.get(case.risk_level, case.risk_level),
         "team": list(case.assignments.select_related("user").order_by("role", "user__display_name")),
-        "notes": list(case.notes.select_related("author").order_by("-created_at", "-id")[:NOTES_SHOWN]),
+        "notes": list(
+            case.notes.select_related("author", "error_by").order_by("-created_at", "-id")[:NOTES_SHOWN]
+        ),
+        "participants_in_error": list(
+            Participant.everyone.filter(case=case, error_at__isnull=False).select_related("error_by")
+        ),
         "participants": participants,
         "tasks": list(case.tasks.filter(done_at__isnull=True).select_related("participant")),
         "history": [describe_event(event) for event in events],
@@ -202,6 +210,37 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_case_for(request, case_id)
     audit(request, action=Action.CASE_VIEW, object_type="case", object_id=case.pk)
     return render(request, "cases/case_detail.html", _detail_context(case))
+
+
+@login_required
+def intake(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The intake (stage 2): what happened in the survivor's words, the kinds of harm, what they want."""
+    case = get_case_for(request, case_id)
+    current = Intake.objects.filter(case=case).first()
+    initial: dict[str, Any] = {"version": current.version if current else 0}
+    if current is not None:
+        initial.update({name: getattr(current, name) for name in intake_services.INTAKE_FIELDS})
+    form = IntakeForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = intake_services.save_intake(
+                case=case,
+                version=form.cleaned_data["version"],
+                by=request.user,  # type: ignore[arg-type]
+                **form.answers(),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            audit(request, action=Action.INTAKE_SAVE, object_type="intake", object_id=saved.pk)
+            messages.success(request, _("Intake saved."))
+            return redirect("cases:intake", case.pk)
+    # The page shows what the survivor said (decrypted): a read of the case, recorded as one.
+    audit(request, action=Action.INTAKE_VIEW, object_type="case", object_id=case.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "cases/intake_form.html", {"case": case, "form": form, "intake": current}, status=status
+    )
 
 
 @login_required
@@ -246,7 +285,7 @@ def _participant_page(participant: Participant, anchor: str = "") -> str:
 @login_required
 def participant_detail(request: HttpRequest, case_id: int, participant_id: int) -> HttpResponse:
     participant = get_participant_for(request, case_id, participant_id)
-    consents = list(participant.consents.select_related("recorded_by", "revoked_by"))
+    consents = list(participant.consents.select_related("recorded_by", "revoked_by", "error_by"))
     rules = ContactRules.objects.filter(participant=participant).select_related("updated_by").first()
     context = {
         "case": participant.case,
@@ -439,7 +478,9 @@ def track_choice(request: HttpRequest, case_id: int) -> HttpResponse:
             audit(request, action=Action.TRACK_CHOOSE, object_type="track_choice", object_id=made.pk)
             messages.success(request, _("Recorded: %(track)s.") % {"track": made.get_track_display()})
             return redirect(reverse("cases:track_choice", args=[case.pk]) + "#history")
-    history = TrackChoice.objects.filter(case=case).select_related("explained_by", "recorded_by", "survivor")
+    history = TrackChoice.objects.filter(case=case).select_related(
+        "explained_by", "recorded_by", "survivor", "error_by"
+    )
     context = {
         "case": case,
         "form": form,

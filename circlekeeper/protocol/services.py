@@ -134,7 +134,7 @@ def _finish(
     return transition
 
 
-def _stop_the_other_side(case: Case, *, by: User, why: str) -> None:
+def stop_the_other_side(case: Case, *, by: User, why: str) -> None:
     """Cancel every scheduled meeting with the other side, and revoke their open survey links, at once."""
     now = timezone.now()
     meetings = Meeting.objects.filter(
@@ -156,7 +156,7 @@ def track_changed(*, case: Case, previous: str, by: User) -> None:
     """The survivor chose another track: what the new one no longer allows is cancelled at once."""
     new = Track(case.track)
     if TRACK_CONTACT[new] == 0:
-        _stop_the_other_side(case, by=by, why="track_changed")
+        stop_the_other_side(case, by=by, why="track_changed")
     elif new != Track.DIRECT_DIALOGUE:
         for meeting in Meeting.objects.filter(
             case=case, status=MeetingStatus.SCHEDULED, kind__in=JOINT_KINDS
@@ -181,7 +181,7 @@ def withdraw(*, case: Case, by: User, reason: str = "") -> Transition:
     transition = _finish(
         locked, kind=TransitionKind.WITHDRAW, status=CaseStatus.WITHDRAWN, by=by, reason=reason
     )
-    _stop_the_other_side(locked, by=by, why="withdrawn")
+    stop_the_other_side(locked, by=by, why="withdrawn")
     case.status = locked.status
     return transition
 
@@ -203,7 +203,7 @@ def refer_out(*, case: Case, by: User, referred_to: str, reason: str) -> Transit
         reason=reason,
         referred_to=referred_to,
     )
-    _stop_the_other_side(locked, by=by, why="referred_out")
+    stop_the_other_side(locked, by=by, why="referred_out")
     case.status = locked.status
     return transition
 
