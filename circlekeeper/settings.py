@@ -158,6 +158,9 @@ TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]
 # A community facilitator who is not ready (community.readiness) keeps a case from a dialogue.
 TRACK_CHANGE_CHECKS = ["circlekeeper.community.readiness.check_track_change"]
 MEETING_SCHEDULING_CHECKS = ["circlekeeper.community.readiness.check_meeting"]
+# Called, in the same transaction, when a participant is marked entered in error: what the apps above the
+# protocol scheduled for them stops (evaluation questionnaires still to come are cancelled).
+PARTICIPANT_IN_ERROR_HANDLERS = ["circlekeeper.evaluation.scheduling.participant_entered_in_error"]
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.

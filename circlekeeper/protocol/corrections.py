@@ -33,6 +33,7 @@ from circlekeeper.cases.models import (
     record_event,
 )
 from circlekeeper.instruments.models import ParticipantLink
+from circlekeeper.lib.hooks import hooks
 from circlekeeper.protocol.models import Invitation, Meeting, MeetingStatus, Transition, TransitionKind
 from circlekeeper.safety.services import is_supervisor_of
 
@@ -114,6 +115,8 @@ def participant_in_error(*, participant: Participant, by: User, reason: str) -> 
         record_event(
             case, EventKind.MEETING_CANCELLED, by=by, meeting=str(meeting.pk), meeting_kind=meeting.kind
         )
+    for handler in hooks("PARTICIPANT_IN_ERROR_HANDLERS"):
+        handler(participant=locked, by=by)
     record_event(case, EventKind.ENTERED_IN_ERROR, by=by, record="participant", participant=locked.label)
     return True
 

@@ -370,3 +370,24 @@ class ClosingTests(PersonaTestCase):
         )
         self.case.refresh_from_db()
         self.assertEqual((self.case.status, self.case.stage), ("open", Stage.INTAKE))
+
+
+class EvaluationTests(PersonaTestCase):
+    def test_a_participant_entered_in_error_is_never_asked_an_evaluation_questionnaire(self):
+        from circlekeeper.evaluation.models import TimepointStatus
+        from circlekeeper.evaluation.tests.schedule_helpers import (
+            enrolled,
+            rows,
+            set_up_builtins,
+            survivor_and_harm,
+        )
+
+        set_up_builtins()
+        survivor, _harm = survivor_and_harm(self.case)
+        enrolled(self.case, self.alice)
+        waiting = [t for t in rows(survivor) if t.status in (TimepointStatus.SCHEDULED, TimepointStatus.OPEN)]
+        self.assertTrue(waiting)
+        corrections.participant_in_error(participant=survivor, by=self.alice, reason="Wrong person")
+        self.assertEqual(
+            {t.status for t in rows(survivor) if t.pk in {w.pk for w in waiting}}, {TimepointStatus.CANCELLED}
+        )
