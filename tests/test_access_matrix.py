@@ -283,6 +283,7 @@ MATRIX: dict[str, Row] = {
     "protocol:meeting_error": Row(objects=("own", "other", "other_org"), status=case_object()),
     "protocol:note_error": Row(objects=("own", "other", "other_org"), status=case_object()),
     "protocol:choice_error": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:plan_revision_error": Row(objects=("own", "other", "other_org"), status=case_object()),
     "protocol:reopen": Row(objects=("own", "other", "other_org"), status=team_role_object(200, ("sam",))),
     "protocol:calendar": Row(status=signed_in(allowed=CASE_WORKERS)),
     "protocol:calendar_feed": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),

@@ -107,6 +107,7 @@ RECORDS: dict[str, Promise] = {
     "consent": gettext_lazy("Consent"),
     "meeting": gettext_lazy("Meeting"),
     "track_choice": gettext_lazy("Choice of track"),
+    "plan_revision": gettext_lazy("Safety plan revision"),
 }
 # Facts that only identify a record (to link to it), never shown as words.
 LINK_FACTS = frozenset({"meeting"})

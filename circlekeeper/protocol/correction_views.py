@@ -22,6 +22,8 @@ from circlekeeper.lib.forms import add_service_errors
 from circlekeeper.protocol import corrections
 from circlekeeper.protocol.access import get_meeting_for
 from circlekeeper.protocol.forms import EnteredInErrorForm, ReopenForm
+from circlekeeper.safety.access import get_survivor_for_plan
+from circlekeeper.safety.models import SafetyPlanRevision
 from circlekeeper.safety.services import is_supervisor_of
 
 
@@ -131,6 +133,23 @@ def choice_error(request: HttpRequest, case_id: int, choice_id: int) -> HttpResp
         label=f"{choice.get_track_display()} · {choice.explained_on:%Y-%m-%d}",
         mark=lambda **kw: corrections.track_choice_in_error(choice=choice, **kw),
         back=reverse("cases:track_choice", args=[case_id]) + "#history",
+    )
+
+
+@login_required
+def plan_revision_error(request: HttpRequest, case_id: int, participant_id: int, number: int) -> HttpResponse:
+    survivor = get_survivor_for_plan(request, case_id, participant_id)
+    revision = SafetyPlanRevision.objects.filter(plan__participant=survivor, number=number).first()
+    if revision is None:
+        raise Http404
+    return _confirm(
+        request,
+        case=survivor.case,
+        kind="plan_revision",
+        record=revision,
+        label=_("%(label)s, revision %(number)s") % {"label": survivor.label, "number": number},
+        mark=lambda **kw: corrections.plan_revision_in_error(revision=revision, **kw),
+        back=reverse("safety:plan_history", args=[case_id, participant_id]),
     )
 
 

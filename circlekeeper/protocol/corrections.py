@@ -35,6 +35,7 @@ from circlekeeper.cases.models import (
 from circlekeeper.instruments.models import ParticipantLink
 from circlekeeper.lib.hooks import hooks
 from circlekeeper.protocol.models import Invitation, Meeting, MeetingStatus, Transition, TransitionKind
+from circlekeeper.safety.models import SafetyPlanRevision
 from circlekeeper.safety.services import is_supervisor_of
 
 # What each kind of record is called, and what marking it entered in error does (shown before confirming).
@@ -63,6 +64,13 @@ KINDS: dict[str, tuple[Any, Any]] = {
         gettext_lazy(
             "The meeting stops counting: if it was still to come it is cancelled; if it was recorded as held, "
             "no gate counts it any more."
+        ),
+    ),
+    "plan_revision": (
+        gettext_lazy("safety plan revision"),
+        gettext_lazy(
+            "The revision stops counting: the plan in force becomes the revision before it, or none, and the "
+            "safety-planning gate waits for a plan (or the survivor's decision) again."
         ),
     ),
     "track_choice": (
@@ -194,6 +202,27 @@ def track_choice_in_error(*, choice: TrackChoice, by: User, reason: str) -> bool
         elif before and TRACK_CONTACT[Track(case.track)] < TRACK_CONTACT[Track(before)]:
             track_changed(case=case, previous=before, by=by)
     choice.error_at = locked.error_at
+    return True
+
+
+@transaction.atomic
+def plan_revision_in_error(*, revision: SafetyPlanRevision, by: User, reason: str) -> bool:
+    locked = (
+        SafetyPlanRevision.objects.select_for_update()
+        .select_related("plan__participant__case")
+        .get(pk=revision.pk)
+    )
+    if not _mark(locked, by=by, reason=_reason(reason)):
+        return False
+    survivor = locked.plan.participant
+    record_event(
+        survivor.case,
+        EventKind.ENTERED_IN_ERROR,
+        by=by,
+        record="plan_revision",
+        participant=survivor.label,
+        revision=str(locked.number),
+    )
     return True
 
 

@@ -83,7 +83,11 @@ def _survivors(case: Case) -> list[Participant]:
 def _consenting(case: Case, *roles: str) -> list[Participant]:
     return list(
         case.participants.filter(
-            role__in=roles, consents__kind=ConsentKind.TAKE_PART, consents__revoked_at=None, barrier=False
+            role__in=roles,
+            consents__kind=ConsentKind.TAKE_PART,
+            consents__revoked_at=None,
+            consents__error_at=None,
+            barrier=False,
         )
         .distinct()
         .order_by("id")

@@ -40,6 +40,11 @@ urlpatterns = [
         correction_views.choice_error,
         name="choice_error",
     ),
+    path(
+        f"{_CASE}participants/<int:participant_id>/plan/revisions/<int:number>/entered-in-error/",
+        correction_views.plan_revision_error,
+        name="plan_revision_error",
+    ),
     path("calendar/", views.calendar, name="calendar"),
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
 ]

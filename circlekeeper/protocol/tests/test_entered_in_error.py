@@ -391,3 +391,40 @@ class EvaluationTests(PersonaTestCase):
         self.assertEqual(
             {t.status for t in rows(survivor) if t.pk in {w.pk for w in waiting}}, {TimepointStatus.CANCELLED}
         )
+
+
+class PlanRevisionInErrorTests(PersonaTestCase):
+    def test_a_plan_revision_entered_in_error_stops_counting_for_the_gate(self):
+        from circlekeeper.safety.services import save_plan
+
+        load_builtins()
+        walk = Walk(self.case, self.alice, self.sam)
+        walk.to_safety_planning()
+        save_plan(
+            survivor=walk.survivor, revision=0, by=self.alice, people_to_call="Not her sister: wrong file"
+        )
+        self.assertEqual(gates.unmet(gates.stage_conditions(self.case)), [])
+        self.login(self.ada)
+        url = reverse("protocol:plan_revision_error", args=[self.case.pk, walk.survivor.pk, 1])
+        self.assertContains(self.client.get(url), "the safety-planning gate waits")
+        self.client.post(url, {"reason": "Another survivor's plan"})
+        self.assertEqual([c.code for c in gates.unmet(gates.stage_conditions(self.case))], ["plan"])
+        history = self.client.get(reverse("safety:plan_history", args=[self.case.pk, walk.survivor.pk]))
+        self.assertContains(history, "Another survivor&#x27;s plan")
+        save_plan(survivor=walk.survivor, revision=1, by=self.alice, people_to_call="My sister")
+        self.assertEqual(gates.unmet(gates.stage_conditions(self.case)), [])
+
+
+class ConsentInErrorGateTests(PersonaTestCase):
+    def test_a_supporters_consent_entered_in_error_no_longer_counts_for_the_mapping_gate(self):
+        load_builtins()
+        walk = Walk(self.case, self.alice, self.sam)
+        walk.to_mapping_support()
+        walk.supporters()
+        self.assertEqual(gates.unmet(gates.stage_conditions(self.case)), [])
+        sister = Participant.objects.get(case=self.case, label="Sister")
+        consent = sister.consents.get(kind=ConsentKind.TAKE_PART)
+        corrections.consent_in_error(consent=consent, by=self.alice, reason="She never agreed")
+        self.assertEqual(
+            [c.code for c in gates.unmet(gates.stage_conditions(self.case))], ["survivor_supporter"]
+        )
