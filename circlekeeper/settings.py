@@ -208,6 +208,9 @@ SAFETY_EVENT_HANDLERS = [
     "circlekeeper.protocol.policy.on_safety_event",
     "circlekeeper.accountability.services.revoke_progress_links",
 ]
+# Called, in the same transaction, when a participant is marked entered in error: what the apps above the
+# protocol scheduled for them stops (evaluation questionnaires still to come are cancelled).
+PARTICIPANT_IN_ERROR_HANDLERS = ["circlekeeper.evaluation.scheduling.participant_entered_in_error"]
 
 # Evaluation questionnaire links go out by email only where a participant's safe-contact rules allow it.
 # Demo and development print emails to the console; production sets an SMTP backend and its address.

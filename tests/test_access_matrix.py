@@ -17,7 +17,7 @@ from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, r
 from circlekeeper.accountability.models import Agreement, AgreementVersion, Commitment, ProgressLink
 from circlekeeper.accounts.models import Membership, User
 from circlekeeper.api import services as api_services
-from circlekeeper.cases.models import CaseTask, ReleaseOfInformation
+from circlekeeper.cases.models import CaseNote, CaseTask, ReleaseOfInformation, TrackChoice
 from circlekeeper.community.models import CommunityEvent, DirectoryEntry, Facilitator, ReadinessRequirement
 from circlekeeper.evaluation.models import Enrollment, EvaluationPlan, PlanTimepoint, Timepoint
 from circlekeeper.evaluation.scheduling import default_network_plan_for
@@ -225,6 +225,8 @@ MATRIX: dict[str, Row] = {
         status=public(404), kwargs={"uidb64": "MQ", "token": "forged-" + "x" * 32}
     ),
     "cases:list": Row(status=signed_in(allowed=CASE_WORKERS)),
+    "cases:referral_new": Row(status=signed_in(allowed=CASE_WORKERS)),
+    "cases:intake": Row(objects=("own", "other", "other_org"), status=case_object()),
     "cases:detail": Row(objects=("own", "other", "other_org"), status=case_object()),
     "cases:retention": Row(status=signed_in(allowed=("pat",))),
     "cases:note_add": Row(
@@ -297,6 +299,14 @@ MATRIX: dict[str, Row] = {
     ),
     "protocol:timeline": Row(objects=("own", "other", "other_org"), status=case_object()),
     "protocol:timeline_more": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # Correcting mistakes: confirmation pages for the team; reopening for the case's supervisor only.
+    "protocol:participant_error": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:consent_error": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:meeting_error": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:note_error": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:choice_error": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:plan_revision_error": Row(objects=("own", "other", "other_org"), status=case_object()),
+    "protocol:reopen": Row(objects=("own", "other", "other_org"), status=team_role_object(200, ("sam",))),
     "protocol:calendar": Row(status=signed_in(allowed=CASE_WORKERS)),
     "protocol:calendar_feed": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "instruments:instrument_list": Row(status=signed_in(allowed=("pat",))),
@@ -697,6 +707,18 @@ class AccessMatrixTests(PersonaTestCase):
                 "commitment_id": commitment.pk,
                 "timepoint_id": timepoint.pk,
                 "facilitator_id": cls.community_ids["facilitator_id"]["own"],
+                "note_id": CaseNote.objects.create(
+                    organization=case.organization, case=case, author=cls.alice, text="A note"
+                ).pk,
+                "choice_id": TrackChoice.objects.create(
+                    organization=case.organization,
+                    case=case,
+                    track="support_only",
+                    survivor=participant,
+                    explained_by=cls.alice,
+                    explained_on=datetime.date(2026, 3, 1),
+                    recorded_by=cls.alice,
+                ).pk,
             }
 
     def test_every_url_is_in_the_matrix(self):

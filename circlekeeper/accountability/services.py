@@ -111,7 +111,10 @@ def eligible_supporters(case: Case) -> list[Participant]:
     """The people who may support a commitment: consenting to take part, not a party, a child or a barrier."""
     return list(
         case.participants.filter(
-            consents__kind=ConsentKind.TAKE_PART, consents__revoked_at__isnull=True, barrier=False
+            consents__kind=ConsentKind.TAKE_PART,
+            consents__revoked_at__isnull=True,
+            consents__error_at__isnull=True,
+            barrier=False,
         )
         .exclude(role__in=NOT_SUPPORTERS)
         .distinct()

@@ -27,6 +27,11 @@ class Action(models.TextChoices):
     FORM_REFUSED = "form.refused", _("Form refused (expired or from another site)")
     CASE_LIST = "case.list", _("Opened the case list")
     CASE_VIEW = "case.view", _("Opened a case")
+    CASE_OPEN = "case.open", _("Opened a new referral")
+    INTAKE_VIEW = "case.intake.view", _("Opened a case's intake")
+    INTAKE_SAVE = "case.intake.save", _("Recorded or changed a case's intake")
+    ENTERED_IN_ERROR = "case.entered_in_error", _("Marked a record as entered in error")
+    CASE_REOPEN = "protocol.reopen", _("Reopened a case")
     MEMBER_ADD = "member.add", _("Added a person")
     MEMBER_CHANGE = "member.change", _("Changed a person's name or roles")
     INVITATION_SEND = "invitation.send", _("Invited a person")
@@ -154,6 +159,8 @@ OBJECT_TYPES = {
     "response": _("Questionnaire response"),
     "instrument_version": _("Instrument version"),
     "consent": _("Consent"),
+    "intake": _("Intake"),
+    "note": _("Note"),
     "contact_rules": _("Safe-contact rules"),
     "track_choice": _("Choice of track"),
     "safety_hold": _("Safety hold"),

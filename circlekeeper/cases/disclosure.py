@@ -93,6 +93,15 @@ def add_participant(
     is refused until the keeper confirms it is the same person (`same_person`): then they are flagged a barrier at
     once, with that in their history, and the record is linked to them (settings.PARTICIPANT_ADDED_HANDLERS)."""
     label = label.strip()
+    # Labels stay unique with the participants entered in error too (they stay on the record under theirs).
+    if Participant.everyone.filter(case=case, label=label).exists():
+        raise ValidationError(
+            {
+                "label": _(
+                    "A participant with this label already exists on this case (perhaps entered in error): choose another."
+                )
+            }
+        )
     named = any(check(case, label) for check in hooks("NAMED_BARRIER_CHECKS"))
     if named and not same_person:
         raise ValidationError(

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.db.models import F, QuerySet
@@ -11,17 +11,27 @@ from django.utils.translation import gettext_lazy as _
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.history import RISK_LEVELS
 from circlekeeper.cases.models import (
+    REFERRAL_FIRST_ROLES,
     CaseStatus,
     ConsentKind,
     ContactChannel,
+    Escalation,
+    Frequency,
+    HarmType,
     HowGiven,
     Participant,
     ParticipantRole,
+    ReachedOutBy,
+    ReferralSource,
     ReleasableField,
     Stage,
     Track,
     Weekday,
+    YesNoPreferNot,
 )
+
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
 
 SORTS: dict[str, tuple[Any, ...]] = {
     "opened": ("opened_on", "id"),
@@ -323,3 +333,149 @@ class TrackChoiceForm(forms.Form):
         self.fields["explained_by"].queryset = team  # type: ignore[attr-defined]
         self.fields["explained_by"].initial = user.pk
         self.fields["explained_on"].initial = today
+
+
+class ReferralForm(forms.Form):
+    """A new referral. `form_token` names this page: sent twice, it opens one case; `checked` says the
+    "already known?" answer was shown for what is typed now."""
+
+    form_token = forms.UUIDField(widget=forms.HiddenInput)
+    checked = forms.CharField(widget=forms.HiddenInput, required=False)
+    reached_out_by = forms.ChoiceField(
+        label=_("Who reached out"), choices=ReachedOutBy.choices, widget=forms.RadioSelect
+    )
+    reached_out_other = forms.CharField(
+        label=_("Who, if someone else"),
+        max_length=200,
+        required=False,
+        help_text=_("An agency or a role is enough, e.g. “the school counsellor”."),
+    )
+    safe_contact = forms.CharField(
+        label=_("How to reach the survivor safely"),
+        max_length=1000,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_(
+            "Which way and when it is safe, and what never to do (e.g. “no voicemail; text after 6 pm”). "
+            "Kept encrypted; the safe-contact rules are set on the participant's page next."
+        ),
+    )
+    first_role = forms.ChoiceField(
+        label=_("The first participant is"),
+        choices=[(role.value, role.label) for role in REFERRAL_FIRST_ROLES],
+        initial=ParticipantRole.SURVIVOR,
+        help_text=_("The survivor, or whoever reached out."),
+    )
+    first_label = forms.CharField(
+        label=_("Their label"),
+        max_length=60,
+        initial=_("Survivor A"),
+        help_text=_("A pseudonymous label used everywhere, e.g. “Survivor A”. Never a real name."),
+    )
+    name = forms.CharField(label=_("Name"), max_length=200, required=False)
+    date_of_birth = forms.DateField(label=_("Date of birth"), required=False, widget=_date_input())
+    phone = forms.CharField(label=_("Phone"), max_length=40, required=False)
+    email = forms.EmailField(label=_("Email"), max_length=254, required=False)
+    supervisor = forms.TypedChoiceField(label=_("Supervisor on the team"), coerce=int)
+
+    def __init__(self, *args: Any, supervisors: list[User], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.supervisors = {user.pk: user for user in supervisors}
+        choices = [("", _("Choose a supervisor")), *((u.pk, str(u)) for u in supervisors)]
+        self.fields["supervisor"].choices = choices  # type: ignore[attr-defined]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("reached_out_by") == ReachedOutBy.OTHER and not data.get("reached_out_other", "").strip():
+            self.add_error("reached_out_other", _("Say who reached out."))
+        return data
+
+    def chosen_supervisor(self) -> User:
+        return self.supervisors[self.cleaned_data["supervisor"]]
+
+
+def _story(label: StrOrPromise, hint: StrOrPromise, rows: int = 3, max_length: int = 2000) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        help_text=hint,
+        max_length=max_length,
+        required=False,
+        widget=forms.Textarea(attrs={"rows": rows}),
+    )
+
+
+def _choice(label: StrOrPromise, hint: StrOrPromise, choices: list[tuple[str, Any]]) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        label=label, help_text=hint, choices=choices, required=False, widget=forms.RadioSelect
+    )
+
+
+class IntakeForm(forms.Form):
+    """The intake, in plain words; every question may be left or answered "prefer not to say".
+
+    `version` is the intake's version the page was drawn from (0 when there is none yet)."""
+
+    version = forms.IntegerField(widget=forms.HiddenInput, min_value=0)
+    account = _story(
+        _("What happened, in the survivor's words"),
+        _("Write it as they tell it, in their words. Only what they choose to say. Kept encrypted."),
+        rows=8,
+        max_length=10000,
+    )
+    harm_types = forms.MultipleChoiceField(
+        label=_("Types of harm"),
+        help_text=_("Tick every kind they name. “Prefer not to say” is a full answer."),
+        choices=HarmType.choices,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+    )
+    harm_other = forms.CharField(label=_("Other harm, in a few words"), max_length=300, required=False)
+    first_happened = forms.CharField(
+        label=_("When it first happened"),
+        help_text=_("Rough is fine: “about three years ago”, “after the baby was born”."),
+        max_length=200,
+        required=False,
+    )
+    most_recent = forms.CharField(
+        label=_("The most recent time"),
+        help_text=_("Rough is fine: “last weekend”."),
+        max_length=200,
+        required=False,
+    )
+    frequency = _choice(_("How often"), _("As the survivor sees it."), Frequency.choices)
+    escalation = _choice(
+        _("Is it getting worse?"),
+        _("More often, or more dangerous, than before? Tell the safety advocate if yes."),
+        Escalation.choices,
+    )
+    children_in_home = _choice(
+        _("Are there children in the home?"),
+        _("Children are never asked to take part."),
+        YesNoPreferNot.choices,
+    )
+    children_exposure = _story(
+        _("What the children saw or heard"),
+        _("Only what the survivor chooses to say; it helps the children's safety plan."),
+    )
+    goals = _story(
+        _("What the survivor wants"),
+        _("In their words: what would help, what would feel like things are better."),
+    )
+    does_not_want = _story(
+        _("What the survivor does not want"),
+        _("Things the program must not do, e.g. “no police”, “don't contact my family”."),
+    )
+    languages_access = _story(
+        _("Languages and access needs"),
+        _("Languages they speak and read; interpreters, disability access, childcare, transport."),
+        rows=2,
+        max_length=1000,
+    )
+    referral_source = _choice(
+        _("How they heard of us"),
+        _("For the program's records, not for the survivor."),
+        ReferralSource.choices,
+    )
+
+    def answers(self) -> dict[str, Any]:
+        return {name: value for name, value in self.cleaned_data.items() if name != "version"}

@@ -12,7 +12,15 @@ from django.utils.functional import Promise
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from circlekeeper.cases.models import CaseEvent, ConsentKind, EventKind, ParticipantRole, Stage, Track
+from circlekeeper.cases.models import (
+    CaseEvent,
+    ConsentKind,
+    EventKind,
+    ParticipantRole,
+    ReachedOutBy,
+    Stage,
+    Track,
+)
 
 # The words for codes the apps above this one write on the case (Case.risk_level, and the facts of its history
 # lines). This app may not import them (ARCHITECTURE.md: imports never point up), so their labels are
@@ -90,11 +98,21 @@ FACT_NAMES: dict[str, Promise] = {
     "side": gettext_lazy("Pod"),
     "stance": gettext_lazy("Ally or barrier"),
     "tie": gettext_lazy("Tie"),
+    "reached_out_by": gettext_lazy("Who reached out"),
+    "record": gettext_lazy("Record"),
+}
+RECORDS: dict[str, Promise] = {
+    "participant": gettext_lazy("Participant"),
+    "note": gettext_lazy("Note"),
+    "consent": gettext_lazy("Consent"),
+    "meeting": gettext_lazy("Meeting"),
+    "track_choice": gettext_lazy("Choice of track"),
+    "plan_revision": gettext_lazy("Safety plan revision"),
 }
 # Facts that only identify a record (to link to it), never shown as words.
 LINK_FACTS = frozenset({"meeting"})
 # Events whose `previous` fact is a stage; on a track choice it is the previous track.
-STAGE_EVENTS = frozenset({EventKind.STAGE_CHANGED})
+STAGE_EVENTS = frozenset({EventKind.STAGE_CHANGED, EventKind.REOPENED})
 
 
 @dataclass(frozen=True)
@@ -120,6 +138,8 @@ def fact_words(name: str, value: object, kind: str = "") -> str:
         return _label(ConsentKind, code)
     if name == "role":
         return _label(ParticipantRole, code)
+    if name == "reached_out_by":
+        return _label(ReachedOutBy, code)
     if name == "level":
         return str(RISK_LEVELS.get(code, code)) if code else _("no level")
     if name == "reason":
@@ -134,6 +154,7 @@ def fact_words(name: str, value: object, kind: str = "") -> str:
         "side": POD_SIDES,
         "stance": STANCES,
         "tie": TIE_CHANGES,
+        "record": RECORDS,
     }
     if name in words:
         return str(words[name].get(code, code))

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime
 import uuid
+from typing import Any
 
 from django.db import models
 from django.db.models import Exists, OuterRef, Q
@@ -17,6 +18,25 @@ from circlekeeper.lib.fields import (
     EncryptedTextField,
 )
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
+
+
+class EnteredInError(models.Model):
+    """A record someone marked "entered in error": it stays (audited, shown struck through with who, when and
+    why) but counts nowhere any more. Never unmarked: a second mistake is corrected by recording it again."""
+
+    error_at = models.DateTimeField(_("entered in error"), null=True, blank=True, editable=False)
+    error_by = models.ForeignKey(
+        User, on_delete=models.PROTECT, null=True, blank=True, related_name="+", editable=False
+    )
+    # Why, in the team's words; it may name people, so encrypted like every narrative.
+    error_reason = EncryptedTextField(_("why it was entered in error"), blank=True, null=True, max_length=500)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def in_error(self) -> bool:
+        return self.error_at is not None
 
 
 class CaseStatus(models.TextChoices):
@@ -154,6 +174,171 @@ class Case(models.Model):
         return f"{prefix}{number:04d}"
 
 
+class ReachedOutBy(models.TextChoices):
+    """Who first reached out to the program about a case (PROTOCOL.md, stage 1)."""
+
+    SURVIVOR = "survivor", _("The survivor")
+    ALLY = "ally", _("An ally of the survivor (a friend, relative, neighbour)")
+    PERSON_WHO_CAUSED_HARM = "person_who_caused_harm", _("The person who caused harm")
+    COURT = "court", _("A court")
+    SHELTER = "shelter", _("A shelter")
+    OTHER = "other", _("Someone else")
+
+
+class Referral(models.Model):
+    """How a case began: who reached out and how the survivor may be reached safely (stage 1).
+
+    `form_token` comes from the page the referral was typed on: the same page sent twice (a double click,
+    a retry after a lost answer) finds the case it already opened instead of opening a second one.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="referral")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    reached_out_by = models.CharField(_("who reached out"), max_length=30, choices=ReachedOutBy.choices)
+    # Who, when "someone else" (an agency, a person): may identify them, so encrypted.
+    reached_out_other = EncryptedTextField(_("who, if someone else"), blank=True, null=True, max_length=200)
+    # How to reach the survivor without putting them at risk: a narrative, so encrypted.
+    safe_contact = EncryptedLongTextField(
+        _("how to reach the survivor safely"), blank=True, null=True, max_length=1000
+    )
+    form_token = models.UUIDField(editable=False)
+    created_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("referral")
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "form_token"], name="referral_form_token_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.case} · referral"
+
+
+class HarmType(models.TextChoices):
+    """Types of harm the survivor names at intake (PROTOCOL.md, stage 2)."""
+
+    PHYSICAL = "physical", _("Physical")
+    EMOTIONAL = "emotional", _("Emotional or verbal")
+    SEXUAL = "sexual", _("Sexual")
+    ECONOMIC = "economic", _("Economic (money, work, housing)")
+    SPIRITUAL = "spiritual", _("Spiritual or religious")
+    TECHNOLOGY = "technology", _("Technology-facilitated (phones, tracking, online)")
+    IMMIGRATION = "immigration", _("Immigration-related (papers, threats of deportation)")
+    OTHER = "other", _("Other")
+    PREFER_NOT = "prefer_not", _("Prefer not to say")
+
+
+class Frequency(models.TextChoices):
+    ONCE = "once", _("Once")
+    SOMETIMES = "sometimes", _("Now and then")
+    MONTHLY = "monthly", _("About monthly")
+    WEEKLY = "weekly", _("About weekly")
+    DAILY = "daily", _("Most days")
+    UNSURE = "unsure", _("Not sure")
+    PREFER_NOT = "prefer_not", _("Prefer not to say")
+
+
+class Escalation(models.TextChoices):
+    WORSE = "worse", _("Getting worse or more often")
+    SAME = "same", _("About the same")
+    LESS = "less", _("Less than before")
+    UNSURE = "unsure", _("Not sure")
+    PREFER_NOT = "prefer_not", _("Prefer not to say")
+
+
+class YesNoPreferNot(models.TextChoices):
+    YES = "yes", _("Yes")
+    NO = "no", _("No")
+    PREFER_NOT = "prefer_not", _("Prefer not to say")
+
+
+class ReferralSource(models.TextChoices):
+    SELF = "self", _("They found us themselves")
+    FRIEND_FAMILY = "friend_family", _("A friend or relative")
+    COMMUNITY = "community", _("A community or faith group")
+    SHELTER = "shelter", _("A shelter or advocacy program")
+    COURT = "court", _("A court or probation")
+    POLICE = "police", _("The police")
+    HEALTH = "health", _("A health or counselling service")
+    SCHOOL = "school", _("A school")
+    OTHER = "other", _("Other")
+    PREFER_NOT = "prefer_not", _("Prefer not to say")
+
+
+# The intake's answers that hold what the survivor said: encrypted, and erased by the narrative retention rule.
+INTAKE_NARRATIVES = (
+    "account",
+    "harm_other",
+    "first_happened",
+    "most_recent",
+    "children_exposure",
+    "goals",
+    "does_not_want",
+    "languages_access",
+)
+
+
+class Intake(models.Model):
+    """Getting clear (PROTOCOL.md, stage 2): what happened, in the survivor's words, and what they want.
+
+    Every answer may be "prefer not to say". What the survivor said is a narrative and is encrypted; the coded
+    answers (types of harm, how often, escalation) are kept in clear for the team's work and evaluation.
+    `version` is raised by every save: a second editor working from an older page is refused.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.OneToOneField(Case, on_delete=models.CASCADE, related_name="intake")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    account = EncryptedLongTextField(_("what happened, in the survivor's words"), blank=True, null=True)
+    harm_types = models.JSONField(_("types of harm"), default=list, blank=True)
+    harm_other = EncryptedTextField(_("other harm"), blank=True, null=True, max_length=300)
+    first_happened = EncryptedTextField(_("when it first happened"), blank=True, null=True, max_length=200)
+    most_recent = EncryptedTextField(_("the most recent time"), blank=True, null=True, max_length=200)
+    frequency = models.CharField(_("how often"), max_length=20, choices=Frequency.choices, blank=True)
+    escalation = models.CharField(_("getting worse?"), max_length=20, choices=Escalation.choices, blank=True)
+    children_in_home = models.CharField(
+        _("children in the home"), max_length=20, choices=YesNoPreferNot.choices, blank=True
+    )
+    children_exposure = EncryptedLongTextField(
+        _("what the children saw or heard"), blank=True, null=True, max_length=2000
+    )
+    goals = EncryptedLongTextField(_("what the survivor wants"), blank=True, null=True, max_length=2000)
+    does_not_want = EncryptedLongTextField(
+        _("what the survivor does not want"), blank=True, null=True, max_length=2000
+    )
+    languages_access = EncryptedLongTextField(
+        _("languages and access needs"), blank=True, null=True, max_length=1000
+    )
+    referral_source = models.CharField(
+        _("how they heard of us"), max_length=20, choices=ReferralSource.choices, blank=True
+    )
+    version = models.PositiveIntegerField(default=1, editable=False)
+    updated_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("intake")
+
+    def __str__(self) -> str:
+        # Never the account: an intake may be printed in a log or an error page.
+        return f"{self.case} · intake v{self.version}"
+
+    @property
+    def recorded(self) -> bool:
+        """What the intake gate asks: the account, or the types of harm ("prefer not to say" is an answer)."""
+        return bool((self.account or "").strip() or self.harm_types)
+
+    @property
+    def harm_type_labels(self) -> list[str]:
+        return [str(HarmType(code).label) for code in self.harm_types if code in HarmType.values]
+
+
 class CaseAssignmentQuerySet(OrganizationScopedQuerySet):
     pass
 
@@ -184,7 +369,7 @@ class CaseNoteQuerySet(OrganizationScopedQuerySet):
     pass
 
 
-class CaseNote(models.Model):
+class CaseNote(EnteredInError):
     """A note by a team member on a case; the text is encrypted."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -223,11 +408,33 @@ class ParticipantQuerySet(OrganizationScopedQuerySet):
         return self.filter(role=ParticipantRole.SURVIVOR)
 
 
+# Typed loosely, as `ParticipantQuerySet.as_manager()` was, so pages may hang figures on the rows they list.
+_CountingBase: Any = models.Manager.from_queryset(ParticipantQuerySet)
+
+
+class CountingParticipantManager(_CountingBase):
+    """The participants who count: a participant entered in error is left out of every gate, list, dashboard
+    and count that reads participants through the model (and `case.participants`), by construction.
+    `Participant.everyone` still finds them, to show them struck through."""
+
+    def get_queryset(self) -> ParticipantQuerySet:
+        return ParticipantQuerySet(self.model, using=self._db).filter(error_at__isnull=True)
+
+
 # Whose side each role is on: the survivor's private information never reaches the other side (PROTOCOL.md).
 HARM_SIDE = (ParticipantRole.PERSON_WHO_CAUSED_HARM, ParticipantRole.HARM_SUPPORTER)
 
 
-class Participant(models.Model):
+# Who the first participant of a referral may be: the survivor, or whoever reached out (PROTOCOL.md, stage 1).
+REFERRAL_FIRST_ROLES = (
+    ParticipantRole.SURVIVOR,
+    ParticipantRole.SURVIVOR_SUPPORTER,
+    ParticipantRole.PERSON_WHO_CAUSED_HARM,
+    ParticipantRole.COMMUNITY_MEMBER,
+)
+
+
+class Participant(EnteredInError):
     """A person in a case, known everywhere by a pseudonymous label; identifying details are encrypted."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -260,7 +467,8 @@ class Participant(models.Model):
     details_version = models.PositiveIntegerField(default=1, editable=False)
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
-    objects = ParticipantQuerySet.as_manager()
+    objects = CountingParticipantManager()
+    everyone = ParticipantQuerySet.as_manager()
 
     class Meta:
         verbose_name = _("participant")
@@ -329,10 +537,10 @@ class HowGiven(models.TextChoices):
 
 class ConsentQuerySet(OrganizationScopedQuerySet):
     def current(self) -> ConsentQuerySet:
-        return self.filter(revoked_at__isnull=True)
+        return self.filter(revoked_at__isnull=True, error_at__isnull=True)
 
 
-class Consent(models.Model):
+class Consent(EnteredInError):
     """One consent a participant gave, dated, written or oral; revoked at once, never edited or deleted."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -363,7 +571,7 @@ class Consent(models.Model):
 
     @property
     def is_current(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and self.error_at is None
 
 
 class ContactChannel(models.TextChoices):
@@ -435,7 +643,7 @@ class ContactRules(models.Model):
         return [str(Weekday(d).label) for d in sorted(self.days) if d in Weekday.values]
 
 
-class TrackChoice(models.Model):
+class TrackChoice(EnteredInError):
     """One choice of track by the survivor, after a staff member explained every track. Never changed."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
@@ -467,6 +675,10 @@ class TrackChoice(models.Model):
 class EventKind(models.TextChoices):
     """What the case history records. The apps above `cases` add theirs here, so one history tells it all."""
 
+    REFERRAL_RECEIVED = "case.referral", _("Referral received: the case was opened")
+    INTAKE_SAVED = "case.intake", _("Intake recorded or changed")
+    ENTERED_IN_ERROR = "case.entered_in_error", _("Marked as entered in error")
+    REOPENED = "protocol.reopened", _("Case reopened")
     PARTICIPANT_ADDED = "participant.added", _("Participant added")
     DETAILS_CHANGED = "participant.details", _("Identifying details changed")
     CONSENT_GIVEN = "consent.given", _("Consent recorded")

@@ -1,6 +1,7 @@
 """Retention (SECURITY.md 10): each organization's rules for erasing what it recorded once a case is closed.
 
-Two rules, each optional: a case's narratives (its summary and every note) are erased `narrative_months`
+Two rules, each optional: a case's narratives (its summary, every note, and what the survivor said at intake)
+are erased `narrative_months`
 calendar months after it closed, and the whole case, with everything that hangs off it, `case_years` years
 after it closed. Only cases that are closed, withdrawn or referred out, with a closing date, are ever touched.
 
@@ -16,17 +17,19 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import models, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from circlekeeper.accounts.models import Organization
 from circlekeeper.cases.models import (
+    INTAKE_NARRATIVES,
     Case,
     CaseNote,
     CaseQuerySet,
     CaseStatus,
+    Intake,
     PurgeTombstone,
     RetentionPolicy,
 )
@@ -253,7 +256,11 @@ def _apply_rules(
         # Whole cases go first, so the narrative rule never counts what the case rule erases.
         closed = closed.filter(closed_on__gt=cutoff)
     if narrative_months is not None:
-        has_narratives = Q(summary__isnull=False) | Exists(CaseNote.objects.filter(case_id=OuterRef("pk")))
+        has_narratives = (
+            Q(summary__isnull=False)
+            | Exists(CaseNote.objects.filter(case_id=OuterRef("pk")))
+            | Exists(_intakes_with_narratives().filter(case_id=OuterRef("pk")))
+        )
         expired = closed.filter(has_narratives, closed_on__lte=months_before(today, narrative_months))
         rule = narrative_rule(narrative_months)
         narratives = _count(expired, rule, whole_cases=False) if dry_run else _erase_narratives(expired, rule)
@@ -264,9 +271,18 @@ def _count(expired: CaseQuerySet, rule: str, *, whole_cases: bool) -> RuleCounts
     return RuleCounts(
         rule,
         cases=expired.count() if whole_cases else 0,
-        narratives=expired.filter(summary__isnull=False).count(),
+        narratives=expired.filter(summary__isnull=False).count()
+        + _intakes_with_narratives().filter(case__in=expired).count(),
         notes=CaseNote.objects.filter(case__in=expired).count(),
     )
+
+
+def _intakes_with_narratives() -> models.QuerySet[Intake]:
+    """Intakes still holding anything the survivor said (the account, goals, what the children saw...)."""
+    held = Q()
+    for name in INTAKE_NARRATIVES:
+        held |= Q(**{f"{name}__isnull": False})
+    return Intake.objects.filter(held)
 
 
 def _pk_batches(cases: CaseQuerySet) -> Iterator[list[int]]:
@@ -296,6 +312,11 @@ def _erase_narratives(expired: CaseQuerySet, rule: str) -> RuleCounts:
     for pks in _pk_batches(expired):
         # None needs no encryption, so one UPDATE per batch clears the summaries without reading them.
         narratives += Case.objects.filter(pk__in=pks, summary__isnull=False).update(summary=None)
+        narratives += (
+            _intakes_with_narratives()
+            .filter(case_id__in=pks)
+            .update(**dict.fromkeys(INTAKE_NARRATIVES, None))
+        )
         _total, deleted = CaseNote.objects.filter(case_id__in=pks).delete()
         notes += deleted.get(CaseNote._meta.label, 0)
     return RuleCounts(rule, narratives=narratives, notes=notes)

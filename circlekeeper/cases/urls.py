@@ -6,10 +6,12 @@ app_name = "cases"
 
 urlpatterns = [
     path("", views.case_list, name="list"),
+    path("new/", views.referral_new, name="referral_new"),
     path("<int:case_id>/", views.case_detail, name="detail"),
     path("retention/", retention_views.retention_policy, name="retention"),
     path("known/", views.known, name="known"),
     path("<int:case_id>/notes/", views.note_add, name="note_add"),
+    path("<int:case_id>/intake/", views.intake, name="intake"),
     path("<int:case_id>/participants/add/", views.participant_add, name="participant_add"),
     path(
         "<int:case_id>/participants/<int:participant_id>/",

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+import uuid
 from typing import Any
 
 from django.conf import settings
@@ -18,7 +19,8 @@ from django.views.decorators.http import require_POST
 
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import CASE_ROLES, User
-from circlekeeper.cases import choice, disclosure, services, worklist
+from circlekeeper.cases import choice, disclosure, referral, services, worklist
+from circlekeeper.cases import intake as intake_services
 from circlekeeper.cases import participants as participant_services
 from circlekeeper.cases.access import (
     case_worker_context,
@@ -37,10 +39,12 @@ from circlekeeper.cases.forms import (
     CompelledDisclosureForm,
     ConsentForm,
     ContactRulesForm,
+    IntakeForm,
     KnownLookupForm,
     NoteForm,
     ParticipantDetailsForm,
     ParticipantForm,
+    ReferralForm,
     ReleaseForm,
     TrackChoiceForm,
     WithdrawConsentForm,
@@ -55,6 +59,7 @@ from circlekeeper.cases.models import (
     ContactRules,
     EventKind,
     HowGiven,
+    Intake,
     Participant,
     ParticipantRole,
     ReleaseOfInformation,
@@ -149,6 +154,80 @@ def _risk_check(case: Case) -> CaseEvent | None:
     )
 
 
+@login_required
+def referral_new(request: HttpRequest) -> HttpResponse:
+    """A new referral: who reached out, the first participant and the team; "already known?" first."""
+    context = case_worker_context(request)
+    organization = context.organization
+    assert organization is not None  # case_worker_context refuses anyone without one
+    user: User = request.user  # type: ignore[assignment]
+    supervisors = referral.supervisors_of(organization)
+    data = request.POST.copy() if request.method == "POST" else None
+    form = ReferralForm(data, supervisors=supervisors, initial={"form_token": uuid.uuid4()})
+    page: dict[str, Any] = {"form": form, "supervisors": supervisors}
+    if data is None or not form.is_valid():
+        return render(request, "cases/referral_form.html", page, status=400 if data is not None else 200)
+    fields = form.cleaned_data
+    person = referral.FirstPerson(
+        role=fields["first_role"],
+        label=fields["first_label"],
+        name=fields["name"],
+        date_of_birth=fields["date_of_birth"],
+        phone=fields["phone"],
+        email=fields["email"],
+    )
+    digest = referral.lookup_digest(user=user, person=person)
+    if person.typed and fields["checked"] != digest:
+        # What was typed is looked up before anything is created; the page comes back with the answer.
+        matches = participant_services.already_known(
+            organization=organization,
+            team_case_ids=cases_for(context).values_list("pk", flat=True),
+            name=person.name,
+            date_of_birth=person.date_of_birth,
+            phone=person.phone,
+            email=person.email,
+        )
+        audit(request, action=Action.KNOWN_LOOKUP)
+        data["checked"] = digest
+        page["form"] = ReferralForm(data, supervisors=supervisors)
+        page.update(
+            looked=True,
+            on_team=[match for match in matches if match.on_team],
+            elsewhere=sum(1 for match in matches if not match.on_team),
+        )
+        return render(request, "cases/referral_form.html", page)
+    try:
+        case, created = referral.open_referral(
+            organization=organization,
+            by=user,
+            supervisor=form.chosen_supervisor(),
+            reached_out_by=fields["reached_out_by"],
+            reached_out_other=fields["reached_out_other"],
+            safe_contact=fields["safe_contact"],
+            first=person,
+            form_token=fields["form_token"],
+        )
+    except ValidationError as exc:
+        add_service_errors(form, exc)
+        return render(request, "cases/referral_form.html", page, status=400)
+    if not created:
+        return redirect("cases:detail", case.pk)  # the same page sent again: the case it opened
+    audit(request, action=Action.CASE_OPEN, object_type="case", object_id=case.pk)
+    if person.role == ParticipantRole.SURVIVOR:
+        messages.success(
+            request,
+            _("Referral %(reference)s opened. Offer the survivor the immediate-danger screen now.")
+            % {"reference": case.reference},
+        )
+        return redirect("safety:case", case.pk)
+    messages.success(
+        request,
+        _("Referral %(reference)s opened. Add the survivor, then offer them the immediate-danger screen.")
+        % {"reference": case.reference},
+    )
+    return redirect("cases:participant_add", case.pk)
+
+
 def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, Any]:
     today = timezone.localdate()
     participants = list(
@@ -166,7 +245,12 @@ def _detail_context(case: Case, note_form: NoteForm | None = None) -> dict[str, 
         "risk_level": RISK_LEVELS.get(case.risk_level, case.risk_level),
         "risk_check": _risk_check(case),
         "team": list(case.assignments.select_related("user").order_by("role", "user__display_name")),
-        "notes": list(case.notes.select_related("author").order_by("-created_at", "-id")[:NOTES_SHOWN]),
+        "notes": list(
+            case.notes.select_related("author", "error_by").order_by("-created_at", "-id")[:NOTES_SHOWN]
+        ),
+        "participants_in_error": list(
+            Participant.everyone.filter(case=case, error_at__isnull=False).select_related("error_by")
+        ),
         "participants": participants,
         "tasks": list(case.tasks.filter(done_at__isnull=True).select_related("participant")),
         "history": [describe_event(event) for event in events],
@@ -180,6 +264,37 @@ def case_detail(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_case_for(request, case_id)
     audit(request, action=Action.CASE_VIEW, object_type="case", object_id=case.pk)
     return render(request, "cases/case_detail.html", _detail_context(case))
+
+
+@login_required
+def intake(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The intake (stage 2): what happened in the survivor's words, the kinds of harm, what they want."""
+    case = get_case_for(request, case_id)
+    current = Intake.objects.filter(case=case).first()
+    initial: dict[str, Any] = {"version": current.version if current else 0}
+    if current is not None:
+        initial.update({name: getattr(current, name) for name in intake_services.INTAKE_FIELDS})
+    form = IntakeForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            saved = intake_services.save_intake(
+                case=case,
+                version=form.cleaned_data["version"],
+                by=request.user,  # type: ignore[arg-type]
+                **form.answers(),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            audit(request, action=Action.INTAKE_SAVE, object_type="intake", object_id=saved.pk)
+            messages.success(request, _("Intake saved."))
+            return redirect("cases:intake", case.pk)
+    # The page shows what the survivor said (decrypted): a read of the case, recorded as one.
+    audit(request, action=Action.INTAKE_VIEW, object_type="case", object_id=case.pk)
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "cases/intake_form.html", {"case": case, "form": form, "intake": current}, status=status
+    )
 
 
 @login_required
@@ -224,7 +339,7 @@ def _participant_page(participant: Participant, anchor: str = "") -> str:
 @login_required
 def participant_detail(request: HttpRequest, case_id: int, participant_id: int) -> HttpResponse:
     participant = get_participant_for(request, case_id, participant_id)
-    consents = list(participant.consents.select_related("recorded_by", "revoked_by"))
+    consents = list(participant.consents.select_related("recorded_by", "revoked_by", "error_by"))
     rules = ContactRules.objects.filter(participant=participant).select_related("updated_by").first()
     context = {
         "case": participant.case,
@@ -436,7 +551,9 @@ def track_choice(request: HttpRequest, case_id: int) -> HttpResponse:
             audit(request, action=Action.TRACK_CHOOSE, object_type="track_choice", object_id=made.pk)
             messages.success(request, _("Recorded: %(track)s.") % {"track": made.get_track_display()})
             return redirect(reverse("cases:track_choice", args=[case.pk]) + "#history")
-    history = TrackChoice.objects.filter(case=case).select_related("explained_by", "recorded_by", "survivor")
+    history = TrackChoice.objects.filter(case=case).select_related(
+        "explained_by", "recorded_by", "survivor", "error_by"
+    )
     context = {
         "case": case,
         "form": form,

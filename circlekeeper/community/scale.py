@@ -84,7 +84,9 @@ from circlekeeper.cases.models import (
     ContactChannel,
     ContactRules,
     EventKind,
+    HarmType,
     HowGiven,
+    Intake,
     Participant,
     ParticipantRole,
     Stage,
@@ -243,6 +245,7 @@ STEP_NOTE = "Demo: he talks about what he did without blaming her."
 CHECKIN_NOTE = "Demo: reported at the weekly check-in."
 HOLD_LIFT_REASON = "Demo: talked it through with her; the new check is below high and she wants to go on."
 CODE_WORD = "Demo code word: ask about the book club"
+INTAKE_ACCOUNT = "Demo: in her words, shouting most weeks, and he took her phone."
 
 
 # --- what is shared by every case ----------------------------------------------------------------------------
@@ -360,6 +363,7 @@ WRITE_ORDER: list[type[models.Model]] = [
     Consent,
     ContactRules,
     TrackChoice,
+    Intake,
     Response,
     SafetyCheck,
     SafetyPlan,
@@ -703,6 +707,7 @@ class Story:
                 acts.append(lambda at, room: self.check(at, RiskLevel.LOW, screen=True))
         elif stage == Stage.INTAKE:
             if some:
+                acts.append(self.intake)
                 acts.append(lambda at, room: self.check(at, RiskLevel.LOW))
             if self.track_chosen:
                 acts.append(self.choose_track)
@@ -765,6 +770,22 @@ class Story:
                 )
             )
             self.event(EventKind.CONTACT_RULES, at, self.team.keeper, participant=participant.label)
+
+    def intake(self, at: datetime.datetime, room: datetime.timedelta) -> None:
+        """The intake as cases.intake.save_intake records it: the kinds of harm, and her account."""
+        self.add(
+            new(
+                Intake,
+                organization_id=self.org,
+                case=self.case,
+                account=INTAKE_ACCOUNT,
+                harm_types=[HarmType.EMOTIONAL, HarmType.PHYSICAL]
+                if self.rng.random() < 0.6
+                else [HarmType.EMOTIONAL],
+                updated_by=self.team.advocate,
+                updated_at=at,
+            )
+        )
 
     def choose_track(self, at: datetime.datetime, room: datetime.timedelta) -> None:
         self.choice = self.add(

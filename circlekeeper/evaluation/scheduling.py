@@ -471,6 +471,14 @@ def end_enrollment(*, enrollment: Enrollment, by: User | None, now: datetime.dat
     )
 
 
+def participant_entered_in_error(*, participant: Participant, by: User | None) -> int:
+    """A participant entered in error is never asked anything: their questionnaires still to come are cancelled
+    (settings.PARTICIPANT_IN_ERROR_HANDLERS). Returns how many."""
+    return Timepoint.objects.filter(
+        participant=participant, status__in=(TimepointStatus.SCHEDULED, TimepointStatus.OPEN)
+    ).update(status=TimepointStatus.CANCELLED)
+
+
 # --- making rows ---------------------------------------------------------------------------------------------
 
 

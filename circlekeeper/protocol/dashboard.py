@@ -159,12 +159,15 @@ def waiting_approvals(context: StaffContext, now: datetime.datetime) -> tuple[Li
         role=ParticipantRole.SAFETY_MONITOR,
         consents__kind=ConsentKind.TAKE_PART,
         consents__revoked_at=None,
+        consents__error_at=None,
     )
     held_with_survivor = Invitation.objects.filter(
         meeting__case_id=OuterRef("pk"),
         meeting__kind=MeetingKind.PREPARATION,
         meeting__status=MeetingStatus.HELD,
+        meeting__error_at=None,
         participant__role=ParticipantRole.SURVIVOR,
+        participant__error_at=None,
         attended=True,
     )
     candidates = (

@@ -19,11 +19,13 @@ from circlekeeper.accounts.models import Membership, Organization, Role, User
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.demo import ORGANIZATIONS
 from circlekeeper.cases.disclosure import add_participant
+from circlekeeper.cases.intake import save_intake
 from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
     CaseStatus,
     ConsentKind,
+    HarmType,
     HowGiven,
     Participant,
     ParticipantRole,
@@ -125,6 +127,15 @@ class _Story:
         self.check("immediate_danger")
         self.advance()  # to intake
         if target > order.index(Stage.INTAKE):
+            save_intake(
+                case=self.case,
+                version=0,
+                by=self.advocate,
+                account="Demo: in her words, months of shouting and one push in the kitchen.",
+                harm_types=[HarmType.EMOTIONAL, HarmType.PHYSICAL],
+                goals="Demo: she wants it to stop and to keep the family talking.",
+                does_not_want="Demo: no police.",
+            )
             self.check()
             if self.case.track != scene.track:
                 choose_track(

@@ -176,3 +176,26 @@ class AcknowledgmentForm(forms.Form):
 
     def chosen(self) -> Participant:
         return self.people[self.cleaned_data["participant"]]
+
+
+class EnteredInErrorForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why it was entered in error"),
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("E.g. “added twice”, “recorded on the wrong case”. The team sees it, with your name."),
+    )
+
+
+class ReopenForm(forms.Form):
+    reason = forms.CharField(
+        label=_("Why the case is reopened"), max_length=REASON_MAX, widget=forms.Textarea(attrs={"rows": 3})
+    )
+    survivor_request = forms.CharField(
+        label=_("The survivor's request (for a withdrawn case)"),
+        required=False,
+        max_length=REASON_MAX,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text=_("What the survivor asked, when and how. A withdrawn case reopens only at their request."),
+    )
+    stage = forms.ChoiceField(label=_("Reopen at the stage"), choices=Stage.choices)

@@ -22,6 +22,7 @@ from circlekeeper.cases.models import (
     CaseTask,
     ConsentKind,
     EventKind,
+    Intake,
     Participant,
     ParticipantRole,
     Stage,
@@ -83,7 +84,11 @@ def _survivors(case: Case) -> list[Participant]:
 def _consenting(case: Case, *roles: str) -> list[Participant]:
     return list(
         case.participants.filter(
-            role__in=roles, consents__kind=ConsentKind.TAKE_PART, consents__revoked_at=None, barrier=False
+            role__in=roles,
+            consents__kind=ConsentKind.TAKE_PART,
+            consents__revoked_at=None,
+            consents__error_at=None,
+            barrier=False,
         )
         .distinct()
         .order_by("id")
@@ -93,7 +98,10 @@ def _consenting(case: Case, *roles: str) -> list[Participant]:
 def _latest_survivor_check(case: Case, *, kind: str | None = None) -> SafetyCheck | None:
     # The organization too, so the (organization, case, checked_at) index gives the newest first without a sort.
     checks = SafetyCheck.objects.filter(
-        organization_id=case.organization_id, case=case, participant__role=ParticipantRole.SURVIVOR
+        organization_id=case.organization_id,
+        case=case,
+        participant__role=ParticipantRole.SURVIVOR,
+        participant__error_at__isnull=True,
     ).exclude(level="")
     if kind:
         checks = checks.filter(kind=kind)
@@ -146,7 +154,9 @@ def _held_with(case: Case, kind: str, roles: tuple[str, ...]) -> datetime.dateti
             meeting__case=case,
             meeting__kind=kind,
             meeting__status=MeetingStatus.HELD,
+            meeting__error_at__isnull=True,
             participant__role__in=roles,
+            participant__error_at__isnull=True,
             attended=True,
         )
         .select_related("meeting")
@@ -197,6 +207,17 @@ def stage_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
                 )
             )
     elif stage == Stage.INTAKE:
+        intake = Intake.objects.filter(case=case).first()
+        conditions.append(
+            Condition(
+                "intake",
+                _(
+                    "What happened, in the survivor's words, or the types of harm (“prefer not to say” counts)"
+                ),
+                intake is not None and intake.recorded,
+                url=("cases:intake", (case.pk,)),
+            )
+        )
         full = _latest_survivor_check(case, kind=CheckKind.FULL)
         conditions.append(
             Condition(
@@ -243,7 +264,9 @@ def stage_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
             Track.INDIRECT_DIALOGUE: (MeetingKind.SHUTTLE,),
             Track.COMMUNITY_ACCOUNTABILITY: (MeetingKind.POD,),
         }.get(Track(case.track) if case.track else Track.SUPPORT_ONLY, ())
-        held = case.meetings.filter(kind__in=wanted, status=MeetingStatus.HELD).exists()
+        held = case.meetings.filter(
+            kind__in=wanted, status=MeetingStatus.HELD, error_at__isnull=True
+        ).exists()
         conditions.append(
             Condition(
                 "dialogue_held",
@@ -283,7 +306,10 @@ def stage_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
             .first()
         )
         exit_check = SafetyCheck.objects.filter(
-            case=case, participant__role=ParticipantRole.SURVIVOR, kind=CheckKind.FULL
+            case=case,
+            participant__role=ParticipantRole.SURVIVOR,
+            participant__error_at__isnull=True,
+            kind=CheckKind.FULL,
         ).exclude(level="")
         if entered:
             exit_check = exit_check.filter(checked_at__gte=entered)
@@ -314,7 +340,13 @@ def _preparation_conditions(case: Case) -> list[Condition]:
     harm_side = (ParticipantRole.PERSON_WHO_CAUSED_HARM,)
     with_survivor = _held_with(case, MeetingKind.PREPARATION, survivor_side)
     with_harm = _held_with(case, MeetingKind.PREPARATION, harm_side)
-    acknowledged = Acknowledgment.objects.filter(case=case).order_by("recorded_at").first()
+    acknowledged = (
+        Acknowledgment.objects.filter(
+            case=case, meeting__error_at__isnull=True, participant__error_at__isnull=True
+        )
+        .order_by("recorded_at")
+        .first()
+    )
     return [
         Condition(
             "prep_survivor",
@@ -391,6 +423,8 @@ LAPSING_EVENTS = (
     EventKind.CONSENT_WITHDRAWN,
     EventKind.TRACK_CHOSEN,
     EventKind.WITHDRAWN,
+    EventKind.REOPENED,
+    EventKind.ENTERED_IN_ERROR,
 )
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import Organization, User
-from circlekeeper.cases.models import Case, Participant, Stage
+from circlekeeper.cases.models import Case, EnteredInError, Participant, Stage
 from circlekeeper.lib.fields import EncryptedLongTextField, EncryptedTextField
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
 
@@ -23,6 +23,7 @@ class TransitionKind(models.TextChoices):
     WITHDRAW = "withdraw", _("The survivor withdrew")
     REFER_OUT = "refer_out", _("Referred out")
     CLOSE = "close", _("Closed")
+    REOPEN = "reopen", _("Reopened")
 
 
 class Transition(models.Model):
@@ -87,7 +88,7 @@ class MeetingQuerySet(OrganizationScopedQuerySet):
         return self.filter(status=MeetingStatus.HELD)
 
 
-class Meeting(models.Model):
+class Meeting(EnteredInError):
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
     case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="meetings")
     uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)

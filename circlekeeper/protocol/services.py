@@ -137,7 +137,7 @@ def _finish(
     return transition
 
 
-def _stop_the_other_side(case: Case, *, by: User, why: str) -> None:
+def stop_the_other_side(case: Case, *, by: User, why: str) -> None:
     """Cancel every scheduled meeting with the other side, revoke their open links, void what is in progress."""
     policy.cascade(case, why, by=by)
 
@@ -161,7 +161,7 @@ def withdraw(*, case: Case, by: User, reason: str = "") -> Transition:
     transition = _finish(
         locked, kind=TransitionKind.WITHDRAW, status=CaseStatus.WITHDRAWN, by=by, reason=reason
     )
-    _stop_the_other_side(locked, by=by, why="withdrawn")
+    stop_the_other_side(locked, by=by, why="withdrawn")
     case.status = locked.status
     return transition
 
@@ -183,7 +183,7 @@ def refer_out(*, case: Case, by: User, referred_to: str, reason: str) -> Transit
         reason=reason,
         referred_to=referred_to,
     )
-    _stop_the_other_side(locked, by=by, why="referred_out")
+    stop_the_other_side(locked, by=by, why="referred_out")
     case.status = locked.status
     return transition
 

@@ -35,6 +35,8 @@ GROUP_KINDS: dict[str, tuple[str, ...]] = {
         EventKind.WITHDRAWN,
         EventKind.REFERRED_OUT,
         EventKind.CLOSED,
+        EventKind.REFERRAL_RECEIVED,
+        EventKind.REOPENED,
     ),
     KindGroup.SAFETY: (
         EventKind.CHECK_RECORDED,
@@ -61,7 +63,13 @@ GROUP_KINDS: dict[str, tuple[str, ...]] = {
         EventKind.ACKNOWLEDGED,
         EventKind.APPROVED,
     ),
-    KindGroup.PARTICIPANTS: (EventKind.PARTICIPANT_ADDED, EventKind.DETAILS_CHANGED, EventKind.LINK_REVOKED),
+    KindGroup.PARTICIPANTS: (
+        EventKind.PARTICIPANT_ADDED,
+        EventKind.DETAILS_CHANGED,
+        EventKind.LINK_REVOKED,
+        EventKind.INTAKE_SAVED,
+        EventKind.ENTERED_IN_ERROR,
+    ),
     KindGroup.ACCOUNTABILITY: (
         EventKind.POD_CHANGED,
         EventKind.AGREEMENT_DRAFTED,
@@ -146,6 +154,11 @@ def record_url(event: CaseEvent, participants: dict[str, int]) -> str | None:
         return reverse("cases:participant_detail", args=[case_id, participant_id])
     if event.kind == EventKind.TRACK_CHOSEN:
         return reverse("cases:track_choice", args=[case_id])
+    if event.kind == EventKind.INTAKE_SAVED:
+        return reverse("cases:intake", args=[case_id])
+    if event.kind == EventKind.ENTERED_IN_ERROR:
+        # The record stays, struck through, on the case page (a participant's own page no longer opens).
+        return reverse("cases:detail", args=[case_id])
     # The apps above this one own these records; their pages are named, never imported.
     if event.kind == EventKind.POD_CHANGED:
         return reverse("support:pods", args=[case_id])

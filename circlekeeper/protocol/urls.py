@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circlekeeper.protocol import timeline_views, views
+from circlekeeper.protocol import correction_views, timeline_views, views
 
 app_name = "protocol"
 
@@ -22,6 +22,29 @@ urlpatterns = [
     path(f"{_MEETING}acknowledgment/", views.acknowledge, name="acknowledge"),
     path(f"{_CASE}timeline/", timeline_views.timeline, name="timeline"),
     path(f"{_CASE}timeline/more/", timeline_views.timeline_more, name="timeline_more"),
+    path(f"{_CASE}reopen/", correction_views.reopen, name="reopen"),
+    path(
+        f"{_CASE}participants/<int:participant_id>/entered-in-error/",
+        correction_views.participant_error,
+        name="participant_error",
+    ),
+    path(
+        f"{_CASE}consents/<int:consent_id>/entered-in-error/",
+        correction_views.consent_error,
+        name="consent_error",
+    ),
+    path(f"{_MEETING}entered-in-error/", correction_views.meeting_error, name="meeting_error"),
+    path(f"{_CASE}notes/<int:note_id>/entered-in-error/", correction_views.note_error, name="note_error"),
+    path(
+        f"{_CASE}track-choices/<int:choice_id>/entered-in-error/",
+        correction_views.choice_error,
+        name="choice_error",
+    ),
+    path(
+        f"{_CASE}participants/<int:participant_id>/plan/revisions/<int:number>/entered-in-error/",
+        correction_views.plan_revision_error,
+        name="plan_revision_error",
+    ),
     path("calendar/", views.calendar, name="calendar"),
     path("calendar/<str:token>.ics", views.calendar_feed, name="calendar_feed"),
 ]

@@ -122,6 +122,8 @@ def _case_context(
         "reason_required": case.stage == Stage.MONITORING,
         "joint": _rows(gates.joint_gate(case)) if joint else None,
         "may_approve": joint and is_supervisor_of(_user(request), case),
+        "may_reopen": case.status in (CaseStatus.CLOSED, CaseStatus.WITHDRAWN)
+        and is_supervisor_of(_user(request), case),
     }
 
 
@@ -151,6 +153,11 @@ def advance(request: HttpRequest, case_id: int) -> HttpResponse:
     case = get_case_for(request, case_id)
     form = AdvanceForm(request.POST)
     refused, status = None, 400
+    closing = case.status == CaseStatus.OPEN and case.stage == Stage.CLOSURE
+    unconfirmed = request.POST.get("confirm") != "yes"
+    if form.is_valid() and closing and unconfirmed and not gates.unmet(gates.stage_conditions(case)):
+        # Closing cannot be undone but by a supervisor's reopening: say so, and ask once more (no JS needed).
+        return render(request, "protocol/close_confirm.html", {"case": case, "form": form})
     if form.is_valid():
         try:
             transition = services.advance(

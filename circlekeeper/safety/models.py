@@ -10,7 +10,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.models import Organization, User
-from circlekeeper.cases.models import Case, Participant
+from circlekeeper.cases.models import Case, EnteredInError, Participant
 from circlekeeper.instruments.models import Instrument, Response
 from circlekeeper.lib.fields import EncryptedLongTextField
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
@@ -62,7 +62,8 @@ class RiskInstrument(models.Model):
 
 class SafetyCheckQuerySet(OrganizationScopedQuerySet):
     def of_survivors(self) -> SafetyCheckQuerySet:
-        return self.filter(participant__role="survivor")
+        # Not of a "survivor" entered in error: their checks count nowhere.
+        return self.filter(participant__role="survivor", participant__error_at__isnull=True)
 
 
 class SafetyCheck(models.Model):
@@ -242,10 +243,13 @@ class SafetyPlan(models.Model):
         return f"{self.participant} · safety plan r{self.revision}"
 
     def current(self) -> SafetyPlanRevision | None:
-        return self.revisions.filter(number=self.revision).first() if self.revision else None
+        """The newest revision that counts: one entered in error gives way to the one before it."""
+        if not self.revision:
+            return None
+        return self.revisions.filter(error_at__isnull=True).order_by("-number").first()
 
 
-class SafetyPlanRevision(models.Model):
+class SafetyPlanRevision(EnteredInError):
     """One version of the plan, in the survivor's words; or their decision not to have one. Never changed."""
 
     organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")

@@ -399,10 +399,20 @@ def plan_history(request: HttpRequest, case_id: int, participant_id: int) -> Htt
     survivor = get_survivor_for_plan(request, case_id, participant_id)
     safety_plan = _plan_of(survivor)
     revisions = (
-        list(safety_plan.revisions.select_related("saved_by").order_by("-number")) if safety_plan else []
+        list(safety_plan.revisions.select_related("saved_by", "error_by").order_by("-number"))
+        if safety_plan
+        else []
     )
     _plan_audit(request, Action.PLAN_VIEW, survivor, safety_plan)
-    context = {"case": survivor.case, "survivor": survivor, "plan": safety_plan, "revisions": revisions}
+    # The revision in force: the newest not entered in error.
+    current_number = next((r.number for r in revisions if r.error_at is None), None)
+    context = {
+        "case": survivor.case,
+        "survivor": survivor,
+        "plan": safety_plan,
+        "revisions": revisions,
+        "current_number": current_number,
+    }
     return render(request, "safety/plan_history.html", context)
 
 

@@ -35,8 +35,8 @@ SUPERVISOR = "supervisor@harbor.example"
 
 @pytest.fixture
 def new_case(demo_mode_sign_in) -> Case:
-    """A fresh case at referral, with the demo keeper and supervisor on its team (cases are opened by intake,
-    which has no page yet)."""
+    """A fresh case at referral, with the demo keeper and supervisor on its team (the new-referral page is walked
+    in test_new_referral_and_corrections.py)."""
     load_builtins()
     harbor = Organization.objects.get(slug="harbor")
     with transaction.atomic():
@@ -90,6 +90,15 @@ def run_screen_and_check(page: Page, case: Case) -> None:
     click_and_wait(page, "Save and continue")
     click_and_wait(page, "Submit")
     expect(page.get_by_role("cell", name="Low", exact=True).first).to_be_visible()
+
+
+def record_intake(page: Page, case: Case) -> None:
+    """The intake gate reads it: the types of harm are enough ("prefer not to say" would be too)."""
+    page.goto(reverse("cases:intake", args=[case.pk]))
+    page.get_by_label("Emotional or verbal").check()
+    page.get_by_label("What the survivor does not want").fill("No police.")
+    click_and_wait(page, "Save the intake")
+    expect(page.get_by_role("status")).to_contain_text("Intake saved.")
 
 
 def schedule(page: Page, case: Case, kind: str, *invitees: str) -> None:
@@ -146,6 +155,7 @@ def test_a_keeper_takes_a_case_from_referral_to_agreement_through_the_pages(
     add_person(page, case, "person_who_caused_harm", "Person B", consent=False)
     run_screen_and_check(page, case)
     move_on(page, case, "Intake: getting clear")
+    record_intake(page, case)
     page.goto(reverse("cases:track_choice", args=[case.pk]))
     record = page.locator("section[aria-labelledby=record]")
     record.locator("input[name=track][value=direct_dialogue]").check()

@@ -144,7 +144,7 @@ class KeeperDayTests(DashboardTestCase):
         )
         self.assertIn(
             f"{at_intake.reference}</a> · Intake: getting clear: "
-            f'<a href="{reverse("safety:case", args=[at_intake.pk])}">A full safety check with the survivor',
+            f'<a href="{reverse("cases:intake", args=[at_intake.pk])}">What happened, in the survivor',
             steps,
         )
         self.assertIn(

@@ -34,12 +34,14 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from circlekeeper.accounts.models import Role
 from circlekeeper.cases.choice import choose_track
+from circlekeeper.cases.intake import save_intake
 from circlekeeper.cases.models import (
     CaseEvent,
     CaseStatus,
     Consent,
     ConsentKind,
     Participant,
+    Intake,
     ParticipantRole,
     Stage,
     TeamRole,
@@ -269,6 +271,8 @@ class ProtocolMachine(RuleBasedStateMachine):
             if self.case.status != CaseStatus.OPEN:
                 return
             if stage == Stage.INTAKE:
+                if not Intake.objects.filter(case=self.case).exists():
+                    save_intake(case=self.case, version=0, by=self.keeper, harm_types=["prefer_not"])
                 self.attempt(run_check, self.survivor, by=self.keeper)
                 if not self.case.track:
                     self.survivor_chooses(Track.DIRECT_DIALOGUE)

@@ -50,11 +50,11 @@ class StageTests(PersonaTestCase):
             services.advance(case=self.case, by=self.alice)
         self.assertEqual([c.code for c in refused.exception.missing], ["agreement"])
 
-    def test_intake_needs_a_full_check_and_the_survivors_choice(self):
+    def test_intake_needs_the_account_or_harm_types_a_full_check_and_the_survivors_choice(self):
         walk = self.walk()
         walk.to_intake()
         missing = {c.code for c in gates.unmet(gates.stage_conditions(self.case))}
-        self.assertEqual(missing, {"assessment", "track"})
+        self.assertEqual(missing, {"intake", "assessment", "track"})
 
     def test_danger_at_the_screen_puts_safety_actions_first(self):
         walk = self.walk()

@@ -83,6 +83,10 @@ class TimelineTests(PersonaTestCase):
             EventKind.STAIRCASE_STEP: {"step": "4"},
             EventKind.SURVIVOR_VIEW: survivor,
             EventKind.LINK_REVOKED: {"participant": "Person B"},
+            EventKind.REFERRAL_RECEIVED: {"reached_out_by": "shelter"},
+            EventKind.REOPENED: {"stage": "intake", "previous": "preparation"},
+            EventKind.INTAKE_SAVED: {"version": "1"},
+            EventKind.ENTERED_IN_ERROR: {"record": "participant", "participant": "Survivor C"},
         }
         cls.events = {
             kind: record_event(cls.case, kind, by=cls.sam, at=START + n * MINUTE, **values)
@@ -106,6 +110,10 @@ class TimelineTests(PersonaTestCase):
             return reverse("safety:case", args=[case])
         if kind == EventKind.TRACK_CHOSEN:
             return reverse("cases:track_choice", args=[case])
+        if kind == EventKind.INTAKE_SAVED:
+            return reverse("cases:intake", args=[case])
+        if kind == EventKind.ENTERED_IN_ERROR:
+            return reverse("cases:detail", args=[case])
         if kind == EventKind.LINK_REVOKED:
             return reverse("cases:participant_detail", args=[case, self.harm.pk])
         if kind == EventKind.POD_CHANGED:

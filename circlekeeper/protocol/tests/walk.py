@@ -8,6 +8,7 @@ from django.utils import timezone
 
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.choice import choose_track
+from circlekeeper.cases.intake import save_intake
 from circlekeeper.cases.models import Case, Participant, ParticipantRole, Stage
 from circlekeeper.protocol import services
 from circlekeeper.protocol.models import CheckMoment, Meeting, MeetingKind
@@ -59,6 +60,7 @@ class Walk:
 
     def to_safety_planning(self) -> None:
         self.to_intake()
+        save_intake(case=self.case, version=0, by=self.keeper, harm_types=["emotional"])
         run_check(self.survivor, by=self.keeper)
         choose_track(
             case=self.case,
