@@ -142,6 +142,8 @@ def find_link_by_code(typed: str, *, now: datetime.datetime | None = None) -> Pa
     if link is None or link_refusals(link, now=now):
         return None
     return link
+
+
 def link_refusals(link: ParticipantLink, *, now: datetime.datetime | None = None) -> list[str]:
     """What the contact policy says against this link being used now (opened, saved, submitted)."""
     participant = link.participant
