@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+import re
 import time
 from typing import Any
 
@@ -33,6 +34,23 @@ from circlekeeper.cases.models import (
 
 PASSWORD = "correct horse battery staple"  # nosec B105
 _counter = itertools.count(1)
+
+# The hidden inputs whose values are new on every render: Django's CSRF token and the idempotency form token
+# that the project's `{% csrf_token %}` renders beside it (lib/idempotency.py, lib/templatetags/form_tokens.py).
+_PER_RENDER_TOKEN = re.compile(r'(name="(?:csrfmiddlewaretoken|form_token)" value=")[^"]*(")')
+
+
+def without_form_tokens(page: Any) -> str:
+    """A page's HTML (a response, bytes or str) with the values of its per-render token inputs blanked.
+
+    Every test comparing two whole pages for equality compares them through this, so that only what the page
+    says (not the fresh CSRF and form tokens of each POST form) can differ.
+    """
+    if hasattr(page, "content"):
+        page = page.content
+    if isinstance(page, bytes):
+        page = page.decode()
+    return _PER_RENDER_TOKEN.sub(r"\1\2", page)
 
 
 def make_network(**kwargs: Any) -> Network:

@@ -2,7 +2,6 @@
 nothing that tells anything about a single case."""
 
 import datetime
-import re
 
 import time_machine
 from django.db import connection
@@ -31,7 +30,7 @@ from circlekeeper.evaluation.models import (
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
 from circlekeeper.protocol.models import Transition, TransitionKind
-from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+from circlekeeper.testing import PersonaTestCase, make_case, make_participant, without_form_tokens
 
 # The page shows the last four complete quarters, the latest once 30 days have passed since it ended: on 15 August
 # 2026, 2025 Q3 to 2026 Q2.
@@ -40,12 +39,6 @@ NOW = datetime.datetime(2026, 8, 15, 18, 0, tzinfo=datetime.UTC)
 # Decisions take effect from the quarter after the one they were made in: these were made before every quarter shown.
 DECIDED = datetime.datetime(2025, 1, 10, 12, 0, tzinfo=datetime.UTC)
 IN_Q1 = datetime.datetime(2026, 2, 10, 18, 0, tzinfo=datetime.UTC)
-CSRF = re.compile(r'name="(csrfmiddlewaretoken|form_token)" value="[^"]*"')
-
-
-def without_tokens(html: str) -> str:
-    """The page without its per-response CSRF and form tokens (the language switch's form carries them)."""
-    return CSRF.sub(r'name="\1" value=""', html)
 
 
 def assert_no_line_has_one_hidden_cell(table):
@@ -384,23 +377,23 @@ class NothingAboutOneCaseTests(ImpactData):
         return case
 
     def test_adding_one_case_changes_nothing(self):
-        before = without_tokens(self.page().content.decode())
+        before = without_form_tokens(self.page())
 
         self.add_one_case()
 
-        after = without_tokens(self.page().content.decode())
+        after = without_form_tokens(self.page())
         self.assertEqual(before, after)
         self.assertIn("&lt;11", after)
 
     def test_removing_one_case_changes_nothing(self):
         case = self.add_one_case()
-        before = without_tokens(self.page().content.decode())
+        before = without_form_tokens(self.page())
 
         Timepoint.objects.filter(case=case).delete()
         Response.objects.filter(case=case).delete()
         case.delete()
 
-        self.assertEqual(before, without_tokens(self.page().content.decode()))
+        self.assertEqual(before, without_form_tokens(self.page()))
 
     def test_planted_markers_never_appear(self):
         case = self.add_one_case()
