@@ -59,8 +59,13 @@ class HistoryWordsTests(PersonaTestCase):
         self.assertEqual(shown, CaseEvent.objects.filter(case=self.case).count())
         stages = self.client.get(url, {"kind": "stages"})
         self.assertContains(stages, "Stage: Agreement; Before: Dialogue")
+        self.assertContains(stages, "Stage: Preparation; Before: Mapping support")
         meetings = self.client.get(url, {"kind": "meetings"})
         self.assertContains(meetings, "Meeting: Circle (both parties)")
         self.assertContains(meetings, "Supervisor approved the joint dialogue")
+        # The case page shows the latest events only (issue 18, build 5), in the same words, and links to the
+        # whole timeline; the walk's earlier stage moves are on the timeline (above), not on the case page.
         case_page = self.client.get(reverse("cases:detail", args=[self.case.pk]))
-        self.assertContains(case_page, "Stage: Preparation; Before: Mapping support")
+        self.assertContains(case_page, "Stage: Agreement; Before: Dialogue")
+        self.assertContains(case_page, "Stage: Dialogue; Before: Preparation")
+        self.assertContains(case_page, f'href="{url}"')
