@@ -21,7 +21,7 @@ from circlekeeper.cases.models import (
     Track,
 )
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+from circlekeeper.testing import PersonaTestCase, make_case, make_participant, ready_for_contact
 
 LIST = reverse("cases:list")
 # 10:00 in the organization's time zone (America/Los_Angeles).
@@ -252,6 +252,12 @@ class CheckFactsOnTheCaseTests(PersonaTestCase):
         self.assertIsNone(self.case.check_due_on)
 
     def test_another_participants_check_changes_neither(self):
+        # A check about the person who caused harm is contact with the other side (issue 17's contact policy,
+        # PROTOCOL.md): the survivor has chosen a track with contact and the case is ready for it, unchecked.
+        make_participant(self.case, role=ParticipantRole.SURVIVOR)
+        self.case.track = Track.INDIRECT_DIALOGUE
+        self.case.save(update_fields=["track"])
+        ready_for_contact(self.case, self.alice)
         harm = make_participant(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM)
         run_check(harm, "weapon", by=self.ada)
         self.case.refresh_from_db()
