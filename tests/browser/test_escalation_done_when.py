@@ -1,7 +1,8 @@
 """Issue 5's "done when", in a real browser on the demo network: the advocate records a survivor, their consent
 and safe-contact rules, runs the immediate-danger screen and then the safety check, which comes out high; the case
-goes on hold and the supervisor sees the alert on the dashboard; the supervisor cannot lift the hold until a newer
-check below high, then lifts it with a written reason."""
+goes on hold and the supervisor sees the alert and the hold first on the dashboard's worklist; the supervisor cannot
+lift the hold until a fresh full check below high, taken by someone else after the hold opened, then lifts it with a
+written reason."""
 
 from __future__ import annotations
 
@@ -111,8 +112,23 @@ def test_the_advocate_records_a_survivor_a_high_check_holds_the_case_and_only_th
     # The supervisor sees the alert, and cannot lift the hold yet.
     boss = new_page()
     sign_in(boss, SUPERVISOR)
-    alerts = boss.locator("section", has=boss.get_by_role("heading", name="Safety alerts"))
-    expect(alerts).to_contain_text(case.reference)
+    # One worklist ranked by urgency, its counts on top: the alert and the hold come first (rank "safety").
+    work = boss.locator("section", has=boss.get_by_role("heading", name="What needs doing first"))
+    expect(work.locator("ul.counts")).to_contain_text("Safety alerts")
+    expect(work.locator("ul.counts")).to_contain_text("Holds waiting for your review")
+    rows = work.locator("ol.worklist > li")
+    ours = rows.filter(has_text=case.reference)
+    expect(ours.first).to_have_class("dashboard-list__urgent")
+    expect(ours.filter(has_text="Safety alert")).not_to_have_count(0)
+    expect(ours.filter(has_text="waiting for a newer safety check below high")).to_have_count(1)
+    # Nothing less urgent is ranked above it.
+    first_ours = rows.evaluate_all(
+        f"(rows) => rows.findIndex((row) => row.textContent.includes({case.reference!r}))"
+    )
+    urgent_before = rows.evaluate_all(
+        f"(rows) => rows.slice(0, {first_ours}).every((row) => row.classList.contains('dashboard-list__urgent'))"
+    )
+    assert first_ours >= 0 and urgent_before
     boss.goto(reverse("safety:hold_lift", args=[case.pk, hold.pk]))
     expect(boss.get_by_text("The hold cannot be lifted yet.")).to_be_visible()
     # No form to lift it is offered (and the server refuses a crafted one: safety/tests/test_hold_lift_page.py).
@@ -120,7 +136,8 @@ def test_the_advocate_records_a_survivor_a_high_check_holds_the_case_and_only_th
     hold.refresh_from_db()
     assert hold.lifted_at is None
 
-    # A newer check below high; now the supervisor lifts the hold with a reason.
+    # A newer full check below high, started after the hold opened and recorded by the advocate (not by the supervisor
+    # who lifts: the two-person rule); now the supervisor lifts the hold with a reason.
     page.goto(safety_page)
     with page.expect_navigation():
         page.get_by_role("button", name="Run the safety check with Survivor C").click()

@@ -7,9 +7,11 @@ page, the meetings page, a meeting page and the case page with its checklist loa
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import datetime
+from collections.abc import Callable, Iterator
 
 import pytest
+import time_machine
 from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -67,11 +69,16 @@ def add_person(page: Page, case: Case, role: str, label: str, *, consent: bool =
     page.get_by_label("Label").fill(label)
     click_and_wait(page, "Add")
     if consent:
-        page.get_by_role("link", name="Record a consent").click()
-        page.get_by_label("To take part").check()
-        page.get_by_label("Oral (recorded by staff)").check()
-        click_and_wait(page, "Record consent")
-        expect(page.get_by_role("status")).to_contain_text("Consent recorded.")
+        record_consent(page)
+
+
+def record_consent(page: Page) -> None:
+    """On a participant's page: their oral consent to take part."""
+    page.get_by_role("link", name="Record a consent").click()
+    page.get_by_label("To take part").check()
+    page.get_by_label("Oral (recorded by staff)").check()
+    click_and_wait(page, "Record consent")
+    expect(page.get_by_role("status")).to_contain_text("Consent recorded.")
 
 
 def run_screen_and_check(page: Page, case: Case) -> None:
@@ -101,11 +108,44 @@ def record_intake(page: Page, case: Case) -> None:
     expect(page.get_by_role("status")).to_contain_text("Intake saved.")
 
 
+# Meetings are scheduled in the future (one in the past is refused), the survivor checks in within the window
+# before the start and checks out after it: the server's clock (the live server runs in this process) is moved on to
+# each meeting's start with time-machine, ticking, and only forward.
+AHEAD = datetime.timedelta(minutes=10)
+
+
+@pytest.fixture
+def clock() -> Iterator[list[time_machine.travel]]:
+    travels: list[time_machine.travel] = []
+    yield travels
+    for travel in reversed(travels):
+        travel.stop()
+
+
+def soon() -> datetime.datetime:
+    """A start a few minutes from now, on the minute, in local time (what the form takes)."""
+    start = timezone.localtime() + AHEAD
+    return start.replace(second=0, microsecond=0)
+
+
+def fill_when(page: Page, start: datetime.datetime) -> None:
+    page.get_by_label("Date").fill(start.date().isoformat())
+    page.get_by_label("Start time").fill(start.strftime("%H:%M"))
+
+
+def meeting_started(clock: list[time_machine.travel], case: Case) -> None:
+    """Moves the server's clock to just after the start of the case's newest meeting."""
+    meeting = Meeting.objects.filter(case=case).order_by("-pk").first()
+    assert meeting is not None
+    travel = time_machine.travel(meeting.starts_at + datetime.timedelta(minutes=1), tick=True)
+    travel.start()
+    clock.append(travel)
+
+
 def schedule(page: Page, case: Case, kind: str, *invitees: str) -> None:
     page.goto(reverse("protocol:meetings", args=[case.pk]))
     page.get_by_label("Kind of meeting").select_option(kind)
-    page.get_by_label("Date").fill(timezone.localdate().isoformat())
-    page.get_by_label("Start time").fill("10:00")
+    fill_when(page, soon())
     page.get_by_label("Place").fill("Community hall, back room")
     for label in invitees:
         page.get_by_label(label, exact=True).check()
@@ -123,7 +163,9 @@ def check(page: Page, moment: str) -> None:
         form.get_by_role("button", name=f"Record the check-{moment}").click()
 
 
-def hold(page: Page, *, with_survivor: bool) -> None:
+def hold(page: Page, clock: list[time_machine.travel], case: Case, *, with_survivor: bool) -> None:
+    meeting_started(clock, case)
+    page.reload()
     if with_survivor:
         check(page, "in")
         expect(page.get_by_role("status")).to_contain_text("Check-in recorded")
@@ -134,7 +176,7 @@ def hold(page: Page, *, with_survivor: bool) -> None:
 
 
 def test_a_keeper_takes_a_case_from_referral_to_agreement_through_the_pages(
-    page: Page, new_page: Callable[..., Page], new_case: Case
+    page: Page, new_page: Callable[..., Page], new_case: Case, clock: list[time_machine.travel]
 ) -> None:
     case = new_case
     stage_page = reverse("protocol:case", args=[case.pk])
@@ -176,10 +218,15 @@ def test_a_keeper_takes_a_case_from_referral_to_agreement_through_the_pages(
 
     # Preparation: a meeting with each party, and the acknowledgment of responsibility.
     schedule(page, case, "preparation", "Survivor A (Survivor)", "Sister (Support person for the survivor)")
-    hold(page, with_survivor=True)
+    hold(page, clock, case, with_survivor=True)
+    # The person who caused harm is contacted only now, with the survivor's plan and a safety monitor in place
+    # (the contact policy): their consent to take part, then their meeting.
+    person_b = case.participants.get(label="Person B")
+    page.goto(reverse("cases:participant_detail", args=[case.pk, person_b.pk]))
+    record_consent(page)
     schedule(page, case, "preparation", "Person B (Person who caused harm)")
     assert_accessible(page)
-    hold(page, with_survivor=False)
+    hold(page, clock, case, with_survivor=False)
     page.get_by_label("What they acknowledged, in their words").fill("I hurt her, and it was my choice.")
     click_and_wait(page, "Record the acknowledgment")
     expect(page.get_by_role("status")).to_contain_text("The acknowledgment of responsibility is recorded.")
@@ -192,8 +239,7 @@ def test_a_keeper_takes_a_case_from_referral_to_agreement_through_the_pages(
     # A circle asked for before the approval is refused, with the gate's missing condition named.
     page.goto(reverse("protocol:meetings", args=[case.pk]))
     page.get_by_label("Kind of meeting").select_option("circle")
-    page.get_by_label("Date").fill(timezone.localdate().isoformat())
-    page.get_by_label("Start time").fill("10:00")
+    fill_when(page, soon())
     page.get_by_label("Survivor A (Survivor)", exact=True).check()
     page.get_by_label("Person B (Person who caused harm)", exact=True).check()
     click_and_wait(page, "Schedule")
@@ -210,7 +256,7 @@ def test_a_keeper_takes_a_case_from_referral_to_agreement_through_the_pages(
     schedule(page, case, "circle", "Survivor A (Survivor)", "Person B (Person who caused harm)")
     expect(page.get_by_text("Do you feel safe right now?")).to_be_visible()
     assert_accessible(page)
-    hold(page, with_survivor=True)
+    hold(page, clock, case, with_survivor=True)
     assert Meeting.objects.get(case=case, kind="circle").status == MeetingStatus.HELD
     page.goto(reverse("protocol:meetings", args=[case.pk]))
     assert_accessible(page)
