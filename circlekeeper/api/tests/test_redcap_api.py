@@ -246,6 +246,13 @@ class RefusalTests(ApiTestCase):
 
 
 class TokenPageTests(ApiTestCase):
+    def test_the_account_page_links_to_the_tokens_for_those_who_hold_them(self):
+        account = reverse("accounts:account")
+        self.login(self.eve)
+        self.assertContains(self.client.get(account), TOKENS)
+        self.login(self.alice)
+        self.assertNotContains(self.client.get(account), TOKENS)
+
     def test_only_evaluators_reach_the_page(self):
         for user in (self.alice, self.ada, self.sam, self.pat, self.charlie):
             self.login(user)
