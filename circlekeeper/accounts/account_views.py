@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts import invitations, mfa, passwords
+from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.forms import (
     AccountForm,
@@ -27,7 +28,6 @@ from circlekeeper.accounts.forms import (
     ResetRequestForm,
 )
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
-from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.models import Role, User
 from circlekeeper.accounts.views import THROTTLED
 from circlekeeper.lib.audit import Outcome
