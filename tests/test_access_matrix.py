@@ -435,7 +435,6 @@ MATRIX: dict[str, Row] = {
     "api:v1_dashboard": Row(status=public(403), kwargs={"domain": "safety"}),
     "api:v1_schema": Row(status=public()),
     "api:v1_docs": Row(status=public()),
-    "api:v1_not_found": Row(status=public(404), kwargs={"rest": "nowhere"}),
     # Community events: the organization's case staff and program admins record them; evaluators never.
     "community:event_list": Row(status=signed_in(allowed=(*HARBOR_STAFF, "charlie"))),
     "community:event_add": Row(status=signed_in(allowed=(*HARBOR_STAFF, "charlie"))),

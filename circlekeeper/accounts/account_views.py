@@ -17,6 +17,7 @@ from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
 from circlekeeper.accounts import invitations, mfa, passwords
+from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.forms import (
     AccountForm,
@@ -27,7 +28,7 @@ from circlekeeper.accounts.forms import (
     ResetRequestForm,
 )
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
-from circlekeeper.accounts.models import User
+from circlekeeper.accounts.models import Role, User
 from circlekeeper.accounts.views import THROTTLED
 from circlekeeper.lib.audit import Outcome
 
@@ -103,8 +104,13 @@ def account(request: HttpRequest) -> HttpResponse:
         audit(request, action=Action.ACCOUNT_CHANGE, object_type="user", object_id=user.pk)
         messages.success(request, _("Changes saved."))
         return redirect("accounts:account")
+    context = staff_context(request)
+    # Evaluators and network admins make their API tokens from here (issue 24: the api app's page).
+    api_tokens = context is not None and bool(context.has_role(Role.EVALUATOR) or context.admin_of_networks)
     return render(
-        request, "accounts/account.html", {"form": form, "has_device": mfa.has_confirmed_device(user)}
+        request,
+        "accounts/account.html",
+        {"form": form, "has_device": mfa.has_confirmed_device(user), "api_tokens": api_tokens},
     )
 
 

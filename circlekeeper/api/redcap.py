@@ -12,14 +12,14 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.conf import settings
 from django.utils.translation import gettext as _
 
-from circlekeeper.evaluation import exports, items
+from circlekeeper.evaluation import exports, items, redcap_events
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
 
@@ -48,16 +48,20 @@ assert len(API_COLUMNS) == len(REDCAP_COLUMNS)
 RECORD_ID = "record_id"
 EVENT = "redcap_event_name"
 SHARED = ("organization", "track", "role")  # the same for every response of a participant
-ARM = 1
 NO_TIMEPOINT = "no_timepoint"
 CHOICE_TYPES = ("radio", "dropdown", "checkbox")
 COMPLETE = "_complete"
 
 
-def event_name(timepoint_event: str) -> str:
-    """REDCap's unique event name for the export's event (the timepoint): `<event>_arm_1`."""
-    base = timepoint_event or NO_TIMEPOINT
-    return base if re.search(r"_arm_\d+$", base) else f"{base}_arm_{ARM}"
+def event_name(exported: str) -> str:
+    """REDCap's unique event name of a record: the export's own (evaluation/redcap_events.py gives every timepoint
+    `<event>_arm_<n>`); a response with neither a timepoint nor a REDCap event of its own goes under one event,
+    `no_timepoint_arm_<n>`, since a longitudinal project has no record without an event."""
+    return exported or f"{NO_TIMEPOINT}_arm_{settings.REDCAP_ARM}"
+
+
+def arm_of(event: str) -> int:
+    return redcap_events.arm_of(event)
 
 
 def _read_csv(content: bytes) -> list[dict[str, str]]:

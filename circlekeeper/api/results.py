@@ -231,5 +231,5 @@ def docs(request: HttpRequest) -> HttpResponse:
     )
 
 
-def not_found(request: HttpRequest, rest: str) -> HttpResponse:
+def not_found(request: HttpRequest) -> HttpResponse:
     return _refusal(Refused(_("There is no such address in this API: see /api/v1/openapi.json."), 404))

@@ -149,12 +149,14 @@ def _respond(content: str, data: QueryDict, answer_format: str, scope: Scope) ->
     if content in ("event", "arm", "formEventMapping") and not project.events:
         raise ApiError(_("You cannot export events, arms or form-event mappings: the project has no events."))
     if content == "arm":
-        return _answer([{"arm_num": redcap.ARM, "name": "Arm 1"}], ["arm_num", "name"], answer_format)
+        arms = sorted({redcap.arm_of(event) for event in project.events})
+        rows = [{"arm_num": arm, "name": f"Arm {arm}"} for arm in arms]
+        return _answer(rows, ["arm_num", "name"], answer_format)
     if content == "event":
         rows = [
             {
-                "event_name": name.removesuffix(f"_arm_{redcap.ARM}"),
-                "arm_num": redcap.ARM,
+                "event_name": name.removesuffix(f"_arm_{redcap.arm_of(name)}"),
+                "arm_num": redcap.arm_of(name),
                 "unique_event_name": name,
                 "custom_event_label": "",
                 "event_id": number,
@@ -167,7 +169,7 @@ def _respond(content: str, data: QueryDict, answer_format: str, scope: Scope) ->
         return _answer(rows, list(rows[0]), answer_format)
     if content == "formEventMapping":
         rows = [
-            {"arm_num": redcap.ARM, "unique_event_name": event, "form": form.name}
+            {"arm_num": redcap.arm_of(event), "unique_event_name": event, "form": form.name}
             for event in project.events
             for form in project.forms
             if (form.name, event) in project.form_events

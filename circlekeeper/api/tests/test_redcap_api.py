@@ -78,11 +78,18 @@ class MetadataAndRecordsTests(ApiTestCase):
         exported = read_csv(self.web_export("redcap_records"))
         records = self.call("record", type="flat").json()
         for row in exported:
-            row["redcap_event_name"] = f"{row['redcap_event_name'] or 'no_timepoint'}_arm_1"
+            row["redcap_event_name"] = row["redcap_event_name"] or "no_timepoint_arm_1"
         key = lambda row: (row["record_id"], row["redcap_event_name"])  # noqa: E731
         # The same rows, with the same codes, checkbox columns and blanks (as strings), in REDCap's record order.
         self.assertEqual(sorted(records, key=key), sorted(exported, key=key))
         self.assertEqual([row["record_id"] for row in records], sorted(row["record_id"] for row in records))
+
+    def test_at_the_default_k_the_api_leaves_out_whom_the_export_leaves_out(self):
+        with self.settings(CIRCLEKEEPER_DEIDENTIFICATION_K=5):
+            exported = read_csv(self.web_export("redcap_records"))
+            records = self.call("record").json()
+        self.assertEqual(len(records), len(exported))  # the planted people are too few: both leave them out
+        self.assertEqual(records, [])
 
     def test_csv_records_match_json_records(self):
         as_json = self.call("record", type="flat").json()
@@ -239,6 +246,13 @@ class RefusalTests(ApiTestCase):
 
 
 class TokenPageTests(ApiTestCase):
+    def test_the_account_page_links_to_the_tokens_for_those_who_hold_them(self):
+        account = reverse("accounts:account")
+        self.login(self.eve)
+        self.assertContains(self.client.get(account), TOKENS)
+        self.login(self.alice)
+        self.assertNotContains(self.client.get(account), TOKENS)
+
     def test_only_evaluators_reach_the_page(self):
         for user in (self.alice, self.ada, self.sam, self.pat, self.charlie):
             self.login(user)

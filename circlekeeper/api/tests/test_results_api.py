@@ -121,6 +121,11 @@ class ResultsApiTests(PlantedData):
         events = AuditEvent.objects.filter(action=Action.API_CALL)
         self.assertEqual(events.filter(outcome="refused").count(), 4)
 
+    def test_an_address_the_api_does_not_have_answers_in_json(self):
+        answer = self.client.get("/api/v1/nowhere/at/all", secure=True)
+        self.assertEqual(answer.status_code, 404)
+        self.assertIn("openapi.json", answer.json()["error"])
+
     def test_the_description_and_its_page(self):
         document = self.client.get(reverse("api:v1_schema")).json()
         self.assertEqual(document["openapi"], "3.1.0")
