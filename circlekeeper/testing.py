@@ -133,10 +133,12 @@ def make_reachable(participant: Participant, **rules: Any) -> ContactRules:
 def ready_for_contact(case: Case, by: User) -> None:
     """What the contact policy asks before staff arrange contact with the other side (PROTOCOL.md): each
     survivor's recorded safety plan (here their decision not to have one) and a consenting safety monitor."""
-    from circlekeeper.safety.services import save_plan
+    from circlekeeper.safety.services import _plan_for, save_plan
 
     for survivor in case.participants.survivors():
-        save_plan(survivor=survivor, revision=0, by=by, declined=True)
+        plan = _plan_for(survivor)
+        if plan.revision == 0:  # no plan yet: record the survivor's decision not to have one
+            save_plan(survivor=survivor, revision=0, by=by, declined=True)
     if not case.participants.filter(role=ParticipantRole.SAFETY_MONITOR).exists():
         make_participant(case, role=ParticipantRole.SAFETY_MONITOR, label="Monitor M")
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from django.core import mail
 from django.db import models
+from django.db.models import Max
 from django.test import TransactionTestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -33,9 +34,10 @@ from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import InstrumentVersion, Response
 from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.lib.fields import EncryptedField, protected_models
-from circlekeeper.safety.services import lift_hold
+from circlekeeper.safety.models import SafetyPlan
+from circlekeeper.safety.services import _plan_for, lift_hold, save_plan
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import sign_in
+from circlekeeper.testing import ready_for_contact, sign_in
 from tests import leaks
 
 # Who, beyond a case's team, may see a protected field ("app.model.field" -> personas). A line here is a
@@ -199,6 +201,16 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
             explained_on=timezone.localdate(),
             by=self.alice,
         )
+        # What the contact policy asks before any contact with the other side (issue 17): a plan or a recorded
+        # decline for each survivor, and a consenting safety monitor.
+        # (The factory planted plan revisions without moving their plan's counter: bring it up to date first.)
+        # Its planted revisions carry every field, "entered in error" too, so each survivor records a decline.
+        for plan in SafetyPlan.objects.filter(participant__case=self.case):
+            plan.revision = plan.revisions.aggregate(last=Max("number"))["last"] or 0
+            plan.save(update_fields=["revision"])
+        for each in self.case.participants.survivors():
+            save_plan(survivor=each, revision=_plan_for(each).revision, by=self.alice, declined=True)
+        ready_for_contact(self.case, by=self.alice)
         participant.refresh_from_db()
         return participant
 

@@ -336,10 +336,11 @@ class TrackChoiceForm(forms.Form):
 
 
 class ReferralForm(forms.Form):
-    """A new referral. `form_token` names this page: sent twice, it opens one case; `checked` says the
+    """A new referral. `referral_token` names this page: sent twice, it opens one case; `checked` says the
     "already known?" answer was shown for what is typed now."""
 
-    form_token = forms.UUIDField(widget=forms.HiddenInput)
+    # Not named form_token: that is the name of every form's idempotency token (lib/idempotency.py).
+    referral_token = forms.UUIDField(widget=forms.HiddenInput)
     checked = forms.CharField(widget=forms.HiddenInput, required=False)
     reached_out_by = forms.ChoiceField(
         label=_("Who reached out"), choices=ReachedOutBy.choices, widget=forms.RadioSelect

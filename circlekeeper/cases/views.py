@@ -163,7 +163,7 @@ def referral_new(request: HttpRequest) -> HttpResponse:
     user: User = request.user  # type: ignore[assignment]
     supervisors = referral.supervisors_of(organization)
     data = request.POST.copy() if request.method == "POST" else None
-    form = ReferralForm(data, supervisors=supervisors, initial={"form_token": uuid.uuid4()})
+    form = ReferralForm(data, supervisors=supervisors, initial={"referral_token": uuid.uuid4()})
     page: dict[str, Any] = {"form": form, "supervisors": supervisors}
     if data is None or not form.is_valid():
         return render(request, "cases/referral_form.html", page, status=400 if data is not None else 200)
@@ -205,13 +205,14 @@ def referral_new(request: HttpRequest) -> HttpResponse:
             reached_out_other=fields["reached_out_other"],
             safe_contact=fields["safe_contact"],
             first=person,
-            form_token=fields["form_token"],
+            form_token=fields["referral_token"],
         )
     except ValidationError as exc:
         add_service_errors(form, exc)
         return render(request, "cases/referral_form.html", page, status=400)
     if not created:
-        return redirect("cases:detail", case.pk)  # the same page sent again: the case it opened
+        # The same page sent again: the first result again (as every create does, lib/idempotency.py).
+        return redirect("safety:case" if person.role == ParticipantRole.SURVIVOR else "cases:detail", case.pk)
     audit(request, action=Action.CASE_OPEN, object_type="case", object_id=case.pk)
     if person.role == ParticipantRole.SURVIVOR:
         messages.success(

@@ -744,7 +744,8 @@ def _write(organization: Organization, version: InstrumentVersion, row: _Row, to
         # Filed under the timepoint before it is submitted, so the submission handlers see where it belongs.
         timepoint.response = response
         timepoint.save(update_fields=["response"])
-    filling.submit(response=response, today=today)
+    # Answers already given elsewhere, transcribed: not a contact with anyone (the contact policy is for asking).
+    filling.submit(response=response, today=today, contact=False)
     if timepoint is None:
         return
     timepoint.refresh_from_db()

@@ -132,12 +132,20 @@ def start_entry(*, participant: Participant, version: InstrumentVersion, purpose
 
 
 @transaction.atomic
-def submit(*, response: Response, today: datetime.date, link: ParticipantLink | None = None) -> bool:
-    """Submit once: the scores are computed and a link stops working. False if it was already submitted."""
+def submit(
+    *, response: Response, today: datetime.date, link: ParticipantLink | None = None, contact: bool = True
+) -> bool:
+    """Submit once: the scores are computed and a link stops working. False if it was already submitted.
+
+    `contact=False` only for answers brought in from another system (a REDCap records import): no one is asked
+    anything, so the contact policy has nothing to decide; a questionnaire voided by a safety event stays voided.
+    """
     locked = Response.objects.select_for_update().select_related("version").get(pk=response.pk)
     if locked.status == ResponseStatus.SUBMITTED:
         return False
-    refused = response_refusals(locked)
+    refused = response_refusals(locked) if contact else []
+    if locked.voided_at is not None:
+        refused = refused or [_("This questionnaire was stopped by a safety event and cannot go on.")]
     if refused:
         raise ContactRefused(" ".join(refused))
     locked.answers = {code: value for code, value in (locked.answers or {}).items() if value is not None}

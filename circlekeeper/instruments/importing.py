@@ -72,8 +72,10 @@ def read_instrument_file(
             elif source == Source.XLSFORM:
                 from circlekeeper.instruments.xlsform import read_xlsform  # see code_from_file_name
 
-                # What the workbook unpacks to is checked before anything reads it.
-                check_workbook(content)
+                # What an .xlsx workbook (a zip) unpacks to is checked before anything reads it. An .xls or a
+                # CSV XLSForm is not compressed: the upload's own size limit already bounds what it becomes.
+                if content[:4] == b"PK\x03\x04":
+                    check_workbook(content)
                 imported = read_xlsform(content, code=code, file_name=Path(file_name).stem)
                 if title:
                     imported.definition["title"] = {imported.definition["default_language"]: title}

@@ -47,7 +47,7 @@ class ReferralPageTests(PersonaTestCase):
 
     def form(self, **overrides: str) -> dict[str, str]:
         data = {
-            "form_token": str(uuid.uuid4()),
+            "referral_token": str(uuid.uuid4()),
             "reached_out_by": ReachedOutBy.SHELTER,
             "safe_contact": "Text only, after 6 pm",
             "first_role": ParticipantRole.SURVIVOR,

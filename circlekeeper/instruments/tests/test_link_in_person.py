@@ -5,6 +5,7 @@ import datetime
 import re
 
 import time_machine
+from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -87,7 +88,8 @@ class InPersonPageTests(PersonaTestCase):
         self.assertIn("<svg", html[html.index('id="in-person"') :])
         code = shown_code(page)
         self.assertRegex(code, CODE)
-        self.assertContains(page, "http://testserver/s/code/")
+        # Every link handed to a participant starts with the public address (issue 19), the code page's too.
+        self.assertContains(page, f"{settings.PUBLIC_URL}/s/code/")
         self.assertNotContains(self.issue(participant, "text"), "Handing it over in person")
 
     def test_typing_the_code_opens_the_questionnaire_and_a_wrong_one_the_not_available_page(self):

@@ -5,6 +5,7 @@ import datetime
 import re
 
 import time_machine
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 
@@ -149,7 +150,9 @@ class SendLaterPageTests(PersonaTestCase):
 
         self.assertContains(issued, "The link is ready")
         self.assertContains(issued, "Send it on May 6, 2026, 9 a.m. or later")
-        self.assertTrue(re.search(r'value="http://testserver/s/[^"]+/"', issued.content.decode()))
+        self.assertTrue(
+            re.search(rf'value="{re.escape(settings.PUBLIC_URL)}/s/[^"]+/"', issued.content.decode())
+        )
         self.assertEqual(ParticipantLink.objects.get().send_at, WEDNESDAY_NINE)
         listing = self.client.get(reverse("instruments:case_questionnaires", args=[self.case.pk]))
         self.assertContains(listing, "send on 05/06/2026 9 a.m. or later")
