@@ -229,7 +229,3 @@ def docs(request: HttpRequest) -> HttpResponse:
             "schema_url": reverse("api:v1_schema"),
         },
     )
-
-
-def not_found(request: HttpRequest) -> HttpResponse:
-    return _refusal(Refused(_("There is no such address in this API: see /api/v1/openapi.json."), 404))

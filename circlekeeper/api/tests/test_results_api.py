@@ -121,10 +121,10 @@ class ResultsApiTests(PlantedData):
         events = AuditEvent.objects.filter(action=Action.API_CALL)
         self.assertEqual(events.filter(outcome="refused").count(), 4)
 
-    def test_an_address_the_api_does_not_have_answers_in_json(self):
-        answer = self.client.get("/api/v1/nowhere/at/all", secure=True)
+    def test_any_domain_that_does_not_exist_answers_in_json(self):
+        answer = self.get("api:v1_dashboard", "no\nsuch/domain")
         self.assertEqual(answer.status_code, 404)
-        self.assertIn("openapi.json", answer.json()["error"])
+        self.assertIn("There is no domain", answer.json()["error"])
 
     def test_the_description_and_its_page(self):
         document = self.client.get(reverse("api:v1_schema")).json()
