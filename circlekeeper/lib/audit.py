@@ -196,12 +196,11 @@ def _locked_head() -> AuditChainHead:
     """
     connection = transaction.get_connection()
     if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(AuditChainHead._meta.db_table)
         with connection.cursor() as cursor:
             # No parameters: psycopg sends both statements at once; the second one's result follows the first.
             cursor.execute(
                 "SET CONSTRAINTS ALL IMMEDIATE; "
-                f"SELECT id, sequence, hash FROM {table} WHERE id = 1 FOR NO KEY UPDATE"
+                "SELECT id, sequence, hash FROM lib_auditchainhead WHERE id = 1 FOR NO KEY UPDATE"
             )
             cursor.nextset()
             row = cursor.fetchone()
