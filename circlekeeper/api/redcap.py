@@ -21,30 +21,9 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.evaluation import exports, items, redcap_events
 from circlekeeper.evaluation.dataset import Scope
+from circlekeeper.instruments.redcap import API_COLUMNS
 from circlekeeper.instruments.redcap import COLUMNS as REDCAP_COLUMNS
 
-# The API's names of the dictionary's 18 columns, in the same order (REDCap's "metadata" export).
-API_COLUMNS = [
-    "field_name",
-    "form_name",
-    "section_header",
-    "field_type",
-    "field_label",
-    "select_choices_or_calculations",
-    "field_note",
-    "text_validation_type_or_show_slider_number",
-    "text_validation_min",
-    "text_validation_max",
-    "identifier",
-    "branching_logic",
-    "required_field",
-    "custom_alignment",
-    "question_number",
-    "matrix_group_name",
-    "matrix_ranking",
-    "field_annotation",
-]
-assert len(API_COLUMNS) == len(REDCAP_COLUMNS)
 RECORD_ID = "record_id"
 EVENT = "redcap_event_name"
 SHARED = ("organization", "track", "role")  # the same for every response of a participant
