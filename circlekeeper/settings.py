@@ -171,6 +171,7 @@ INSTALLED_APPS = [
     "circlekeeper.evaluation",
     "circlekeeper.community",
     "circlekeeper.api",
+    "circlekeeper.demo",  # demo and benchmark data only (seed_demo); no app imports it
 ]
 
 # Called with each response as it is submitted, in the same transaction. The instruments app knows nothing

@@ -25,7 +25,6 @@ from circlekeeper.accountability.models import (
     StepCommitment,
 )
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.demo import NETWORK, seed_scale
 from circlekeeper.cases.models import (
     TRACK_CONTACT,
     Case,
@@ -42,7 +41,8 @@ from circlekeeper.cases.models import (
     Track,
     TrackChoice,
 )
-from circlekeeper.community.scale import fill_scale
+from circlekeeper.demo.cases import NETWORK, seed_scale
+from circlekeeper.demo.scale import fill_scale
 from circlekeeper.evaluation.models import Enrollment, Timepoint, TimepointStatus
 from circlekeeper.instruments.models import Response, ResponseStatus
 from circlekeeper.protocol import gates

@@ -24,7 +24,7 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
-from circlekeeper.cases.demo import seed_network
+from circlekeeper.demo.cases import seed_network
 from tests.browser.helpers import (
     CSP_LISTENER,
     DESKTOP,

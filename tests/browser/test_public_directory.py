@@ -11,7 +11,7 @@ from django.conf import settings
 from django.urls import reverse
 from playwright.sync_api import Page, ViewportSize, expect
 
-from circlekeeper.community.public_demo import ENTRIES, seed_public
+from circlekeeper.demo.public import ENTRIES, seed_public
 from tests.browser.helpers import (
     assert_accessible,
     assert_no_csp_violations,

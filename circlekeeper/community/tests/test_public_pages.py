@@ -11,10 +11,10 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from circlekeeper.accounts.models import Role, User
-from circlekeeper.cases.demo import seed_network
 from circlekeeper.community import directory
 from circlekeeper.community.models import DirectoryEntry, EntryStatus, ImpactDecision
-from circlekeeper.community.public_demo import VALLEY_EDIT, seed_public, waiting_for_approval
+from circlekeeper.demo.cases import seed_network
+from circlekeeper.demo.public import VALLEY_EDIT, seed_public, waiting_for_approval
 from circlekeeper.testing import PersonaTestCase, make_organization, make_user
 
 ENTRY = {

@@ -10,11 +10,11 @@ from django.urls import reverse
 from django.utils import timezone
 
 from circlekeeper.accounts.models import Organization, User
-from circlekeeper.cases import demo
 from circlekeeper.cases.models import Case, CaseAssignment
-from circlekeeper.community.demo import seed_community
 from circlekeeper.community.models import CommunityEvent, Facilitator, ReadinessRequirement, TrainingRecord
 from circlekeeper.community.readiness import readiness_for
+from circlekeeper.demo import cases as demo
+from circlekeeper.demo.community import seed_community
 from circlekeeper.testing import sign_in
 
 

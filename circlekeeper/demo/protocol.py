@@ -17,7 +17,6 @@ from django.utils import timezone
 
 from circlekeeper.accounts.models import Membership, Organization, Role, User
 from circlekeeper.cases.choice import choose_track
-from circlekeeper.cases.demo import ORGANIZATIONS
 from circlekeeper.cases.disclosure import add_participant
 from circlekeeper.cases.intake import save_intake
 from circlekeeper.cases.models import (
@@ -34,12 +33,13 @@ from circlekeeper.cases.models import (
     Track,
 )
 from circlekeeper.cases.participants import record_consent
+from circlekeeper.demo.cases import ORGANIZATIONS
+from circlekeeper.demo.safety import DEMO_CHECKS, DEMO_PLAN
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
 from circlekeeper.protocol import policy, services
 from circlekeeper.protocol.models import Answer, CheckMoment, Meeting, MeetingChannel, MeetingKind, Transition
 from circlekeeper.safety import services as safety
-from circlekeeper.safety.demo import DEMO_CHECKS, DEMO_PLAN
 from circlekeeper.safety.models import SafetyHold
 
 HOUR = datetime.timedelta(hours=1)

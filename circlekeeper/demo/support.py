@@ -14,8 +14,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from circlekeeper.accounts.models import Membership, Organization, Role, User
-from circlekeeper.cases.demo import ORGANIZATIONS
 from circlekeeper.cases.models import Case, CaseAssignment, CaseStatus, Participant, Stage, TeamRole
+from circlekeeper.demo.cases import ORGANIZATIONS
 from circlekeeper.support import services
 from circlekeeper.support.models import HelpKind, PodMember, PodSide, Stance
 

@@ -57,7 +57,6 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections, models, transaction
 from django.utils import timezone
 
-from circlekeeper.accountability.demo import DEMO_COMMITMENTS
 from circlekeeper.accountability.models import (
     Affirmation,
     Agreement,
@@ -71,7 +70,6 @@ from circlekeeper.accountability.models import (
     StepCommitment,
 )
 from circlekeeper.accounts.models import Organization, Role, User
-from circlekeeper.cases.demo import NETWORK, bulk_cursor, insert, new
 from circlekeeper.cases.models import (
     TRACK_CONTACT,
     Case,
@@ -95,11 +93,14 @@ from circlekeeper.cases.models import (
     Track,
     TrackChoice,
 )
+from circlekeeper.demo.accountability import DEMO_COMMITMENTS
+from circlekeeper.demo.cases import NETWORK, bulk_cursor, insert, new
+from circlekeeper.demo.protocol import ACKNOWLEDGMENT, builtin_version, demo_member
+from circlekeeper.demo.safety import DEMO_PLAN
+from circlekeeper.demo.schedule import demo_answers, scored_response
 from circlekeeper.evaluation import scheduling
 from circlekeeper.evaluation.models import Enrollment, PlanTimepoint, Timepoint, TimepointStatus
-from circlekeeper.evaluation.schedule_demo import demo_answers, scored_response
 from circlekeeper.instruments.models import InstrumentVersion, Response, ResponseStatus
-from circlekeeper.protocol.demo import ACKNOWLEDGMENT, builtin_version, demo_member
 from circlekeeper.protocol.gates import FULL_PATH, SUPPORT_PATH
 from circlekeeper.protocol.models import (
     Acknowledgment,
@@ -114,7 +115,6 @@ from circlekeeper.protocol.models import (
     Transition,
     TransitionKind,
 )
-from circlekeeper.safety.demo import DEMO_PLAN
 from circlekeeper.safety.models import (
     CheckKind,
     HoldReason,

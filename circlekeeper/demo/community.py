@@ -21,7 +21,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from circlekeeper.accounts.models import Membership, Organization, Role, User
-from circlekeeper.cases.demo import ORGANIZATIONS, demo_email
 from circlekeeper.cases.models import Case, CaseAssignment, CaseStatus
 from circlekeeper.community import activities
 from circlekeeper.community.models import (
@@ -32,6 +31,7 @@ from circlekeeper.community.models import (
     Facilitator,
     FacilitatorRole,
 )
+from circlekeeper.demo.cases import ORGANIZATIONS, demo_email
 
 FACILITATOR_ACCOUNT = ("facilitator", "harbor")
 FACILITATOR_NAMES = ["Rosa", "Tomás", "Amira", "Kofi", "Lin", "Marisol", "Dev", "Hannah"]

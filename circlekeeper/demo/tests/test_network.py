@@ -9,8 +9,8 @@ from django.conf import settings
 from django.test import TestCase
 
 from circlekeeper.accounts.models import Membership, Organization, Role, User
-from circlekeeper.cases.demo import seed_network, seed_scale
 from circlekeeper.cases.models import Case, CaseAssignment, CaseNote, CaseStatus
+from circlekeeper.demo.cases import seed_network, seed_scale
 
 TODAY = datetime.date(2026, 3, 1)
 

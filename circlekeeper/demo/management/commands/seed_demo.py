@@ -8,24 +8,24 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection
 from django.utils import timezone
 
-from circlekeeper.accountability.demo import seed_accountability
-from circlekeeper.cases import demo
-from circlekeeper.community.demo import seed_community
-from circlekeeper.community.public_demo import seed_public
-from circlekeeper.community.scale import fill_scale
-from circlekeeper.evaluation.demo import seed_outcomes
-from circlekeeper.evaluation.schedule_demo import seed_schedule
+from circlekeeper.demo import cases as demo
+from circlekeeper.demo.accountability import seed_accountability
+from circlekeeper.demo.community import seed_community
+from circlekeeper.demo.evaluation import seed_outcomes
+from circlekeeper.demo.protocol import seed_protocol
+from circlekeeper.demo.public import seed_public
+from circlekeeper.demo.safety import seed_safety
+from circlekeeper.demo.scale import fill_scale
+from circlekeeper.demo.schedule import seed_schedule
+from circlekeeper.demo.support import seed_support
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.definition import DefinitionError
 from circlekeeper.lib.keys import clear_key_cache
-from circlekeeper.protocol.demo import seed_protocol
-from circlekeeper.safety.demo import seed_safety
-from circlekeeper.support.demo import seed_support
 
 
 class Command(BaseCommand):
-    # Here, in the top app of the chain (community, which may use evaluation), because the demo reaches every
-    # app below it (ARCHITECTURE.md: community, evaluation → accountability, support → protocol → …).
+    # Here, in the demo app above the whole chain, because the demo reaches every app (ARCHITECTURE.md:
+    # community, evaluation → accountability, support → protocol → …); no app imports the demo app.
     help = (
         "Create the whole demo network (idempotent): organizations, people and cases, the built-in instruments, "
         "safety checks, holds and plans, and cases taken through the protocol to every stage and track. "

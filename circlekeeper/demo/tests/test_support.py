@@ -7,12 +7,12 @@ from django.test import TestCase
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from circlekeeper.cases import demo
 from circlekeeper.cases.models import Case, CaseEvent, CaseStatus, EventKind, Participant
+from circlekeeper.demo import cases as demo
+from circlekeeper.demo.protocol import seed_protocol
+from circlekeeper.demo.safety import seed_safety
+from circlekeeper.demo.support import MAPPED_STAGES, seed_support
 from circlekeeper.instruments.builtins import load_builtins
-from circlekeeper.protocol.demo import seed_protocol
-from circlekeeper.safety.demo import seed_safety
-from circlekeeper.support.demo import MAPPED_STAGES, seed_support
 from circlekeeper.support.measures import HARM, SURVIVOR, build_graph, pod_measures
 from circlekeeper.support.models import PodMeasure, PodMember, PodTie
 

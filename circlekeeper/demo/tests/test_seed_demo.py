@@ -209,5 +209,5 @@ class DemoModeTests(TestCase):
         from django.core.management import get_commands
 
         commands = get_commands()
-        self.assertEqual(commands["seed_demo"], "circlekeeper.community")
+        self.assertEqual(commands["seed_demo"], "circlekeeper.demo")
         self.assertNotIn("seed_demo_safety", commands)

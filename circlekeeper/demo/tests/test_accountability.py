@@ -6,7 +6,6 @@ from django.test import TestCase, override_settings
 from django.utils import timezone
 
 from circlekeeper.accountability.comparison import comparison_for
-from circlekeeper.accountability.demo import seed_accountability
 from circlekeeper.accountability.models import (
     Affirmation,
     Agreement,
@@ -16,11 +15,12 @@ from circlekeeper.accountability.models import (
     StaircaseStep,
     SurvivorView,
 )
-from circlekeeper.cases.demo import seed_network
 from circlekeeper.cases.models import Case, CaseTask, Stage, TaskKind
+from circlekeeper.demo.accountability import seed_accountability
+from circlekeeper.demo.cases import seed_network
+from circlekeeper.demo.protocol import seed_protocol
+from circlekeeper.demo.safety import seed_safety
 from circlekeeper.instruments.builtins import load_builtins
-from circlekeeper.protocol.demo import seed_protocol
-from circlekeeper.safety.demo import seed_safety
 from circlekeeper.safety.models import SafetyHold
 
 

@@ -22,14 +22,14 @@ from django.db import transaction
 from django.utils import timezone
 
 from circlekeeper.accounts.models import Organization, Role
-from circlekeeper.cases.demo import ORGANIZATIONS
 from circlekeeper.cases.models import Case, CaseStatus, Consent, ConsentKind, ParticipantRole
+from circlekeeper.demo.cases import ORGANIZATIONS
+from circlekeeper.demo.protocol import demo_member
 from circlekeeper.evaluation import scheduling
 from circlekeeper.evaluation.models import Enrollment, Timepoint, TimepointStatus
 from circlekeeper.instruments.definition import NOT_ASKED
 from circlekeeper.instruments.models import InstrumentVersion, Response, ResponseStatus
 from circlekeeper.instruments.scoring import calculated_values, score_response, visible_items
-from circlekeeper.protocol.demo import demo_member
 
 # The evaluation began this long ago: cases open then were enrolled as it began, later ones at intake.
 EVALUATION_DAYS = 425

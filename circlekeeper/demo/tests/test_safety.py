@@ -5,10 +5,10 @@ import datetime
 from django.conf import settings
 from django.test import TestCase
 
-from circlekeeper.cases.demo import seed_network
 from circlekeeper.cases.models import Case, CaseTask, TaskKind
+from circlekeeper.demo.cases import seed_network
+from circlekeeper.demo.safety import seed_safety
 from circlekeeper.instruments.builtins import load_builtins
-from circlekeeper.safety.demo import seed_safety
 from circlekeeper.safety.models import SafetyAlert, SafetyCheck, SafetyHold, SafetyPlan
 
 

@@ -14,7 +14,7 @@ import io
 import numpy as np
 
 from circlekeeper.accounts.models import Organization
-from circlekeeper.cases.demo import ORGANIZATIONS
+from circlekeeper.demo.cases import ORGANIZATIONS
 from circlekeeper.evaluation.models import ImportBatch
 from circlekeeper.evaluation.services import import_outcomes
 

@@ -13,8 +13,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from circlekeeper.accounts.models import Membership, Organization, Role
-from circlekeeper.cases.demo import ORGANIZATIONS
 from circlekeeper.cases.models import Case, CaseStatus, Participant, ParticipantRole
+from circlekeeper.demo.cases import ORGANIZATIONS
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.models import Instrument, Response
 from circlekeeper.safety import services

@@ -28,7 +28,6 @@ from circlekeeper.accountability.models import (
     ReportedBy,
 )
 from circlekeeper.accounts.models import Organization, Role, User
-from circlekeeper.cases.demo import ORGANIZATIONS
 from circlekeeper.cases.models import (
     TRACK_CONTACT,
     Case,
@@ -38,8 +37,9 @@ from circlekeeper.cases.models import (
     Stage,
     Track,
 )
+from circlekeeper.demo.cases import ORGANIZATIONS
+from circlekeeper.demo.protocol import builtin_version, demo_member
 from circlekeeper.instruments import filling
-from circlekeeper.protocol.demo import builtin_version, demo_member
 
 
 @dataclass(frozen=True)

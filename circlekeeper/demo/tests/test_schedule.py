@@ -10,9 +10,9 @@ from django.test import TestCase
 
 from circlekeeper.accounts.models import Organization
 from circlekeeper.cases.models import CaseTask, TaskKind
+from circlekeeper.demo.schedule import seed_schedule
 from circlekeeper.evaluation.dataset import Scope, scores_frame, timepoints_frame
 from circlekeeper.evaluation.models import Enrollment, Timepoint, TimepointStatus
-from circlekeeper.evaluation.schedule_demo import seed_schedule
 from circlekeeper.evaluation.tests.schedule_helpers import local
 from circlekeeper.instruments.models import Response, ResponseStatus
 

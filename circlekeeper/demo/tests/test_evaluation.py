@@ -6,8 +6,8 @@ import json
 from django.core.management import call_command
 from django.test import TestCase
 
-from circlekeeper.cases.demo import ORGANIZATIONS
-from circlekeeper.evaluation.demo import DEMO_RATE_RATIO, seed_outcomes
+from circlekeeper.demo.cases import ORGANIZATIONS
+from circlekeeper.demo.evaluation import DEMO_RATE_RATIO, seed_outcomes
 from circlekeeper.evaluation.models import ExternalOutcome, ImportBatch
 from circlekeeper.testing import make_network, make_organization
 
