@@ -30,15 +30,20 @@ def home(request: HttpRequest) -> HttpResponse:
 def dashboard(request: HttpRequest) -> HttpResponse:
     context = staff_context(request)
     now = timezone.now()
-    open_cases = cases_for(context).filter(status=CaseStatus.OPEN).count() if context else 0
+    open_cases: int | None = None
     work, work_page, protocol = None, None, None
     if context is not None and context.works_cases:
         work = worklist(context, now)
         work_page = Paginator(work.items, WORK_PER_PAGE).get_page(request.GET.get("page"))
         # The keeper's meetings and next steps; the supervisor's queue is in the ranked worklist.
         protocol = protocol_dashboard(context, now)
+        if protocol.next_steps is not None:
+            # The next steps counted the same cases (the team's open cases, cases_for): not counted twice.
+            open_cases = protocol.next_steps.total
         # It lists the team's holds, alerts and risk levels: a read of safety data (SECURITY.md 16).
         audit(request, action=Action.SAFETY_DASHBOARD)
+    if open_cases is None:
+        open_cases = cases_for(context).filter(status=CaseStatus.OPEN).count() if context else 0
     context_data = {
         "open_cases": open_cases,
         "work": work,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import datetime
 from dataclasses import dataclass, field
+from typing import Any
 
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -30,7 +31,7 @@ from circlekeeper.cases.models import (
     Track,
 )
 from circlekeeper.protocol.models import Acknowledgment, Approval, Invitation, MeetingKind, MeetingStatus
-from circlekeeper.safety.models import CheckKind, SafetyCheck, SafetyPlan, is_high
+from circlekeeper.safety.models import CheckKind, SafetyCheck, SafetyCheckQuerySet, SafetyPlan, is_high
 from circlekeeper.safety.services import PLAN_REVIEW_DAYS
 
 # The joint-dialogue gate's window for the survivor's last safety check.
@@ -77,7 +78,76 @@ def next_stage(case: Case) -> Stage | None:
     return path[position + 1] if position + 1 < len(path) else None
 
 
+# Set on a case by preread(): what its gate reads first, read for a page's cases together.
+PREREAD = "_gate_preread"
+
+
+@dataclass(frozen=True)
+class _Preread:
+    survivors: list[Participant]
+    # The latest survivor check by kind (None: any kind), as _latest_survivor_check reads it.
+    latest_check: dict[str | None, SafetyCheck | None]
+
+
+def _survivor_checks(organization_id: Any, case_id: Any, kind: str | None) -> SafetyCheckQuerySet:
+    """The case's survivors' checks that count (with a level, of a participant not entered in error), newest first."""
+    # The organization too, so the (organization, case, checked_at) index gives the newest first without a sort.
+    checks = SafetyCheck.objects.filter(
+        organization_id=organization_id,
+        case_id=case_id,
+        participant__role=ParticipantRole.SURVIVOR,
+        participant__error_at__isnull=True,
+    ).exclude(level="")
+    if kind:
+        checks = checks.filter(kind=kind)
+    return checks.order_by("-checked_at", "-id")
+
+
+def preread(cases: list[Case]) -> None:
+    """For a page that reads the gates of several cases (the dashboards): read every case's survivors and latest
+    survivor checks in three queries for all of them, instead of a few per case. Each case keeps what was read
+    (PREREAD) and its gate uses it: the same rows, with the same filters and order, as the per-case reads below
+    (protocol/tests/test_gates_preread.py). Only for instances read for the page, and used at once."""
+    if not cases:
+        return
+    ids = [case.pk for case in cases]
+    survivors: dict[int, list[Participant]] = {case.pk: [] for case in cases}
+    # The default manager leaves out participants entered in error; ordered by case, then id, as case.participants.
+    for participant in Participant.objects.survivors().filter(case_id__in=ids).order_by("case_id", "id"):
+        survivors[participant.case_id].append(participant)
+    latest = (
+        Case.objects.filter(pk__in=ids)
+        .annotate(
+            latest_any=Subquery(
+                _survivor_checks(OuterRef("organization_id"), OuterRef("pk"), None).values("id")[:1]
+            ),
+            latest_full=Subquery(
+                _survivor_checks(OuterRef("organization_id"), OuterRef("pk"), CheckKind.FULL).values("id")[:1]
+            ),
+        )
+        .values_list("pk", "latest_any", "latest_full")
+    )
+    heads = {pk: (any_kind, full) for pk, any_kind, full in latest}
+    checks = SafetyCheck.objects.in_bulk([pk for pair in heads.values() for pk in pair if pk is not None])
+    for case in cases:
+        any_kind, full = heads.get(case.pk, (None, None))
+        setattr(
+            case,
+            PREREAD,
+            _Preread(
+                survivors=survivors[case.pk],
+                latest_check={
+                    None: checks.get(any_kind) if any_kind else None,
+                    CheckKind.FULL: checks.get(full) if full else None,
+                },
+            ),
+        )
+
+
 def _survivors(case: Case) -> list[Participant]:
+    read: _Preread | None = getattr(case, PREREAD, None)
+    if read is not None:
+        return list(read.survivors)
     return list(case.participants.survivors())
 
 
@@ -96,16 +166,10 @@ def _consenting(case: Case, *roles: str) -> list[Participant]:
 
 
 def _latest_survivor_check(case: Case, *, kind: str | None = None) -> SafetyCheck | None:
-    # The organization too, so the (organization, case, checked_at) index gives the newest first without a sort.
-    checks = SafetyCheck.objects.filter(
-        organization_id=case.organization_id,
-        case=case,
-        participant__role=ParticipantRole.SURVIVOR,
-        participant__error_at__isnull=True,
-    ).exclude(level="")
-    if kind:
-        checks = checks.filter(kind=kind)
-    return checks.order_by("-checked_at", "-id").first()
+    read: _Preread | None = getattr(case, PREREAD, None)
+    if read is not None and (kind or None) in read.latest_check:
+        return read.latest_check[kind or None]
+    return _survivor_checks(case.organization_id, case.pk, kind).first()
 
 
 def _plan_condition(case: Case, now: datetime.datetime, *, within_days: int | None) -> Condition:
