@@ -17,6 +17,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -111,9 +112,9 @@ def safety_versions(organization_id: int, kind: str) -> list[InstrumentVersion]:
         .distinct()
     )
     instruments += list(
-        RiskInstrument.objects.filter(organization_id=organization_id, kind=kind).values_list(
-            "instrument_id", flat=True
-        )
+        RiskInstrument.objects.filter(organization_id=organization_id, kind=kind)
+        .order_by("id")
+        .values_list("instrument_id", flat=True)
     )
     versions = []
     for instrument_id in instruments:
@@ -126,6 +127,38 @@ def safety_versions(organization_id: int, kind: str) -> list[InstrumentVersion]:
         if latest is not None:
             versions.append(latest)
     return versions
+
+
+def safety_versions_by_kind(organization_id: int) -> dict[str, list[InstrumentVersion]]:
+    """safety_versions for every kind of check at once, for the safety page that offers them all: three queries in
+    all instead of two and one an instrument for each kind; the same versions in the same order
+    (safety/tests/test_safety_versions.py)."""
+    found: dict[str, list[int]] = {kind: [] for kind in CheckKind.values}
+    # Ordered as safety_versions' query (InstrumentVersion's ordering), so each kind keeps its order.
+    for instrument_id, code in (
+        InstrumentVersion.objects.filter(instrument__owner__isnull=True, instrument__code__in=list(BUILTIN))
+        .values_list("instrument_id", "instrument__code")
+        .distinct()
+    ):
+        found[BUILTIN[code]].append(instrument_id)
+    for instrument_id, kind in (
+        RiskInstrument.objects.filter(organization_id=organization_id)
+        .order_by("id")
+        .values_list("instrument_id", "kind")
+    ):
+        found.setdefault(kind, []).append(instrument_id)
+    newest = (
+        InstrumentVersion.objects.filter(instrument_id=OuterRef("instrument_id"))
+        .order_by("-number")
+        .values("number")[:1]
+    )
+    latest = {
+        version.instrument_id: version
+        for version in InstrumentVersion.objects.filter(
+            instrument_id__in={pk for ids in found.values() for pk in ids}, number=Subquery(newest)
+        ).select_related("instrument")
+    }
+    return {kind: [latest[pk] for pk in ids if pk in latest] for kind, ids in found.items()}
 
 
 def next_check_due(case: Case) -> datetime.date | None:

@@ -77,7 +77,7 @@ def _to_safety_page(case_id: int) -> HttpResponse:
 
 
 def _versions(case: Case) -> dict[str, list[InstrumentVersion]]:
-    return {kind: services.safety_versions(case.organization_id, kind) for kind in CheckKind.values}
+    return services.safety_versions_by_kind(case.organization_id)
 
 
 def _team_roles(case: Case, user: User) -> set[str]:
