@@ -121,7 +121,6 @@ def sources_at_events(
             organization_id=response.organization_id,
             participant_id=response.participant_id,
             purpose__startswith=PURPOSE_PREFIX,
-            timepoint__isnull=True,
         )
         .filter(Q(pk=response.pk or 0) | Q(status=ResponseStatus.SUBMITTED))
         .select_related("version")

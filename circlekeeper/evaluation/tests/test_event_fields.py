@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from circlekeeper.cases.models import ParticipantRole, Track
+from circlekeeper.evaluation import redcap_records
 from circlekeeper.evaluation.models import (
     Anchor,
     Enrollment,
@@ -233,3 +234,27 @@ class EventFieldTests(PersonaTestCase):
         )
         self.assertContains(page, "screening_arm_1")
         self.assertContains(page, "maps to no timepoint")
+
+    def test_a_records_import_reads_each_records_own_answer_at_the_other_event(self):
+        # REDCap's own meaning in a flat export: [t0_arm_1][had_support] is the same record's row at t0_arm_1.
+        content = (
+            b"record_id,redcap_event_name,had_support,support_kept\n"
+            b"HAR-2026-0001/Survivor,t0_arm_1,1,\n"
+            b"HAR-2026-0001/Survivor,t3_arm_1,0,1\n"
+            b"HAR-2026-0001/Harm,t0_arm_1,0,\n"
+            b"HAR-2026-0001/Harm,t3_arm_1,1,1\n"
+        )
+        result = redcap_records.import_redcap_records(
+            organization=self.harbor, instrument="followup", content=content, today=datetime.date(2026, 6, 2)
+        )
+        self.assertEqual(result.imported, 4)
+        survivor_t3 = Response.objects.get(participant=self.survivor, purpose="REDCap t3_arm_1")
+        self.assertEqual(survivor_t3.answers["support_kept"], "1")
+        self.assertEqual(survivor_t3.answers["t0_support_again"], 2)
+        # The other person said no at T0: their T3 answer to it is hidden, whatever the survivor said.
+        harm_t3 = Response.objects.get(participant=self.harm, purpose="REDCap t3_arm_1")
+        self.assertNotIn("support_kept", harm_t3.answers)
+        self.assertIn("support_kept", harm_t3.skipped)
+        hidden = [w for w in result.warnings if "support_kept" in w and "hidden" in w]
+        self.assertEqual(len(hidden), 1, result.warnings)
+        self.assertIn("lines 5 ", hidden[0])
