@@ -61,10 +61,9 @@ def pipe(
             if name not in items:
                 return match.group(0)
             return shown(name, answers.get(name), option)
-        if event in items:  # [first_name][last_name]: two of this definition's items side by side
-            return shown(event, answers.get(event), None) + replace(
-                _PIPE.match(match.group(0), len(event) + 2)
-            )
+        second = _PIPE.match(match.group(0), len(event) + 2)
+        if event in items and second is not None:  # [first_name][last_name]: two items side by side
+            return shown(event, answers.get(event), None) + replace(second)
         value = answers.get(name) if event in events.own_events else events.answers.get((event, name))
         return shown(name, value, option)
 
