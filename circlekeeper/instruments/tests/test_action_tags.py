@@ -219,7 +219,9 @@ def test_piping_an_event_field_shows_that_events_answer_of_the_same_person_only(
         "At T0: Male (2); now Female; ______; AnaFemale"
     )
     # Without the event's answers (none given, or none there), the T0 answer is blank, never this one's.
-    assert pipe(text, definition, {"sex": "1", "first_name": "Ana"}, "en").startswith("At T0: ______ (______)")
+    assert pipe(text, definition, {"sex": "1", "first_name": "Ana"}, "en").startswith(
+        "At T0: ______ (______)"
+    )
     # An answer shown is not read again for brackets.
     planted = EventAnswers(answers={("t0_arm_1", "first_name"): "[sex]"})
     assert pipe("[t0_arm_1][first_name]", definition, {"sex": "1"}, "en", planted) == "[sex]"
