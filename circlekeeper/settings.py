@@ -182,6 +182,10 @@ RESPONSE_SUBMITTED_HANDLERS = [
     "circlekeeper.accountability.services.record_view_from_response",
     "circlekeeper.evaluation.scheduling.complete_from_response",
 ]
+# REDCap's [event][field] (issue 22): which of the same participant's responses answers at an event, and which
+# events are timepoints (the evaluation app owns timepoints; instruments.events asks through these).
+RESPONSE_EVENT_SOURCES = ["circlekeeper.evaluation.redcap_events.sources_at_events"]
+REDCAP_EVENT_TIMEPOINTS = ["circlekeeper.evaluation.redcap_events.timepoint_events"]
 # Called, in the same transaction, when the survivor's choice of track changes: a choice with less contact
 # cancels at once what the new track no longer allows (the protocol app owns meetings; cases may not import it).
 TRACK_CHANGED_HANDLERS = ["circlekeeper.protocol.services.track_changed"]

@@ -48,6 +48,7 @@ from circlekeeper.cases.models import Participant, ParticipantRole
 from circlekeeper.evaluation.models import Timepoint, TimepointStatus
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.definition import NOT_ASKED, PNTS, choices_for
+from circlekeeper.instruments.expressions import EventAnswers
 from circlekeeper.instruments.forms import PNTS_SUFFIX, PREFIX, SectionForm
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
 from circlekeeper.instruments.scoring import visible_items
@@ -402,8 +403,31 @@ def _blank(value: Raw) -> bool:
     return value is None or value == "" or value == []
 
 
+def _at_events(rows: list[_Row]) -> dict[int, EventAnswers]:
+    """For each row (by line), what its logic's [event][field] reads: the same record's answers on its other
+    rows, by their event (REDCap's own meaning), and its own row for its own event."""
+    by_record: dict[str, list[_Row]] = defaultdict(list)
+    for row in rows:
+        by_record[row.record].append(row)
+    found: dict[int, EventAnswers] = {}
+    for row in rows:
+        answers = {
+            (other.event, code): value
+            for other in by_record[row.record]
+            if other is not row and other.event
+            for code, value in other.values.items()
+            if not _blank(value) and value != PNTS
+        }
+        found[row.line] = EventAnswers(answers=answers, own_events=frozenset({row.event} - {""}))
+    return found
+
+
 def _validate(
-    definition: dict[str, Any], row: _Row, columns: _Columns, today: datetime.date
+    definition: dict[str, Any],
+    row: _Row,
+    columns: _Columns,
+    today: datetime.date,
+    events: EventAnswers | None = None,
 ) -> tuple[list[str], list[str]]:
     """Fill row.answers section by section, as the answering forms would; (problems, hidden item codes)."""
     problems: list[str] = []
@@ -419,7 +443,7 @@ def _validate(
             continue
         codes = {item["code"] for item in section["items"]}
         overlay = {**answers, **{code: value for code, value in raw.items() if not _blank(value)}}
-        visible = set(visible_items(definition, overlay, today=today)) & codes
+        visible = set(visible_items(definition, overlay, today=today, events=events)) & codes
         hidden += [code for code, value in raw.items() if not _blank(value) and code not in visible]
         data: MultiValueDict[str, str] = MultiValueDict()
         for code, value in raw.items():
@@ -443,6 +467,7 @@ def _validate(
             language=definition["default_language"],
             answers=answers,
             today=today,
+            events=events,
         )
         if not form.is_valid():
             for name, errors in form.errors.items():
@@ -670,8 +695,9 @@ def import_redcap_records(
         answered = [row for row in rows if not all(_blank(value) for value in row.values.values())]
         skipped = len(rows) - len(answered)
         hidden: dict[str, list[int]] = defaultdict(list)
+        at_events = _at_events(answered)
         for row in answered:
-            row_problems, row_hidden = _validate(definition, row, columns, today)
+            row_problems, row_hidden = _validate(definition, row, columns, today, at_events[row.line])
             problems += row_problems
             for code in row_hidden:
                 hidden[code].append(row.line)

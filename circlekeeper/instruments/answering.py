@@ -21,8 +21,10 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.definition import NOT_ASKED, PNTS, choices_for, iter_items, localized
+from circlekeeper.instruments.events import event_answers
+from circlekeeper.instruments.expressions import EventAnswers
 from circlekeeper.instruments.forms import PNTS_SUFFIX, PREFIX, Row, SectionForm
-from circlekeeper.instruments.models import InstrumentVersion, Response, ResponseStatus
+from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response, ResponseStatus
 from circlekeeper.instruments.piping import pipe
 from circlekeeper.instruments.scoring import visible_items
 
@@ -40,6 +42,9 @@ class Answering:
     review_url: str
     context: dict[str, Any] = field(default_factory=dict)
     today: datetime.date = field(default_factory=timezone.localdate)
+    # A link's response does not exist before its first save: then the link says who answers.
+    link: ParticipantLink | None = None
+    _events: tuple[int | None, EventAnswers] | None = field(default=None, repr=False)
 
     @property
     def definition(self) -> dict[str, Any]:
@@ -48,6 +53,26 @@ class Answering:
     @property
     def answers(self) -> dict[str, Any]:
         return dict(self.response.answers or {}) if self.response else {}
+
+    @property
+    def events(self) -> EventAnswers:
+        """The respondent's own answers at the other REDCap events the definition reads ([event][field])."""
+        key = self.response.pk if self.response is not None else None
+        if self._events is None or self._events[0] != key:
+            self._events = (key, event_answers(self._respondent(), self.definition))
+        return self._events[1]
+
+    def _respondent(self) -> Response | None:
+        if self.response is not None:
+            return self.response
+        if self.link is None:
+            return None
+        # Never saved: only who answers, where, and which version, for events.event_answers.
+        return Response(
+            organization_id=self.link.organization_id,
+            version=self.version,
+            participant_id=self.link.participant_id,
+        )
 
     @property
     def language(self) -> str:
@@ -97,7 +122,10 @@ def posted_form(answering: Answering, request: HttpRequest, position: int) -> tu
     saved = {code: value for code, value in answering.answers.items() if code not in asked}
     overlay = {**saved, **posted_raw(answering, request, position)}
     section_codes = {item["code"] for item in section["items"]}
-    visible = set(visible_items(answering.definition, overlay, today=answering.today)) & section_codes
+    visible = (
+        set(visible_items(answering.definition, overlay, today=answering.today, events=answering.events))
+        & section_codes
+    )
     shown_before = set(request.POST.getlist(SHOWN)) & section_codes
     unseen = frozenset(code for code in asked if code in visible and code not in shown_before)
     form = SectionForm(
@@ -109,6 +137,7 @@ def posted_form(answering: Answering, request: HttpRequest, position: int) -> tu
         answers=saved,
         unseen=unseen,
         today=answering.today,
+        events=answering.events,
     )
     return form, shown_before
 
@@ -117,8 +146,12 @@ def render_section(
     request: HttpRequest, answering: Answering, position: int, form: SectionForm, *, notice: str = ""
 ) -> HttpResponse:
     definition = answering.definition
-    shown = filling.shown_sections(definition, {**answering.answers}, answering.today) or [position]
-    previous = filling.neighbour(definition, answering.answers, answering.today, position, -1)
+    shown = filling.shown_sections(definition, {**answering.answers}, answering.today, answering.events) or [
+        position
+    ]
+    previous = filling.neighbour(
+        definition, answering.answers, answering.today, position, -1, answering.events
+    )
     section = definition["sections"][position]
     context = {
         **answering.context,
@@ -142,15 +175,15 @@ def render_section(
 
 def show_section(request: HttpRequest, answering: Answering) -> HttpResponse:
     definition, answers = answering.definition, answering.answers
-    shown = filling.shown_sections(definition, answers, answering.today)
+    shown = filling.shown_sections(definition, answers, answering.today, answering.events)
     position = position_of(request.GET.get("section"), definition)
     if position is None or position not in shown:
-        position = filling.resume_at(definition, answers, answering.today)
+        position = filling.resume_at(definition, answers, answering.today, answering.events)
         if position is None:
             if answering.response is not None:
                 return redirect(answering.review_url)
             position = shown[0] if shown else 0
-    visible = set(visible_items(definition, answers, today=answering.today))
+    visible = set(visible_items(definition, answers, today=answering.today, events=answering.events))
     form = SectionForm(
         definition=definition,
         section=definition["sections"][position],
@@ -158,6 +191,7 @@ def show_section(request: HttpRequest, answering: Answering) -> HttpResponse:
         language=answering.language,
         answers=answers,
         today=answering.today,
+        events=answering.events,
     )
     notice = (
         _("New questions appeared because of your answers. Please look at them.")
@@ -185,7 +219,9 @@ def save_section(
     answering.response = response
     if form.unseen:
         return redirect(answering.section_url(position, new="1")), response
-    following = filling.neighbour(answering.definition, response.answers, answering.today, position, 1)
+    following = filling.neighbour(
+        answering.definition, response.answers, answering.today, position, 1, answering.events
+    )
     if following is None:
         return redirect(answering.review_url), response
     return redirect(answering.section_url(following)), response
@@ -227,13 +263,17 @@ def summary(answering: Answering) -> list[dict[str, Any]]:
         skipped = set(response.skipped or [])
         visible = {item["code"] for _section, item in iter_items(definition) if item["code"] not in skipped}
     else:
-        visible = set(visible_items(definition, answers, today=answering.today))
+        visible = set(visible_items(definition, answers, today=answering.today, events=answering.events))
     sections = []
     for position, section in enumerate(definition["sections"]):
         items = [
             {
                 "label": pipe(
-                    localized(item.get("label"), language, definition), definition, answers, language
+                    localized(item.get("label"), language, definition),
+                    definition,
+                    answers,
+                    language,
+                    answering.events,
                 )
                 or item["code"],
                 "answer": answer_text(definition, item, answers.get(item["code"]), language),
@@ -279,7 +319,7 @@ def ready_to_submit(answering: Answering) -> HttpResponse | None:
     """A redirect to the section still to answer, or None when the response can be submitted."""
     if answering.response is None:
         return redirect(answering.page_url)
-    position = filling.resume_at(answering.definition, answering.answers, answering.today)
+    position = filling.resume_at(answering.definition, answering.answers, answering.today, answering.events)
     if position is not None:
         return redirect(answering.section_url(position))
     return None

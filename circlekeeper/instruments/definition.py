@@ -863,6 +863,8 @@ class Imported:
     translated: list[str] = dataclasses.field(default_factory=list)
     kept_as_text: list[str] = dataclasses.field(default_factory=list)
     not_applied: list[str] = dataclasses.field(default_factory=list)
+    # REDCap events that logic reads from ([event][field]) → where; see instruments/events.py
+    events: dict[str, list[str]] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)

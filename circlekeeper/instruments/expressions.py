@@ -27,6 +27,9 @@ Canonical syntax
                 contains(x, y) starts_with(x, y) ends_with(x, y)   text, case ignored; blank is false
                 year(d) month(d) day(d)       a date's parts; log(x[, base])  natural log without a base
                 calcdate(d, n, unit)          the date n units ('y', 'm', 'd') after d (REDCap @CALCDATE)
+                answer_at('t0_arm_1', 'score') the same person's answer to score at that REDCap event, read
+                                             where the event maps to a timepoint (evaluate's `events`,
+                                             an EventAnswers); blank anywhere else
 
 Survey semantics
 
@@ -43,9 +46,9 @@ Survey semantics
 Translation
 
     REDCap      [field] → field; [field(code)] = '1' (or "1", 1) → selected(field, 'code'), = '0' → not
-                selected(...), elsewhere → if(selected(field, 'code'), 1, 0); [event][field] raises
-                TranslationError (it reads another event's answer; a definition holds one response's items,
-                so the import keeps it as text and reports it); <> → !=; AND/OR, || and &&; lines that start
+                selected(...), elsewhere → if(selected(field, 'code'), 1, 0); [event][field] →
+                answer_at('event', 'field') (and [event][field(code)] as a checkbox of it); <> → !=;
+                AND/OR, || and &&; lines that start
                 with # are comments (REDCap 13); contains, starts_with, ends_with, year, month, day and log
                 keep their names; true/false; datediff units "M" (months) → 'm', and
                 its "ymd"/"mdy"/"dmy" argument is dropped (stored dates are always Y-M-D). Smart variables
@@ -60,12 +63,13 @@ Translation
     Translators raise only TranslationError, for unreadable text too (its message names the character).
 
 API: parse(text) → Expression (cached; ParseError); Expression.variables, .uses_self, .canonical(),
-.evaluate(answers, today=, self_value=), .is_true(...) (REDCap truthiness: blank, 0 and '0' are false),
-.to_redcap(); translate_redcap(text) and translate_xlsform(text) → canonical text.
+.evaluate(answers, today=, self_value=, events=), .is_true(...) (REDCap truthiness: blank, 0 and '0' are
+false), .event_references, .to_redcap(); translate_redcap(text) and translate_xlsform(text) → canonical text.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import operator
 import re
@@ -85,6 +89,7 @@ __all__ = [
     "Call",
     "Current",
     "EvaluationError",
+    "EventAnswers",
     "Expression",
     "ExpressionError",
     "Name",
@@ -138,6 +143,22 @@ class EvaluationError(ExpressionError):
     """Raised only if evaluation meets a case it was not written for; it is written to meet none."""
 
 
+@dataclass(frozen=True, slots=True)
+class EventAnswers:
+    """What `answer_at(event, item)` reads: the same person's answers at other events (REDCap [event][field]).
+
+    `answers` holds, per (event, item), the respondent's own answer at the timepoint that event maps to;
+    `own_events` are the events the response being evaluated itself belongs to, read from its own (live)
+    answers. Anything else is blank, as an empty value is in REDCap.
+    """
+
+    answers: Mapping[tuple[str, str], object] = dataclasses.field(default_factory=dict)
+    own_events: frozenset[str] = frozenset()
+
+
+NO_EVENTS = EventAnswers()
+
+
 # --- the tree -------------------------------------------------------------------------------------
 
 
@@ -183,6 +204,7 @@ class Call:
 Node = Number | String | Name | Current | Unary | Binary | Call
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_EVENT_NAME = re.compile(r"[a-z0-9][a-z0-9_]*")  # a REDCap unique event name, e.g. baseline_arm_1
 _KEYWORDS = frozenset({"and", "or", "not"})
 _COMPARISONS = frozenset({"=", "!=", "<", "<=", ">", ">="})
 # Canonical precedence, loosest first; `not` is 3, unary minus 7, anything atomic 9.
@@ -192,6 +214,7 @@ _DATEDIFF_UNITS = {"d": 1.0, "m": 30.44, "y": 365.2425}  # days per unit, as RED
 # name -> (fewest, most) arguments; None is "any number".
 _ARITY: dict[str, tuple[int, int | None]] = {
     "abs": (1, 1),
+    "answer_at": (2, 2),
     "calcdate": (3, 3),
     "coalesce": (2, None),
     "concat": (1, None),
@@ -290,6 +313,13 @@ def _call_problem(name: str, args: Sequence[Node]) -> str:
         return "datediff() needs its unit written as 'y', 'm' or 'd'"
     if name == "calcdate" and not (isinstance(args[2], String) and args[2].value in _DATEDIFF_UNITS):
         return "calcdate() needs its unit written as 'y', 'm' or 'd'"
+    if name == "answer_at" and not (
+        isinstance(args[0], String)
+        and _EVENT_NAME.fullmatch(args[0].value)
+        and isinstance(args[1], String)
+        and _is_identifier(args[1].value)
+    ):
+        return "answer_at() needs an event name and an item name, both quoted: answer_at('t0_arm_1', 'score')"
     return ""
 
 
@@ -428,12 +458,13 @@ class _RedcapWriter(_Writer):
     def checkbox(self, node: Call) -> str:
         item, code = node.args
         text = _code(code.value) if isinstance(code, Number | String) else None
-        if not isinstance(item, Name) or text is None or not _REDCAP_CODE.fullmatch(text):
+        at_event = isinstance(item, Call) and item.name == "answer_at"
+        if not (isinstance(item, Name) or at_event) or text is None or not _REDCAP_CODE.fullmatch(text):
             raise TranslationError(
                 "REDCap can only ask whether a field's option, named by its code, is checked",
                 construct=_Writer().write(node),
             )
-        return f"[{item.name}({text})]"
+        return self.write(item)[:-1] + f"({text})]"
 
     def call(self, node: Call) -> str:
         name, args = node.name, node.args
@@ -443,6 +474,9 @@ class _RedcapWriter(_Writer):
             return self.write(Binary("=", args[0], String("")))
         if name in ("true", "false"):
             return name
+        if name == "answer_at":
+            event, field = (arg.value if isinstance(arg, String) else "" for arg in args)
+            return f"[{event}]{self.name(field)}"
         if name == "int":
             return f"rounddown({self.write(args[0])}, 0)"
         if name == "datediff":
@@ -908,21 +942,20 @@ class _RedcapParser(_TranslatingParser):
             raise self.unsupported(token, written, "references to repeating instances are not supported")
         if len(groups) == 2 and not _REDCAP_EVENT.fullmatch(groups[0].string):
             raise self.unsupported(token, groups[0].text, "it is a smart variable, not an event name")
-        if len(groups) == 2:
-            raise self.unsupported(
-                token,
-                written,
-                "it reads the answer given at another event; answers here are read within one response",
-            )
         field = _REDCAP_FIELD.fullmatch(groups[-1].string)
         if field is None:
             raise self.unsupported(
                 token, groups[-1].text, "it is a smart variable or piping option, not a field reference"
             )
         name = self.item_name(token, field.group(1))
+        target: Node = name
+        if len(groups) == 2:
+            # The same person's answer at another event: read where the event maps to a timepoint.
+            event = groups[0].string.strip().lower()
+            target = self.checked_call("answer_at", [String(event), String(name.name)], token)
         if field.group(2) is None:
-            return name
-        return Call(_CHECKBOX, (name, String(field.group(2))))
+            return target
+        return Call(_CHECKBOX, (target, String(field.group(2))))
 
     def bare_name(self, token: _Token) -> Node:
         if token.text.lower() in ("true", "false"):
@@ -1106,25 +1139,40 @@ class Expression:
         return _RedcapWriter().write(self.root)
 
     def evaluate(
-        self, answers: Mapping[str, object], *, today: date | None = None, self_value: object = None
+        self,
+        answers: Mapping[str, object],
+        *,
+        today: date | None = None,
+        self_value: object = None,
+        events: EventAnswers | None = None,
     ) -> object:
         """The value for these answers: None, bool, int, float, str, a date or a tuple of codes.
 
         `today` is the date `today()` and 'today' stand for (the current date if not given); `self_value`
-        is what `.` stands for.
+        is what `.` stands for; `events` what answer_at() reads (nothing, if not given).
         """
         try:
-            return _Evaluation(answers, today, self_value).value(self.root)
+            return _Evaluation(answers, today, self_value, events or NO_EVENTS).value(self.root)
         except ExpressionError:
             raise
         except Exception as error:  # evaluation promises only ExpressionError, whatever answers hold
             raise EvaluationError(f"{self._text!r} could not be evaluated: {error!r}") from error
 
     def is_true(
-        self, answers: Mapping[str, object], *, today: date | None = None, self_value: object = None
+        self,
+        answers: Mapping[str, object],
+        *,
+        today: date | None = None,
+        self_value: object = None,
+        events: EventAnswers | None = None,
     ) -> bool:
         """Whether the value counts as true: blank, 0, '0', false and '' do not (as in REDCap)."""
-        return _truthy(self.evaluate(answers, today=today, self_value=self_value))
+        return _truthy(self.evaluate(answers, today=today, self_value=self_value, events=events))
+
+    @property
+    def event_references(self) -> frozenset[tuple[str, str]]:
+        """The (event, item) pairs answer_at() reads."""
+        return frozenset(event_references(self.root))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Expression) and other._text == self._text
@@ -1528,13 +1576,36 @@ _FUNCTION_BODIES: dict[str, Callable[[list[object], date], object]] = {
 }
 
 
-class _Evaluation:
-    __slots__ = ("answers", "self_value", "today")
+def event_references(root: Node) -> Iterator[tuple[str, str]]:
+    stack: list[Node] = [root]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Call):
+            if node.name == "answer_at" and all(isinstance(arg, String) for arg in node.args):
+                event, item = (arg.value for arg in node.args if isinstance(arg, String))
+                yield event, item
+            stack += node.args
+        elif isinstance(node, Binary):
+            stack += (node.left, node.right)
+        elif isinstance(node, Unary):
+            stack.append(node.operand)
 
-    def __init__(self, answers: Mapping[str, object], today: date | None, self_value: object) -> None:
+
+class _Evaluation:
+    __slots__ = ("answers", "events", "self_value", "today")
+
+    def __init__(
+        self, answers: Mapping[str, object], today: date | None, self_value: object, events: EventAnswers
+    ) -> None:
         self.answers = answers
         self.today = today if today is not None else date.today()
         self.self_value = self_value
+        self.events = events
+
+    def answer_at(self, event: str, item: str) -> object:
+        if event in self.events.own_events:
+            return _normalize(self.answers.get(item))
+        return _normalize(self.events.answers.get((event, item)))
 
     def value(self, node: Node) -> object:
         if isinstance(node, Binary):
@@ -1577,6 +1648,9 @@ class _Evaluation:
         if node.name == "if":
             condition, then, otherwise = node.args
             return self.value(then if _truthy(self.value(condition)) else otherwise)
+        if node.name == "answer_at":
+            event, item = (arg.value if isinstance(arg, String) else "" for arg in node.args)
+            return self.answer_at(event, item)
         if node.name == "coalesce":
             for arg in node.args:
                 value = self.value(arg)

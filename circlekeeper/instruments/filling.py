@@ -20,6 +20,8 @@ from circlekeeper.cases.contact import policy_refusals
 from circlekeeper.cases.models import Participant
 from circlekeeper.instruments import expressions
 from circlekeeper.instruments.definition import NOT_ASKED
+from circlekeeper.instruments.events import event_answers
+from circlekeeper.instruments.expressions import EventAnswers
 from circlekeeper.instruments.links import ContactRefused
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response, ResponseStatus
 from circlekeeper.instruments.scoring import visible_items
@@ -32,9 +34,11 @@ def asked_codes(section: dict[str, Any]) -> list[str]:
     return [item["code"] for item in section["items"] if item["type"] not in NOT_ASKED]
 
 
-def shown_sections(definition: dict[str, Any], answers: Answers, today: datetime.date) -> list[int]:
+def shown_sections(
+    definition: dict[str, Any], answers: Answers, today: datetime.date, events: EventAnswers | None = None
+) -> list[int]:
     """Positions of the sections that show at least one item (asked or text) for these answers."""
-    visible = set(visible_items(definition, answers, today=today))
+    visible = set(visible_items(definition, answers, today=today, events=events))
     return [
         position
         for position, section in enumerate(definition["sections"])
@@ -42,9 +46,11 @@ def shown_sections(definition: dict[str, Any], answers: Answers, today: datetime
     ]
 
 
-def resume_at(definition: dict[str, Any], answers: Answers, today: datetime.date) -> int | None:
+def resume_at(
+    definition: dict[str, Any], answers: Answers, today: datetime.date, events: EventAnswers | None = None
+) -> int | None:
     """The first section with an item shown but never seen; None when every shown item has been seen."""
-    visible = set(visible_items(definition, answers, today=today))
+    visible = set(visible_items(definition, answers, today=today, events=events))
     for position, section in enumerate(definition["sections"]):
         if any(code in visible and code not in answers for code in asked_codes(section)):
             return position
@@ -52,10 +58,15 @@ def resume_at(definition: dict[str, Any], answers: Answers, today: datetime.date
 
 
 def neighbour(
-    definition: dict[str, Any], answers: Answers, today: datetime.date, position: int, step: int
+    definition: dict[str, Any],
+    answers: Answers,
+    today: datetime.date,
+    position: int,
+    step: int,
+    events: EventAnswers | None = None,
 ) -> int | None:
     """The next (step 1) or previous (step -1) shown section from this one, if any."""
-    shown = shown_sections(definition, answers, today)
+    shown = shown_sections(definition, answers, today, events)
     candidates = [p for p in shown if p > position] if step > 0 else [p for p in shown if p < position][::-1]
     return candidates[0] if candidates else None
 
@@ -74,11 +85,16 @@ def has_live_logic(section: dict[str, Any]) -> bool:
 
 
 def merge_section(
-    definition: dict[str, Any], answers: Answers, position: int, values: Answers, today: datetime.date
+    definition: dict[str, Any],
+    answers: Answers,
+    position: int,
+    values: Answers,
+    today: datetime.date,
+    events: EventAnswers | None = None,
 ) -> Answers:
     """The answers with this section's values in; items of the section that are now hidden lose theirs."""
     merged = {**answers, **values}
-    visible = set(visible_items(definition, merged, today=today))
+    visible = set(visible_items(definition, merged, today=today, events=events))
     for code in asked_codes(definition["sections"][position]):
         if code not in visible:
             merged.pop(code, None)
@@ -103,8 +119,9 @@ def save_section(*, response: Response, position: int, values: Answers, today: d
     refused = response_refusals(response)
     if refused:
         raise ContactRefused(" ".join(refused))
+    definition = response.version.definition
     response.answers = merge_section(
-        response.version.definition, dict(response.answers or {}), position, values, today
+        definition, dict(response.answers or {}), position, values, today, event_answers(response, definition)
     )
     response.save(update_fields=["answers"])
 

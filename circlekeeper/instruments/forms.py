@@ -192,8 +192,10 @@ class SectionForm(forms.Form):
         answers: dict[str, Any],
         unseen: frozenset[str] = frozenset(),
         today: datetime.date | None = None,
+        events: expressions.EventAnswers | None = None,
     ) -> None:
         super().__init__(data, prefix=PREFIX)
+        self.events = events  # the same person's answers at other REDCap events ([event][field])
         self.definition = definition
         self.section = section
         self.visible = visible
@@ -225,7 +227,11 @@ class SectionForm(forms.Form):
         """A text in the form's language, with [field] and [field:label] piped from this response's own
         answers (never anyone else's: `answers` are the response being filled)."""
         return pipe(
-            localized(value, self.language, self.definition), self.definition, self.saved, self.language
+            localized(value, self.language, self.definition),
+            self.definition,
+            self.saved,
+            self.language,
+            self.events,
         )
 
     def _default(self, item: dict[str, Any]) -> Any:
@@ -449,7 +455,9 @@ class SectionForm(forms.Form):
         constraint = item.get("constraint")
         if constraint:
             try:
-                holds = expressions.parse(constraint).is_true(context, today=self.today, self_value=value)
+                holds = expressions.parse(constraint).is_true(
+                    context, today=self.today, self_value=value, events=self.events
+                )
             except expressions.ExpressionError:
                 holds = True  # a broken definition must not stop a person from answering
             if not holds:

@@ -17,6 +17,7 @@ from circlekeeper.instruments.definition import (
     ReportGroup,
     import_report,
 )
+from circlekeeper.instruments.events import event_report
 from circlekeeper.instruments.models import InstrumentVersion, Source
 from circlekeeper.instruments.redcap import read_dictionary
 from circlekeeper.instruments.services import save_version
@@ -106,4 +107,7 @@ def save_imported(
         )
     except DefinitionError as exc:
         raise ImportRejected(exc.problems) from None
+    event_warnings, event_lines = event_report(imported, owner)
+    imported.warnings += event_warnings
+    imported.translated += event_lines
     return ImportResult(version, created, imported.warnings, import_report(imported=imported))

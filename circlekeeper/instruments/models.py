@@ -149,11 +149,13 @@ class Response(models.Model):
         Answers to hidden items are dropped (they are skipped, not answered), so nothing a person typed
         before changing an earlier answer lingers.
         """
+        from circlekeeper.instruments.events import event_answers
         from circlekeeper.instruments.scoring import calculated_values, score_response, visible_items
 
         definition = self.version.definition
         answers = dict(self.answers or {})
-        shown = set(visible_items(definition, answers, today=today))
+        events = event_answers(self, definition)
+        shown = set(visible_items(definition, answers, today=today, events=events))
         asked = [
             item["code"]
             for section in definition["sections"]
@@ -162,7 +164,7 @@ class Response(models.Model):
         ]
         self.skipped = [code for code in asked if code not in shown]
         answers = {code: value for code, value in answers.items() if code in shown}
-        answers.update(calculated_values(definition, answers, today=today))
+        answers.update(calculated_values(definition, answers, today=today, events=events))
         self.answers = answers
         self.scores = score_response(definition, answers)
         self.status = ResponseStatus.SUBMITTED

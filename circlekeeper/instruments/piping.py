@@ -5,7 +5,8 @@
 not to say") shows a blank line, "______", as REDCap does. Only the answers given are used, and they are
 always the answers of the response being filled, by the person filling it: the caller passes that
 response's answers and nothing else. A bracketed name that is not an item of the definition (a smart
-variable such as [event-name]) is left as written. The result is plain text: pages escape it as any text.
+variable such as [event-name]) is left as written. [event][field] is the same person's answer at that REDCap
+event (instruments/events.py), blank where there is none. The result is plain text: pages escape it as any text.
 """
 
 from __future__ import annotations
@@ -15,26 +16,38 @@ from collections.abc import Mapping
 from typing import Any
 
 from circlekeeper.instruments.definition import PNTS, choices_for, items_by_code, localized
+from circlekeeper.instruments.expressions import NO_EVENTS, EventAnswers
 
-_PIPE = re.compile(r"\[([A-Za-z][A-Za-z0-9_]*)(?::(label|value))?\]")
+# [field], [field:label], [field:value], and each of them after an event: [t0_arm_1][field].
+_PIPE = re.compile(r"\[(?:([a-z0-9][a-z0-9_]*)\]\[)?([A-Za-z][A-Za-z0-9_]*)(?::(label|value))?\]")
 BLANK = "______"
 
 
-def pipe(text: str, definition: dict[str, Any], answers: Mapping[str, Any], language: str) -> str:
-    """`text` with every [field], [field:label] and [field:value] of the definition's items replaced."""
+def pipe(
+    text: str,
+    definition: dict[str, Any],
+    answers: Mapping[str, Any],
+    language: str,
+    events: EventAnswers | None = None,
+) -> str:
+    """`text` with every [field], [field:label] and [field:value] of the definition's items replaced, and
+    [event][field] (and its :label, :value) by the same person's answer at that event (`events`), else blank."""
     if "[" not in text:
         return text
     items = items_by_code(definition)
+    events = events or NO_EVENTS
 
-    def replace(match: re.Match[str]) -> str:
-        item = items.get(match.group(1))
-        if item is None:
-            return match.group(0)
-        value = answers.get(item["code"])
+    def shown(name: str, value: Any, option: str | None) -> str:
         if value is None or value == "" or value == [] or value == PNTS:
             return BLANK
         codes = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        if match.group(2) == "value" or item["type"] not in ("single_choice", "multiple_choice", "yes_no"):
+        item = items.get(name)
+        # An item of another instrument is shown as its value: only this definition's choices are known here.
+        if (
+            item is None
+            or option == "value"
+            or item["type"] not in ("single_choice", "multiple_choice", "yes_no")
+        ):
             return ", ".join(codes)
         labels = {
             str(c["code"]): localized(c.get("label"), language, definition) or str(c["code"])
@@ -42,4 +55,17 @@ def pipe(text: str, definition: dict[str, Any], answers: Mapping[str, Any], lang
         }
         return ", ".join(labels.get(code, code) for code in codes)
 
+    def replace(match: re.Match[str]) -> str:
+        event, name, option = match.groups()
+        if event is None:
+            if name not in items:
+                return match.group(0)
+            return shown(name, answers.get(name), option)
+        second = _PIPE.match(match.group(0), len(event) + 2)
+        if event in items and second is not None:  # [first_name][last_name]: two items side by side
+            return shown(event, answers.get(event), None) + replace(second)
+        value = answers.get(name) if event in events.own_events else events.answers.get((event, name))
+        return shown(name, value, option)
+
+    # One pass: an answer shown is never read again for brackets.
     return _PIPE.sub(replace, text)

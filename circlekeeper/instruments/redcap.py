@@ -238,6 +238,8 @@ class _Reader:
         self.translated: list[str] = []
         # (item, key, original text, where) for every expression, checked once every field is known.
         self.logic: list[tuple[dict[str, Any], str, str, str]] = []
+        # event → where logic reads [event][field] (the import report names the events that map to no timepoint)
+        self.events: dict[str, list[str]] = {}
 
     def text(self, value: str) -> dict[str, str]:
         return {self.language: value}
@@ -318,6 +320,7 @@ class _Reader:
             translated=self.translated,
             kept_as_text=self.kept_as_text,
             not_applied=self.not_applied,
+            events=self.events,
         )
 
     def header_ok(self, header: list[str]) -> bool:
@@ -655,6 +658,8 @@ class _Reader:
             else:
                 if not unknown:
                     item[key] = translated
+                    for event, _field in sorted(expressions.parse(translated).event_references):
+                        self.events.setdefault(event, []).append(where)
                     self.translated.append(
                         _("%(where)s: %(what)s %(text)r → %(translated)r")
                         % {

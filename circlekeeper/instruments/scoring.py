@@ -31,7 +31,10 @@ def _unanswered(value: object) -> bool:
 
 
 def _walk(
-    definition: dict[str, Any], answers: Answers, today: datetime.date | None
+    definition: dict[str, Any],
+    answers: Answers,
+    today: datetime.date | None,
+    events: expressions.EventAnswers | None = None,
 ) -> tuple[list[str], Answers]:
     """(codes of the items shown, in order; values of the calculated items shown)."""
     # What logic may read: answers still in play, PNTS as unanswered. Items found hidden leave it.
@@ -39,16 +42,16 @@ def _walk(
     shown: list[str] = []
     calculated: Answers = {}
     for section in definition["sections"]:
-        section_shown = _holds(section.get("show_if"), context, today)
+        section_shown = _holds(section.get("show_if"), context, today, events)
         for item in section["items"]:
             code = item["code"]
             hidden = item.get("hidden") and item["type"] != "calculated"  # @HIDDEN: never asked
-            if hidden or not section_shown or not _holds(item.get("show_if"), context, today):
+            if hidden or not section_shown or not _holds(item.get("show_if"), context, today, events):
                 context.pop(code, None)
                 continue
             shown.append(code)
             if item["type"] == "calculated":
-                value = _calculate(item, context, today)
+                value = _calculate(item, context, today, events)
                 if value is None:
                     context.pop(code, None)
                 else:
@@ -56,20 +59,32 @@ def _walk(
     return shown, calculated
 
 
-def _holds(text: str | None, context: Answers, today: datetime.date | None) -> bool:
+def _holds(
+    text: str | None,
+    context: Answers,
+    today: datetime.date | None,
+    events: expressions.EventAnswers | None,
+) -> bool:
     if not text:
         return True
     try:
-        return expressions.parse(text).is_true(context, today=today or datetime.date.today())
+        return expressions.parse(text).is_true(context, today=today or datetime.date.today(), events=events)
     except expressions.ExpressionError:
         return True
 
 
-def _calculate(item: dict[str, Any], context: Answers, today: datetime.date | None) -> Any:
+def _calculate(
+    item: dict[str, Any],
+    context: Answers,
+    today: datetime.date | None,
+    events: expressions.EventAnswers | None,
+) -> Any:
     if "calculation" not in item:
         return None  # kept only as untranslated source text
     try:
-        value = expressions.parse(item["calculation"]).evaluate(context, today=today or datetime.date.today())
+        value = expressions.parse(item["calculation"]).evaluate(
+            context, today=today or datetime.date.today(), events=events
+        )
     except expressions.ExpressionError:
         return None
     if isinstance(value, float) and not math.isfinite(value):
@@ -80,17 +95,27 @@ def _calculate(item: dict[str, Any], context: Answers, today: datetime.date | No
 
 
 def visible_items(
-    definition: dict[str, Any], answers: Answers, *, today: datetime.date | None = None
+    definition: dict[str, Any],
+    answers: Answers,
+    *,
+    today: datetime.date | None = None,
+    events: expressions.EventAnswers | None = None,
 ) -> list[str]:
-    """Codes of the items skip logic shows for these answers, in the order they are asked."""
-    return _walk(definition, answers, today)[0]
+    """Codes of the items skip logic shows for these answers, in the order they are asked.
+
+    `events`: the same person's answers at other REDCap events, for logic that reads [event][field]."""
+    return _walk(definition, answers, today, events)[0]
 
 
 def calculated_values(
-    definition: dict[str, Any], answers: Answers, *, today: datetime.date | None = None
+    definition: dict[str, Any],
+    answers: Answers,
+    *,
+    today: datetime.date | None = None,
+    events: expressions.EventAnswers | None = None,
 ) -> Answers:
     """Values of the calculated items shown for these answers (those that cannot be computed are left out)."""
-    return _walk(definition, answers, today)[1]
+    return _walk(definition, answers, today, events)[1]
 
 
 # --- scores ------------------------------------------------------------------------------------

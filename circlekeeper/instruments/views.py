@@ -115,6 +115,7 @@ def _link_answering(link: ParticipantLink) -> pages.Answering:
         live_url=reverse("links:live"),
         review_url=reverse("links:review"),
         context=context,
+        link=link,
     )
 
 

@@ -159,7 +159,13 @@ class _Reader:
         return self.choice_rows.get((list_name, code)) or self.rows.get(list_name) or _("choices sheet")
 
     def where(self, name: str) -> str:
-        return f"{self.rows.get(name, _('survey sheet'))} ({name})"
+        row = self.rows.get(name)
+        if row is None:
+            # A question pyxform made itself ("or_other" adds <name>_other, repeat_count a <repeat>_count) is
+            # named at the row of the question it was made from.
+            made_from = re.sub(r"_(other|count)$", "", name)
+            row = self.rows.get(made_from) if made_from != name else None
+        return f"{row or _('survey sheet')} ({name})"
 
     def warn(self, name: str, message: str, **params: object) -> None:
         self.warnings.append(f"{self.where(name)}: {message % params if params else message}")
@@ -547,7 +553,9 @@ def read_xlsform(content: bytes, *, code: str = "", file_name: str = "form") -> 
     code = code or code_for(str(settings.get("form_id") or file_name))
     reader = _Reader(workbook, code=code)
     imported = reader.read(survey)
+    # pyxform puts several findings in one warning, a line each: each is a line of the report.
+    findings = [line.strip() for warning in pyxform_warnings for line in warning.splitlines() if line.strip()]
     imported.warnings[:0] = [
-        _pyxform_problem(w) if w.startswith("[row :") else f"pyxform: {w}" for w in pyxform_warnings
+        _pyxform_problem(w) if w.startswith("[row :") else f"pyxform: {w}" for w in findings
     ]
     return imported

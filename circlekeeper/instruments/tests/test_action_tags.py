@@ -207,3 +207,21 @@ class ReportTests(TestCase):
         self.assertIn(
             "  - line 11 (notes): @PLACEHOLDER is kept in the annotation, not applied here", out.getvalue()
         )
+
+
+def test_piping_an_event_field_shows_that_events_answer_of_the_same_person_only():
+    from circlekeeper.instruments.expressions import EventAnswers
+
+    definition = imported().definition
+    text = "At T0: [t0_arm_1][sex] ([t0_arm_1][sex:value]); now [sex]; [t6_arm_1][sex]; [first_name][sex]"
+    at_t0 = EventAnswers(answers={("t0_arm_1", "sex"): "2"})
+    assert pipe(text, definition, {"sex": "1", "first_name": "Ana"}, "en", at_t0) == (
+        "At T0: Male (2); now Female; ______; AnaFemale"
+    )
+    # Without the event's answers (none given, or none there), the T0 answer is blank, never this one's.
+    assert pipe(text, definition, {"sex": "1", "first_name": "Ana"}, "en").startswith(
+        "At T0: ______ (______)"
+    )
+    # An answer shown is not read again for brackets.
+    planted = EventAnswers(answers={("t0_arm_1", "first_name"): "[sex]"})
+    assert pipe("[t0_arm_1][first_name]", definition, {"sex": "1"}, "en", planted) == "[sex]"

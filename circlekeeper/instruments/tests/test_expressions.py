@@ -15,6 +15,7 @@ from circlekeeper.instruments.expressions import (
     Binary,
     Call,
     Current,
+    EventAnswers,
     Expression,
     ExpressionError,
     Name,
@@ -342,9 +343,6 @@ def test_the_fixture_calcs_and_branching_reproduce_the_exported_redcap_data():
         ("[previous-event-name][sex] = '1'", "[previous-event-name]"),
         ("median([a], [b])", "median()"),
         ("not_contain([a], 'x')", "not_contain()"),
-        # Issue 22: another event's answer is reported, no longer silently read as this response's.
-        ("[enrollment_arm_1][age] >= 18", "[enrollment_arm_1][age]"),
-        ("[enrollment_arm_1][gym(2)] = '1'", "[enrollment_arm_1][gym(2)]"),
         ('datediff([a], [b], "m")', 'datediff unit "m"'),
         ('datediff([a], [b], "h")', 'datediff unit "h"'),
         ('datediff([a], "now", "d")', "datediff 'now'"),
@@ -805,7 +803,17 @@ def test_logic_written_for_redcap_means_the_same_when_read_back(tree, answers):
 
 
 def test_every_function_in_the_table_above_is_all_there_is():
-    added_in_issue_22 = {"contains", "starts_with", "ends_with", "year", "month", "day", "log", "calcdate"}
+    added_in_issue_22 = {
+        "contains",
+        "starts_with",
+        "ends_with",
+        "year",
+        "month",
+        "day",
+        "log",
+        "calcdate",
+        "answer_at",
+    }
     assert set(ARITY) | {"datediff"} | added_in_issue_22 == set(expressions.FUNCTIONS)
 
 
@@ -815,3 +823,42 @@ def test_int_of_a_number_too_large_for_every_digit_agrees_with_its_redcap_form()
     assert ours == parse("rounddown(1 / 3.598618247653242e-119, 0)").evaluate({}, today=TODAY)
     assert parse("int(-2.7)").evaluate({}, today=TODAY) == -2
     assert parse("int(2.7)").evaluate({}, today=TODAY) == 2
+
+
+# --- [event][field]: the same person's answer at another event (issue 22) ---------------------------------
+
+
+def test_an_event_field_reads_the_answer_given_at_that_event_and_nothing_else():
+    canonical = translate_redcap("[T0_arm_1][had_support] = '1' and [t0_arm_1][gym(2)] = '1'")
+    assert canonical == (
+        "answer_at('t0_arm_1', 'had_support') = '1' and selected(answer_at('t0_arm_1', 'gym'), '2')"
+    )
+    logic = parse(canonical)
+    # Not an item of this response: a definition check must not look for it among its own items.
+    assert logic.variables == frozenset()
+    assert logic.event_references == {("t0_arm_1", "had_support"), ("t0_arm_1", "gym")}
+    at_t0 = EventAnswers(answers={("t0_arm_1", "had_support"): "1", ("t0_arm_1", "gym"): ["1", "2"]})
+    assert logic.is_true({}, today=TODAY, events=at_t0)
+    # This response's own answers under the same names are not the answers at T0.
+    assert not logic.is_true({"had_support": "1", "gym": ["2"]}, today=TODAY)
+    # Another event's answer is not T0's.
+    at_t3 = EventAnswers(answers={("t3_arm_1", "had_support"): "1", ("t3_arm_1", "gym"): ["2"]})
+    assert not logic.is_true({}, today=TODAY, events=at_t3)
+    # The response's own event reads its own answers, as REDCap does on the same event.
+    own = EventAnswers(own_events=frozenset({"t0_arm_1"}))
+    assert logic.is_true({"had_support": "1", "gym": ["2"]}, today=TODAY, events=own)
+
+
+def test_an_event_field_with_no_answer_is_blank_as_in_redcap():
+    blank = parse(translate_redcap("[t0_arm_1][score] = ''"))
+    assert blank.is_true({}, today=TODAY)
+    total = parse(translate_redcap("sum([t0_arm_1][score], [score])"))
+    assert total.evaluate({"score": 4}, today=TODAY) == 4
+    assert total.evaluate({"score": 4}, today=TODAY, events=EventAnswers({("t0_arm_1", "score"): 3})) == 7
+
+
+def test_an_event_field_goes_back_to_redcap_as_written():
+    for text in ("[t0_arm_1][score] > 2", '[t0_arm_1][gym(2)] = "1"', '[t0_arm_1][gym(2)] = "0"'):
+        assert parse(translate_redcap(text)).to_redcap() == text
+    with pytest.raises(ParseError):
+        parse("answer_at(score, 't0')")

@@ -245,3 +245,37 @@ class ImportXLSFormCommandTests(TestCase):
         with self.assertRaisesMessage(CommandError, "survey sheet, row 3"):
             call_command("import_xlsform", str(path), stdout=io.StringIO())
         self.assertFalse(Instrument.objects.exists())
+
+
+# --- issue 22, found re-running the fixtures: every line of the report names its row, one finding a line ------
+
+
+def test_a_question_pyxform_made_is_named_at_the_row_it_was_made_from():
+    # "or_other" makes a question <name>_other that is on no row of the sheet; it was named "survey sheet" alone.
+    choices = [["list_name", "name", "label"], ["yn", "y", "Y"], ["yn", "n", "N"]]
+    survey = [
+        ["type", "name", "label"],
+        ["text", "intro", "Intro"],
+        ["select_one yn or_other", "pick", "Pick"],
+    ]
+    imported = read_xlsform(workbook(survey, choices), file_name="other")
+    made = [line for line in imported.translated if "(pick_other)" in line]
+    assert made, imported.translated
+    assert all(line.startswith("survey sheet, row 3 (pick_other)") for line in made)
+
+
+def test_each_finding_of_a_pyxform_warning_is_a_line_of_its_own():
+    # pyxform says several missing-translation findings in one warning, one per text line; the report showed
+    # them as one bullet with the others run in under it.
+    survey = [
+        ["type", "name", "label::English (en)", "label::Spanish (es)", "hint::English (en)"],
+        ["text", "a", "A", "A es", "a hint"],
+    ]
+    choices = [
+        ["list_name", "name", "label::English (en)", "label::Spanish (es)", "image::English (en)"],
+        ["yn", "y", "Y", "S", "y.png"],
+    ]
+    imported = read_xlsform(workbook([*survey, ["select_one yn", "b", "B", "B es"]], choices), file_name="t")
+    missing = [line for line in imported.warnings if "is missing the" in line]
+    assert len(missing) >= 2, imported.warnings
+    assert all("\n" not in line and line.startswith("pyxform: Language ") for line in missing)

@@ -1,0 +1,260 @@
+"""Issue 22, finding 8: REDCap's [event][field] reads the same respondent's own answer at the timepoint the event
+maps to (CIRCLEKEEPER_REDCAP_EVENTS, else `<timepoint>_arm_<n>`), in branching logic, calculations and piping.
+Never another person's answer; an event that maps to no timepoint, or an answer not given there, is blank (as
+REDCap's empty value), and the import report names the events that are not mapped.
+"""
+
+from __future__ import annotations
+
+import datetime
+
+from django.test import override_settings
+from django.urls import reverse
+from django.utils import timezone
+
+from circlekeeper.cases.models import ParticipantRole, Track
+from circlekeeper.evaluation import redcap_records
+from circlekeeper.evaluation.models import (
+    Anchor,
+    Enrollment,
+    EvaluationPlan,
+    PlanTimepoint,
+    Timepoint,
+    TimepointStatus,
+)
+from circlekeeper.instruments import filling
+from circlekeeper.instruments.definition import report_as_text
+from circlekeeper.instruments.events import event_answers
+from circlekeeper.instruments.importing import import_instrument_file
+from circlekeeper.instruments.models import Response, ResponseStatus, Source
+from circlekeeper.instruments.scoring import visible_items
+from circlekeeper.lib import keys
+from circlekeeper.testing import PersonaTestCase, make_participant
+
+HEADER = (
+    '"Variable / Field Name","Form Name","Section Header","Field Type","Field Label",'
+    '"Choices, Calculations, OR Slider Labels","Field Note","Text Validation Type OR Show Slider Number",'
+    '"Text Validation Min","Text Validation Max",Identifier?,"Branching Logic (Show field only if...)",'
+    '"Required Field?","Custom Alignment","Question Number (surveys only)","Matrix Group Name","Matrix Ranking?",'
+    '"Field Annotation"\n'
+)
+# One instrument asked at T0 and at T3 (REDCap: events t0_arm_1 and t3_arm_1 of arm 1). At T3, one question
+# is asked only of those who said yes at T0, a calculation reads the T0 answer, and a label pipes it.
+DICTIONARY = (
+    HEADER
+    + 'had_support,followup,,yesno,"Do you have someone to support you?",,,,,,,,,,,,,\n'
+    + 'support_kept,followup,,yesno,"KEPT-QUESTION: at intake you said [t0_arm_1][had_support]; is that support '
+    'still there?",,,,,,,"[t0_arm_1][had_support] = \'1\'",,,,,,\n'
+    + 't0_support_again,followup,,calc,"Support at T0, plus one",'
+    '"[t0_arm_1][had_support] + 1",,,,,,,,,,,,\n'
+)
+UNMAPPED = (
+    HEADER
+    + 'consent,consent,,yesno,"Did you agree?",,,,,,,"[screening_arm_1][eligible] = \'1\'",,,,,,\n'
+    + 'later,consent,,yesno,"Later?",,,,,,,"[t3_arm_1][consent] = \'1\'",,,,,,\n'
+)
+AT = timezone.make_aware(datetime.datetime(2026, 3, 2, 10, 0))
+
+
+@override_settings(REDCAP_EVENTS="", REDCAP_ARM=1)
+class EventFieldTests(PersonaTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        keys.clear_key_cache(everything=True)
+        super().setUpTestData()
+        cls.case.track = Track.DIRECT_DIALOGUE
+        cls.case.save()
+        cls.version = import_instrument_file(
+            content=DICTIONARY.encode(),
+            file_name="followup.csv",
+            source=Source.REDCAP,
+            owner=cls.harbor,
+        ).version
+        cls.survivor = make_participant(cls.case, label="Survivor")
+        cls.harm = make_participant(cls.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Harm")
+        cls.valley_survivor = make_participant(cls.valley_case, label="Valley survivor")
+        cls.plans = {}
+        for organization, case in ((cls.harbor, cls.case), (cls.valley, cls.valley_case)):
+            plan = EvaluationPlan.objects.create(organization=organization, name="Plan")
+            cls.plans[organization.pk] = (
+                Enrollment.objects.create(
+                    organization=organization, case=case, plan=plan, enrolled_on=datetime.date(2026, 3, 1)
+                ),
+                {
+                    code: PlanTimepoint.objects.create(
+                        plan=plan, code=code, label=code, anchor=Anchor.ENROLMENT
+                    )
+                    for code in ("T0", "T3")
+                },
+            )
+
+    def timepoint(self, participant, code, response=None, status=TimepointStatus.COMPLETED):
+        enrollment, plan_timepoints = self.plans[participant.organization_id]
+        return Timepoint.objects.create(
+            organization_id=participant.organization_id,
+            enrollment=enrollment,
+            case=participant.case,
+            participant=participant,
+            plan_timepoint=plan_timepoints[code],
+            code=code,
+            instrument=self.version.instrument,
+            opens_at=AT,
+            due_at=AT,
+            closes_at=AT + datetime.timedelta(days=400),
+            status=status,
+            response=response,
+        )
+
+    def answered_at(self, participant, code, answers):
+        response = Response.objects.create(
+            organization_id=participant.organization_id,
+            version=self.version,
+            participant=participant,
+            case=participant.case,
+            answers=answers,
+            status=ResponseStatus.SUBMITTED,
+            started_at=AT,
+            submitted_at=AT,
+        )
+        self.timepoint(participant, code, response)
+        return response
+
+    def entering_t3(self, participant, answers=None):
+        """T3 open, its answers being entered by staff (Alice), as the scheduler's staff entry files them."""
+        response = Response.objects.create(
+            organization_id=participant.organization_id,
+            version=self.version,
+            participant=participant,
+            case=participant.case,
+            answers=answers or {},
+            entered_by_staff=self.alice,
+        )
+        self.timepoint(participant, "T3", response, status=TimepointStatus.OPEN)
+        return response
+
+    def shown(self, response):
+        definition = self.version.definition
+        events = event_answers(response, definition)
+        return visible_items(definition, dict(response.answers), events=events)
+
+    def test_the_t3_question_shows_only_when_their_own_t0_answer_was_yes(self):
+        self.answered_at(self.survivor, "T0", {"had_support": "1"})
+        t3 = self.entering_t3(self.survivor)
+        self.assertIn("support_kept", self.shown(t3))
+        # On the staff's answering page: the question, with the T0 answer piped into it.
+        self.login(self.alice)
+        page = self.client.get(reverse("instruments:response_answer", args=[self.case.pk, t3.pk]))
+        self.assertContains(page, "KEPT-QUESTION: at intake you said Yes; is that support")
+        # Submitted: answered, not skipped, and the calculation read the T0 answer (1 + 1).
+        t3.answers = {"had_support": "0", "support_kept": "1"}
+        t3.save()
+        filling.submit(response=t3, today=datetime.date(2026, 6, 2), contact=False)
+        t3.refresh_from_db()
+        self.assertEqual(t3.answers["support_kept"], "1")
+        self.assertNotIn("support_kept", t3.skipped)
+        self.assertEqual(t3.answers["t0_support_again"], 2)
+
+    def test_a_no_at_t0_hides_the_t3_question_and_its_answer_is_dropped(self):
+        self.answered_at(self.survivor, "T0", {"had_support": "0"})
+        t3 = self.entering_t3(self.survivor, {"had_support": "1", "support_kept": "1"})
+        self.assertNotIn("support_kept", self.shown(t3))
+        filling.submit(response=t3, today=datetime.date(2026, 6, 2), contact=False)
+        t3.refresh_from_db()
+        self.assertIn("support_kept", t3.skipped)
+        self.assertNotIn("support_kept", t3.answers)
+        self.assertEqual(t3.answers["t0_support_again"], 1)
+
+    def test_another_persons_t0_answer_never_leaks_in(self):
+        # Planted: yes at T0 for the person who caused harm in the same case, for a survivor of another
+        # organization, and in the survivor's own T3 answers under the same name. The survivor said nothing at T0.
+        self.answered_at(self.harm, "T0", {"had_support": "1"})
+        self.answered_at(self.valley_survivor, "T0", {"had_support": "1"})
+        t3 = self.entering_t3(self.survivor, {"had_support": "1"})
+        self.assertNotIn("support_kept", self.shown(t3))
+        self.login(self.alice)
+        # Every question shown is answered: the page goes on to the review, which does not list it either.
+        page = self.client.get(
+            reverse("instruments:response_answer", args=[self.case.pk, t3.pk]), follow=True
+        )
+        self.assertContains(page, "Do you have someone to support you?")
+        self.assertNotContains(page, "KEPT-QUESTION")
+        filling.submit(response=t3, today=datetime.date(2026, 6, 2), contact=False)
+        t3.refresh_from_db()
+        self.assertIn("support_kept", t3.skipped)
+        # Blank at T0, as REDCap's empty value: blank + 1 is blank, so the calculation has no value.
+        self.assertNotIn("t0_support_again", t3.answers)
+        # The other person's own T3 reads their own T0.
+        harm_t3 = self.entering_t3(self.harm)
+        self.assertIn("support_kept", self.shown(harm_t3))
+
+    def test_a_prefer_not_to_say_at_t0_reads_as_blank(self):
+        self.answered_at(self.survivor, "T0", {"had_support": "_pnts"})
+        t3 = self.entering_t3(self.survivor)
+        self.assertNotIn("support_kept", self.shown(t3))
+
+    @override_settings(REDCAP_EVENTS="T0=intake_arm_1")
+    def test_a_mapped_event_name_replaces_the_default_one(self):
+        self.answered_at(self.survivor, "T0", {"had_support": "1"})
+        t3 = self.entering_t3(self.survivor)
+        # T0 is now the event intake_arm_1: t0_arm_1 maps to no timepoint, and reads as blank.
+        self.assertNotIn("support_kept", self.shown(t3))
+
+    def test_events_that_map_to_no_timepoint_are_named_in_the_import_report(self):
+        result = import_instrument_file(
+            content=UNMAPPED.encode(), file_name="consent.csv", source=Source.REDCAP, owner=self.harbor
+        )
+        text = report_as_text(result.report)
+        warnings = next(group for group in result.report if group.key == "warnings").lines
+        unmapped = [line for line in warnings if "screening_arm_1" in line]
+        self.assertEqual(len(unmapped), 1, text)
+        self.assertIn("line 2", unmapped[0])
+        self.assertIn("maps to no timepoint", unmapped[0])
+        self.assertFalse([line for line in warnings if "t3_arm_1" in line], text)
+        translated = next(group for group in result.report if group.key == "translated").lines
+        self.assertTrue(any("t3_arm_1" in line and "timepoint T3" in line for line in translated), text)
+        # The unmapped event's logic reads as empty: the question it guards is not shown.
+        response = self.entering_t3(self.survivor)
+        response.version = result.version
+        definition = result.version.definition
+        self.assertNotIn("consent", visible_items(definition, {}, events=event_answers(response, definition)))
+
+    def test_the_same_report_on_the_upload_page(self):
+        self.login(self.pat)
+        from django.core.files.uploadedfile import SimpleUploadedFile
+
+        page = self.client.post(
+            reverse("instruments:instrument_import"),
+            {
+                "source": Source.REDCAP,
+                "file": SimpleUploadedFile("consent.csv", UNMAPPED.encode(), content_type="text/csv"),
+                "code": "",
+                "title": "",
+                "language": "en",
+            },
+        )
+        self.assertContains(page, "screening_arm_1")
+        self.assertContains(page, "maps to no timepoint")
+
+    def test_a_records_import_reads_each_records_own_answer_at_the_other_event(self):
+        # REDCap's own meaning in a flat export: [t0_arm_1][had_support] is the same record's row at t0_arm_1.
+        content = (
+            b"record_id,redcap_event_name,had_support,support_kept\n"
+            b"HAR-2026-0001/Survivor,t0_arm_1,1,\n"
+            b"HAR-2026-0001/Survivor,t3_arm_1,0,1\n"
+            b"HAR-2026-0001/Harm,t0_arm_1,0,\n"
+            b"HAR-2026-0001/Harm,t3_arm_1,1,1\n"
+        )
+        result = redcap_records.import_redcap_records(
+            organization=self.harbor, instrument="followup", content=content, today=datetime.date(2026, 6, 2)
+        )
+        self.assertEqual(result.imported, 4)
+        survivor_t3 = Response.objects.get(participant=self.survivor, purpose="REDCap t3_arm_1")
+        self.assertEqual(survivor_t3.answers["support_kept"], "1")
+        self.assertEqual(survivor_t3.answers["t0_support_again"], 2)
+        # The other person said no at T0: their T3 answer to it is hidden, whatever the survivor said.
+        harm_t3 = Response.objects.get(participant=self.harm, purpose="REDCap t3_arm_1")
+        self.assertNotIn("support_kept", harm_t3.answers)
+        self.assertIn("support_kept", harm_t3.skipped)
+        hidden = [w for w in result.warnings if "support_kept" in w and "hidden" in w]
+        self.assertEqual(len(hidden), 1, result.warnings)
+        self.assertIn("lines 5 ", hidden[0])
