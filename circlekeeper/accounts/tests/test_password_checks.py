@@ -92,9 +92,8 @@ class TheTurnsTests(SimpleTestCase):
         for thread in threads:
             thread.start()
         barrier.wait(10)  # both inside at the same time: the bound is 2, not 1
-        with self.assertRaises(PasswordChecksBusy):
-            with password_checks.slot():
-                pass
+        with self.assertRaises(PasswordChecksBusy), password_checks.slot():
+            pass
         done.set()
         for thread in threads:
             thread.join(10)
@@ -122,9 +121,8 @@ class TheTurnsTests(SimpleTestCase):
     def test_the_password_hasher_takes_a_turn_for_every_hash(self):
         stored = quick_hash("right")
         self.assertTrue(check_password("right", stored))
-        with password_checks.slot():  # every turn is taken
-            with self.assertRaises(PasswordChecksBusy):
-                check_password("right", stored)
+        with password_checks.slot(), self.assertRaises(PasswordChecksBusy):  # every turn is taken
+            check_password("right", stored)
         self.assertTrue(check_password("right", stored))
 
     def test_the_project_hashes_passwords_with_the_bounded_pbkdf2_and_nothing_weaker(self):
@@ -133,7 +131,9 @@ class TheTurnsTests(SimpleTestCase):
         from circlekeeper.accounts.hashers import BoundedPBKDF2PasswordHasher
 
         self.assertEqual(project_settings.PASSWORD_HASHERS[0], BOUNDED[0])
-        self.assertNotIn("django.contrib.auth.hashers.PBKDF2PasswordHasher", project_settings.PASSWORD_HASHERS)
+        self.assertNotIn(
+            "django.contrib.auth.hashers.PBKDF2PasswordHasher", project_settings.PASSWORD_HASHERS
+        )
         self.assertGreaterEqual(BoundedPBKDF2PasswordHasher.iterations, 1_000_000)
 
 
