@@ -21,6 +21,7 @@ a refusal tells nobody whether the address exists.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,6 +31,7 @@ from django.http import HttpRequest, HttpResponse
 from django.template import loader
 
 RETRY_AFTER_SECONDS = 5
+logger = logging.getLogger("circlekeeper.password_checks")
 
 
 class PasswordChecksBusy(Exception):
@@ -85,4 +87,7 @@ def busy_response(request: HttpRequest) -> HttpResponse:
     response = HttpResponse(page, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
+    # An answer by design, not a failure: one line at INFO, not Django's ERROR line for every 5xx.
+    logger.info("Too many password checks at once: %s answered 503", request.path)
+    response._has_been_logged = True  # type: ignore[attr-defined]
     return response
