@@ -233,12 +233,14 @@ def mixed_load(base: str, clients: int, seconds: float) -> dict[str, Any]:
     saved: list[str] = []
     cases_used: set[int] = set()
     lock = threading.Lock()
+    told_to_wait: list[int] = []
     run_id = uuid.uuid4().hex[:8]
 
     def one(n: int) -> None:
         client = Client(base)
         try:
-            if client.sign_in(ACCOUNTS[n % len(ACCOUNTS)], PASSWORD) != 302:
+            # Told "too many sign-ins at once" (a 503 by design), a client waits and tries again, as people do.
+            if client.sign_in_patiently(ACCOUNTS[n % len(ACCOUNTS)], PASSWORD, told_to_wait) != 302:
                 statuses["error: sign-in"] += 1
                 return
             _s, listing, _l = client.request("/cases/")
@@ -284,6 +286,7 @@ def mixed_load(base: str, clients: int, seconds: float) -> dict[str, Any]:
         "clients": clients,
         "seconds": round(elapsed, 1),
         "requests": dict(statuses),
+        "sign_ins_told_to_wait": len(told_to_wait),
         "notes_saved": len(saved),
         "lost": len(lost),
         "duplicated": len(duplicated),
