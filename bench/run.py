@@ -217,15 +217,38 @@ def summary(measurements: dict[str, Any]) -> str:
             measurements["reliability"]["signin_burst"],
             measurements["reliability"]["mixed_writes"],
         )
+        health, page = burst["healthz_while_busy"], burst["case_list_while_busy"]
         parts.append(
             f"sign-in burst: {burst['sign_ins']} at once in {burst['seconds']} s, {burst['errors']} errors "
-            f"(target 0), /healthz meanwhile {burst['healthz_while_busy']}; meets target: {burst['meets_target']}"
+            f"(target 0), {burst['told_to_wait']} times told to wait and try again; meanwhile /healthz answered "
+            f"within 2 s {health['answered_within_2s']}/{health['asked']} (p95 {health['p95_ms']} ms, failed "
+            f"{health['failed']}), the case list {page['answered_within_2s']}/{page['asked']} (p95 "
+            f"{page['p95_ms']} ms, failed {page['failed']}) (target ≥ 95% within 2 s, none failed); "
+            f"meets target: {burst['meets_target']}"
         )
         parts.append(
             f"mixed writes: {mixed['clients']} clients, {mixed['seconds']} s, {mixed['notes_saved']} notes saved, "
             f"{mixed['server_errors']} server errors, lost {mixed['lost']}, duplicated {mixed['duplicated']}, "
             f"extra {mixed['extra']} (targets 0); meets target: {mixed['meets_target']}"
         )
+        back = measurements["reliability"].get("recovery")
+        if back:
+            outage = back.get("database_outage")
+            parts.append(
+                f"recovery (scripts/serve.sh, {back['clients']} clients, {back['seconds']} s): worker killed "
+                f"({back.get('worker_killed')}), restarted {back.get('worker_restarted')}, a task queued after the "
+                f"kill ran in {back.get('task_queued_after_kill_ran_seconds')} s"
+                + (
+                    f"; database outage ({outage['how']}): /healthz 200 again after "
+                    f"{back.get('healthz_back_seconds')} s, a task queued after it ran in "
+                    f"{back.get('task_queued_after_outage_ran_seconds')} s"
+                    if outage
+                    else ""
+                )
+                + f"; requests {back['requests']}, 503s {back['answered_503']}, other errors "
+                f"{back['other_errors']}, lost {back['lost']}, duplicated {back['duplicated']}, extra "
+                f"{back['extra']}; meets target: {back['meets_target']}"
+            )
     return "\n\n".join(parts)
 
 

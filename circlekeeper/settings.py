@@ -346,6 +346,16 @@ INVITATION_VALID_DAYS = envint("CIRCLEKEEPER_INVITATION_VALID_DAYS", 7, minimum=
 PASSWORD_RESET_TIMEOUT = 15 * 60  # a reset link works for 15 minutes, and once
 PASSWORD_RESET_PER_EMAIL_PER_HOUR = envint("CIRCLEKEEPER_RESET_PER_EMAIL_PER_HOUR", 3, minimum=1)
 PASSWORD_RESET_PER_ADDRESS_PER_HOUR = envint("CIRCLEKEEPER_RESET_PER_ADDRESS_PER_HOUR", 20, minimum=1)
+# Every password hash takes one of its process's few turns (lib/password_checks.py): a burst of sign-ins waits or
+# is told to try again in a moment, and the site keeps answering. The hasher is Django's PBKDF2, unweakened.
+# (Django's own PBKDF2 hasher is left out of the list: with the same algorithm name, it would be the one used.)
+PASSWORD_HASHERS = [
+    "circlekeeper.accounts.hashers.BoundedPBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+]
+PASSWORD_CHECKS_AT_ONCE = envint("CIRCLEKEEPER_PASSWORD_CHECKS_AT_ONCE", 1, minimum=1)
+PASSWORD_CHECKS_WAITING = envint("CIRCLEKEEPER_PASSWORD_CHECKS_WAITING", 2, minimum=0)
+PASSWORD_CHECK_WAIT_SECONDS = envint("CIRCLEKEEPER_PASSWORD_CHECK_WAIT_SECONDS", 10, minimum=1)
 LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
 

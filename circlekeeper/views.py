@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -81,8 +83,19 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "404.html", {"public_page": True}, status=404)
 
 
+DATABASE_DOWN = (OperationalError, InterfaceError)
+
+
 def error_500(request: HttpRequest) -> HttpResponse:
     # Rendered without context processors that touch the database: the database may be what failed.
     from django.template import loader
 
+    # The database restarting, unreachable or locked for too long is an outage, not a bug: the request's
+    # transaction was rolled back, and the same request will work in a moment (issue 20: a restart of
+    # PostgreSQL recovers with no manual action). Called while the exception is being handled.
+    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+        page = loader.get_template("503_database.html").render({"request": request})
+        response = HttpResponse(page, status=503)
+        response["Retry-After"] = "5"
+        return response
     return HttpResponse(loader.get_template("500.html").render({"request": request}), status=500)

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime
 import threading
+import time
 import unittest
 from html.parser import HTMLParser
 from pathlib import Path
 
 from django.db import connection, models
 from django.template import Context, Template
-from django.test import RequestFactory, TransactionTestCase
+from django.test import RequestFactory, TransactionTestCase, override_settings
 from django.urls import reverse
 from django.utils import timezone
 
@@ -205,6 +206,97 @@ class EveryCreateIsIdempotentTests(PersonaTestCase):
             evidence="The uncle checks the phone log with him on Sundays",
         )
         self.assertEqual(self.client.get(agreement).status_code, 200)
+
+
+class CreatesAnsweredWithAPageTests(PersonaTestCase):
+    """Creates whose success is a page, not a redirect: a secret shown once (an API token, recovery codes), or
+    "we sent you an email". A second submit is sent to where the first result lives, with the "already sent"
+    message; the secret is neither made again nor shown again, and no second email goes out."""
+
+    form = EveryCreateIsIdempotentTests.form
+
+    def test_an_api_token_is_made_once_and_shown_once(self):
+        from circlekeeper.accounts.reauth import REAUTHENTICATED_AT_KEY
+        from circlekeeper.api.models import ApiToken
+
+        self.login(self.eve)
+        session = self.client.session
+        session[REAUTHENTICATED_AT_KEY] = time.time()
+        session.save()
+        tokens = reverse("api:tokens")
+        data = self.form(tokens, tokens)
+        data["name"] = ["PyCap on my laptop"]
+        first = self.client.post(tokens, data)
+        self.assertEqual(first.status_code, 200)
+        made = ApiToken.objects.get(user=self.eve)
+        second = self.client.post(tokens, data)
+        self.assertEqual(
+            ApiToken.objects.filter(user=self.eve).count(), 1, "the second submit makes no token"
+        )
+        self.assertEqual((second.status_code, second["Location"]), (302, f"{tokens}#token-{made.pk}"))
+        shown = self.client.get(second["Location"])
+        self.assertContains(shown, "Nothing was saved twice")
+        self.assertContains(shown, f'id="token-{made.pk}"')
+        self.assertNotContains(shown, "Your new token", msg_prefix="the secret is not shown again")
+
+    @override_settings(REQUIRE_MFA=False)
+    def test_recovery_codes_are_made_once_and_the_authenticator_is_not_replaced(self):
+        from django_otp.oath import totp
+        from django_otp.plugins.otp_static.models import StaticToken
+        from django_otp.plugins.otp_totp.models import TOTPDevice
+
+        newcomer = make_user("newcomer@harbor.example", organization=self.harbor, roles=(Role.KEEPER,))
+        from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
+
+        self.client.force_login(newcomer)  # signed in with a password, no authenticator yet
+        session = self.client.session
+        session[LOGIN_AT_KEY] = session[RENEWED_AT_KEY] = time.time()
+        session.save()
+        setup = reverse("accounts:mfa_setup")
+        data = self.form(setup, setup)
+        device = TOTPDevice.objects.get(user=newcomer, confirmed=False)
+        data["token"] = [
+            f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift):06d}"
+        ]
+        first = self.client.post(setup, data)
+        self.assertEqual(first.status_code, 200)
+        codes = set(StaticToken.objects.filter(device__user=newcomer).values_list("token", flat=True))
+        self.assertTrue(codes)
+        second = self.client.post(setup, data)
+        self.assertEqual((second.status_code, second["Location"]), (302, reverse("accounts:account")))
+        self.assertEqual(
+            set(StaticToken.objects.filter(device__user=newcomer).values_list("token", flat=True)),
+            codes,
+            "the second submit makes no new recovery codes",
+        )
+        self.assertEqual(
+            list(TOTPDevice.objects.filter(user=newcomer).values_list("pk", "confirmed")), [(device.pk, True)]
+        )
+        shown = self.client.get(second["Location"])
+        self.assertContains(shown, "Nothing was saved twice")
+        for code in codes:
+            self.assertNotContains(shown, code)
+
+    def test_a_password_reset_request_sends_one_email(self):
+        from django.core import mail
+
+        self.client.logout()
+        reset = reverse("accounts:password_reset")
+        data = self.form(reset, reset)
+        data["email"] = ["alice@harbor.example"]
+        with self.captureOnCommitCallbacks(execute=True):
+            first = self.client.post(reset, data)
+        self.assertEqual(first.status_code, 200)
+        self.assertEqual(len(mail.outbox), 1)
+        with self.captureOnCommitCallbacks(execute=True):
+            second = self.client.post(reset, data)
+        self.assertEqual(len(mail.outbox), 1, "the second submit sends no second link")
+        self.assertEqual((second.status_code, second["Location"]), (302, f"{reset}?asked=1"))
+        shown = self.client.get(second["Location"])
+        self.assertContains(shown, "Nothing was saved twice")
+        sent = "a link to reset its password is on its way"
+        self.assertContains(first, sent)
+        self.assertContains(shown, sent)
 
 
 class TheMechanismTests(PersonaTestCase):

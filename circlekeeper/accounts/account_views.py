@@ -31,6 +31,7 @@ from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
 from circlekeeper.accounts.models import Role, User
 from circlekeeper.accounts.views import THROTTLED
 from circlekeeper.lib.audit import Outcome
+from circlekeeper.lib.idempotency import remember_result
 
 INVITATION_TOKEN_KEY = "invitation_token"  # nosec B105: the session key's name, not a secret
 RESET_USER_KEY = "password_reset_user"
@@ -190,6 +191,10 @@ def password_reset(request: HttpRequest) -> HttpResponse:
             return render(
                 request, "accounts/password_reset.html", {"form": form, "throttled": True}, status=429
             )
+        # A repeat of the form is shown this answer again, and no second email is sent.
+        remember_result(request, f"{reverse('accounts:password_reset')}?asked=1")
+        return render(request, "accounts/password_reset.html", {"form": None, "asked": True})
+    if request.GET.get("asked"):
         return render(request, "accounts/password_reset.html", {"form": None, "asked": True})
     return render(request, "accounts/password_reset.html", {"form": form})
 

@@ -13,6 +13,7 @@ from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
@@ -25,6 +26,7 @@ from circlekeeper.accounts.forms import InviteForm, LoginForm, MemberChangeForm,
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
 from circlekeeper.accounts.models import Invitation, Membership, Organization, User
 from circlekeeper.lib.audit import Outcome
+from circlekeeper.lib.idempotency import remember_result
 
 NEXT_KEY = "next_after_login"
 THROTTLED = _lazy("Wait a few seconds before trying again: each wrong code makes the next try wait longer.")
@@ -115,6 +117,9 @@ def mfa_setup(request: HttpRequest) -> HttpResponse:
             codes = mfa.confirm_totp_device(user, device)
             django_otp.login(request, device)
             audit(request, action=Action.MFA_SETUP)
+            # The codes are shown once, in this answer; a repeat of the form goes to the account page and
+            # neither replaces the authenticator nor makes new codes.
+            remember_result(request, reverse("accounts:account"))
             return render(request, "accounts/recovery_codes.html", {"codes": codes})
         audit(request, action=Action.MFA_SETUP, outcome=Outcome.FAILED)
     context = {

@@ -34,6 +34,7 @@ from circlekeeper.api.models import ApiToken
 from circlekeeper.evaluation.access import ROW_ROLES
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.lib.audit import Outcome, record
+from circlekeeper.lib.idempotency import remember_result
 
 # The REDCap version this API answers like (its API's parameters and answers as of that release).
 REDCAP_VERSION = "14.0.0"
@@ -293,6 +294,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
                 user, name=form.cleaned_data["name"], days=form.cleaned_data["days"], **where
             )
             audit(request, action=Action.API_TOKEN_CREATE, object_type="api_token", object_id=token.pk)
+            # Shown once, in this answer only; a repeat of the form goes to the token's row, and no second is made.
+            remember_result(request, f"{reverse('api:tokens')}#token-{token.pk}")
             form = TokenForm(scopes=scopes)
         else:
             status = 400

@@ -24,6 +24,7 @@ from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 
 from circlekeeper.lib.idempotency import run_once
+from circlekeeper.lib.password_checks import PasswordChecksBusy, busy_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -48,5 +49,16 @@ class AtomicUnsafeRequestsMiddleware:
         # exactly as ATOMIC_REQUESTS did: the transaction wraps the view call, not the response's rendering.
         # The form token is claimed in the same transaction as the view's writes: a repeated submit of a form
         # is answered with the first one's result and never runs the view again (lib/idempotency.py).
-        with transaction.atomic():
-            return run_once(request, lambda: view_func(request, *view_args, **view_kwargs))
+        # A password check refused under load (lib/password_checks.py) leaves the block first: nothing is saved,
+        # and the answer is the "try again in a moment" 503, not a 500.
+        try:
+            with transaction.atomic():
+                return run_once(request, lambda: view_func(request, *view_args, **view_kwargs))
+        except PasswordChecksBusy:
+            return busy_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
+        # The same answer from a view Django called itself (a read, or a view outside any transaction: sign-in).
+        if isinstance(exception, PasswordChecksBusy):
+            return busy_response(request)
+        return None
