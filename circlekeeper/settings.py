@@ -11,6 +11,7 @@ import binascii
 import os
 import secrets
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import dj_database_url
 from csp.constants import NONE, SELF
@@ -155,6 +156,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "django_otp.plugins.otp_static",
+    "django_otp_webauthn",  # passkeys as a second factor, beside TOTP (accounts.passkeys)
     "axes",
     "csp",
     "django_tasks",
@@ -373,6 +375,17 @@ SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 REQUIRE_MFA = envbool("CIRCLEKEEPER_REQUIRE_MFA", not DEMO_MODE)
 OTP_TOTP_ISSUER = "Circlekeeper"
 
+# Passkeys (WebAuthn) are a second factor only, never a way in without the password. The relying party is the
+# site as people reach it: its ID is PUBLIC_URL's host name and the only origin accepted is PUBLIC_URL's (read
+# at each ceremony by accounts.passkeys.PasskeyHelper; the two settings below are for the package's checks).
+# Browsers allow passkeys only on https or on localhost, not on an IP address such as the demo's 127.0.0.1.
+OTP_WEBAUTHN_ALLOW_PASSWORDLESS_LOGIN = False
+OTP_WEBAUTHN_HELPER_CLASS = "circlekeeper.accounts.passkeys.PasskeyHelper"
+OTP_WEBAUTHN_RP_NAME = "Circlekeeper"
+OTP_WEBAUTHN_RP_ID = urlsplit(PUBLIC_URL).hostname or ""
+OTP_WEBAUTHN_ALLOWED_ORIGINS = [f"{urlsplit(PUBLIC_URL).scheme}://{urlsplit(PUBLIC_URL).netloc}"]
+OTP_WEBAUTHN_EXCEPTION_LOGGER_NAME = "circlekeeper.accounts.passkeys"
+
 # Throttling on username and address together: nobody can lock somebody else out from elsewhere.
 AXES_FAILURE_LIMIT = envint("CIRCLEKEEPER_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = envint("CIRCLEKEEPER_LOCKOUT_MINUTES", 15, minimum=1) / 60
@@ -400,6 +413,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS
 SECURE_HSTS_PRELOAD = HTTPS and envbool("CIRCLEKEEPER_HSTS_PRELOAD", False)
 # Preloading binds the whole domain to HTTPS for good; it is each deployment's own decision to make.
 SILENCED_SYSTEM_CHECKS = [] if SECURE_HSTS_PRELOAD else ["security.W021"]
+# A plain-http PUBLIC_URL (demo mode on 127.0.0.1) leaves passkeys unusable, which browsers refuse there anyway;
+# TOTP still works. The package's check would stop the whole site from starting over it.
+SILENCED_SYSTEM_CHECKS += ["otp_webauthn.E031"]
 SECURE_PROXY_SSL_HEADER = (
     ("HTTP_X_FORWARDED_PROTO", "https") if envbool("CIRCLEKEEPER_BEHIND_PROXY", False) else None
 )

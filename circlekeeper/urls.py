@@ -10,6 +10,7 @@ urlpatterns = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("circlekeeper.accounts.urls")),
+    path("accounts/", include("circlekeeper.accounts.passkey_urls")),
     path("cases/", include("circlekeeper.cases.urls")),
     path("instruments/", include("circlekeeper.instruments.urls")),
     path("safety/", include("circlekeeper.safety.urls")),

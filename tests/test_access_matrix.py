@@ -218,6 +218,22 @@ MATRIX: dict[str, Row] = {
     "accounts:account": Row(status=signed_in()),
     "accounts:password_change": Row(status=signed_in()),
     "accounts:email_change": Row(status=signed_in()),
+    # Passkeys: the list asks for a fresh re-authentication first (302 to it); renaming or removing a passkey
+    # that is not one's own is a 404 (none of these ids is anybody's). The JSON ceremonies answer 403 to anyone
+    # not signed in (never passwordless) and to anyone not freshly re-authenticated (adding); completing a
+    # sign-in that was never begun is a 400.
+    "accounts:passkeys": Row(status=signed_in(ok=302)),
+    "accounts:passkey_rename": Row(
+        method="post", status=signed_in(ok=404), kwargs={"passkey_id": "999999"}, data={"name": "x"}
+    ),
+    "accounts:passkey_remove": Row(method="post", status=signed_in(ok=404), kwargs={"passkey_id": "999999"}),
+    "otp_webauthn:credential-registration-begin": Row(method="post", status=public(403)),
+    "otp_webauthn:credential-registration-complete": Row(method="post", status=public(403)),
+    "otp_webauthn:credential-authentication-begin": Row(method="post", status=signed_in(denied=403)),
+    "otp_webauthn:credential-authentication-complete": Row(
+        method="post", status=lambda persona, obj: 403 if persona == "anonymous" else 400
+    ),
+    "otp_webauthn:js-i18n-catalog": Row(status=public()),
     "accounts:email_confirm": Row(status=public(404), kwargs={"token": "forged-" + "x" * 36}),
     "accounts:password_reset": Row(status=public()),
     "accounts:password_reset_set": Row(status=public(404)),

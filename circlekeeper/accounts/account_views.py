@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.translation import gettext as _
 
-from circlekeeper.accounts import invitations, mfa, passwords
+from circlekeeper.accounts import invitations, mfa, passkeys, passwords
 from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.forms import (
@@ -111,7 +111,12 @@ def account(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "accounts/account.html",
-        {"form": form, "has_device": mfa.has_confirmed_device(user), "api_tokens": api_tokens},
+        {
+            "form": form,
+            "has_device": mfa.has_confirmed_device(user),
+            "passkey_count": passkeys.for_user(user).count(),
+            "api_tokens": api_tokens,
+        },
     )
 
 

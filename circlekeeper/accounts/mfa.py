@@ -10,6 +10,7 @@ from django.db import transaction
 from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
+from django_otp_webauthn.models import WebAuthnCredential
 
 from circlekeeper.accounts.models import User
 
@@ -17,7 +18,11 @@ RECOVERY_CODE_COUNT = 10
 
 
 def has_confirmed_device(user: User) -> bool:
-    return TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    """Whether the person has a second factor: an authenticator app or a passkey (recovery codes alone are not one)."""
+    return (
+        TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+        or WebAuthnCredential.objects.filter(user=user, confirmed=True).exists()
+    )
 
 
 def match_code(user: User, code: str) -> tuple[Device | None, bool]:

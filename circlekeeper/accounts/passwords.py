@@ -9,7 +9,10 @@ their second factor as it was: losing that is a recovery code's job, or a confir
 
 from __future__ import annotations
 
+import base64
 import datetime
+import hashlib
+import hmac
 
 from django.conf import settings
 from django.contrib.auth.tokens import default_token_generator
@@ -25,6 +28,7 @@ from django.utils.translation import gettext as _
 
 from circlekeeper.accounts.audit import Action, audit, typed_email_digest
 from circlekeeper.accounts.models import User, UserSession
+from circlekeeper.lib import crypto
 from circlekeeper.lib.audit import AuditEvent, Outcome
 from circlekeeper.lib.links import public_link
 
@@ -46,7 +50,7 @@ def reset_throttled(*, email: str, ip_address: str) -> bool:
 
 
 def request_reset(request: HttpRequest, email: str, ip_address: str) -> bool:
-    """Send a reset link if an active account has this address. Returns False when throttled (nothing sent)."""
+    """Queue the reset email for this address (sent only if an active account has it). False when throttled."""
     if reset_throttled(email=email, ip_address=ip_address):
         audit(
             request,
@@ -62,23 +66,60 @@ def request_reset(request: HttpRequest, email: str, ip_address: str) -> bool:
         object_type="typed_email",
         object_id=typed_email_digest(email),
     )
+    # The same work for every address (issue 19): whether an account has it is looked up by the background task,
+    # so the answer takes as long, and runs the same queries, for an unknown address as for a known one.
+    sealed = seal_email(email)
+    transaction.on_commit(lambda: _enqueue_reset(sealed))
+    return True
+
+
+def _enqueue_reset(sealed: str) -> None:
+    from circlekeeper.accounts.tasks import send_reset_link_task
+
+    send_reset_link_task.enqueue(sealed)
+
+
+# The typed address waits in the task queue's table until the worker takes it: sealed (AES-GCM under a key derived
+# from the master key), so that table never holds, in clear, an address someone typed (which may be nobody's).
+_SEAL_CONTEXT = crypto.Context(organization_id=0, model="password_reset", field="typed_email", row_id="task")
+
+
+def _seal_key() -> bytes:
+    return hmac.new(
+        bytes(settings.MASTER_KEY), b"circlekeeper/password-reset-task/v1", hashlib.sha256
+    ).digest()
+
+
+def seal_email(email: str) -> str:
+    token = crypto.encrypt(_seal_key(), 1, email.encode("utf-8"), _SEAL_CONTEXT)
+    return base64.urlsafe_b64encode(token).decode("ascii")
+
+
+def open_email(sealed: str) -> str:
+    token = base64.urlsafe_b64decode(sealed.encode("ascii"))
+    return crypto.decrypt({1: _seal_key()}, token, _SEAL_CONTEXT).decode("utf-8")
+
+
+def send_reset_link(email: str) -> bool:
+    """Email a reset link if an active account has this address (run by the worker). True when one was sent."""
     user = User.objects.filter(email=email, is_active=True).first()
-    if user is not None:
-        path = reverse(
-            "accounts:password_reset_confirm",
-            args=[urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)],
-        )
-        body = render_to_string(
-            "accounts/email/password_reset.txt",
-            {"link": public_link(path), "minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
-        )
-        send_mail(
-            _("Reset your Circlekeeper password"),
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            [user.email],
-            fail_silently=False,
-        )
+    if user is None:
+        return False
+    path = reverse(
+        "accounts:password_reset_confirm",
+        args=[urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)],
+    )
+    body = render_to_string(
+        "accounts/email/password_reset.txt",
+        {"link": public_link(path), "minutes": settings.PASSWORD_RESET_TIMEOUT // 60},
+    )
+    send_mail(
+        _("Reset your Circlekeeper password"),
+        body,
+        settings.DEFAULT_FROM_EMAIL,
+        [user.email],
+        fail_silently=False,
+    )
     return True
 
 

@@ -1,5 +1,6 @@
 """A lost second factor, when the recovery codes are lost too: a program admin starts a re-enrolment, a second
-program admin confirms it where the organization has two, and only then the person's devices and sessions go.
+program admin confirms it where the organization has two, and only then the person's devices (authenticator app,
+recovery codes and passkeys) and sessions go.
 
 It is refused for a person who also works in another organization (it would reach into it) and for oneself. The
 password stays; at the next sign-in the person is sent to enrol a new authenticator.
@@ -16,6 +17,7 @@ from django.utils.translation import gettext as _
 from django_otp.plugins.otp_static.models import StaticDevice
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from circlekeeper.accounts import passkeys
 from circlekeeper.accounts.models import Membership, Organization, Role, SecondFactorReset, User
 
 VALID_FOR = datetime.timedelta(days=1)
@@ -53,6 +55,7 @@ def _check(organization: Organization, user: User, by: User) -> None:
 def _remove_devices(user: User) -> None:
     TOTPDevice.objects.filter(user=user).delete()
     StaticDevice.objects.filter(user=user).delete()
+    passkeys.remove_all(user)
     user.end_sessions()
 
 

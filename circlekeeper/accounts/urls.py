@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circlekeeper.accounts import account_views, audit_views, reauth_views, views
+from circlekeeper.accounts import account_views, audit_views, passkey_views, reauth_views, views
 
 app_name = "accounts"
 
@@ -29,6 +29,9 @@ urlpatterns = [
     path("account/", account_views.account, name="account"),
     path("account/password/", account_views.password_change, name="password_change"),
     path("account/email/", account_views.email_change, name="email_change"),
+    path("account/passkeys/", passkey_views.passkey_list, name="passkeys"),
+    path("account/passkeys/<int:passkey_id>/", passkey_views.passkey_rename, name="passkey_rename"),
+    path("account/passkeys/<int:passkey_id>/remove/", passkey_views.passkey_remove, name="passkey_remove"),
     path("account/email/<str:token>/", account_views.email_confirm, name="email_confirm"),
     path("password-reset/", account_views.password_reset, name="password_reset"),
     path("password-reset/new/", account_views.password_reset_set, name="password_reset_set"),

@@ -19,7 +19,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy as _lazy
 from django.views.decorators.http import require_POST
 
-from circlekeeper.accounts import invitations, mfa, second_factor_reset, services
+from circlekeeper.accounts import invitations, mfa, passkeys, second_factor_reset, services
 from circlekeeper.accounts.access import choose_organization, program_admin_context
 from circlekeeper.accounts.audit import Action, audit, audit_sign_in_failure
 from circlekeeper.accounts.forms import InviteForm, LoginForm, MemberChangeForm, SetupForm, TokenForm
@@ -149,7 +149,9 @@ def mfa_verify(request: HttpRequest) -> HttpResponse:
             "token",
             THROTTLED if throttled else _("That code did not work. Try the newest code, or a recovery code."),
         )
-    return render(request, "accounts/mfa_verify.html", {"form": form})
+    return render(
+        request, "accounts/mfa_verify.html", {"form": form, "has_passkey": passkeys.has_passkey(user)}
+    )
 
 
 @login_required
