@@ -52,7 +52,9 @@ class ApprovalAfterCorrectionTests(PersonaTestCase):
             return unmet_codes(self.case)
 
     def test_a_note_entered_in_error_leaves_the_approval_standing(self):
-        note = CaseNote.objects.create(organization=self.harbor, case=self.case, author=self.alice, text="Wrong")
+        note = CaseNote.objects.create(
+            organization=self.harbor, case=self.case, author=self.alice, text="Wrong"
+        )
         self.approve()
         unmet = self.after(lambda: corrections.note_in_error(note=note, by=self.alice, reason="Other case"))
         self.assertEqual(unmet, set())
@@ -103,7 +105,9 @@ class ApprovalAfterCorrectionTests(PersonaTestCase):
         self.assertEqual(unmet, {"approval"})
 
     def test_a_safety_plan_revision_entered_in_error_makes_it_lapse(self):
-        safety.save_plan(survivor=self.survivor, revision=1, by=self.alice, people_to_call="My sister, my aunt")
+        safety.save_plan(
+            survivor=self.survivor, revision=1, by=self.alice, people_to_call="My sister, my aunt"
+        )
         second = SafetyPlanRevision.objects.get(plan__participant=self.survivor, number=2)
         self.approve()
         unmet = self.after(
