@@ -206,6 +206,8 @@ MATRIX: dict[str, Row] = {
         method="post", objects=("own", "other_org"), status=member_object(302), data={"step": "confirm"}
     ),
     "accounts:audit": Row(status=signed_in(allowed=("pat",))),
+    # Crypto-shredding: the program admin only, who confirms who they are first (302 to re-authenticate).
+    "accounts:shred_organization": Row(status=signed_in(302, allowed=("pat",))),
     # A person's own account (issue 19): every signed-in person has one; invitation and reset pages open only
     # with a valid token (a forged one, or none in the session, is a 404 for everyone).
     "accounts:invitation_withdraw": Row(

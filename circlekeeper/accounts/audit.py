@@ -50,6 +50,7 @@ class Action(models.TextChoices):
     MEMBER_ACTIVATE = "member.activate", _("Reactivated a person")
     MEMBER_DEACTIVATE = "member.deactivate", _("Deactivated a person")
     AUDIT_VIEW = "audit.view", _("Opened the audit log")
+    ORGANIZATION_SHRED = "organization.shred", _("Destroyed the organization's keys (crypto-shredding)")
     NOTE_ADD = "case.note.add", _("Added a case note")
     PARTICIPANT_ADD = "participant.add", _("Added a participant")
     RELEASE_ADD = "release.add", _("Recorded a release of information")
@@ -201,6 +202,7 @@ OBJECT_TYPES = {
     "api_token": _("API token"),
     "redcap_records": _("REDCap records import"),
     "evaluation_dashboard": _("Evaluation dashboard"),
+    "organization": _("Organization"),
 }
 
 

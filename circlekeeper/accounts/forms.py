@@ -222,3 +222,12 @@ class AuditFilterForm(forms.Form):
 def _start_of(day: datetime.date) -> datetime.datetime:
     """Midnight at the start of a day, in the time zone the page shows times in."""
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+class ShredForm(forms.Form):
+    confirmation = forms.CharField(
+        label=_("Type the organization's name to confirm"),
+        max_length=200,
+        help_text=_("Exactly as it is written above. This cannot be undone."),
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )

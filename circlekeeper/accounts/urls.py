@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circlekeeper.accounts import account_views, audit_views, passkey_views, reauth_views, views
+from circlekeeper.accounts import account_views, audit_views, passkey_views, reauth_views, shredding_views, views
 
 app_name = "accounts"
 
@@ -22,6 +22,7 @@ urlpatterns = [
         name="invitation_withdraw",
     ),
     path("audit/", audit_views.audit_log, name="audit"),
+    path("organization/shred/", shredding_views.shred_organization, name="shred_organization"),
     # A person's own account (SECURITY.md 15a). The two token-carrying patterns are redacted in every log
     # (lib.redaction): their token is a keyword argument named `token`.
     path("invitation/", account_views.invitation, name="invitation"),

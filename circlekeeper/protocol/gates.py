@@ -488,8 +488,11 @@ LAPSING_EVENTS = (
     EventKind.TRACK_CHOSEN,
     EventKind.WITHDRAWN,
     EventKind.REOPENED,
-    EventKind.ENTERED_IN_ERROR,
 )
+# Records whose correction ("entered in error") changes what an approval approved: the people taking part, their
+# consents, the meetings held, the survivor's choice of track and the safety plan (the joint-dialogue gate of
+# PROTOCOL.md). A note entered in error changes none of it, so it leaves the approval standing.
+LAPSING_CORRECTIONS = ("participant", "consent", "meeting", "track_choice", "plan_revision")
 
 
 def approval_condition(
@@ -506,7 +509,9 @@ def approval_condition(
         detail = _("The approval lapsed: a condition above no longer holds.")
     else:
         lapsed = CaseEvent.objects.filter(case=case, at__gt=approval.approved_at).filter(
-            Q(kind__in=LAPSING_EVENTS) | Q(kind=EventKind.CHECK_RECORDED, facts__level__in=["high", "severe"])
+            Q(kind__in=LAPSING_EVENTS)
+            | Q(kind=EventKind.ENTERED_IN_ERROR, facts__record__in=LAPSING_CORRECTIONS)
+            | Q(kind=EventKind.CHECK_RECORDED, facts__level__in=["high", "severe"])
         )
         latest_since = max((c.since for c in conditions if c.since), default=None)
         # Once lapsed, it stays lapsed (issue 17): naming someone a barrier ends it even if they are later marked an
@@ -515,7 +520,9 @@ def approval_condition(
             case=case, barrier=True, at__gt=approval.approved_at
         ).exists()
         if lapsed.exists():
-            detail = _("The approval lapsed: something changed since (a hold, a withdrawal or a new track).")
+            detail = _(
+                "The approval lapsed: something changed since (a hold, a withdrawal, a new track or a correction)."
+            )
         elif barrier_since:
             detail = _(
                 "The approval lapsed: someone on the case was named a barrier after it was given. It stays lapsed "

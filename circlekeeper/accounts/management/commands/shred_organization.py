@@ -3,8 +3,10 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from circlekeeper.accounts import shredding
 from circlekeeper.accounts.models import Organization
 from circlekeeper.lib import keys
 
@@ -45,7 +47,14 @@ class Command(BaseCommand):
             confirm = stdin.readline().strip()
         if confirm != organization.slug:
             raise CommandError("The short name does not match; nothing was changed.")
-        count = keys.destroy_keys(organization.pk)
+        try:
+            # The same service as the program admin's page (accounts.shredding).
+            count = shredding.shred_organization(organization=organization, typed=confirm)
+        except ValidationError as exc:
+            raise CommandError(" ".join(exc.messages)) from exc
+        except shredding.AlreadyShredded as exc:  # by someone else since the check above
+            self.stdout.write(f"The keys of {organization.slug} were already destroyed on {exc.at:%Y-%m-%d}.")
+            return
         self.stdout.write(
             self.style.SUCCESS(
                 f"Destroyed {count} keys of {organization.slug}: its encrypted data can no longer be read."
