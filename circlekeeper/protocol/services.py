@@ -405,7 +405,8 @@ def record_check(
         locked.kind,
         people,
         starts_at=locked.starts_at,
-        channel="",  # the safe-contact rules were checked for the meeting's way and time when it was arranged
+        # The safe-contact rules again, for the meeting's way and time: they may have changed since it was arranged.
+        channel=locked.channel,
         now=now,
         intro=_("The meeting with both parties cannot start: the joint-dialogue gate no longer holds:")
         if _joint(locked.kind, people)
@@ -512,7 +513,8 @@ def mark_held(*, meeting: Meeting, attended: Iterable[Participant], by: User, no
         locked.kind,
         people_present,
         starts_at=locked.starts_at,
-        channel="",  # the safe-contact rules were checked for the meeting's way and time when it was arranged
+        # The safe-contact rules again, for the meeting's way and time: they may have changed since the check-in.
+        channel=locked.channel,
         now=now,
         intro=_("The meeting cannot be recorded as held. Still needed:"),
     )
