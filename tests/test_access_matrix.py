@@ -316,6 +316,9 @@ MATRIX: dict[str, Row] = {
         method="post", objects=("own", "other", "other_org"), status=case_object(302)
     ),
     "protocol:timeline": Row(objects=("own", "other", "other_org"), status=case_object()),
+    # The other side reached out themselves (issue 17): the case team reads and records; a POST is checked the
+    # same way in protocol/tests/test_reach_out.py (another team's 404, nothing written).
+    "protocol:reach_out": Row(objects=("own", "other", "other_org"), status=case_object()),
     "protocol:timeline_more": Row(objects=("own", "other", "other_org"), status=case_object()),
     # Correcting mistakes: confirmation pages for the team; reopening for the case's supervisor only.
     "protocol:participant_error": Row(objects=("own", "other", "other_org"), status=case_object()),

@@ -89,6 +89,8 @@ class Action(models.TextChoices):
     STAGE_ADVANCE = "protocol.advance", _("Moved a case to its next stage")
     CASE_WITHDRAW = "protocol.withdraw", _("Recorded the survivor's withdrawal")
     CASE_REFER_OUT = "protocol.refer_out", _("Referred a case out")
+    REACH_OUT_RECORD = "protocol.reach_out", _("Recorded that the other side reached out themselves")
+    REACH_OUT_LIST = "protocol.reach_out.list", _("Opened the contacts the other side made themselves")
     JOINT_APPROVE = "protocol.approve", _("Approved a joint dialogue")
     MEETING_LIST = "meeting.list", _("Opened a case's meetings")
     MEETING_SCHEDULE = "meeting.schedule", _("Scheduled a meeting")

@@ -77,6 +77,21 @@ TIE_CHANGES: dict[str, Promise] = {
     "added": gettext_lazy("They know each other (added)"),
     "removed": gettext_lazy("They know each other (removed)"),
 }
+# Who of the other side reached out themselves, and how (protocol.models.ReachedOutSide, ReachedOutHow).
+OTHER_SIDE_REACHED: dict[str, Promise] = {
+    "person_who_caused_harm": gettext_lazy("The person who caused harm"),
+    "supporter": gettext_lazy("A supporter of theirs"),
+    "on_their_behalf": gettext_lazy("Someone else on their behalf"),
+}
+REACHED_HOW: dict[str, Promise] = {
+    "phone_call": gettext_lazy("Phone call"),
+    "text": gettext_lazy("Text message"),
+    "email": gettext_lazy("Email"),
+    "in_person": gettext_lazy("In person"),
+    "letter": gettext_lazy("Letter"),
+    "social_media": gettext_lazy("Social media message"),
+    "other": gettext_lazy("Another way"),
+}
 # In this order on every line: PostgreSQL's jsonb keeps no key order, and a line must read the same everywhere.
 FACT_NAMES: dict[str, Promise] = {
     "participant": gettext_lazy("Participant"),
@@ -100,6 +115,9 @@ FACT_NAMES: dict[str, Promise] = {
     "tie": gettext_lazy("Tie"),
     "reached_out_by": gettext_lazy("Who reached out"),
     "record": gettext_lazy("Record"),
+    "other_side": gettext_lazy("Who of the other side"),
+    "how": gettext_lazy("How"),
+    "on": gettext_lazy("When"),
 }
 RECORDS: dict[str, Promise] = {
     "participant": gettext_lazy("Participant"),
@@ -155,6 +173,8 @@ def fact_words(name: str, value: object, kind: str = "") -> str:
         "stance": STANCES,
         "tie": TIE_CHANGES,
         "record": RECORDS,
+        "other_side": OTHER_SIDE_REACHED,
+        "how": REACHED_HOW,
     }
     if name in words:
         return str(words[name].get(code, code))

@@ -712,6 +712,7 @@ class EventKind(models.TextChoices):
     COMMITMENT_CHECKIN = "commitment.checkin", _("Progress on a commitment recorded")
     STAIRCASE_STEP = "accountability.step", _("Staircase step recorded")
     SURVIVOR_VIEW = "accountability.survivor_view", _("The survivor's view of progress recorded")
+    REACHED_OUT = "protocol.reached_out", _("The other side reached out to the program themselves")
 
 
 class CaseEvent(models.Model):

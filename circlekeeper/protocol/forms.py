@@ -11,7 +11,15 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.cases.models import Participant, Stage
-from circlekeeper.protocol.models import Answer, CheckMoment, Invitation, MeetingChannel, MeetingKind
+from circlekeeper.protocol.models import (
+    Answer,
+    CheckMoment,
+    Invitation,
+    MeetingChannel,
+    MeetingKind,
+    ReachedOutHow,
+    ReachedOutSide,
+)
 
 REASON_MAX = 2000
 
@@ -199,3 +207,47 @@ class ReopenForm(forms.Form):
         help_text=_("What the survivor asked, when and how. A withdrawn case reopens only at their request."),
     )
     stage = forms.ChoiceField(label=_("Reopen at the stage"), choices=Stage.choices)
+
+
+class ReachOutForm(forms.Form):
+    """The person who caused harm, or their side, contacted the program themselves: what the keeper records."""
+
+    side = forms.ChoiceField(label=_("Who reached out"), choices=ReachedOutSide.choices)
+    participant = forms.TypedChoiceField(
+        label=_("Which participant, if they are recorded on the case"),
+        coerce=int,
+        empty_value=None,
+        required=False,
+        choices=(),
+    )
+    reached_on = forms.DateField(
+        label=_("Date"), widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d")
+    )
+    time = forms.TimeField(
+        label=_("Time (about)"), widget=forms.TimeInput(attrs={"type": "time"}, format="%H:%M")
+    )
+    how = forms.ChoiceField(label=_("How"), choices=ReachedOutHow.choices)
+    summary = forms.CharField(
+        label=_("What they said or asked"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 5}),
+        help_text=_(
+            "Stored encrypted; only the case team sees it. Recording it arranges nothing: any reply goes through "
+            "the contact policy like every other contact."
+        ),
+    )
+
+    def __init__(self, *args: Any, participants: list[Participant], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.participants = {p.pk: p for p in participants}
+        self.fields["participant"].choices = [("", _("Not recorded, or not known"))] + [  # type: ignore[attr-defined]
+            participant_choice(p) for p in participants
+        ]
+
+    def reached_at(self) -> datetime.datetime:
+        moment = datetime.datetime.combine(self.cleaned_data["reached_on"], self.cleaned_data["time"])
+        return timezone.make_aware(moment)
+
+    def chosen(self) -> Participant | None:
+        pk = self.cleaned_data.get("participant")
+        return self.participants.get(pk) if pk is not None else None

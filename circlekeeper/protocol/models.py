@@ -224,6 +224,55 @@ class Acknowledgment(models.Model):
         return f"{self.case} · acknowledgment {self.recorded_at:%Y-%m-%d}"
 
 
+class ReachedOutSide(models.TextChoices):
+    """Who of the other side reached out to the program themselves."""
+
+    PERSON_WHO_CAUSED_HARM = "person_who_caused_harm", _("The person who caused harm")
+    SUPPORTER = "supporter", _("A supporter of theirs")
+    ON_THEIR_BEHALF = "on_their_behalf", _("Someone else on their behalf")
+
+
+class ReachedOutHow(models.TextChoices):
+    PHONE_CALL = "phone_call", _("Phone call")
+    TEXT = "text", _("Text message")
+    EMAIL = "email", _("Email")
+    IN_PERSON = "in_person", _("In person")
+    LETTER = "letter", _("Letter")
+    SOCIAL_MEDIA = "social_media", _("Social media message")
+    OTHER = "other", _("Another way")
+
+
+class ReachOut(models.Model):
+    """The person who caused harm (or their side) contacted the program themselves (PROTOCOL.md, "Contact with
+    the other side": a first contact they made is recorded, never refused).
+
+    A fact the keeper records, whatever the case's stage, track, holds or status: it is not contact that staff
+    arranged, so the contact policy never decides it and no gate counts it. What was said is encrypted."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.PROTECT, related_name="+")
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="reach_outs")
+    uid = models.UUIDField(default=uuid.uuid4, editable=False, unique=True)
+    side = models.CharField(_("who reached out"), max_length=30, choices=ReachedOutSide.choices)
+    # The participant, when they are recorded on the case (of the other side).
+    participant = models.ForeignKey(
+        Participant, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    reached_at = models.DateTimeField(_("when"))
+    how = models.CharField(_("how"), max_length=20, choices=ReachedOutHow.choices)
+    summary = EncryptedLongTextField(_("what they said or asked"), max_length=2000)
+    recorded_by = models.ForeignKey(User, on_delete=models.PROTECT, related_name="+")
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    objects = OrganizationScopedQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("contact made by the other side")
+        ordering = ["-reached_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.case} · reached out {self.reached_at:%Y-%m-%d}"
+
+
 class Approval(models.Model):
     """A supervisor's approval of the joint dialogue, given after every other condition held. It lapses as soon
     as any condition stops holding (gates.joint_gate decides; nothing here is ever changed)."""

@@ -44,6 +44,9 @@ from circlekeeper.protocol.models import (
     MeetingChannel,
     MeetingKind,
     MeetingStatus,
+    ReachedOutHow,
+    ReachedOutSide,
+    ReachOut,
     SafetyCheckIn,
     Transition,
     TransitionKind,
@@ -405,7 +408,8 @@ def record_check(
         locked.kind,
         people,
         starts_at=locked.starts_at,
-        channel="",  # the safe-contact rules were checked for the meeting's way and time when it was arranged
+        # The safe-contact rules again, for the meeting's way and time: they may have changed since it was arranged.
+        channel=locked.channel,
         now=now,
         intro=_("The meeting with both parties cannot start: the joint-dialogue gate no longer holds:")
         if _joint(locked.kind, people)
@@ -512,7 +516,8 @@ def mark_held(*, meeting: Meeting, attended: Iterable[Participant], by: User, no
         locked.kind,
         people_present,
         starts_at=locked.starts_at,
-        channel="",  # the safe-contact rules were checked for the meeting's way and time when it was arranged
+        # The safe-contact rules again, for the meeting's way and time: they may have changed since the check-in.
+        channel=locked.channel,
         now=now,
         intro=_("The meeting cannot be recorded as held. Still needed:"),
     )
@@ -582,3 +587,57 @@ def record_acknowledgment(
         meeting.case, EventKind.ACKNOWLEDGED, by=by, meeting=str(meeting.pk), participant=participant.label
     )
     return acknowledgment
+
+
+# --- the other side reached out themselves -----------------------------------------------------------
+
+REACH_OUT_SUMMARY_MAX = 2000
+
+
+@transaction.atomic
+def record_reach_out(
+    *,
+    case: Case,
+    by: User,
+    side: str,
+    reached_at: datetime.datetime,
+    how: str,
+    summary: str,
+    participant: Participant | None = None,
+) -> ReachOut:
+    """The person who caused harm, or someone of their side, contacted the program themselves: recorded, never
+    refused (PROTOCOL.md, "Contact with the other side"). Whatever the stage, track, holds or status of the case,
+    the keeper writes down that it happened. It is not contact staff arranged: no gate counts it, and the
+    contact policy is not asked (nothing here reaches anyone)."""
+    errors: dict[str, str] = {}
+    if side not in ReachedOutSide.values:
+        errors["side"] = _("Choose who reached out.")
+    if how not in ReachedOutHow.values:
+        errors["how"] = _("Choose how they reached out.")
+    if reached_at > timezone.now():
+        errors["reached_on"] = _("When they reached out cannot be in the future.")
+    text = summary.strip()
+    if not text:
+        errors["summary"] = _("Say briefly what they said or asked.")
+    elif len(text) > REACH_OUT_SUMMARY_MAX:
+        errors["summary"] = _("Keep it under %(n)s characters.") % {"n": REACH_OUT_SUMMARY_MAX}
+    if participant is not None and (participant.case_id != case.pk or participant.role not in HARM_SIDE):
+        errors["participant"] = _("Choose a person of the other side on this case, or no one.")
+    if errors:
+        raise ValidationError(errors)
+    entry = ReachOut.objects.create(
+        organization_id=case.organization_id,
+        case=case,
+        side=side,
+        participant=participant,
+        reached_at=reached_at,
+        how=how,
+        summary=text,
+        recorded_by=by,
+    )
+    # Codes only in the history (never what was said): who, how, and the day it happened.
+    facts = {"other_side": side, "how": how, "on": timezone.localdate(reached_at).isoformat()}
+    if participant is not None:
+        facts["participant"] = participant.label
+    record_event(case, EventKind.REACHED_OUT, by=by, **facts)
+    return entry

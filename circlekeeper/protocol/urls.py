@@ -1,6 +1,6 @@
 from django.urls import path
 
-from circlekeeper.protocol import correction_views, timeline_views, views
+from circlekeeper.protocol import correction_views, reach_out_views, timeline_views, views
 
 app_name = "protocol"
 
@@ -20,6 +20,7 @@ urlpatterns = [
     path(f"{_MEETING}held/", views.meeting_held, name="meeting_held"),
     path(f"{_MEETING}cancel/", views.meeting_cancel, name="meeting_cancel"),
     path(f"{_MEETING}acknowledgment/", views.acknowledge, name="acknowledge"),
+    path(f"{_CASE}reached-out/", reach_out_views.reach_out, name="reach_out"),
     path(f"{_CASE}timeline/", timeline_views.timeline, name="timeline"),
     path(f"{_CASE}timeline/more/", timeline_views.timeline_more, name="timeline_more"),
     path(f"{_CASE}reopen/", correction_views.reopen, name="reopen"),

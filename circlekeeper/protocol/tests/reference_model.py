@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import datetime
 
-from circlekeeper.cases.models import Case, CaseEvent, Consent, Participant
+from django.utils import timezone
+
+from circlekeeper.cases.models import Case, CaseEvent, Consent, ContactRules, Participant
 from circlekeeper.protocol.models import Acknowledgment, Approval, Invitation, Meeting
 from circlekeeper.safety.models import SafetyCheck, SafetyHold, SafetyPlan
 
@@ -147,10 +149,32 @@ def is_joint(people: list[Participant]) -> bool:
     return any(p.role == "survivor" for p in people) and any(p.role in OTHER_SIDE for p in people)
 
 
+def rules_forbid(person: Participant, channel: str, when: datetime.datetime) -> bool:
+    """PROTOCOL.md, safe-contact rules: only the ways and the times the person allowed (a meeting's way is its
+    channel, its time its start). No rules recorded: nothing to forbid here."""
+    rules = ContactRules.objects.filter(participant=person).first()
+    if rules is None:
+        return False
+    local = timezone.localtime(when)
+    if channel not in rules.channels or local.weekday() not in rules.days:
+        return True
+    if rules.from_time is None:
+        return False
+    return rules.until_time is None or not (rules.from_time <= local.time() < rules.until_time)
+
+
 def meeting_reasons(
-    case: Case, kind: str, people: list[Participant], now: datetime.datetime, day: datetime.date
+    case: Case,
+    kind: str,
+    people: list[Participant],
+    now: datetime.datetime,
+    day: datetime.date,
+    *,
+    channel: str = "",
+    when: datetime.datetime | None = None,
 ) -> list[str]:
-    """Why this meeting with these people may not happen now (any kind; arranging, starting or recording it)."""
+    """Why this meeting with these people may not happen now (any kind; arranging, starting or recording it).
+    With `channel` and `when` (the meeting's way and start), each person's safe-contact rules too."""
     why = []
     for person in people:
         if is_child(person, day):
@@ -159,6 +183,8 @@ def meeting_reasons(
             why.append(f"{person.label} is a barrier")
         if not consents(person):
             why.append(f"{person.label} has not consented")
+        if channel and when is not None and rules_forbid(person, channel, when):
+            why.append(f"{person.label}'s safe-contact rules forbid it")
     joint = is_joint(people) or kind in ("circle", "conference")
     if any(p.role in OTHER_SIDE for p in people):
         why += other_side_reasons(case, 2 if joint else 1, now)

@@ -321,3 +321,42 @@ class KeepingTimeTests(PolicyTestCase):
                 by=self.alice,
                 channel="in_person",
             )
+
+
+class SafeContactRulesRecheckedTests(PolicyTestCase):
+    """Safe-contact rules apply to meetings at every moment (PROTOCOL.md, "one policy, everywhere"): a meeting
+    arranged while the rules allowed it cannot start, nor be recorded held, once the person's rules forbid its
+    way or its time."""
+
+    def setUp(self):
+        super().setUp()
+        self.walk.to_preparation()
+
+    def forbid_in_person(self, participant):
+        make_reachable(participant, channels=["phone_call"])
+
+    def test_the_check_in_is_refused_once_the_survivors_rules_forbid_meeting_in_person(self):
+        meeting = self.schedule(MeetingKind.PREPARATION, self.walk.survivor, channel="in_person")
+        start_now(meeting)
+        self.forbid_in_person(self.walk.survivor)
+        with self.assertRaisesMessage(ValidationError, "In person is not an allowed way"):
+            self.check(meeting, CheckMoment.CHECK_IN)
+        self.assertFalse(meeting.checks.exists())
+
+    def test_recording_held_is_refused_once_the_rules_forbid_the_meetings_time(self):
+        meeting = self.schedule(MeetingKind.PREPARATION, self.walk.harm, channel="in_person")
+        start_now(meeting)
+        # No day is allowed any more for the person who caused harm.
+        make_reachable(self.walk.harm, days=[])
+        with self.assertRaisesMessage(ValidationError, "only at the allowed times"):
+            services.mark_held(meeting=meeting, attended=[self.walk.harm], by=self.alice)
+        meeting.refresh_from_db()
+        self.assertEqual(meeting.status, MeetingStatus.SCHEDULED)
+
+    def test_recording_held_is_refused_when_the_rules_changed_after_the_check_in(self):
+        meeting = start_now(self.schedule(MeetingKind.PREPARATION, self.walk.survivor))
+        self.check(meeting, CheckMoment.CHECK_IN)
+        self.check(meeting, CheckMoment.CHECK_OUT)
+        self.forbid_in_person(self.walk.survivor)
+        with self.assertRaisesMessage(ValidationError, "In person is not an allowed way"):
+            services.mark_held(meeting=meeting, attended=[self.walk.survivor], by=self.alice)

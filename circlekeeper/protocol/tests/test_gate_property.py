@@ -40,6 +40,7 @@ from circlekeeper.cases.models import (
     CaseStatus,
     Consent,
     ConsentKind,
+    ContactRules,
     Intake,
     Participant,
     ParticipantRole,
@@ -47,7 +48,7 @@ from circlekeeper.cases.models import (
     TeamRole,
     Track,
 )
-from circlekeeper.cases.participants import record_consent, withdraw_consent
+from circlekeeper.cases.participants import record_consent, save_contact_rules, withdraw_consent
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link, start_response
 from circlekeeper.instruments.models import ParticipantLink, Response
@@ -131,6 +132,14 @@ class ProtocolMachine(RuleBasedStateMachine):
         "withdrawn",
         "on hold",
         "new violence during a hold",
+        # Each path's own check is the only thing that refuses: something arranged while allowed, then a
+        # condition the cascade rightly leaves alone changed (a monitor's or a supporter's consent lapsed, the
+        # safe-contact rules were edited), and the path was tried anyway.
+        "a check-in refused by its own check",
+        "held refused by its own check",
+        "a link opening refused by its own check",
+        "a link submission refused by its own check",
+        "a safe-contact rule refused a meeting already arranged",
     )
     # How many runs reached each milestone: proof that the random walks get where the rules matter.
     reached: dict[str, int] = {}
@@ -190,9 +199,19 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     # --- contact, judged by the reference model before each attempt -------------------------------------
 
-    def schedule_with(self, kind: str, names: list[str], starts_at: datetime.datetime) -> Meeting | None:
+    def schedule_with(
+        self, kind: str, names: list[str], starts_at: datetime.datetime, channel: str = "in_person"
+    ) -> Meeting | None:
         people = [self.people[name] for name in names]
-        why = model.meeting_reasons(self.case, kind, people, self.now(), timezone.localdate(starts_at))
+        why = model.meeting_reasons(
+            self.case,
+            kind,
+            people,
+            self.now(),
+            timezone.localdate(starts_at),
+            channel=channel,
+            when=starts_at,
+        )
         meeting = self.attempt(
             services.schedule_meeting,
             case=self.case,
@@ -200,6 +219,7 @@ class ProtocolMachine(RuleBasedStateMachine):
             starts_at=starts_at,
             invitees=people,
             by=self.keeper,
+            channel=channel,
         )
         if meeting is not None:
             assert not why, f"a {kind} with {names} was scheduled though {why}"
@@ -215,7 +235,7 @@ class ProtocolMachine(RuleBasedStateMachine):
     def check(self, meeting: Meeting, moment: str, answers: tuple[str, str, str]) -> SafetyCheckIn | None:
         meeting.refresh_from_db()
         invitees = list(meeting.participants.all())
-        why = model.meeting_reasons(self.case, meeting.kind, invitees, self.now(), self.now().date())
+        why = self.meeting_reasons(meeting, invitees)
         status = meeting.status
         check = self.attempt(
             services.record_check,
@@ -233,14 +253,30 @@ class ProtocolMachine(RuleBasedStateMachine):
                 assert not why, f"a {moment} check of a {meeting.kind} was recorded though {why}"
         return check
 
-    def held(self, meeting: Meeting, present: list[Participant]) -> None:
+    def held(self, meeting: Meeting, present: list[Participant]) -> bool:
         meeting.refresh_from_db()
-        why = model.meeting_reasons(self.case, meeting.kind, present, self.now(), self.now().date())
+        why = self.meeting_reasons(meeting, present)
+        status = meeting.status
         done = self.attempt(services.mark_held, meeting=meeting, attended=present, by=self.keeper)
         if done is not None:
             assert not why, (
                 f"a {meeting.kind} with {[p.label for p in present]} was recorded held though {why}"
             )
+            if model.is_joint(present):
+                self.happened.add("joint held")
+        return done is not None and status == MeetingStatus.SCHEDULED
+
+    def meeting_reasons(self, meeting: Meeting, people: list[Participant]) -> list[str]:
+        """The model's reasons against this existing meeting with these people going on now (its way, its time)."""
+        return model.meeting_reasons(
+            self.case,
+            meeting.kind,
+            people,
+            self.now(),
+            self.now().date(),
+            channel=meeting.channel,
+            when=meeting.starts_at,
+        )
 
     def meet(self, kind: str, names: list[str], answers=("yes", "no", "no")) -> Meeting | None:
         """Schedule an hour ahead, let the hour pass, check in and out, record it held."""
@@ -548,7 +584,9 @@ class ProtocolMachine(RuleBasedStateMachine):
     def forged_post_for_a_meeting(self, kind: str, invite: set[str]) -> None:
         people = [self.people[name] for name in sorted(invite)]
         starts = timezone.localtime(self.now() + datetime.timedelta(days=1)).replace(hour=10, minute=0)
-        why = model.meeting_reasons(self.case, kind, people, self.now(), starts.date())
+        why = model.meeting_reasons(
+            self.case, kind, people, self.now(), starts.date(), channel="in_person", when=starts
+        )
         before = Meeting.objects.filter(case=self.case).count()
         status = self.post(
             "protocol:meetings",
@@ -573,7 +611,7 @@ class ProtocolMachine(RuleBasedStateMachine):
         meeting = data.draw(st.sampled_from(meetings))
         invited = list(meeting.participants.order_by("pk"))
         present = invited if everyone else invited[:1]
-        why = model.meeting_reasons(self.case, meeting.kind, present, self.now(), self.now().date())
+        why = self.meeting_reasons(meeting, present)
         was = meeting.status
         self.post("protocol:meeting_held", [self.case.pk, meeting.pk], {"attended": [p.pk for p in present]})
         meeting.refresh_from_db()
@@ -591,6 +629,148 @@ class ProtocolMachine(RuleBasedStateMachine):
     def survivor_withdraws(self, chance: bool) -> None:
         if chance:
             self.attempt(services.withdraw, case=self.case, by=self.keeper, reason="Said so")
+
+    # --- conditions that change without a cascade ----------------------------------------------------
+
+    @rule(who=st.sampled_from(["neighbour", "uncle"]), chance=st.sampled_from([False, True]))
+    def consent_lapses(self, who: str, chance: bool) -> None:
+        """The safety monitor or a supporter of the other side withdraws consent to take part: no safety
+        event (nothing cascades), but no contact that needs them may go on."""
+        consent = (
+            Consent.objects.current().filter(participant=self.people[who], kind=ConsentKind.TAKE_PART).first()
+        )
+        if chance and consent is not None:
+            self.attempt(withdraw_consent, consent=consent, how="oral", by=self.keeper)
+
+    @rule(who=st.sampled_from(["neighbour", "uncle", "survivor"]))
+    def consent_given_again(self, who: str) -> None:
+        self.attempt(
+            record_consent,
+            participant=self.people[who],
+            kind=ConsentKind.TAKE_PART,
+            how_given="oral",
+            given_on=timezone.localdate(),
+            by=self.keeper,
+        )
+
+    RULES = {
+        "any way, any time": (
+            ["phone_call", "text", "email", "in_person", "video"],
+            list(range(7)),
+            None,
+            None,
+        ),
+        "by phone only": (["phone_call"], list(range(7)), None, None),
+        "weekdays 9 to 5": (
+            ["phone_call", "in_person", "video"],
+            [0, 1, 2, 3, 4],
+            datetime.time(9),
+            datetime.time(17),
+        ),
+    }
+
+    @rule(who=st.sampled_from(["survivor", "harm"]), rules=st.sampled_from(sorted(RULES)))
+    def safe_contact_rules_edited(self, who: str, rules: str) -> None:
+        person = self.people[who]
+        channels, days, start, end = self.RULES[rules]
+        current = ContactRules.objects.filter(participant=person).first()
+        self.attempt(
+            save_contact_rules,
+            participant=person,
+            version=current.version if current else None,
+            by=self.keeper,
+            channels=channels,
+            days=days,
+            from_time=start,
+            until_time=end,
+        )
+
+    @rule(
+        lapse=st.sampled_from(["monitor", "supporter", "rules", "survivor"]),
+        restore=st.booleans(),
+    )
+    def arranged_while_allowed_then_a_condition_lapses(self, lapse: str, restore: bool) -> None:
+        """Meetings, a link and a questionnaire arranged while contact was allowed; then a condition changes that
+        no safety event covers (or the survivor withdraws, which cascades the other side but not her own
+        meeting); then every path is tried: only each path's own check can refuse it."""
+        self.keeper_does_what_the_next_step_needs(approve=False, hold_it=False, second=False)
+        starts = self.now() + datetime.timedelta(hours=1)
+        hers = self.schedule_with(MeetingKind.PREPARATION, ["survivor"], starts)
+        theirs = self.schedule_with(MeetingKind.PREPARATION, ["harm", "uncle"], starts)
+        issued = len(self.tokens)
+        self.link("harm")
+        self.link("harm")
+        opened = unopened = None
+        if len(self.tokens) >= issued + 2:
+            opened, unopened = self.tokens[-2], self.tokens[-1]
+            self.open_token(opened, submit=False)
+        in_progress = (
+            Response.objects.filter(
+                case=self.case, participant=self.harm, status="in_progress", voided_at=None
+            )
+            .order_by("-pk")
+            .first()
+        )
+        if lapse == "monitor":
+            self.consent_lapses("neighbour", True)
+        elif lapse == "supporter":
+            self.consent_lapses("uncle", True)
+        elif lapse == "rules":
+            self.safe_contact_rules_edited("survivor", "by phone only")
+            self.safe_contact_rules_edited("harm", "by phone only")
+        else:
+            self.survivor_withdraws_consent(True)
+        self.clock.shift(datetime.timedelta(minutes=61))
+        if hers is not None:
+            hers.refresh_from_db()
+            scheduled = hers.status == MeetingStatus.SCHEDULED
+            why = self.meeting_reasons(hers, [self.survivor])
+            checked = self.check(hers, CheckMoment.CHECK_IN, ("yes", "no", "no"))
+            if scheduled and why and checked is None:
+                self.happened.add("a check-in refused by its own check")
+                if lapse == "rules":
+                    self.happened.add("a safe-contact rule refused a meeting already arranged")
+            if checked is not None:
+                self.check(hers, CheckMoment.CHECK_OUT, ("yes", "no", "no"))
+                self.held(hers, [self.survivor])
+        if theirs is not None:
+            theirs.refresh_from_db()
+            present = [self.harm, self.people["uncle"]]
+            scheduled = theirs.status == MeetingStatus.SCHEDULED
+            why = self.meeting_reasons(theirs, present)
+            if not self.held(theirs, present) and scheduled and why:
+                self.happened.add("held refused by its own check")
+                if lapse == "rules":
+                    self.happened.add("a safe-contact rule refused a meeting already arranged")
+        if unopened is not None:
+            link = (
+                ParticipantLink.objects.usable(self.now())
+                .filter(participant=self.harm)
+                .order_by("-pk")
+                .first()
+            )
+            usable = link is not None and link.response_id is None
+            if (
+                find_usable_link(unopened) is None
+                and usable
+                and model.contact_reasons(self.case, self.harm, self.now())
+            ):
+                self.happened.add("a link opening refused by its own check")
+            self.open_token(unopened, submit=False)
+        if in_progress is not None:
+            in_progress.refresh_from_db()
+            live = in_progress.voided_at is None and in_progress.status == "in_progress"
+            why = model.contact_reasons(self.case, self.harm, self.now())
+            self.submit(in_progress)
+            in_progress.refresh_from_db()
+            if live and why and in_progress.status == "in_progress":
+                self.happened.add("a link submission refused by its own check")
+        if restore:
+            self.consent_given_again("neighbour")
+            self.consent_given_again("uncle")
+            self.consent_given_again("survivor")
+            self.safe_contact_rules_edited("survivor", "any way, any time")
+            self.safe_contact_rules_edited("harm", "any way, any time")
 
     # --- what must always hold ------------------------------------------------------------------------
 
@@ -663,9 +843,9 @@ class ProtocolPropertyTests(TestCase):
                 derandomize=True,  # the same walks every run: a CI failure is reproducible, never flaky
             ),
         )
+        print("milestones reached (runs):", ProtocolMachine.reached)  # shown with pytest -s
         # The walks must reach the places the invariants are about, or passing would mean nothing.
-        # ("joint held" is counted and shown, not required: whether a walk gets a circle held depends on the seed.)
-        for milestone in (m for m in ProtocolMachine.MILESTONES if m != "joint held"):
+        for milestone in ProtocolMachine.MILESTONES:
             self.assertGreater(
                 ProtocolMachine.reached.get(milestone, 0), 0, (milestone, ProtocolMachine.reached)
             )
