@@ -202,35 +202,59 @@ def _score_inputs(
         point: position
         for position, point in enumerate(sorted(rows["timepoint"].unique(), key=report.timepoint_order))
     }
-    shown, withheld, parts = [], [], []
+    # The bundle's rows carry no code, but the evaluator's export has the codes and values of the people its
+    # k-anonymity plan keeps: a bundle's rows minus the export's are the people the plan left out. So a part of
+    # the bundle holds either none of them or at least k, never a few that could be worked out.
+    plan = deidentify.plan_for(scope)
+    k = deidentify.required_k()
+    exported = {code for code, person in plan.people.items() if not person.dropped}
+
+    def few_left_out(codes: Any) -> bool:
+        outside = sum(1 for code in codes if code not in exported)
+        return 0 < outside < k
+
+    shown: list[str] = []
+    withheld: list[dict[str, str]] = []
+    parts = []
     for row in section["descriptives"]["rows"]:
         if row["group"] != report.ALL_GROUPS:
             continue
         point = row["timepoint"]
-        if row["withheld"]:
-            withheld.append(point)
-            continue
         here = rows[rows["timepoint"] == point]
         # Answers without a score are given when the page shows how many there were (else they would tell it).
         if not isinstance(row["missing"], int):
             here = here[here["value"].notna()]
+        if row["withheld"]:
+            withheld.append({"timepoint": point, "reason": str(row["withheld"])})
+            continue
+        if few_left_out(here["participant"]):
+            withheld.append({"timepoint": point, "reason": _few_left_out(k)})
+            continue
         shown.append(point)
         parts.append(pd.DataFrame({"timepoint": point, "value": here["value"].astype(float)}))
     values = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["timepoint", "value"])
-    values = values.assign(_order=values["timepoint"].map(order)).sort_values(
-        ["_order", "value"], na_position="last"
-    )
+    values = values.assign(_order=values["timepoint"].map(order))
+    values = values.sort_values(["_order", "value"], na_position="last")
     files = {"scores.csv": _csv(values[["timepoint", "value"]])}
     sizes = [int((values["timepoint"] == point).sum()) for point in shown]
-    comparisons = []
+    comparisons: list[dict[str, Any]] = []
+    left_out: list[dict[str, str]] = []
     scored = rows[rows["value"].notna()]
     for change in section["prepost"]:
+        before, after = change["from"], change["to"]
         if change.get("withheld"):
             continue
-        before, after = change["from"], change["to"]
         first = scored[scored["timepoint"] == before].set_index("participant")["value"]
         second = scored[scored["timepoint"] == after].set_index("participant")["value"]
         pairs = pd.DataFrame({"before": first, "after": second}).dropna()
+        if before not in shown or after not in shown:
+            # A timepoint the page or the bundle withholds: its values would come back through the pairs.
+            reason = _("a timepoint of it is withheld, and its pairs would give its values away")
+            left_out.append({"from": before, "to": after, "reason": reason})
+            continue
+        if few_left_out(pairs.index):
+            left_out.append({"from": before, "to": after, "reason": _few_left_out(k)})
+            continue
         pairs = pairs.sort_values(["before", "after"]).reset_index(drop=True)
         name = "pairs_" + re.sub(r"[^A-Za-z0-9_-]", "_", f"{before}_{after}") + ".csv"
         files[name] = _csv(pairs.astype(float))
@@ -245,6 +269,7 @@ def _score_inputs(
             "timepoints": shown,
             "timepoints_withheld": withheld,
             "comparisons": comparisons,
+            "comparisons_not_included": left_out,
             "ci_of_the_mean": "Wilson for a 0/1 score, else t (n - 1)",
             "prepost": "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95% CI",
         },
@@ -252,6 +277,13 @@ def _score_inputs(
         "_k_achieved": min(sizes) if sizes else None,
     }
     return files, parameters
+
+
+def _few_left_out(k: int) -> str:
+    return _(
+        "between 1 and %(k)s of these people are left out of the row exports (k-anonymity), and comparing "
+        "with them would give their answers away"
+    ) % {"k": k - 1}
 
 
 def _outcome_inputs(scope: dataset.Scope, section: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
