@@ -16,10 +16,13 @@ are a timepoint and a value (`scores.csv`), and each pre/post comparison a befor
 links a row to the evaluator's exports, to another file of the bundle or to another bundle. Imported outcomes
 are an organization, a group and the follow-up (`outcomes.csv`), without the outside code. The quasi-identifiers
 left are the timepoint, the organization and the group; the bundle is made only when each of their groups holds
-at least k people (the k of the evaluator's row data, deidentify.required_k), and says the k achieved. The
-people that deidentify.py leaves out of the row exports (a pattern of timepoints nobody else has) are not left
-out here: that pattern is not in a bundle, and leaving them out would make the published numbers impossible to
-recompute.
+at least k people (the k of the evaluator's row data, deidentify.required_k), and says the k achieved.
+
+The people deidentify.py leaves out of the row exports (most of a small program: a pattern of timepoints nobody
+else shares) stay in: their pattern is not in a bundle, and without them the published numbers could not be
+recomputed. What would single them out is the difference between a bundle and the export (the bundle's values
+less the export's are theirs), so a timepoint or a comparison is bundled only when it holds none of them or at
+least k; otherwise it is left out, with the reason in parameters.json.
 
 The rows are read anew from the database; the view makes a bundle only while the stored result is current
 (dashboards.data_stamp), so that they are the rows the numbers were computed from.
@@ -113,10 +116,8 @@ def build(
             "k_required": k_required,
             "k_achieved": k_achieved,
             "quasi_identifiers": quasi_identifiers,
-            "left_out": _(
-                "participant codes, months, tracks, roles and outside codes; the groups and timepoints the "
-                "page withheld"
-            ),
+            "left_out": "participant codes, months, tracks, roles and outside codes; the groups and "
+            "timepoints the page withheld",
         },
     }
     out = io.BytesIO()
@@ -215,6 +216,7 @@ def _score_inputs(
 
     shown: list[str] = []
     withheld: list[dict[str, str]] = []
+    page_withheld: set[str] = set()
     parts = []
     for row in section["descriptives"]["rows"]:
         if row["group"] != report.ALL_GROUPS:
@@ -225,6 +227,7 @@ def _score_inputs(
         if not isinstance(row["missing"], int):
             here = here[here["value"].notna()]
         if row["withheld"]:
+            page_withheld.add(point)
             withheld.append({"timepoint": point, "reason": str(row["withheld"])})
             continue
         if few_left_out(here["participant"]):
@@ -247,8 +250,8 @@ def _score_inputs(
         first = scored[scored["timepoint"] == before].set_index("participant")["value"]
         second = scored[scored["timepoint"] == after].set_index("participant")["value"]
         pairs = pd.DataFrame({"before": first, "after": second}).dropna()
-        if before not in shown or after not in shown:
-            # A timepoint the page or the bundle withholds: its values would come back through the pairs.
+        if before in page_withheld or after in page_withheld:
+            # A timepoint the page withholds (say, a 0/1 score's split): its values would come back in the pairs.
             reason = _("a timepoint of it is withheld, and its pairs would give its values away")
             left_out.append({"from": before, "to": after, "reason": reason})
             continue
@@ -341,35 +344,53 @@ def _outcome_inputs(scope: dataset.Scope, section: dict[str, Any]) -> tuple[dict
 
 
 def _readme(parameters: dict[str, Any], files: dict[str, str]) -> str:
-    kind = parameters["kind"]
+    """The bundle's README, in the language of the request."""
     what = {
-        "score": "descriptives of a questionnaire score at each timepoint, and its pre/post change",
-        "irr": "incidence rate ratios between groups (Poisson or negative binomial, person-time offset)",
-        "survival": "time to a first recurrence: Kaplan–Meier, the log-rank test and a Cox model",
-    }[kind]
-    deidentification = parameters["deidentification"]
+        "score": _(
+            "descriptives of a questionnaire score at each timepoint, and its change from one to another"
+        ),
+        "irr": _(
+            "incidence rate ratios between groups (Poisson or negative binomial, with person-time offsets)"
+        ),
+        "survival": _(
+            "time to a first recurrence: Kaplan–Meier estimates, the log-rank test and a Cox model"
+        ),
+    }[parameters["kind"]]
+    k = parameters["deidentification"]
     lines = [
-        "Circlekeeper: a reproducibility bundle",
+        _("Circlekeeper: a published analysis, to rerun"),
         "",
-        f"Analysis: {what}.",
-        f"Dashboard: {parameters['domain']}, section {parameters['section'] + 1}; computed {parameters['computed_at']}.",
-        f"Cases: {json.dumps(parameters['cases'])}. Small-cell threshold: {parameters['threshold']}.",
+        _("Analysis: %(what)s.") % {"what": what},
+        _("Dashboard: %(domain)s, part %(part)s, computed %(when)s.")
+        % {
+            "domain": parameters["domain"],
+            "part": parameters["section"] + 1,
+            "when": parameters["computed_at"],
+        },
+        _("Small-cell threshold: %(threshold)s. The filters and every setting are in parameters.json.")
+        % {"threshold": parameters["threshold"]},
         "",
-        "Files",
-        "  parameters.json  what was analysed and how: filters, model and why, covariates, thresholds",
-        "  versions.json    Python, pandas, numpy, scipy, statsmodels and Circlekeeper versions",
-        "  published.json   the numbers the dashboard shows",
-        "  recompute.py     recomputes them with pandas, numpy, scipy and statsmodels only",
-        *(f"  {name}" for name in files),
+        _("Files:"),
+        "  parameters.json: "
+        + _("what was analysed and how: filters, model and why, covariates, thresholds"),
+        "  versions.json: " + _("the versions of Python, pandas, numpy, scipy, statsmodels and Circlekeeper"),
+        "  published.json: " + _("the numbers the dashboard shows"),
+        "  recompute.py: " + _("recomputes them with pandas, numpy, scipy and statsmodels alone"),
+        *(f"  {name}: " + _("the input rows") for name in files),
         "",
-        "To rerun:  python recompute.py > recomputed.json   and compare with published.json.",
+        _("To rerun: python recompute.py > recomputed.json, then compare with published.json."),
         "",
-        "De-identification",
-        "  The rows hold only what the analysis reads: no participant code, month, track or role, and rows",
-        "  sorted by value, so nothing links them to other files. Groups and timepoints the page withheld",
-        "  (fewer people than the threshold) are not included.",
-        f"  Quasi-identifiers: {', '.join(deidentification['quasi_identifiers'])}; every group of them holds at least "
-        f"{deidentification['k_achieved']} people (k achieved; k required: {deidentification['k_required']}).",
+        _(
+            "De-identification: the rows hold only what the analysis reads (no participant code, month, track "
+            "or role), sorted by value so that nothing links them to other files; the groups and timepoints "
+            "the page withheld are not included."
+        ),
+        _("Quasi-identifiers: %(names)s. k achieved: %(achieved)s; k required: %(required)s.")
+        % {
+            "names": ", ".join(k["quasi_identifiers"]),
+            "achieved": "-" if k["k_achieved"] is None else k["k_achieved"],
+            "required": k["k_required"],
+        },
         "",
     ]
     return "\n".join(lines)

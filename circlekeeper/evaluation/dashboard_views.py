@@ -162,7 +162,7 @@ def dashboard_bundle(request: HttpRequest, domain: str, section: int) -> HttpRes
         return _bundle_refused(request, message, page_url, status=400)
     filters = form.filters() if form.is_bound else form_defaults()
     computation = current_computation(scope, code, filters)
-    if computation is None or computation.computed_at is None:
+    if computation is None or computation.computed_at is None or computation.result is None:
         message = _(
             "The page's numbers are not computed from the data as they are now. Open the dashboard page, wait "
             "until it shows its numbers, then download again."

@@ -438,3 +438,39 @@ class NoBundleOnANetworkPage(TestCase):
         # Reports to a network are aggregate only (SECURITY.md 5): there is no network bundle route at all.
         with self.assertRaises(Exception):
             reverse("evaluation:network_dashboard_bundle", args=["bay-area", "recurrence", 0])
+
+
+class FewLeftOutOfTheExport(BundleTestCase):
+    """The people the row export's k-anonymity plan leaves out stay in a bundle (their numbers are published),
+    but a bundle's values less the export's are theirs: a timepoint holding 1 to k - 1 of them is not bundled."""
+
+    def test_a_timepoint_with_two_people_left_out_of_the_export_is_not_bundled_but_the_pairs_are(self):
+        from circlekeeper.evaluation import deidentify
+        from circlekeeper.evaluation.tests.test_dashboard_fixtures import scored_people
+        from circlekeeper.instruments.builtins import load_builtins
+
+        load_builtins()
+        organization = make_organization(slug="small-program")
+        # 14 people alike; the last 2 miss T3, so their pattern of timepoints is theirs alone: the export
+        # leaves them out (k = 5), while the page's T0 counts them.
+        scored_people(organization, people=14, seed=3, codes=("T0", "T3"), missed=2)
+        scope = dataset.Scope.for_organization(organization)
+        plan = deidentify.plan_for(scope)
+        self.assertEqual(plan.summary["people_dropped"], 2)
+        result = dashboards.compute(scope, "safety", ALL)
+        index = section_index(result, "score", score="felt_safety")
+        section = result["sections"][index]
+        self.assertEqual(
+            [(r["timepoint"], r["n"]) for r in section["descriptives"]["rows"]], [("T0", 14), ("T3", 12)]
+        )
+        files, found = self.rebuilt(scope, result, index)
+        parameters = json.loads(files["parameters.json"])["score"]
+        self.assertEqual([row["timepoint"] for row in found["descriptives"]], ["T3"])
+        self.assertEqual([w["timepoint"] for w in parameters["timepoints_withheld"]], ["T0"])
+        self.assertNotIn("T0", pd.read_csv(io.BytesIO(files["scores.csv"]))["timepoint"].tolist())
+        # The 12 pairs hold none of the 2: the change is bundled and recomputes.
+        (change,) = found["prepost"]
+        (published,) = section["prepost"]
+        self.assertEqual(change["n"], 12)
+        for key in PREPOST_KEYS:
+            self.assert_close(change[key], published[key], key)
