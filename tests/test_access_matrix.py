@@ -497,6 +497,12 @@ MATRIX: dict[str, Row] = {
     "evaluation:dashboard_domain": Row(
         status=signed_in(allowed=("eve", "pat", "sam")), kwargs={"domain": "safety"}
     ),
+    # A published analysis as a reproducibility bundle: de-identified rows, so the organization's evaluators
+    # only, after confirming who they are (the export guard); no network has one (reports to a network are
+    # aggregate only).
+    "evaluation:dashboard_bundle": Row(
+        status=signed_in(302, allowed=("eve",)), kwargs={"domain": "recurrence", "section": "0"}
+    ),
     "evaluation:network_dashboard": Row(
         status=signed_in(allowed=("eve", "nora")), kwargs={"slug": "test-network"}
     ),

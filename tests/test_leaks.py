@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import datetime
+import re
 from typing import Any
 
 from django.core import mail
@@ -88,6 +89,12 @@ def every_marker(planted: dict[str, leaks.Planted]) -> dict[str, str]:
     return {m: f"{w} of the {obj} case" for obj, p in planted.items() for m, w in p.markers.items()}
 
 
+def response_bytes_of(response: Any) -> bytes:
+    """A download's status and headers (its body, a zip, is searched once unzipped)."""
+    headers = "\n".join(f"{name}: {value}" for name, value in response.items())
+    return f"{response.status_code}\n{headers}\n".encode()
+
+
 def audit_log_text() -> str:
     return "\n".join(repr(row) for row in AuditEvent.objects.order_by("sequence").values_list())
 
@@ -136,6 +143,46 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
         self.assertGreater(checked, 300)
         self.assertEqual(leaks.find_markers(audit_log_text(), every_marker(self.planted)), set())
         self.assertEqual(leaks.find_markers(mail_text(), every_marker(self.planted)), set())
+
+    def test_no_reproducibility_bundle_carries_a_marker_or_an_outside_code(self):
+        """Issue 21 Build 4: a dashboard's bundle holds rows, so it is searched for every planted marker, and for
+        the outside codes of imported outcomes (encrypted; the bundle has no code of any kind)."""
+        import io
+        import time
+        import zipfile
+
+        from circlekeeper.accounts.reauth import REAUTHENTICATED_AT_KEY
+        from circlekeeper.evaluation.services import import_outcomes
+
+        lines = ["participant_code,group,person_days,events,first_event_day"]
+        codes = [f"Outside-Code-Marker-{number:03d}" for number in range(30)]
+        for number, code in enumerate(codes):
+            events = number % 3
+            lines.append(
+                f"{code},{'bip' if number % 2 else 'bip_circles'},{300 + number},{events},{50 if events else ''}"
+            )
+        import_outcomes(organization=self.harbor, file_name="o.csv", content="\n".join(lines).encode())
+        sign_in(self.client, self.eve)
+        session = self.client.session
+        session[REAUTHENTICATED_AT_KEY] = time.time()
+        session.save()
+        page = reverse("evaluation:dashboard_domain", args=["recurrence"])
+        immediate = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+        with self.settings(TASKS=immediate), self.captureOnCommitCallbacks(execute=True):
+            self.client.get(page)
+        shown = self.client.get(page).content.decode()
+        links = sorted(
+            set(re.findall(r'href="(/evaluation/dashboard/recurrence/sections/\d+/bundle/)"', shown))
+        )
+        self.assertTrue(links)
+        forbidden = every_marker(self.planted) | dict.fromkeys(codes, "an imported outcome's outside code")
+        for link in links:
+            response = self.client.get(link)
+            self.assertEqual(response.status_code, 200, link)
+            with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+                content = b"".join(archive.read(name) for name in archive.namelist())
+            found = leaks.find_markers(response_bytes_of(response) + content, forbidden)
+            self.assertEqual({forbidden[m] for m in found}, set(), link)
 
     def test_no_answer_of_the_redcap_api_carries_a_marker(self):
         """Issue 24: a token sees what the evaluator's export shows, so no planted identifying value at all."""

@@ -46,6 +46,12 @@ def organization_row_scope(request: HttpRequest) -> Scope:
     return Scope.for_organization(context.organization)
 
 
+def may_see_rows(request: HttpRequest) -> bool:
+    """Whether this person may download the active organization's de-identified rows (for links on pages)."""
+    context = staff_context(request)
+    return context is not None and context.organization is not None and context.has_role(*ROW_ROLES)
+
+
 def may_see_network(context: StaffContext, network: Network) -> bool:
     if any(n.pk == network.pk for n in context.admin_of_networks):
         return True

@@ -99,6 +99,20 @@ def request_computation(
     return Requested(computation, fresh=False)
 
 
+def current_computation(
+    scope: dataset.Scope, domain: str, filters: dict[str, str], *, now: datetime.datetime | None = None
+) -> DashboardComputation | None:
+    """The page's stored result while it is current (done, recent, from the data as they are now), else None:
+    what a reproducibility bundle (bundle.py) publishes beside the rows it reads anew."""
+    lookup = {"scope_key": scope_key(scope), "domain": domain, "filters_key": dashboards.filters_key(filters)}
+    computation = DashboardComputation.objects.filter(**lookup).first()
+    if computation is None or computation.result is None:
+        return None
+    if not _is_current(computation, dashboards.data_stamp(scope), now or timezone.now()):
+        return None
+    return computation
+
+
 def scope_of(computation: DashboardComputation) -> dataset.Scope:
     if computation.network_id is not None:
         return dataset.Scope.for_network(Network.objects.get(pk=computation.network_id))

@@ -13,20 +13,26 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.http import content_disposition_header, urlencode
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET
 
 from circlekeeper.accounts.audit import Action, audit
-from circlekeeper.evaluation import dashboards
+from circlekeeper.accounts.reauth import guard_export
+from circlekeeper.evaluation import bundle, dashboards
 from circlekeeper.evaluation.access import (
+    may_see_rows,
     network_aggregate_scope,
     networks_visible,
     organization_aggregate_scope,
+    organization_row_scope,
 )
-from circlekeeper.evaluation.dashboard_forms import DashboardFilterForm
-from circlekeeper.evaluation.dashboard_tasks import request_computation
+from circlekeeper.evaluation.dashboard_forms import FILTER_NAMES, DashboardFilterForm
+from circlekeeper.evaluation.dashboard_tasks import current_computation, request_computation
 from circlekeeper.evaluation.dataset import Scope
 
 OBJECT_TYPE = "evaluation_dashboard"
+BUNDLE_OBJECT_TYPE = "evaluation_bundle"
 
 
 def _domain(code: str) -> dashboards.Domain:
@@ -96,8 +102,19 @@ def _domain_page(request: HttpRequest, scope: Scope, code: str, network_slug: st
     context["computation"] = computation
     if computation.result is not None:
         context["sections"] = dashboards.present(computation.result)
+        if network_slug is None and may_see_rows(request):
+            _link_bundles(context["sections"], computation.result, domain.code, request.GET)
     template = "evaluation/dashboard/_body.html" if polling else "evaluation/dashboard/domain.html"
     return render(request, template, context)
+
+
+def _link_bundles(sections: list[dashboards.Section], result: dict[str, Any], code: str, query: Any) -> None:
+    """A download link on each section that has a reproducibility bundle (bundle.py): row data, so only for
+    those who may have the organization's de-identified rows, and never on a network's pages (SECURITY.md 5)."""
+    suffix = f"?{urlencode({k: v for k, v in query.items() if k in FILTER_NAMES})}" if query else ""
+    for index, (shown, stored) in enumerate(zip(sections, result["sections"], strict=True)):
+        if bundle.has_bundle(stored):
+            shown.download_url = reverse("evaluation:dashboard_bundle", args=[code, index]) + suffix
 
 
 def form_defaults() -> dict[str, str]:
@@ -126,3 +143,47 @@ def network_dashboard(request: HttpRequest, slug: str) -> HttpResponse:
 @require_GET
 def network_dashboard_domain(request: HttpRequest, slug: str, domain: str) -> HttpResponse:
     return _domain_page(request, network_aggregate_scope(request, slug), domain, slug)
+
+
+@login_required
+@require_GET
+def dashboard_bundle(request: HttpRequest, domain: str, section: int) -> HttpResponse:
+    """One section's reproducibility bundle (bundle.py): the organization's evaluators, after confirming who they
+    are (the export guard), audited like every export."""
+    scope = organization_row_scope(request)
+    code = _domain(domain).code
+    needed = guard_export(request)
+    if needed is not None:
+        return needed
+    form = DashboardFilterForm(request.GET or None)
+    page_url = reverse("evaluation:dashboard_domain", args=[code])
+    if form.is_bound and not form.is_valid():
+        message = _("The filters of this download are not ones the dashboard offers.")
+        return _bundle_refused(request, message, page_url, status=400)
+    filters = form.filters() if form.is_bound else form_defaults()
+    computation = current_computation(scope, code, filters)
+    if computation is None or computation.computed_at is None or computation.result is None:
+        message = _(
+            "The page's numbers are not computed from the data as they are now. Open the dashboard page, wait "
+            "until it shows its numbers, then download again."
+        )
+        return _bundle_refused(request, message, page_url, status=409)
+    try:
+        made = bundle.build(scope, computation.result, section, computed_at=computation.computed_at)
+    except bundle.BundleRefused as exc:
+        return _bundle_refused(request, exc.message, page_url, status=404)
+    audit(
+        request,
+        action=Action.EVALUATION_EXPORT,
+        object_type=BUNDLE_OBJECT_TYPE,
+        object_id=f"{code}/{section}",
+    )
+    response = HttpResponse(made.content, content_type="application/zip")
+    response["Content-Disposition"] = content_disposition_header(True, made.filename) or "attachment"
+    response["Cache-Control"] = "no-store, private"
+    return response
+
+
+def _bundle_refused(request: HttpRequest, message: str, page_url: str, *, status: int) -> HttpResponse:
+    context = {"message": message, "page_url": page_url}
+    return render(request, "evaluation/dashboard/bundle_refused.html", context, status=status)

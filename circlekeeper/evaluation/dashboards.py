@@ -250,6 +250,8 @@ class Section:
     tables: list[Table] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     refused: str | None = None
+    # Where its reproducibility bundle is downloaded (bundle.py), for those who may download one.
+    download_url: str = ""
 
 
 def number(value: Any, places: int = 2) -> str:

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.evaluation.dataset import Coder, Scope, month_of, timepoints_frame
@@ -180,6 +182,94 @@ def _summary(
         "periods_withheld": withheld.get("periods", 0),
         "tracks_withheld": withheld.get("tracks", 0),
         "roles_withheld": withheld.get("roles", 0),
+    }
+
+
+# The summary's entries as they go into a codebook, in this order.
+SUMMARY_KEYS = (
+    "k_required",
+    "k_achieved",
+    "share_altered",
+    "quarters",
+    "periods_withheld",
+    "tracks_withheld",
+    "roles_withheld",
+    "people_dropped",
+    "records_altered",
+    "records",
+)
+
+
+def summary_lines(summary: dict[str, Any]) -> list[str]:
+    """What was done to reach k-anonymity, in sentences of the active language: what each export's codebook
+    and file notes say (the data page says the same, _k_anonymity.html)."""
+    k = summary["k_required"]
+    lines = [
+        _(
+            "De-identification: every person in these rows shares their organization, track, role and the "
+            "periods of their rows with at least %(k)s people in all (k-anonymity, k required = %(k)s)."
+        )
+        % {"k": k}
+    ]
+    if summary["k_achieved"] is None:
+        lines.append(_("k achieved: no one could be shown."))
+    else:
+        lines.append(
+            _("k achieved: %(k)s (the smallest group of people who look alike).")
+            % {"k": summary["k_achieved"]}
+        )
+    if summary["quarters"]:
+        lines.append(_("Months are coarsened to quarters for everyone (for example 2026-Q1)."))
+    else:
+        lines.append(_("Months are kept: everyone already shared them with enough others."))
+    for key, singular, plural in (
+        (
+            "periods_withheld",
+            "The periods of %(n)s person are shown as “suppressed”.",
+            "The periods of %(n)s people are shown as “suppressed”.",
+        ),
+        (
+            "tracks_withheld",
+            "The track of %(n)s person is shown as “suppressed”.",
+            "The track of %(n)s people is shown as “suppressed”.",
+        ),
+        (
+            "roles_withheld",
+            "The role of %(n)s person is shown as “suppressed”.",
+            "The role of %(n)s people is shown as “suppressed”.",
+        ),
+    ):
+        if summary[key]:
+            lines.append(ngettext(singular, plural, summary[key]) % {"n": summary[key]})
+    if summary["people_dropped"]:
+        lines.append(
+            ngettext(
+                "%(n)s person is left out: their pattern of timepoints is shared with too few others.",
+                "%(n)s people are left out: their pattern of timepoints is shared with too few others.",
+                summary["people_dropped"],
+            )
+            % {"n": summary["people_dropped"]}
+        )
+    lines.append(
+        _(
+            "Records altered beyond the coarsening (a value suppressed, or left out): %(altered)s of %(records)s "
+            "(%(percent)s %%)."
+        )
+        % {
+            "altered": summary["records_altered"],
+            "records": summary["records"],
+            "percent": summary["percent_altered"],
+        }
+    )
+    return lines
+
+
+def summary_label(summary: dict[str, Any]) -> str:
+    """The summary in one short line (a Stata file label holds 80 characters)."""
+    return _("k-anonymity: k %(achieved)s (k %(k)s required), %(percent)s %% of records altered") % {
+        "achieved": "-" if summary["k_achieved"] is None else summary["k_achieved"],
+        "k": summary["k_required"],
+        "percent": summary["percent_altered"],
     }
 
 

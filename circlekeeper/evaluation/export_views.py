@@ -95,13 +95,19 @@ def export_data(request: HttpRequest) -> HttpResponseBase:
         if format in STREAMED and dataset != TIMEPOINTS:
             # Streams: the responses are read a chunk at a time as the file is sent (issue 10 item 6).
             instrument = instruments[dataset]
-            variables = items.variables_for(instrument, form.cleaned_data["language"])
-            rows = items.item_rows_stream(scope, instrument, variables)
+            language = form.cleaned_data["language"]
+            variables = items.variables_for(instrument, language)
+            plan = deidentify.plan_for(scope)
+            rows = items.item_rows_stream(scope, instrument, variables, plan)
             if format == exports.Format.CSV:
                 pieces = exports.csv_stream([variable.name for variable in variables], rows)
             else:
                 widths = exports.context_widths(scope)
-                pieces = exports.sav_stream(variables, rows, title=instrument.name, widths=widths)
+                with translation.override(language):
+                    notes = deidentify.summary_lines(plan.summary)
+                pieces = exports.sav_stream(
+                    variables, rows, title=instrument.name, widths=widths, notes=notes
+                )
             filename = exports.filename(basename, format)
             response = StreamingHttpResponse(pieces, content_type=exports.WRITERS[exports.Format(format)][2])
         else:

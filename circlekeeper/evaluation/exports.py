@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from django.db import models
+from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from circlekeeper.cases.models import Case, Participant
-from circlekeeper.evaluation import sav
+from circlekeeper.evaluation import deidentify, sav
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.items import CONTEXT, REDCAP_EVENT, Table, Variable, safe_name, unique_name
 from circlekeeper.evaluation.models import Timepoint
@@ -187,6 +188,7 @@ def redcap_dictionary(table: Table) -> bytes:
                 "Form Name": form,
                 "Field Type": "text",
                 "Field Label": _("Participant code (pseudonymous, this evaluation only)"),
+                "Field Note": " ".join(deidentification_notes(table)),
             }
         )
     ]
@@ -500,9 +502,11 @@ def sav_stream(
     title: str,
     widths: Mapping[str, int],
     n_cases: int | None = None,
+    notes: list[str] | None = None,
 ) -> Iterator[bytes]:
     """The SPSS file of `rows` (dicts keyed by the column names) in pieces, reading the rows as it goes:
-    choices as their whole numbers, "prefer not to say" on a number empty, text as text."""
+    choices as their whole numbers, "prefer not to say" on a number empty, text as text. `notes` (the
+    k-anonymity summary, deidentification_notes) go in the file's document record."""
     numeric = [(v.name, None if v.kind == "text" else v) for v in variables]
     cases = (
         [
@@ -512,7 +516,11 @@ def sav_stream(
         for row in rows
     )
     return sav.write(
-        sav_columns(variables, widths), cases, n_cases=n_cases, file_label=title[:SPSS_FILE_LABEL_MAX]
+        sav_columns(variables, widths),
+        cases,
+        n_cases=n_cases,
+        file_label=title[:SPSS_FILE_LABEL_MAX],
+        notes=notes or (),
     )
 
 
@@ -555,7 +563,12 @@ def to_sav(table: Table) -> bytes:
     """The whole SPSS file of an in-memory table (the streamed file's pieces, joined)."""
     return b"".join(
         sav_stream(
-            table.variables, table.rows, title=table.title, widths=text_widths(table), n_cases=len(table.rows)
+            table.variables,
+            table.rows,
+            title=table.title,
+            widths=text_widths(table),
+            n_cases=len(table.rows),
+            notes=deidentification_notes(table),
         )
     )
 
@@ -564,12 +577,19 @@ def to_dta(table: Table) -> bytes:
     import pyreadstat  # here, not at the top: see the TYPE_CHECKING import
 
     data = statistical_frame(table, label_max=STATA_LABEL_MAX, stata=True)
+    # A Stata file has one label of 80 characters and no notes pyreadstat can write: the label says the
+    # k-anonymity in short (the codebook export says it in full).
+    if table.deidentification:
+        with translation.override(table.language):
+            label = deidentify.summary_label(table.deidentification)
+    else:
+        label = table.title
     return _through_file(
         ".dta",
         lambda path: pyreadstat.write_dta(
             data.frame,
             path,
-            file_label=table.title[:STATA_LABEL_MAX],
+            file_label=label[:STATA_LABEL_MAX],
             column_labels=data.column_labels,
             variable_value_labels=data.value_labels,
             missing_user_values=data.missing_letters,
@@ -632,8 +652,36 @@ def codebook_rows(table: Table) -> list[list[str]]:
     return rows
 
 
+DEIDENTIFICATION_KIND = "de-identification"
+
+
+def deidentification_notes(table: Table) -> list[str]:
+    """The k-anonymity summary of the table's rows in sentences of its language (none for a table the plan
+    did not make)."""
+    if not table.deidentification:
+        return []
+    with translation.override(table.language):
+        return deidentify.summary_lines(table.deidentification)
+
+
+def deidentification_rows(table: Table) -> list[list[str]]:
+    """The codebook's rows on the k-anonymity of the rows: the summary in sentences, then each figure by its
+    name (`_deidentification.k_achieved`, ...), so a program can read it too."""
+    if not table.deidentification:
+        return []
+    rows = [
+        ["_deidentification", "", line, DEIDENTIFICATION_KIND, "", "", ""]
+        for line in deidentification_notes(table)
+    ]
+    for key in deidentify.SUMMARY_KEYS:
+        value = table.deidentification.get(key)
+        shown = "" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        rows.append([f"_deidentification.{key}", "", key, DEIDENTIFICATION_KIND, shown, "", ""])
+    return rows
+
+
 def to_codebook(table: Table) -> bytes:
-    return _csv(list(CODEBOOK_COLUMNS), codebook_rows(table))
+    return _csv(list(CODEBOOK_COLUMNS), codebook_rows(table) + deidentification_rows(table))
 
 
 WRITERS: dict[Format, tuple[Callable[[Table], bytes], str, str]] = {

@@ -137,6 +137,8 @@ class Table:
     variables: list[Variable]
     rows: list[dict[str, Any]]
     language: str = "en"
+    # What the k-anonymity plan did to the rows (deidentify.Plan.summary): each file's codebook says it.
+    deidentification: dict[str, Any] = field(default_factory=dict)
 
     @property
     def names(self) -> list[str]:
@@ -557,8 +559,9 @@ def variables_for(instrument: Instrument, language: str) -> list[Variable]:
 def item_table(scope: Scope, instrument: Instrument, *, language: str) -> Table:
     """Every submitted response to the instrument in the scope, de-identified."""
     variables = variables_for(instrument, language)
-    rows = rows_of(scope, responses_for(scope, instrument), variables)
-    return Table(instrument.code, instrument.name, variables, rows, language)
+    plan = plan_for(scope)
+    rows = rows_of(scope, responses_for(scope, instrument), variables, plan)
+    return Table(instrument.code, instrument.name, variables, rows, language, plan.summary)
 
 
 # Responses read from the database at a time by a streamed export.
@@ -566,10 +569,11 @@ STREAM_CHUNK = 1000
 
 
 def item_rows_stream(
-    scope: Scope, instrument: Instrument, variables: list[Variable]
+    scope: Scope, instrument: Instrument, variables: list[Variable], plan: Plan | None = None
 ) -> Iterator[dict[str, Any]]:
     """The rows of `item_table`, read STREAM_CHUNK responses at a time (QuerySet.iterator), never all at once."""
-    return iter_rows(scope, responses_for(scope, instrument).iterator(chunk_size=STREAM_CHUNK), variables)
+    chunks = responses_for(scope, instrument).iterator(chunk_size=STREAM_CHUNK)
+    return iter_rows(scope, chunks, variables, plan)
 
 
 def timepoint_table(scope: Scope, *, language: str = "en") -> Table:
@@ -584,4 +588,4 @@ def timepoint_table(scope: Scope, *, language: str = "en") -> Table:
     plan = plan_for(scope)
     records = plan.apply_all(frame.to_dict("records"))
     rows = [{name: record[name] for name in names} for record in records]
-    return Table("timepoints", title, variables, rows, language)
+    return Table("timepoints", title, variables, rows, language, plan.summary)

@@ -18,7 +18,8 @@ It describes the columns as pyreadstat (ReadStat) did, so the files read back th
 strings as A<width>, display width 8, measure "unknown", labels cut at a character boundary to 256 bytes
 (variable), 120 bytes (value) and 64 bytes (file). Strings are at most 255 bytes (a value longer than its
 variable's width is cut at a character boundary): the very long strings of SPSS (subtype 14) are not
-written, as no exported column needs one. No document record (type 6).
+written, as no exported column needs one. A document record (type 6) holds the file's notes, when given
+(the export's k-anonymity summary): lines of 80 bytes, each note cut at a character boundary.
 """
 
 from __future__ import annotations
@@ -129,6 +130,7 @@ def dictionary(
     file_label: str,
     created: datetime.datetime,
     compressed: bool = False,
+    notes: Sequence[str] = (),
 ) -> bytes:
     """Everything before the cases: header, variables, value labels, extension records, termination."""
     segments = sum(column.segments for column in columns)
@@ -169,6 +171,9 @@ def dictionary(
                 parts.append(struct.pack("<dB", value, len(data)) + padded)
             parts.append(_int32(4, 1, index))
         index += column.segments
+    if notes:
+        lines = [line for note in notes for line in _document_lines(note)]
+        parts.append(_int32(6, len(lines)) + b"".join(line.ljust(DOCUMENT_LINE_BYTES) for line in lines))
     parts.append(_extension(3, 4, _int32(20, 0, 0, -1, 1, 1, 2, UTF8_CODE_PAGE)))
     parts.append(_extension(4, 8, struct.pack("<3d", SYSMIS, HIGHEST, LOWEST)))
     parts.append(_extension(20, 1, b"UTF-8"))
@@ -185,6 +190,30 @@ def dictionary(
         parts.append(_extension(16, 8, struct.pack("<2q", 1, n_cases)))
     parts.append(_int32(999, 0))
     return b"".join(parts)
+
+
+DOCUMENT_LINE_BYTES = 80
+
+
+def _document_lines(note: str) -> list[bytes]:
+    """A note as document lines of at most 80 bytes, broken between words where it can be."""
+    lines: list[bytes] = []
+    current = ""
+    for word in note.split():
+        candidate = f"{current} {word}" if current else word
+        if len(candidate.encode("utf-8")) <= DOCUMENT_LINE_BYTES:
+            current = candidate
+            continue
+        if current:
+            lines.append(current.encode("utf-8"))
+        current = word
+        while len(current.encode("utf-8")) > DOCUMENT_LINE_BYTES:
+            head = cut(current, DOCUMENT_LINE_BYTES)
+            lines.append(head)
+            current = current[len(head.decode("utf-8")) :]
+    if current:
+        lines.append(current.encode("utf-8"))
+    return lines
 
 
 def _cell_writer(column: Column) -> Callable[[Any], Any]:
@@ -320,6 +349,7 @@ def write(
     created: datetime.datetime | None = None,
     compress: bool = True,
     chunk_rows: int = CHUNK_ROWS,
+    notes: Sequence[str] = (),
 ) -> Iterator[bytes]:
     """The system file in pieces: the dictionary, then the cases `chunk_rows` at a time, reading `rows` as it
     goes; with bytecode compression unless `compress` is false. Without `n_cases` the header says -1
@@ -333,6 +363,7 @@ def write(
         file_label=file_label,
         created=created or datetime.datetime.now(),
         compressed=compress,
+        notes=notes,
     )
     counted = _Counted(rows)
     yield from (compressed_cases if compress else cases)(columns, counted, chunk_rows=chunk_rows)

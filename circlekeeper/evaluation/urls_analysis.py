@@ -7,6 +7,11 @@ from circlekeeper.evaluation import dashboard_views as views
 urlpatterns: list[URLPattern] = [
     path("dashboard/", views.dashboard, name="dashboard"),
     path("dashboard/<slug:domain>/", views.dashboard_domain, name="dashboard_domain"),
+    path(
+        "dashboard/<slug:domain>/sections/<int:section>/bundle/",
+        views.dashboard_bundle,
+        name="dashboard_bundle",
+    ),
     path("networks/<slug:slug>/dashboard/", views.network_dashboard, name="network_dashboard"),
     path(
         "networks/<slug:slug>/dashboard/<slug:domain>/",

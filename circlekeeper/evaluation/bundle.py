@@ -1,0 +1,396 @@
+"""Reproducibility bundles (issue 21, Build 4): one published dashboard analysis as a small zip a reviewer can
+rerun outside Circlekeeper.
+
+A bundle holds, for one section of a dashboard page as it was last computed (its stored result):
+
+- the input rows the analysis read, at the release's suppression: the groups and timepoints the page withheld
+  are not in it, since no published number depends on them (report.py);
+- `parameters.json`: the domain, the filters, what was analysed, the model and why, the covariates, the
+  thresholds; `versions.json`: Python, pandas, numpy, scipy, statsmodels and Circlekeeper;
+- `published.json`: the numbers the page shows; `recompute.py` (bundle_script.py): a script that recomputes
+  them with pandas, scipy and statsmodels alone; `README.txt`.
+
+The rows are de-identified by leaving out everything the analysis does not read. A questionnaire score's rows
+are a timepoint and a value (`scores.csv`), and each pre/post comparison a before and an after value
+(`pairs_*.csv`): no participant code, no month, no track, no role, and the rows sorted by value, so nothing
+links a row to the evaluator's exports, to another file of the bundle or to another bundle. Imported outcomes
+are an organization, a group and the follow-up (`outcomes.csv`), without the outside code. The quasi-identifiers
+left are the timepoint, the organization and the group; the bundle is made only when each of their groups holds
+at least k people (the k of the evaluator's row data, deidentify.required_k), and says the k achieved.
+
+The people deidentify.py leaves out of the row exports (most of a small program: a pattern of timepoints nobody
+else shares) stay in: their pattern is not in a bundle, and without them the published numbers could not be
+recomputed. What would single them out is the difference between a bundle and the export (the bundle's values
+less the export's are theirs), so a timepoint or a comparison is bundled only when it holds none of them or at
+least k; otherwise it is left out, with the reason in parameters.json.
+
+The rows are read anew from the database; the view makes a bundle only while the stored result is current
+(dashboards.data_stamp), so that they are the rows the numbers were computed from.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import json
+import platform
+import re
+import zipfile
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from django.utils.translation import gettext as _
+
+from circlekeeper.evaluation import dataset, deidentify
+from circlekeeper.evaluation.dashboards import DOMAINS_BY_CODE
+from circlekeeper.evaluation.models import ExternalOutcome
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# The sections that have a bundle: a questionnaire score (descriptives and pre/post change), rate ratios
+# (Poisson or negative binomial), time to a first recurrence (Kaplan–Meier, log-rank and Cox).
+BUNDLED_KINDS = ("score", "irr", "survival")
+SCRIPT = Path(__file__).with_name("bundle_script.py")
+LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels")
+
+
+class BundleRefused(ValueError):
+    """A bundle that cannot be made, said in plain words."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    filename: str
+    content: bytes
+
+
+def has_bundle(section: dict[str, Any]) -> bool:
+    """Whether a stored section can be downloaded as a bundle: a kind that has one, with numbers shown."""
+    if section["kind"] not in BUNDLED_KINDS or section.get("refused"):
+        return False
+    if section["kind"] == "score":
+        return section.get("descriptives") is not None
+    return section.get("report") is not None
+
+
+def build(
+    scope: dataset.Scope, result: dict[str, Any], index: int, *, computed_at: datetime.datetime
+) -> Bundle:
+    """The bundle of the section `index` of a stored dashboard result (see the module's docstring)."""
+    sections = result["sections"]
+    if not 0 <= index < len(sections) or not has_bundle(sections[index]):
+        raise BundleRefused(_("This part of the page has no numbers that can be downloaded as a bundle."))
+    section = sections[index]
+    filters = dict(result["filters"])
+    files, parameters = _inputs(scope, section, filters)
+    k_required = deidentify.required_k()
+    k_achieved = parameters.pop("_k_achieved")
+    quasi_identifiers = parameters.pop("_quasi_identifiers")
+    if k_achieved is not None and k_achieved < k_required:
+        raise BundleRefused(
+            _(
+                "The rows behind this part of the page fall into groups of fewer than %(k)s people, so they "
+                "cannot be given out."
+            )
+            % {"k": k_required}
+        )
+    domain = DOMAINS_BY_CODE[result["domain"]]
+    parameters = {
+        "kind": section["kind"],
+        "domain": domain.code,
+        "section": index,
+        "scope": _scope(scope),
+        "filters": filters,
+        "cases": _cases_text(filters),
+        "threshold": result["threshold"],
+        "computed_at": computed_at.isoformat(),
+        **parameters,
+        "deidentification": {
+            "k_required": k_required,
+            "k_achieved": k_achieved,
+            "quasi_identifiers": quasi_identifiers,
+            "left_out": "participant codes, months, tracks, roles and outside codes; the groups and "
+            "timepoints the page withheld",
+        },
+    }
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("README.txt", _readme(parameters, files))
+        archive.writestr("parameters.json", _json(parameters))
+        archive.writestr("versions.json", _json(versions()))
+        archive.writestr("published.json", _json(section))
+        archive.writestr("recompute.py", SCRIPT.read_text(encoding="utf-8"))
+        for name, content in files.items():
+            archive.writestr(name, content)
+    slug = scope.network.slug if scope.network is not None else scope.organizations[0].slug
+    name = f"{slug}-{domain.code}-{index + 1}-{section['kind']}-{computed_at.date().isoformat()}-bundle.zip"
+    return Bundle(re.sub(r"[^A-Za-z0-9_.-]", "_", name), out.getvalue())
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for library in (*LIBRARIES, "circlekeeper"):
+        try:
+            found[library] = metadata.version(library)
+        except metadata.PackageNotFoundError:
+            found[library] = "unknown"
+    return found
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=False, default=str) + "\n"
+
+
+def _scope(scope: dataset.Scope) -> dict[str, Any]:
+    if scope.network is not None:
+        return {"network": scope.network.slug, "organizations": [o.slug for o in scope.organizations]}
+    return {"organization": scope.organizations[0].slug}
+
+
+def _cases_text(filters: dict[str, str]) -> dict[str, Any]:
+    """The cases the page read, in words a reviewer can check (dashboard_compute.case_filters)."""
+    year = filters.get("period") or ""
+    return {
+        "track": filters.get("track") or "all",
+        "opened_from": f"{year}-01-01" if year else None,
+        "opened_to": f"{year}-12-31" if year else None,
+        "organization": filters.get("organization") or "all",
+    }
+
+
+def _csv(frame: pd.DataFrame) -> str:
+    return frame.to_csv(index=False, lineterminator="\n", float_format="%.17g")
+
+
+def _inputs(
+    scope: dataset.Scope, section: dict[str, Any], filters: dict[str, str]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    # Imported here: the page's own inputs (dashboard_compute, report) need pandas and the statistics libraries,
+    # which a web worker loads only when a bundle is made (issue 10, its memory).
+    from circlekeeper.evaluation import dashboard_compute
+
+    chosen_scope = dashboard_compute.narrowed(scope, filters.get("organization", ""))
+    if section["kind"] == "score":
+        return _score_inputs(chosen_scope, section, dashboard_compute.case_filters(filters))
+    return _outcome_inputs(chosen_scope, section)
+
+
+def _score_inputs(
+    scope: dataset.Scope, section: dict[str, Any], chosen: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    import pandas as pd
+
+    from circlekeeper.evaluation import report
+
+    instrument, score, role = section["instrument"], section["score"], section["role"]
+    frame = dataset.scores_frame(
+        scope,
+        instrument=instrument,
+        score=score,
+        roles=[role] if role else None,
+        include_unscored=True,
+        **chosen,
+    )
+    rows = report.planned_scores(frame[(frame["instrument"] == instrument) & (frame["score"] == score)])
+    order = {
+        point: position
+        for position, point in enumerate(sorted(rows["timepoint"].unique(), key=report.timepoint_order))
+    }
+    # The bundle's rows carry no code, but the evaluator's export has the codes and values of the people its
+    # k-anonymity plan keeps: a bundle's rows minus the export's are the people the plan left out. So a part of
+    # the bundle holds either none of them or at least k, never a few that could be worked out.
+    plan = deidentify.plan_for(scope)
+    k = deidentify.required_k()
+    exported = {code for code, person in plan.people.items() if not person.dropped}
+
+    def few_left_out(codes: Any) -> bool:
+        outside = sum(1 for code in codes if code not in exported)
+        return 0 < outside < k
+
+    shown: list[str] = []
+    withheld: list[dict[str, str]] = []
+    page_withheld: set[str] = set()
+    parts = []
+    for row in section["descriptives"]["rows"]:
+        if row["group"] != report.ALL_GROUPS:
+            continue
+        point = row["timepoint"]
+        here = rows[rows["timepoint"] == point]
+        # Answers without a score are given when the page shows how many there were (else they would tell it).
+        if not isinstance(row["missing"], int):
+            here = here[here["value"].notna()]
+        if row["withheld"]:
+            page_withheld.add(point)
+            withheld.append({"timepoint": point, "reason": str(row["withheld"])})
+            continue
+        if few_left_out(here["participant"]):
+            withheld.append({"timepoint": point, "reason": _few_left_out(k)})
+            continue
+        shown.append(point)
+        parts.append(pd.DataFrame({"timepoint": point, "value": here["value"].astype(float)}))
+    values = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["timepoint", "value"])
+    values = values.assign(_order=values["timepoint"].map(order))
+    values = values.sort_values(["_order", "value"], na_position="last")
+    files = {"scores.csv": _csv(values[["timepoint", "value"]])}
+    sizes = [int((values["timepoint"] == point).sum()) for point in shown]
+    comparisons: list[dict[str, Any]] = []
+    left_out: list[dict[str, str]] = []
+    scored = rows[rows["value"].notna()]
+    for change in section["prepost"]:
+        before, after = change["from"], change["to"]
+        if change.get("withheld"):
+            continue
+        first = scored[scored["timepoint"] == before].set_index("participant")["value"]
+        second = scored[scored["timepoint"] == after].set_index("participant")["value"]
+        pairs = pd.DataFrame({"before": first, "after": second}).dropna()
+        if before in page_withheld or after in page_withheld:
+            # A timepoint the page withholds (say, a 0/1 score's split): its values would come back in the pairs.
+            reason = _("a timepoint of it is withheld, and its pairs would give its values away")
+            left_out.append({"from": before, "to": after, "reason": reason})
+            continue
+        if few_left_out(pairs.index):
+            left_out.append({"from": before, "to": after, "reason": _few_left_out(k)})
+            continue
+        pairs = pairs.sort_values(["before", "after"]).reset_index(drop=True)
+        name = "pairs_" + re.sub(r"[^A-Za-z0-9_-]", "_", f"{before}_{after}") + ".csv"
+        files[name] = _csv(pairs.astype(float))
+        sizes.append(len(pairs))
+        comparisons.append({"from": before, "to": after, "file": name, "pairs": len(pairs)})
+    parameters = {
+        "score": {
+            "instrument": instrument,
+            "score": score,
+            "role": role or "everyone who answered",
+            "answers": "each person's latest answer at each planned timepoint (report.planned_scores)",
+            "timepoints": shown,
+            "timepoints_withheld": withheld,
+            "comparisons": comparisons,
+            "comparisons_not_included": left_out,
+            "ci_of_the_mean": "Wilson for a 0/1 score, else t (n - 1)",
+            "prepost": "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95% CI",
+        },
+        "_quasi_identifiers": ["timepoint"],
+        "_k_achieved": min(sizes) if sizes else None,
+    }
+    return files, parameters
+
+
+def _few_left_out(k: int) -> str:
+    return _(
+        "between 1 and %(k)s of these people are left out of the row exports (k-anonymity), and comparing "
+        "with them would give their answers away"
+    ) % {"k": k - 1}
+
+
+def _outcome_inputs(scope: dataset.Scope, section: dict[str, Any]) -> tuple[dict[str, str], dict[str, Any]]:
+    from circlekeeper.evaluation import analysis, report
+
+    made = section["report"]
+    frame = report.outcomes_frame(ExternalOutcome.objects.filter(organization_id__in=scope.organization_ids))
+    shown = [group["group"] for group in made["groups"] if group["withheld"] is None]
+    withheld = [group["group"] for group in made["groups"] if group["withheld"] is not None]
+    rows = frame[frame["group"].astype(str).isin(shown)]
+    rows = rows.assign(organization=rows["organization"].astype(str), group=rows["group"].astype(str))
+    rows = rows.sort_values(["organization", "group", "person_days", "events", "first_event_day"])
+    columns = ["organization", "group", "person_days", "events", "first_event_day"]
+    sizes = rows.groupby(["organization", "group"]).size()
+    common: dict[str, Any] = {
+        "groups": shown,
+        "groups_withheld": withheld,
+        "covariates_requested": ["organization"] if made["group_by"] != "organization" else [],
+    }
+    if section["kind"] == "irr":
+        parameters: dict[str, Any] = {
+            "irr": {
+                **common,
+                "group_by": made["group_by"],
+                "reference": made["reference"],
+                "model_requested": made["model_requested"],
+                "model": made["model"],
+                "model_reason": made["model_reason"],
+                "overdispersion_limit": analysis.OVERDISPERSION_LIMIT,
+                "robust": made["se"] == "robust",
+                "se": "robust (sandwich, HC0)" if made["se"] == "robust" else "model-based",
+                "covariates_used": made["adjusted_for"],
+                "offset": "log(person_days)",
+                "negative_binomial": "NB2, BFGS then Newton until the score is below "
+                f"{analysis.SCORE_TOLERANCE} x max(1, events)",
+            }
+        }
+    else:
+        cox = made.get("cox") or {}
+        parameters = {
+            "survival": {
+                **common,
+                "at": made["at"],
+                "time": "first_event_day when events > 0, else person_days (censored)",
+                "median": "the first time the Kaplan–Meier estimate is at or below 0.5",
+                "logrank": "statsmodels survdiff; p = chi2.sf(chisq, groups - 1)",
+                "ties": "breslow",
+                "cox_covariates_requested": common["covariates_requested"],
+                "cox_covariates_used": cox.get("covariates", []),
+            }
+        }
+    parameters["_quasi_identifiers"] = ["organization", "group"]
+    parameters["_k_achieved"] = int(sizes.min()) if len(sizes) else None
+    return {"outcomes.csv": _csv(rows[columns])}, parameters
+
+
+def _readme(parameters: dict[str, Any], files: dict[str, str]) -> str:
+    """The bundle's README, in the language of the request."""
+    what = {
+        "score": _(
+            "descriptives of a questionnaire score at each timepoint, and its change from one to another"
+        ),
+        "irr": _(
+            "incidence rate ratios between groups (Poisson or negative binomial, with person-time offsets)"
+        ),
+        "survival": _(
+            "time to a first recurrence: Kaplan–Meier estimates, the log-rank test and a Cox model"
+        ),
+    }[parameters["kind"]]
+    k = parameters["deidentification"]
+    lines = [
+        _("Circlekeeper: a published analysis, to rerun"),
+        "",
+        _("Analysis: %(what)s.") % {"what": what},
+        _("Dashboard: %(domain)s, part %(part)s, computed %(when)s.")
+        % {
+            "domain": parameters["domain"],
+            "part": parameters["section"] + 1,
+            "when": parameters["computed_at"],
+        },
+        _("Small-cell threshold: %(threshold)s. The filters and every setting are in parameters.json.")
+        % {"threshold": parameters["threshold"]},
+        "",
+        _("Files:"),
+        "  parameters.json: "
+        + _("what was analysed and how: filters, model and why, covariates, thresholds"),
+        "  versions.json: " + _("the versions of Python, pandas, numpy, scipy, statsmodels and Circlekeeper"),
+        "  published.json: " + _("the numbers the dashboard shows"),
+        "  recompute.py: " + _("recomputes them with pandas, numpy, scipy and statsmodels alone"),
+        *(f"  {name}: " + _("the input rows") for name in files),
+        "",
+        _("To rerun: python recompute.py > recomputed.json, then compare with published.json."),
+        "",
+        _(
+            "De-identification: the rows hold only what the analysis reads (no participant code, month, track "
+            "or role), sorted by value so that nothing links them to other files; the groups and timepoints "
+            "the page withheld are not included."
+        ),
+        _("Quasi-identifiers: %(names)s. k achieved: %(achieved)s; k required: %(required)s.")
+        % {
+            "names": ", ".join(k["quasi_identifiers"]),
+            "achieved": "-" if k["k_achieved"] is None else k["k_achieved"],
+            "required": k["k_required"],
+        },
+        "",
+    ]
+    return "\n".join(lines)
