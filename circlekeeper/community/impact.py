@@ -247,7 +247,7 @@ class _Units:
     events: dict[Quarter, int] = field(default_factory=lambda: defaultdict(int))
 
 
-def history_quarters(network: Network, latest: Quarter) -> list[Quarter]:
+def history_quarters(network: Network, latest: Quarter, earliest: Quarter | None = None) -> list[Quarter]:
     """Every quarter ever published up to `latest`: from the quarter after the network's first "shown" decision
     (nothing is counted before it). The whole history is one release, so that an older quarter's hidden cells
     are protected against the numbers published since."""
@@ -255,6 +255,8 @@ def history_quarters(network: Network, latest: Quarter) -> list[Quarter]:
     if first is None:
         return []
     start = Quarter.of(timezone.localdate(first.at)).next()
+    if earliest is not None and (earliest.year, earliest.number) < (start.year, start.number):
+        start = earliest  # quarters shown from before anyone was counted: zeros, in the release all the same
     quarters = []
     while (start.year, start.number) <= (latest.year, latest.number):
         quarters.append(start)
@@ -389,14 +391,18 @@ def protect_history(
     units: _Units, history: Sequence[Quarter], threshold: int, rounding: int | None
 ) -> dict[object, Shown]:
     """The cells as the latest release shows them, after replaying every release since the first: a count
-    hidden by one release stays hidden in every later one, so that no two releases together say more than
-    either (issue 21, finding 3). Each release is one suppression pass over all its tables (evaluation.release)."""
+    hidden by one release stays hidden in every later one, and one shown stays shown, so that no two releases
+    together say more than either (issue 21, finding 3). Each release is one suppression pass over all its tables (evaluation.release)."""
     hidden: set[object] = set()
+    public: set[object] = set()
     shown: dict[object, Shown] = {}
     for end in range(1, len(history) + 1):
         counts = _release(units, history[:end])
-        shown = dict(counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden))
+        shown = dict(
+            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+        )
         hidden |= counts.hidden
+        public |= set(shown) - counts.hidden
     return shown
 
 
@@ -426,7 +432,7 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
     """Everything the public impact page shows, in a fixed number of queries however many cases there are."""
     today = today or timezone.localdate()
     quarters = release_quarters(today)
-    history = history_quarters(network, quarters[-1])
+    history = history_quarters(network, quarters[-1], quarters[0])
     units, organizations = _collect(network, history) if history else (_Units(), [])
     threshold = network.suppression_threshold
     rounding = network.rounding_base or None

@@ -129,11 +129,15 @@ def protect(
     min_width: float = DEFAULT_MIN_WIDTH,
     rounding: int | None = None,
     kept_hidden: Iterable[Hashable] = (),
+    kept_shown: Iterable[Hashable] = (),
 ) -> Protected:
     """Every published count as it may be shown, after one suppression pass over the whole release.
 
     `kept_hidden`: counts an earlier release hid, which stay hidden (issue 21, finding 3): a count hidden in one
-    release and shown in the next would let a reader who kept both solve what the first one protected."""
+    release and shown in the next would let a reader who kept both solve what the first one protected.
+    `kept_shown`: counts an earlier release showed: public already, so never chosen as complementary cells (hiding
+    them now would protect nothing)."""
+    already_shown = set(kept_shown)
     primary = {key for key in release.published if 0 < release.value(key) < threshold}
     hidden = set(primary)
     complementary: set[Hashable] = {key for key in kept_hidden if key in release.published} - primary
@@ -149,7 +153,7 @@ def protect(
             candidates = [
                 other
                 for other, cells in release.published.items()
-                if other not in hidden and cells & release.published[key]
+                if other not in hidden and other not in already_shown and cells & release.published[key]
             ]
             if not candidates:
                 continue

@@ -66,11 +66,21 @@ class ReleaseCounts:
         return release
 
     def protect(
-        self, *, threshold: int, rounding: int | None = None, kept_hidden: Iterable[Hashable] = ()
+        self,
+        *,
+        threshold: int,
+        rounding: int | None = None,
+        kept_hidden: Iterable[Hashable] = (),
+        kept_shown: Iterable[Hashable] = (),
     ) -> dict[Hashable, Shown]:
-        """Every count as it may be shown, from one suppression pass over all of them."""
+        """Every count as it may be shown, from one suppression pass over all of them (`kept_hidden`,
+        `kept_shown`: what earlier releases of the same data hid and showed; disclosure.protect)."""
         self.protected = disclosure.protect(
-            self.release(), threshold, rounding=rounding or None, kept_hidden=kept_hidden
+            self.release(),
+            threshold,
+            rounding=rounding or None,
+            kept_hidden=kept_hidden,
+            kept_shown=kept_shown,
         )
         return self.protected.shown
 
