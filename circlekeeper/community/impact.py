@@ -392,7 +392,8 @@ def protect_history(
 ) -> dict[object, Shown]:
     """The cells as the latest release shows them, after replaying every release since the first: a count
     hidden by one release stays hidden in every later one, and one shown stays shown, so that no two releases
-    together say more than either (issue 21, finding 3). Each release is one suppression pass over all its tables (evaluation.release)."""
+    together say more than either (issue 21, finding 3). Each release is one suppression pass over all its
+    tables (evaluation.release)."""
     hidden: set[object] = set()
     public: set[object] = set()
     shown: dict[object, Shown] = {}

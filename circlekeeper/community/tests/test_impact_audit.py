@@ -96,9 +96,7 @@ class Attack:
     def intervals(self) -> dict[tuple, tuple[float, float]]:
         quarters = self.quarters()
         for key in self.known:
-            if key[0] == "facilitators":
-                self.variable(key)
-            elif "Q" in key[1] and key[2] != "total":
+            if key[0] == "facilitators" or "Q" in key[1] and key[2] != "total":
                 self.variable(key)
         for quarter in quarters:
             self.variable(("facilitators", quarter))
