@@ -94,6 +94,15 @@ class Network(models.Model):
         validators=[MinValueValidator(5), MaxValueValidator(100)],
         help_text=_("Counts of people below this are shown as “<N” in shared results."),
     )
+    # Counts left shown are rounded to this base where the network chooses it (issue 21): 0 means not rounded.
+    rounding_base = models.PositiveSmallIntegerField(
+        _("round shown counts to"),
+        default=0,
+        validators=[MaxValueValidator(10)],
+        help_text=_(
+            "Counts shown in shared results are rounded to a multiple of this number; 0: not rounded."
+        ),
+    )
 
     class Meta:
         verbose_name = _("network")

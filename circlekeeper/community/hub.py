@@ -1,9 +1,10 @@
 """The network hub (issue 9 item 5): the organizations of a network side by side, for its admins and evaluators.
 
 Everything here is an aggregate shared beyond a case team, so every count goes through the network's
-suppression threshold (with complementary suppression where a table has totals). Only the organizations in the
-network's pooled data (dataset.pooled_organizations: their latest `PoolDecision` is "in", or they never decided)
-are counted anywhere on the hub; an organization that left is named, with its decision, and nothing else.
+suppression threshold, in one suppression pass over every count of the page (evaluation.release). Only the
+organizations in the network's pooled data as published (dataset.Scope.for_published_network: their latest
+`PoolDecision` made before the current quarter began is "in", or they never decided) are counted anywhere on the
+hub; an organization that left is named, with its decision, and nothing else.
 
 Who opens it (evaluation.access.may_see_network): the network's admins, and the evaluators of its
 organizations. Anyone else signed in gets 403; a network the person has no part in, 404.
@@ -12,12 +13,12 @@ organizations. Anyone else signed in gets 403; a network the person has no part 
 from __future__ import annotations
 
 import datetime
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Count, Prefetch
+from django.db.models import Prefetch
 from django.http import Http404, HttpRequest
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -30,7 +31,8 @@ from circlekeeper.community.readiness import readiness_for
 from circlekeeper.evaluation.access import may_see_network
 from circlekeeper.evaluation.dataset import Scope, fidelity_frame, scores_frame
 from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, PoolDecision
-from circlekeeper.evaluation.suppression import Shown, suppress_count, suppress_table
+from circlekeeper.evaluation.release import ReleaseCounts
+from circlekeeper.evaluation.suppression import Shown
 from circlekeeper.instruments.models import Instrument
 
 SAFETY_INSTRUMENT = "outcome_safety"
@@ -69,7 +71,8 @@ def admin_network(request: HttpRequest, slug: str) -> tuple[StaffContext, Networ
 def record_pool_decision(*, organization: Organization, pooled: bool, reason: str, by: User) -> PoolDecision:
     """Record the program admin's decision to join or leave the pool; the same one sent twice is recorded once.
 
-    It takes effect at once: dataset.Scope.for_network reads the latest decision on every call.
+    The pooled aggregates (hub, network dashboards) follow it from the next calendar quarter
+    (dataset.Scope.for_published_network); the pooled row data follow it at once (dataset.Scope.for_network).
     """
     Organization.objects.select_for_update(no_key=True).filter(pk=organization.pk).first()
     reason = reason.strip()
@@ -145,6 +148,7 @@ class Hub:
     plans: list[EvaluationPlan] = field(default_factory=list)
     decisions: dict[int, PoolDecision] = field(default_factory=dict)
     dashboard_url: str = ""
+    rounding: int | None = None
 
     @property
     def small_mark(self) -> str:
@@ -177,7 +181,7 @@ def _format(value: float | None) -> str:
 def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
     """Everything the hub shows, in a number of queries that does not grow with cases, events or people."""
     today = today or timezone.localdate()
-    scope = Scope.for_network(network)
+    scope = Scope.for_published_network(network, today)
     threshold = scope.threshold
     pooled = list(scope.organizations)
     pooled_ids = {o.pk for o in pooled}
@@ -207,87 +211,115 @@ def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
         return hub
     ids = [o.pk for o in hub.pooled]
 
-    holds: Counter[int] = Counter()
-    stage_counts: dict[int, Counter[str]] = defaultdict(Counter)
-    for organization_id, stage, on_hold, n in (
-        Case.objects.filter(organization_id__in=ids, status=CaseStatus.OPEN)
-        .values_list("organization_id", "stage", "on_hold")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
-        stage_counts[organization_id][stage] += n
+    # Every count of the page is named with the units it counts, then suppressed in one pass (evaluation.release):
+    # an organization's open cases, its stage cells, its holds and the network's totals are all the same cases.
+    counts = ReleaseCounts()
+    stages = Stage.values
+    open_cases: dict[tuple[int, str], set[object]] = defaultdict(set)
+    held: dict[int, set[object]] = defaultdict(set)
+    for case_id, organization_id, stage, on_hold in Case.objects.filter(
+        organization_id__in=ids, status=CaseStatus.OPEN
+    ).values_list("pk", "organization_id", "stage", "on_hold"):
+        open_cases[(organization_id, stage)].add(("case", case_id))
         if on_hold:
-            holds[organization_id] += n
+            held[organization_id].add(("case", case_id))
+    for organization in hub.pooled:
+        every: set[object] = set()
+        for stage in stages:
+            every |= counts.units[
+                counts.count(("stage", organization.pk, stage), open_cases[(organization.pk, stage)])
+            ]
+        counts.count(("open", organization.pk), every)
+        counts.count(("holds", organization.pk), held[organization.pk])
+    for stage in stages:
+        counts.count(("stage", "all", stage), set().union(*(open_cases[(o.pk, stage)] for o in hub.pooled)))
+    counts.count(("open", "all"), set().union(*(counts.units[("open", o.pk)] for o in hub.pooled)))
 
     fidelity = fidelity_frame(scope)
-    on_time: dict[str, tuple[int, int]] = {}
     for slug, group in fidelity.groupby("organization"):
-        on_time[str(slug)] = (int(group["on_time"].sum()), len(group))
+        rows = [("fidelity", str(slug), index) for index in group.index]
+        kept = [unit for unit, on_time in zip(rows, group["on_time"], strict=True) if on_time]
+        counts.count(("fidelity", str(slug)), rows)
+        counts.count(("fidelity_kept", str(slug)), kept)
+        counts.count(("fidelity_late", str(slug)), set(rows) - set(kept))
 
-    events: Counter[int] = Counter()
-    trainings: Counter[int] = Counter()
-    for organization_id, kind, n in (
-        CommunityEvent.objects.filter(organization_id__in=ids, date__year=today.year)
-        .values_list("organization_id", "kind")
-        .annotate(n=Count("id"))
-        .order_by()
-    ):
-        (trainings if kind in TRAINING_KINDS else events)[organization_id] += n
+    held_events: dict[tuple[str, int], set[object]] = defaultdict(set)
+    for event_id, organization_id, kind in CommunityEvent.objects.filter(
+        organization_id__in=ids, date__year=today.year
+    ).values_list("pk", "organization_id", "kind"):
+        held_events[("trainings" if kind in TRAINING_KINDS else "events", organization_id)].add(
+            ("event", event_id)
+        )
+    for organization in hub.pooled:
+        for name in ("events", "trainings"):
+            counts.count((name, organization.pk), held_events[(name, organization.pk)])
 
     facilitators: dict[int, list[Facilitator]] = defaultdict(list)
     for facilitator in Facilitator.objects.filter(organization_id__in=ids, active=True).only(
         "pk", "organization_id", "competencies"
     ):
         facilitators[facilitator.organization_id].append(facilitator)
-    ready: Counter[int] = Counter()
     for organization in hub.pooled:
         people = facilitators[organization.pk]
-        if people:
-            ready[organization.pk] = sum(r.ready for r in readiness_for(organization, people).values())
-
-    stages = Stage.values
-    table = suppress_table([[stage_counts[o.pk][s] for s in stages] for o in hub.pooled], threshold)
-    # An organization's open cases are its row total in the stage table: shown as that table shows them, so that
-    # a total it hides to protect a small cell is not shown here.
-    open_shown = dict(zip((o.pk for o in hub.pooled), table.row_totals, strict=True))
-    for organization in hub.pooled:
-        kept, n = on_time.get(organization.slug, (0, 0))
-        hub.rows.append(
-            OrganizationRow(
-                organization=organization,
-                open_cases=open_shown[organization.pk],
-                holds_open=suppress_count(holds[organization.pk], threshold),
-                fidelity_n=suppress_count(n, threshold),
-                fidelity_share=f"{round(100 * kept / n)}%" if n >= threshold else "",
-                events=suppress_count(events[organization.pk], threshold),
-                trainings=suppress_count(trainings[organization.pk], threshold),
-                facilitators_ready=suppress_count(ready[organization.pk], threshold),
-                facilitators=suppress_count(len(facilitators[organization.pk]), threshold),
-            )
+        readiness = readiness_for(organization, people) if people else {}
+        counts.count(("facilitators", organization.pk), [("facilitator", f.pk) for f in people])
+        counts.count(
+            ("ready", organization.pk),
+            [("facilitator", pk) for pk, found in readiness.items() if found.ready],
         )
-
-    hub.stage_labels = [str(label) for label in Stage.labels]
-    hub.stages = [
-        StageRow(o, cells, total)
-        for o, cells, total in zip(hub.pooled, table.cells, table.row_totals, strict=True)
-    ]
-    hub.stage_totals, hub.stage_total = table.column_totals, table.total
 
     frame = scores_frame(
         scope, instrument=SAFETY_INSTRUMENT, score=SAFETY_SCORE, roles=[ParticipantRole.SURVIVOR]
     )
     frame = frame[frame["timepoint"] != ""]
+    for timepoint, group in frame.groupby("timepoint"):
+        counts.count(("felt_safety", str(timepoint)), [("answer", index) for index in group.index])
+
+    shown = counts.protect(threshold=threshold, rounding=network.rounding_base or None)
+    hub.rounding = network.rounding_base or None
+
+    for organization in hub.pooled:
+        slug = organization.slug
+        fidelity_n = shown.get(("fidelity", slug), 0)
+        kept_shown, late_shown = shown.get(("fidelity_kept", slug), 0), shown.get(("fidelity_late", slug), 0)
+        n = len(counts.units.get(("fidelity", slug), ()))
+        # A share is a count over n: shown only when the counts it rests on are.
+        share_shown = all(isinstance(v, int) for v in (fidelity_n, kept_shown, late_shown)) and n >= threshold
+        kept = len(counts.units.get(("fidelity_kept", slug), ()))
+        hub.rows.append(
+            OrganizationRow(
+                organization=organization,
+                open_cases=shown[("open", organization.pk)],
+                holds_open=shown[("holds", organization.pk)],
+                fidelity_n=fidelity_n,
+                fidelity_share=f"{round(100 * kept / n)}%" if share_shown else "",
+                events=shown[("events", organization.pk)],
+                trainings=shown[("trainings", organization.pk)],
+                facilitators_ready=shown[("ready", organization.pk)],
+                facilitators=shown[("facilitators", organization.pk)],
+            )
+        )
+
+    hub.stage_labels = [str(label) for label in Stage.labels]
+    hub.stages = [
+        StageRow(o, [shown[("stage", o.pk, stage)] for stage in stages], shown[("open", o.pk)])
+        for o in hub.pooled
+    ]
+    hub.stage_totals = [shown[("stage", "all", stage)] for stage in stages]
+    hub.stage_total = shown[("open", "all")]
+
     if len(frame):
         # Imported here, not at the top: the analyses load scipy and statsmodels, which only this part of the
         # hub needs; the other pages importing this module run without them (issue 10, a web worker's memory).
         from circlekeeper.evaluation.analysis import descriptives
 
         for row in descriptives(frame, "value", group="timepoint"):
-            enough = row["n"] >= threshold
+            n_shown = shown[("felt_safety", str(row["group"]))]
+            enough = isinstance(n_shown, int) and row["n"] >= threshold
             hub.felt_safety.append(
                 TimepointRow(
                     timepoint=str(row["group"]),
-                    n=suppress_count(row["n"], threshold),
+                    n=n_shown,
                     mean=_format(row["mean"]) if enough else "",
                     sd=_format(row["sd"]) if enough else "",
                 )

@@ -2,9 +2,10 @@
 
 Only organizations whose program admin chose to show their numbers (their latest `ImpactDecision` says shown;
 never decided means hidden) are counted. Every count of people or cases goes through the network's suppression
-threshold; tables with totals use complementary suppression (evaluation.suppression), so that a hidden cell is
-not found by subtraction. The page names no case, person, date or organization's numbers on their own: counts
-are pooled across the organizations shown, by calendar quarter.
+threshold, and every count of the page is suppressed in one pass over all its tables (evaluation.release), so
+that a hidden cell is not found by subtraction within a table or across them. The page names no case, person,
+date or organization's numbers on their own: counts are pooled across the organizations shown, by calendar
+quarter, with a total per calendar year (never over a period that moves with the page).
 
 Over time (issue 21, finding 3): the page shows the last four *complete* quarters, the latest one only once
 RELEASE_LAG_DAYS have passed since it ended, so the page changes only at a quarter boundary plus the lag, never
@@ -41,7 +42,8 @@ from circlekeeper.accounts.models import Network, Organization, User
 from circlekeeper.cases.models import Case, ParticipantRole, Stage, Track
 from circlekeeper.community.models import Attendance, CommunityEvent, ImpactDecision, TrainingRecord
 from circlekeeper.evaluation.dataset import Scope, evaluation_for, scores_frame
-from circlekeeper.evaluation.suppression import Shown, suppress_count, suppress_table
+from circlekeeper.evaluation.release import ReleaseCounts
+from circlekeeper.evaluation.suppression import Shown
 from circlekeeper.lib.charts import Bar, bar_chart
 from circlekeeper.protocol.models import Transition
 
@@ -179,7 +181,13 @@ class Row:
 class Table:
     columns: list[str]
     rows: list[Row]
-    totals: Row
+    # One row per calendar year whose four quarters are all published (issue 21, finding 3): a fixed cell, the
+    # same in every later release, never a rolling total that two releases could be subtracted from.
+    years: list[Row]
+
+    @property
+    def latest_year(self) -> Row | None:
+        return self.years[-1] if self.years else None
 
 
 @dataclass
@@ -188,12 +196,13 @@ class ImpactReport:
     organizations: list[Organization]
     quarters: list[Quarter]
     threshold: int
+    rounding: int | None = None
     tracks: Table | None = None
     agreements: Table | None = None
     safer: Table | None = None
     reach: Table | None = None
     facilitators: list[tuple[str, Shown]] = field(default_factory=list)
-    facilitators_total: Shown = 0
+    facilitators_years: list[tuple[str, Shown]] = field(default_factory=list)
     charts: dict[str, SafeString] = field(default_factory=dict)
 
     @property
@@ -208,6 +217,14 @@ class ImpactReport:
     def last_label(self) -> str:
         return self.quarters[-1].label
 
+    @property
+    def latest_year_label(self) -> str:
+        return self.tracks.years[-1].label if self.tracks and self.tracks.years else ""
+
+    @property
+    def facilitators_latest_year(self) -> Shown | None:
+        return self.facilitators_years[-1][1] if self.facilitators_years else None
+
 
 def _share(part: Shown, whole: Shown, threshold: int) -> str:
     """A percentage, only when both counts may be shown and the whole is not small."""
@@ -216,63 +233,73 @@ def _share(part: Shown, whole: Shown, threshold: int) -> str:
     return f"{round(100 * part / whole)}%"
 
 
-def _table(
-    labels: Sequence[str],
-    columns: Sequence[str],
-    counts: list[list[int]],
-    threshold: int,
-    *,
-    share: bool = False,
-) -> Table:
-    suppressed = suppress_table(counts, threshold)
-    rows = [
-        Row(label, cells, total, _share(cells[0], total, threshold) if share else "")
-        for label, cells, total in zip(labels, suppressed.cells, suppressed.row_totals, strict=True)
-    ]
-    totals = Row(
-        _("All quarters"),
-        suppressed.column_totals,
-        suppressed.total,
-        _share(suppressed.column_totals[0], suppressed.total, threshold) if share else "",
-    )
-    return Table(list(columns), rows, totals)
+# What each table counts. A unit is what one person, case or attendance adds: the release's relations between
+# counts come from the units they share (evaluation.release).
+MEASURES = ("tracks", "agreements", "safer", "reach")
 
 
-def impact_report(network: Network, today: datetime.date | None = None) -> ImpactReport:
-    """Everything the public impact page shows, in a fixed number of queries however many cases there are."""
-    today = today or timezone.localdate()
-    quarters = release_quarters(today)
+@dataclass
+class _Units:
+    """The units of every measure, by quarter and column, before any suppression."""
+
+    cells: dict[tuple[str, Quarter, int], set[object]] = field(default_factory=lambda: defaultdict(set))
+    trained: dict[Quarter, set[int]] = field(default_factory=lambda: defaultdict(set))
+    events: dict[Quarter, int] = field(default_factory=lambda: defaultdict(int))
+
+
+def history_quarters(network: Network, latest: Quarter, earliest: Quarter | None = None) -> list[Quarter]:
+    """Every quarter ever published up to `latest`: from the quarter after the network's first "shown" decision
+    (nothing is counted before it). The whole history is one release, so that an older quarter's hidden cells
+    are protected against the numbers published since."""
+    first = ImpactDecision.objects.filter(organization__network=network, shown=True).order_by("at").first()
+    if first is None:
+        return []
+    start = Quarter.of(timezone.localdate(first.at)).next()
+    if earliest is not None and (earliest.year, earliest.number) < (start.year, start.number):
+        start = earliest  # quarters shown from before anyone was counted: zeros, in the release all the same
+    quarters = []
+    while (start.year, start.number) <= (latest.year, latest.number):
+        quarters.append(start)
+        start = start.next()
+    return quarters
+
+
+def complete_years(quarters: Sequence[Quarter]) -> list[int]:
+    """The calendar years whose last quarter is among `quarters` (the history: a year's quarters before it began
+    count nothing, so the year's cells are fixed once its fourth quarter is released)."""
+    return sorted({q.year for q in quarters if q.number == 4})
+
+
+def _collect(network: Network, quarters: list[Quarter]) -> tuple[_Units, list[Organization]]:
+    """Every unit counted on the page, over `quarters`, in a fixed number of queries."""
+    units = _Units()
     by_quarter_organizations = organizations_by_quarter(network, quarters)
     union = {organization.pk: organization for chosen in by_quarter_organizations for organization in chosen}
     organizations = sorted(union.values(), key=lambda organization: (organization.name, organization.pk))
-    report = ImpactReport(network, organizations, quarters, network.suppression_threshold)
     if not organizations:
-        return report
-    allowed = [{organization.pk for organization in chosen} for chosen in by_quarter_organizations]
-    positions = {quarter: position for position, quarter in enumerate(quarters)}
+        return units, organizations
+    allowed = {
+        q: {organization.pk for organization in chosen}
+        for q, chosen in zip(quarters, by_quarter_organizations, strict=True)
+    }
 
-    def counted(day: datetime.date, organization_id: int) -> int | None:
-        """The quarter's position when the organization is counted in it, else None."""
-        position = positions.get(Quarter.of(day))
-        return position if position is not None and organization_id in allowed[position] else None
+    def counted(day: datetime.date, organization_id: int) -> Quarter | None:
+        """The quarter when the organization is counted in it, else None."""
+        quarter = Quarter.of(day)
+        return quarter if organization_id in allowed.get(quarter, ()) else None
 
     first, last = quarters[0].start, quarters[-1].end
     ids = [organization.pk for organization in organizations]
-    labels = [quarter.label for quarter in quarters]
-    threshold = report.threshold
 
     # Cases opened, by track chosen.
     track_codes = [*Track.values, NO_TRACK]
-    tracks = [[0] * len(track_codes) for _q in quarters]
-    for opened_on, track, organization_id in Case.objects.filter(
+    for case_id, opened_on, track, organization_id in Case.objects.filter(
         organization_id__in=ids, opened_on__gte=first, opened_on__lte=last
-    ).values_list("opened_on", "track", "organization_id"):
-        position = counted(opened_on, organization_id)
-        if position is not None:
-            tracks[position][track_codes.index(track if track in Track.values else NO_TRACK)] += 1
-    report.tracks = _table(
-        labels, [str(label) for label in Track.labels] + [_("Not chosen yet")], tracks, threshold
-    )
+    ).values_list("pk", "opened_on", "track", "organization_id"):
+        quarter = counted(opened_on, organization_id)
+        if quarter is not None:
+            column = track_codes.index(track if track in Track.values else NO_TRACK)
+            units.cells[("tracks", quarter, column)].add(("case", case_id))
 
     # Cases that reached the agreement stage (the first time), and those with an affirmed agreement.
     reached: dict[int, tuple[datetime.datetime, bool, int]] = {}
@@ -282,21 +309,16 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
         .values_list("case_id", "at", "case__agreement_affirmed_at", "organization_id")
     ):
         reached.setdefault(case_id, (at, affirmed is not None, organization_id))
-    agreements = [[0, 0] for _q in quarters]
-    for at, affirmed, organization_id in reached.values():
-        position = counted(timezone.localdate(at), organization_id)
-        if position is not None:
-            agreements[position][0 if affirmed else 1] += 1
-    report.agreements = _table(
-        labels, [_("Agreement affirmed"), _("Not (yet) affirmed")], agreements, threshold, share=True
-    )
+    for case_id, (at, affirmed, organization_id) in reached.items():
+        quarter = counted(timezone.localdate(at), organization_id)
+        if quarter is not None:
+            units.cells[("agreements", quarter, 0 if affirmed else 1)].add(("case", case_id))
 
     # Survivors feeling safer at their latest follow-up than at intake.
     scope = Scope(tuple(organizations), network, evaluation_for(network=network))
     frame = scores_frame(
         scope, instrument=SAFETY_INSTRUMENT, score=SAFETY_SCORE, roles=[ParticipantRole.SURVIVOR]
     )
-    safer = [[0, 0] for _q in quarters]
     by_person: dict[str, dict[str, tuple[str, float]]] = defaultdict(dict)
     organization_of: dict[str, int] = {}
     slugs = {organization.slug: organization.pk for organization in organizations}
@@ -311,46 +333,163 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
         if "T0" not in points or follow_up is None:
             continue
         year, month = (int(part) for part in follow_up[0].split("-"))
-        position = counted(datetime.date(year, month, 1), organization_of[code])
-        if position is not None:
-            safer[position][0 if follow_up[1] > points["T0"][1] else 1] += 1
-    report.safer = _table(labels, [_("Feeling safer"), _("Not feeling safer")], safer, threshold, share=True)
+        quarter = counted(datetime.date(year, month, 1), organization_of[code])
+        if quarter is not None:
+            units.cells[("safer", quarter, 0 if follow_up[1] > points["T0"][1] else 1)].add(("person", code))
 
-    # Community events and people reached.
-    events = [0] * len(quarters)
+    # Community events (not people: shown as they are) and people reached (each attendance counts its people).
     for day, organization_id in CommunityEvent.objects.filter(
         organization_id__in=ids, date__gte=first, date__lte=last
     ).values_list("date", "organization_id"):
-        position = counted(day, organization_id)
-        if position is not None:
-            events[position] += 1
-    people = [[0] for _q in quarters]
-    for day, count, organization_id in Attendance.objects.filter(
+        quarter = counted(day, organization_id)
+        if quarter is not None:
+            units.events[quarter] += 1
+    for attendance_id, day, count, organization_id in Attendance.objects.filter(
         organization_id__in=ids, event__date__gte=first, event__date__lte=last
-    ).values_list("event__date", "count", "organization_id"):
-        position = counted(day, organization_id)
-        if position is not None:
-            people[position][0] += count
-    reach = _table(labels, [_("People reached")], people, threshold)
-    report.reach = Table(
-        [_("Events held"), _("People reached")],
-        [Row(row.label, [events[i], *row.cells], row.total) for i, row in enumerate(reach.rows)],
-        Row(reach.totals.label, [sum(events), *reach.totals.cells], reach.totals.total),
-    )
+    ).values_list("pk", "event__date", "count", "organization_id"):
+        quarter = counted(day, organization_id)
+        if quarter is not None:
+            units.cells[("reach", quarter, 0)].update(("reached", attendance_id, i) for i in range(count))
 
-    # Facilitators who completed a training (each counted once per quarter, and once in all).
-    trained: dict[int, set[int]] = defaultdict(set)
+    # Facilitators who completed a training (each counted once per quarter, and once per year).
     for facilitator_id, day, organization_id in TrainingRecord.objects.filter(
         organization_id__in=ids, completed=True, event__date__gte=first, event__date__lte=last
     ).values_list("facilitator_id", "event__date", "organization_id"):
-        position = counted(day, organization_id)
-        if position is not None:
-            trained[position].add(facilitator_id)
-    # Complementary suppression over the quarters: with one quarter hidden, the total shown beside them (each
-    # person once) minus the quarters shown would give it away.
-    by_quarter = suppress_table([[len(trained[i])] for i in range(len(quarters))], threshold)
-    report.facilitators = [(quarter.label, by_quarter.cells[i][0]) for i, quarter in enumerate(quarters)]
-    report.facilitators_total = suppress_count(len(set().union(*trained.values())), threshold)
+        quarter = counted(day, organization_id)
+        if quarter is not None:
+            units.trained[quarter].add(facilitator_id)
+    return units, organizations
+
+
+COLUMNS = {"tracks": len(Track.values) + 1, "agreements": 2, "safer": 2, "reach": 1}
+
+
+def _release(units: _Units, quarters: Sequence[Quarter]) -> ReleaseCounts:
+    """Every count published when `quarters` have been released: each quarter's cells and totals, and each
+    complete calendar year's, of every table (see ReleaseCounts)."""
+    counts = ReleaseCounts()
+    periods: list[tuple[object, list[Quarter]]] = [(q, [q]) for q in quarters]
+    periods += [(year, [q for q in quarters if q.year == year]) for year in complete_years(quarters)]
+    for period, members in periods:
+        for measure in MEASURES:
+            every: set[object] = set()
+            for column in range(COLUMNS[measure]):
+                cell: set[object] = set()
+                for q in members:
+                    cell |= units.cells.get((measure, q, column), set())
+                counts.count((measure, period, column), cell)
+                every |= cell
+            counts.count((measure, period, "total"), every)
+        trained: set[int] = set()
+        for q in members:
+            trained |= units.trained.get(q, set())
+        counts.count(("facilitators", period), trained)
+    return counts
+
+
+def protect_history(
+    units: _Units, history: Sequence[Quarter], threshold: int, rounding: int | None
+) -> dict[object, Shown]:
+    """The cells as the latest release shows them, after replaying every release since the first: a count
+    hidden by one release stays hidden in every later one, and one shown stays shown, so that no two releases
+    together say more than either (issue 21, finding 3). Each release is one suppression pass over all its
+    tables (evaluation.release)."""
+    hidden: set[object] = set()
+    public: set[object] = set()
+    shown: dict[object, Shown] = {}
+    for end in range(1, len(history) + 1):
+        counts = _release(units, history[:end])
+        shown = dict(
+            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+        )
+        hidden |= counts.hidden
+        public |= set(shown) - counts.hidden
+    return shown
+
+
+def _table(
+    measure: str,
+    quarters: Sequence[Quarter],
+    years: Sequence[int],
+    columns: Sequence[str],
+    shown: dict[object, Shown],
+    threshold: int,
+    *,
+    share: bool = False,
+) -> Table:
+    def row(period: object, label: str) -> Row:
+        cells = [shown[(measure, period, column)] for column in range(len(columns))]
+        total = shown[(measure, period, "total")]
+        return Row(label, cells, total, _share(cells[0], total, threshold) if share else "")
+
+    return Table(
+        list(columns),
+        [row(q, q.label) for q in quarters],
+        [row(year, _("Year %(year)s") % {"year": year}) for year in years],
+    )
+
+
+def impact_report(network: Network, today: datetime.date | None = None) -> ImpactReport:
+    """Everything the public impact page shows, in a fixed number of queries however many cases there are."""
+    today = today or timezone.localdate()
+    quarters = release_quarters(today)
+    history = history_quarters(network, quarters[-1], quarters[0])
+    units, organizations = _collect(network, history) if history else (_Units(), [])
+    threshold = network.suppression_threshold
+    rounding = network.rounding_base or None
+    shown_organizations = organizations_by_quarter(network, quarters)
+    counted_now = {organization.pk: organization for chosen in shown_organizations for organization in chosen}
+    report = ImpactReport(
+        network,
+        sorted(counted_now.values(), key=lambda organization: (organization.name, organization.pk)),
+        quarters,
+        threshold,
+        rounding,
+    )
+    if not organizations or not report.organizations:
+        return report
+    shown = protect_history(units, history, threshold, rounding)
+    # The years shown: the complete years the four quarters shown fall in.
+    years = [year for year in complete_years(history) if year in {q.year for q in quarters}]
+    report.tracks = _table(
+        "tracks",
+        quarters,
+        years,
+        [str(label) for label in Track.labels] + [_("Not chosen yet")],
+        shown,
+        threshold,
+    )
+    report.agreements = _table(
+        "agreements",
+        quarters,
+        years,
+        [_("Agreement affirmed"), _("Not (yet) affirmed")],
+        shown,
+        threshold,
+        share=True,
+    )
+    report.safer = _table(
+        "safer", quarters, years, [_("Feeling safer"), _("Not feeling safer")], shown, threshold, share=True
+    )
+    reach = _table("reach", quarters, years, [_("People reached")], shown, threshold)
+    events_by_year = {
+        year: sum(units.events.get(Quarter(year, n), 0) for n in (1, 2, 3, 4)) for year in years
+    }
+    report.reach = Table(
+        [_("Events held"), _("People reached")],
+        [
+            Row(r.label, [units.events.get(q, 0), *r.cells], r.total)
+            for q, r in zip(quarters, reach.rows, strict=True)
+        ],
+        [
+            Row(r.label, [events_by_year[y], *r.cells], r.total)
+            for y, r in zip(years, reach.years, strict=True)
+        ],
+    )
+    report.facilitators = [(q.label, shown[("facilitators", q)]) for q in quarters]
+    report.facilitators_years = [
+        (_("Year %(year)s") % {"year": year}, shown[("facilitators", year)]) for year in years
+    ]
     report.charts = _charts(report)
     return report
 
@@ -381,15 +520,6 @@ def _charts(report: ImpactReport) -> dict[str, SafeString]:
             description=_("The numbers are in the table below the chart."),
             bars=[_bar(row.label, row.total, hidden) for row in report.tracks.rows],
         ),
-        "tracks": bar_chart(
-            chart_id="chart-tracks",
-            title=_("Options chosen by survivors, all quarters"),
-            description=_("The numbers are in the table below the chart."),
-            bars=[
-                _bar(column, shown, hidden)
-                for column, shown in zip(report.tracks.columns, report.tracks.totals.cells, strict=True)
-            ],
-        ),
         "agreements": bar_chart(
             chart_id="chart-agreements",
             title=_("Share of cases with an affirmed agreement, by quarter"),
@@ -416,4 +546,15 @@ def _charts(report: ImpactReport) -> dict[str, SafeString]:
             bars=[_bar(row.label, row.cells[1], hidden) for row in report.reach.rows],
         ),
     }
+    year = report.tracks.latest_year
+    if year is not None:
+        charts["tracks"] = bar_chart(
+            chart_id="chart-tracks",
+            title=_("Options chosen by survivors, %(year)s") % {"year": year.label},
+            description=_("The numbers are in the table below the chart."),
+            bars=[
+                _bar(column, shown, hidden)
+                for column, shown in zip(report.tracks.columns, year.cells, strict=True)
+            ],
+        )
     return charts

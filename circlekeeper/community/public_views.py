@@ -293,7 +293,7 @@ def impact_decide(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         return _sharing_page(request, impact_form=form, status=_status(form, exc))
     audit(request, action=Action.IMPACT_DECISION, object_type="impact_decision", object_id=decision.pk)
-    messages.success(request, _("Recorded. The public impact page follows your decision from now on."))
+    messages.success(request, _("Recorded. The public impact page follows your decision from the next quarter."))
     return redirect("community:sharing")
 
 
@@ -314,7 +314,10 @@ def pool_decide(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         return _sharing_page(request, pool_form=form, status=_status(form, exc))
     audit(request, action=Action.POOL_DECISION, object_type="pool_decision", object_id=decision.pk)
-    messages.success(request, _("Recorded. The network's pooled results follow your decision from now on."))
+    messages.success(request, _(
+            "Recorded. The network's pooled results follow your decision from the next quarter (the start of a "
+            "calendar quarter), so that they never change by one program's numbers mid-quarter."
+        ))
     return redirect("community:sharing")
 
 

@@ -70,7 +70,7 @@ def network_aggregate_scope(request: HttpRequest, slug: str) -> Scope:
     network = Network.objects.filter(slug=slug).first()
     if network is None or not may_see_network(context, network):
         raise Http404
-    return Scope.for_network(network)
+    return Scope.for_published_network(network)
 
 
 def networks_visible(request: HttpRequest) -> list[Network]:

@@ -115,7 +115,7 @@ def current_computation(
 
 def scope_of(computation: DashboardComputation) -> dataset.Scope:
     if computation.network_id is not None:
-        return dataset.Scope.for_network(Network.objects.get(pk=computation.network_id))
+        return dataset.Scope.for_published_network(Network.objects.get(pk=computation.network_id))
     assert computation.organization_id is not None
     return dataset.Scope.for_organization(Organization.objects.get(pk=computation.organization_id))
 

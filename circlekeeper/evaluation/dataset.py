@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db import IntegrityError, transaction
 from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
 
 from circlekeeper.accounts.models import Network, Organization
 from circlekeeper.cases.models import Case, ParticipantRole
@@ -87,10 +88,30 @@ class Scope:
         organizations = tuple(pooled_organizations(network))
         return cls(organizations, network, evaluation_for(network=network))
 
+    @classmethod
+    def for_published_network(cls, network: Network, today: datetime.date | None = None) -> Scope:
+        """The pool as the network's published aggregates count it (hub, pooled dashboards): the decisions made
+        before the current calendar quarter began. Joining or leaving takes effect at the next quarter, never
+        mid-quarter, so that two pages saved either side of a decision do not differ by one organization's
+        numbers (issue 21, finding 3). Row data (for_network) follow a decision at once."""
+        organizations = tuple(pooled_organizations(network, before=quarter_began(today)))
+        return cls(organizations, network, evaluation_for(network=network))
 
-def pooled_organizations(network: Network) -> list[Organization]:
-    """The network's organizations whose latest pool decision is "in", or who never decided (in by default)."""
-    latest = PoolDecision.objects.filter(organization_id=OuterRef("pk")).order_by("-at", "-id")
+
+def quarter_began(today: datetime.date | None = None) -> datetime.datetime:
+    """The first moment of today's calendar quarter, in the local time zone."""
+    today = today or timezone.localdate()
+    first = datetime.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+    return timezone.make_aware(datetime.datetime.combine(first, datetime.time.min))
+
+
+def pooled_organizations(network: Network, *, before: datetime.datetime | None = None) -> list[Organization]:
+    """The network's organizations whose latest pool decision is "in", or who never decided (in by default);
+    with `before`, the latest decision made before that moment."""
+    decisions = PoolDecision.objects.filter(organization_id=OuterRef("pk"))
+    if before is not None:
+        decisions = decisions.filter(at__lt=before)
+    latest = decisions.order_by("-at", "-id")
     return list(
         Organization.objects.filter(network=network)
         .annotate(pooled=Subquery(latest.values("pooled")[:1]))

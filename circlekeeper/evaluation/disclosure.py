@@ -60,6 +60,8 @@ class Protected:
     primary: set[Hashable]
     complementary: set[Hashable]
     intervals: dict[Hashable, tuple[float, float]]
+    # Hidden counts still narrower than min_width when nothing overlapping was left to hide (see protect).
+    narrow: set[Hashable] = field(default_factory=set)
 
 
 def _round(value: int, base: int | None) -> int:
@@ -126,11 +128,21 @@ def protect(
     *,
     min_width: float = DEFAULT_MIN_WIDTH,
     rounding: int | None = None,
+    kept_hidden: Iterable[Hashable] = (),
+    kept_shown: Iterable[Hashable] = (),
 ) -> Protected:
-    """Every published count as it may be shown, after one suppression pass over the whole release."""
+    """Every published count as it may be shown, after one suppression pass over the whole release.
+
+    `kept_hidden`: counts an earlier release hid, which stay hidden (issue 21, finding 3): a count hidden in one
+    release and shown in the next would let a reader who kept both solve what the first one protected.
+    `kept_shown`: counts an earlier release showed: public already, so never chosen as complementary cells (hiding
+    them now would protect nothing)."""
+    already_shown = set(kept_shown)
     primary = {key for key in release.published if 0 < release.value(key) < threshold}
     hidden = set(primary)
-    complementary: set[Hashable] = set()
+    complementary: set[Hashable] = {key for key in kept_hidden if key in release.published} - primary
+    hidden |= complementary
+    narrow: set[Hashable] = set()
     while True:
         intervals = audit(release, hidden, primary, threshold, rounding)
         exposed = sorted((key for key, (low, high) in intervals.items() if high - low < min_width), key=repr)
@@ -141,7 +153,7 @@ def protect(
             candidates = [
                 other
                 for other, cells in release.published.items()
-                if other not in hidden and cells & release.published[key]
+                if other not in hidden and other not in already_shown and cells & release.published[key]
             ]
             if not candidates:
                 continue
@@ -153,7 +165,11 @@ def protect(
             complementary.add(chosen)
             added = True
         if not added:
-            raise RuntimeError("no complementary cell is left to hide")  # every overlapping count is hidden
+            # Every count that overlaps the exposed ones is hidden already: what is left narrowing them is the
+            # bounds of hidden small counts against each other (e.g. 1..4 and 1..4 summing to a hidden 1..4,
+            # with a threshold of 5). Nothing more can be hidden that would widen them; they are reported.
+            narrow = set(exposed)
+            break
     shown: dict[Hashable, Shown] = {}
     for key in release.published:
         if key in primary:
@@ -162,4 +178,4 @@ def protect(
             shown[key] = COMPLEMENT_MARK
         else:
             shown[key] = _round(release.value(key), rounding)
-    return Protected(shown, primary, complementary, intervals)
+    return Protected(shown, primary, complementary, intervals, narrow)

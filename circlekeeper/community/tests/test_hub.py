@@ -89,20 +89,21 @@ class ContentTests(HubData):
         data = hub.hub_for(self.network, datetime.date(2026, 6, 15))
 
         rows = {row.organization.slug: row for row in data.rows}
-        # Eight (six here and the two persona cases), hidden as the stage table hides Harbor's total: shown, it
-        # would give Valley's one case away (9 - 8).
-        self.assertEqual(rows["harbor"].open_cases, "*")
+        # Eight (six here and the two persona cases) and Valley's one: Harbor's total and the network's cannot
+        # both be shown, or 9 - 8 gives Valley's one case away.
         self.assertEqual(rows["valley"].open_cases, "<5")
+        self.assertFalse(isinstance(rows["harbor"].open_cases, int) and isinstance(data.stage_total, int))
         self.assertEqual(rows["harbor"].events, "<5")
         self.assertEqual(rows["valley"].trainings, "<5")
         self.assertEqual(rows["valley"].facilitators, "<5")
         self.assertEqual(rows["harbor"].facilitators, 0)
         stages = {row.organization.slug: row for row in data.stages}
         self.assertEqual(stages["valley"].total, "<5")
-        # Valley's one case would be 9 - 8 in the referral column: another cell of that column is hidden too.
+        # Valley's one case would be 9 - 8 in its stage's column: a column with one hidden cell has its total
+        # hidden too (one pass over the whole page, evaluation.release).
         grid = [[*row.cells, row.total] for row in data.stages] + [[*data.stage_totals, data.stage_total]]
-        for line in [*grid, *zip(*grid, strict=True)]:
-            self.assertNotEqual(sum(isinstance(cell, str) for cell in line), 1, line)
+        for column in zip(*grid, strict=True):
+            self.assertNotEqual(sum(isinstance(cell, str) for cell in column), 1, column)
         self.assertNotIn(1, [cell for line in grid for cell in line])
 
     def test_pooled_felt_safety_is_described_per_timepoint_with_small_groups_withheld(self):
@@ -145,9 +146,16 @@ class PoolTests(HubData):
         response = self.leave()
 
         self.assertRedirects(response, reverse("community:sharing"))
+        # The pooled row data follow the decision at once; the published aggregates from the next quarter.
         self.assertNotIn(self.harbor, Scope.for_network(self.network).organizations)
         self.assertIn(self.valley, Scope.for_network(self.network).organizations)
-        data = hub.hub_for(self.network, datetime.date(2026, 6, 15))
+        # Decided in 2026 Q1: the hub (NOW is in 2026 Q2) follows it; a hub of 2026 Q1 still counts Harbor.
+        PoolDecision.objects.filter(organization=self.harbor).update(
+            at=datetime.datetime(2026, 2, 10, 12, 0, tzinfo=datetime.UTC)
+        )
+        same_quarter = hub.hub_for(self.network, datetime.date(2026, 3, 15))
+        self.assertEqual([row.organization for row in same_quarter.rows], [self.harbor, self.valley])
+        data = hub.hub_for(self.network, NOW.date())
         self.assertEqual([row.organization for row in data.rows], [self.valley])
         self.assertEqual([row.organization for row in data.stages], [self.valley])
         self.assertEqual(data.felt_safety, [])

@@ -125,7 +125,7 @@ def _scope(organization: str | None, network: str | None) -> dataset.Scope:
     pooled = Network.objects.filter(slug=network).first()
     if pooled is None:
         raise CommandError(f"No network with the short name {network!r}.")
-    return dataset.Scope.for_network(pooled)
+    return dataset.Scope.for_published_network(pooled)
 
 
 def _threshold(asked: int | None, scope: dataset.Scope) -> int:

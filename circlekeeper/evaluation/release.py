@@ -1,0 +1,90 @@
+"""One release: every count a page (or a set of pages) publishes from the same data, suppressed in one pass
+(issue 21, Build 1).
+
+A page does not suppress its tables one by one. It names each count it will publish and the units it counts
+(cases, people, facilitators, each person reached at an event), then asks for all of them at once:
+
+    counts = ReleaseCounts()
+    opened = counts.count(("opened", "2026 Q1"), case_ids)
+    ...
+    shown = counts.protect(threshold=network.suppression_threshold, rounding=network.rounding_base)
+    shown[opened]  # 27, "<11" or "*"
+
+The units give the relations between the counts, whichever table they sit in: units that fall in exactly the
+same published counts make one base cell of disclosure.Release, so every published count is a sum of base cells
+and disclosure.protect audits and suppresses the whole release with linear programming (complementary cells
+until no hidden count can be narrowed below a width of 3). Rounding, where the network chose a base, applies to
+every count left shown.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+from circlekeeper.evaluation import disclosure
+from circlekeeper.evaluation.suppression import Shown
+
+
+@dataclass
+class ReleaseCounts:
+    """The counts of one release, each with the units it counts (see the module's docstring)."""
+
+    def __post_init__(self) -> None:
+        self.units: dict[Hashable, frozenset[Hashable]] = {}
+        self.protected: disclosure.Protected | None = None
+
+    def count(self, key: Hashable, units: Iterable[Hashable]) -> Hashable:
+        """Name one published count and the units it counts; returns its key. A key named twice must count
+        the same units (a page that shows one count in two places)."""
+        chosen = frozenset(units)
+        if key in self.units and self.units[key] != chosen:
+            raise ValueError(f"the count {key!r} is named twice with different units")
+        self.units[key] = chosen
+        return key
+
+    def release(self) -> disclosure.Release:
+        """Base cells: the units grouped by the set of published counts they fall in."""
+        member_of: dict[Hashable, list[Hashable]] = defaultdict(list)
+        for key, units in self.units.items():
+            for unit in units:
+                member_of[unit].append(key)
+        sizes: dict[frozenset[Hashable], int] = defaultdict(int)
+        for memberships in member_of.values():
+            sizes[frozenset(memberships)] += 1
+        release = disclosure.Release()
+        cells_of: dict[Hashable, list[Hashable]] = defaultdict(list)
+        for number, (signature, size) in enumerate(
+            sorted(sizes.items(), key=lambda item: sorted(map(repr, item[0])))
+        ):
+            release.add_base(number, size)
+            for key in signature:
+                cells_of[key].append(number)
+        for key in self.units:
+            release.publish(key, cells_of.get(key, []))
+        return release
+
+    def protect(
+        self,
+        *,
+        threshold: int,
+        rounding: int | None = None,
+        kept_hidden: Iterable[Hashable] = (),
+        kept_shown: Iterable[Hashable] = (),
+    ) -> dict[Hashable, Shown]:
+        """Every count as it may be shown, from one suppression pass over all of them (`kept_hidden`,
+        `kept_shown`: what earlier releases of the same data hid and showed; disclosure.protect)."""
+        self.protected = disclosure.protect(
+            self.release(),
+            threshold,
+            rounding=rounding or None,
+            kept_hidden=kept_hidden,
+            kept_shown=kept_shown,
+        )
+        return self.protected.shown
+
+    @property
+    def hidden(self) -> set[Hashable]:
+        assert self.protected is not None, "protect() first"
+        return self.protected.primary | self.protected.complementary
