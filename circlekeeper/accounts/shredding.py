@@ -46,12 +46,14 @@ KEPT = (
         "The organization itself, its staff accounts and roles (people can still sign in), and the audit log."
     ),
     gettext_lazy(
-        "Every record's row, with what was never encrypted: case references, stages, tracks, dates, risk levels, "
-        "types of harm and other codes, and counts. Pages that show a destroyed value fail to open."
+        "Every record's row, with what was never encrypted: case references, participants' labels (such as "
+        '"Survivor A"), stages, tracks, dates, risk levels, types of harm and other codes, and counts. Pages that '
+        "show a destroyed value fail to open."
     ),
     gettext_lazy(
-        "Backups taken before today still hold the keys: whoever holds such a backup and the master key of its "
-        "time can read it. Delete them as the retention rules say."
+        "Backups taken before the keys are destroyed still hold them: whoever holds such a backup and the master "
+        "key of its time can read it. Delete them, or ask the people who run the server to rotate the master key "
+        "and destroy the old one (README: Crypto-shredding)."
     ),
 )
 

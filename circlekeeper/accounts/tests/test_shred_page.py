@@ -73,7 +73,7 @@ class ShredPageTests(PersonaTestCase):
         self.assertContains(page, "names, phone numbers, email and postal addresses")
         self.assertContains(page, "the survivor&#x27;s account")
         self.assertContains(page, "What stays")
-        self.assertContains(page, "Backups taken before today still hold the keys")
+        self.assertContains(page, "Backups taken before the keys are destroyed still hold them")
         self.assertContains(page, "type the organization's name: <strong>Harbor</strong>", html=False)
         self.assertContains(page, 'name="confirmation"')
         self.assert_nothing_destroyed()
