@@ -231,7 +231,9 @@ MATRIX: dict[str, Row] = {
     "accounts:passkey_remove": Row(method="post", status=signed_in(ok=404), kwargs={"passkey_id": "999999"}),
     "otp_webauthn:credential-registration-begin": Row(method="post", status=public(403)),
     "otp_webauthn:credential-registration-complete": Row(method="post", status=public(403)),
-    "otp_webauthn:credential-authentication-begin": Row(method="post", status=signed_in(denied=403)),
+    "otp_webauthn:credential-authentication-begin": Row(
+        method="post", status=lambda persona, obj: 403 if persona == "anonymous" else 200
+    ),
     "otp_webauthn:credential-authentication-complete": Row(
         method="post", status=lambda persona, obj: 403 if persona == "anonymous" else 400
     ),
