@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 import io
 
+from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
@@ -397,3 +398,81 @@ class PipingAnotherInstrumentTests(EventPlanTestCase):
         t3 = self.plant_and_enter_t3()
         with self.assertNumQueries(0):
             self.assertIs(event_answers(t3, self.intake.definition), NO_EVENTS)
+
+
+RECORD_ROWS = [
+    b"HAR-2026-0001/Survivor,t0_arm_1,1,",
+    b"HAR-2026-0001/Harm,t0_arm_1,0,",
+    b"HAR-2026-0001/Survivor,t3_arm_1,0,1",
+    b"HAR-2026-0001/Harm,t3_arm_1,1,1",
+]
+RECORDS_HEADER = b"record_id,redcap_event_name,had_support,support_kept"
+
+
+@override_settings(REDCAP_EVENTS="", REDCAP_ARM=1)
+class RecordsAtOtherEventsTests(EventPlanTestCase):
+    def imported(self, rows):
+        """Import the rows, and what was stored for each record and event (the import is then undone)."""
+        with transaction.atomic():
+            result = redcap_records.import_redcap_records(
+                organization=self.harbor,
+                instrument="followup",
+                content=b"\n".join([RECORDS_HEADER, *rows]) + b"\n",
+                today=datetime.date(2026, 6, 2),
+            )
+            stored = {
+                (response.participant.label, response.purpose): (
+                    dict(response.answers),
+                    sorted(response.skipped),
+                    response.scores,
+                )
+                for response in Response.objects.filter(purpose__startswith="REDCap").select_related(
+                    "participant"
+                )
+            }
+            transaction.set_rollback(True)
+        return result, stored
+
+    def test_rows_in_reverse_event_order_store_the_same_as_in_forward_order(self):
+        forward, forward_stored = self.imported(RECORD_ROWS)
+        backward, backward_stored = self.imported(list(reversed(RECORD_ROWS)))
+        self.assertEqual(forward.imported, 4)
+        self.assertEqual(backward.imported, 4)
+        # The rule (REDCap's): at T3, support_kept is asked only of whoever said yes at T0 (the survivor), and
+        # t0_support_again is their own T0 answer plus one.
+        survivor_t3, _skipped, _scores = forward_stored[("Survivor", "REDCap t3_arm_1")]
+        self.assertEqual((survivor_t3["support_kept"], survivor_t3["t0_support_again"]), ("1", 2))
+        harm_t3, harm_skipped, _scores = forward_stored[("Harm", "REDCap t3_arm_1")]
+        self.assertNotIn("support_kept", harm_t3)
+        self.assertIn("support_kept", harm_skipped)
+        self.assertEqual(harm_t3["t0_support_again"], 1)
+        # Reversed, the T3 rows are written before the T0 rows they read: the same is stored.
+        self.assertEqual(backward_stored, forward_stored)
+        # And the same hidden answer is reported, on its own line of each file (harm's T3: line 5, then 2).
+        self.assertEqual(len([w for w in forward.warnings if "hidden" in w and "lines 5 " in w]), 1)
+        self.assertEqual(len([w for w in backward.warnings if "hidden" in w and "lines 2 " in w]), 1)
+
+    def test_a_later_file_reads_the_t0_answer_an_earlier_file_imported(self):
+        # T0 from one file, T3 from the next: checked and submitted against the answer stored at T0.
+        redcap_records.import_redcap_records(
+            organization=self.harbor,
+            instrument="followup",
+            content=b"\n".join([RECORDS_HEADER, *RECORD_ROWS[:2]]) + b"\n",
+            today=datetime.date(2026, 6, 2),
+        )
+        result = redcap_records.import_redcap_records(
+            organization=self.harbor,
+            instrument="followup",
+            content=b"\n".join([RECORDS_HEADER, *RECORD_ROWS[2:]]) + b"\n",
+            today=datetime.date(2026, 6, 2),
+        )
+        survivor_t3 = Response.objects.get(participant=self.survivor, purpose="REDCap t3_arm_1")
+        self.assertEqual(
+            (survivor_t3.answers["support_kept"], survivor_t3.answers["t0_support_again"]), ("1", 2)
+        )
+        harm_t3 = Response.objects.get(participant=self.harm, purpose="REDCap t3_arm_1")
+        self.assertNotIn("support_kept", harm_t3.answers)
+        self.assertEqual(harm_t3.answers["t0_support_again"], 1)
+        hidden = [w for w in result.warnings if "hidden" in w]
+        self.assertEqual(len(hidden), 1, result.warnings)
+        self.assertIn("lines 3", hidden[0])
