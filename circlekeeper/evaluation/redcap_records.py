@@ -23,6 +23,9 @@ any problem writes nothing.
   gets the response and is completed. A missed one stays missed (never back-filled): the response is
   imported without it, and a warning says so. A row with no answer for this instrument (its forms are not
   on that event) is skipped and counted.
+- [event][field] in the instrument's logic reads the same record's row at that event in the file, else what
+  its participant answered at that event before (another instrument, an earlier file). A row is checked and
+  submitted with the same answers, so rows may come in any order.
 - Each imported response has the purpose "REDCap <event>", so importing the same record and event again is
   refused rather than counted twice.
 """
@@ -48,6 +51,7 @@ from circlekeeper.cases.models import Participant, ParticipantRole
 from circlekeeper.evaluation.models import Timepoint, TimepointStatus
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.definition import NOT_ASKED, PNTS, choices_for
+from circlekeeper.instruments.events import event_answers, event_references
 from circlekeeper.instruments.expressions import EventAnswers
 from circlekeeper.instruments.forms import PNTS_SUFFIX, PREFIX, SectionForm
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
@@ -403,21 +407,44 @@ def _blank(value: Raw) -> bool:
     return value is None or value == "" or value == []
 
 
-def _at_events(rows: list[_Row]) -> dict[int, EventAnswers]:
+def _at_events(
+    organization: Organization, version: InstrumentVersion, rows: list[_Row]
+) -> dict[int, EventAnswers]:
     """For each row (by line), what its logic's [event][field] reads: the same record's answers on its other
-    rows, by their event (REDCap's own meaning), and its own row for its own event."""
+    rows, by their event (REDCap's own meaning), and its own row for its own event; at an event the file has
+    no row for, what the record's participant answered there before (instruments/events.py: a response of
+    another instrument, or one imported from an earlier file). The same answers are read when the row is
+    checked and when it is submitted, whatever order the file's rows come in."""
+    definition = version.definition
+    stored: dict[int, EventAnswers] = {}
+    if event_references(definition):
+        for row in rows:
+            participant = row.participant
+            if participant is not None and participant.pk not in stored:
+                # Not saved: only whose answers to read, and where (never another participant's).
+                unsaved = Response(
+                    organization=organization,
+                    version=version,
+                    participant=participant,
+                    case_id=participant.case_id,
+                )
+                stored[participant.pk] = event_answers(unsaved, definition)
     by_record: dict[str, list[_Row]] = defaultdict(list)
     for row in rows:
         by_record[row.record].append(row)
     found: dict[int, EventAnswers] = {}
     for row in rows:
-        answers = {
-            (other.event, code): value
-            for other in by_record[row.record]
-            if other is not row and other.event
-            for code, value in other.values.items()
-            if not _blank(value) and value != PNTS
-        }
+        before = stored.get(row.participant.pk) if row.participant is not None else None
+        answers: dict[tuple[str, str], object] = dict(before.answers) if before is not None else {}
+        for other in by_record[row.record]:
+            if other is row or not other.event:
+                continue
+            # The file's row at that event is this instrument's answer there: it wins, a blank included.
+            for code, value in other.values.items():
+                if _blank(value) or value == PNTS:
+                    answers.pop((other.event, code), None)
+                else:
+                    answers[(other.event, code)] = value
         found[row.line] = EventAnswers(answers=answers, own_events=frozenset({row.event} - {""}))
     return found
 
@@ -695,13 +722,14 @@ def import_redcap_records(
         answered = [row for row in rows if not all(_blank(value) for value in row.values.values())]
         skipped = len(rows) - len(answered)
         hidden: dict[str, list[int]] = defaultdict(list)
-        at_events = _at_events(answered)
+        # Whose answers another event's are is known once each record names its participant.
+        problems += _resolve_participants(organization, answered, columns, record_map)
+        at_events = _at_events(organization, version, answered)
         for row in answered:
             row_problems, row_hidden = _validate(definition, row, columns, today, at_events[row.line])
             problems += row_problems
             for code in row_hidden:
                 hidden[code].append(row.line)
-        problems += _resolve_participants(organization, answered, columns, record_map)
         problems += _duplicates(answered, columns)
         problems += _already_imported(organization, version, answered, columns)
         timepoint_problems, timepoint_warnings = _match_timepoints(
@@ -726,8 +754,10 @@ def import_redcap_records(
             raise RecordsRejected(sorted(problems, key=_line_of))
         linked = sum(1 for row in answered if row.timepoint is not None)
         if not dry_run:
+            # Submitted with what the row was checked with: the file's rows at the other events, whichever
+            # of them is written first, so each stored result is the one the check accepted.
             for row in answered:
-                _write(organization, version, row, today)
+                _write(organization, version, row, today, at_events[row.line])
             record(
                 None,
                 action=IMPORT_ACTION,
@@ -752,7 +782,13 @@ def _line_of(problem: str) -> tuple[int, str]:
     return (int(found.group()) if found else 0, problem)
 
 
-def _write(organization: Organization, version: InstrumentVersion, row: _Row, today: datetime.date) -> None:
+def _write(
+    organization: Organization,
+    version: InstrumentVersion,
+    row: _Row,
+    today: datetime.date,
+    events: EventAnswers,
+) -> None:
     participant = row.participant
     assert participant is not None
     response = Response(
@@ -771,7 +807,7 @@ def _write(organization: Organization, version: InstrumentVersion, row: _Row, to
         timepoint.response = response
         timepoint.save(update_fields=["response"])
     # Answers already given elsewhere, transcribed: not a contact with anyone (the contact policy is for asking).
-    filling.submit(response=response, today=today, contact=False)
+    filling.submit(response=response, today=today, contact=False, events=events)
     if timepoint is None:
         return
     timepoint.refresh_from_db()

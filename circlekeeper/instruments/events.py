@@ -61,6 +61,7 @@ def event_answers(response: Response | None, definition: dict[str, Any]) -> expr
     if response is None or response.participant_id is None or not wanted:
         return expressions.NO_EVENTS
     answers: dict[tuple[str, str], object] = {}
+    definitions: dict[tuple[str, str], dict[str, Any]] = {}
     own: set[str] = set()
     for source_of in hooks("RESPONSE_EVENT_SOURCES"):
         for (event, item), source in source_of(response, wanted).items():
@@ -73,7 +74,9 @@ def event_answers(response: Response | None, definition: dict[str, Any]) -> expr
             value = (source.answers or {}).get(item)
             if value is not None and value != "" and value != [] and value != PNTS:
                 answers[(event, item)] = value
-    return expressions.EventAnswers(answers=answers, own_events=frozenset(own))
+                # The version it was answered with (loaded with it: no query), for its choices' labels.
+                definitions[(event, item)] = source.version.definition
+    return expressions.EventAnswers(answers=answers, own_events=frozenset(own), definitions=definitions)
 
 
 def event_report(imported: Imported, owner: Organization | None) -> tuple[list[str], list[str]]:

@@ -149,11 +149,14 @@ class EventAnswers:
 
     `answers` holds, per (event, item), the respondent's own answer at the timepoint that event maps to;
     `own_events` are the events the response being evaluated itself belongs to, read from its own (live)
-    answers. Anything else is blank, as an empty value is in REDCap.
+    answers. Anything else is blank, as an empty value is in REDCap. `definitions` holds, per (event, item)
+    where it is known, the definition the answer was given with, so piping can show the label of a choice of
+    another instrument (or of another version), in the reader's language; logic never reads it.
     """
 
     answers: Mapping[tuple[str, str], object] = dataclasses.field(default_factory=dict)
     own_events: frozenset[str] = frozenset()
+    definitions: Mapping[tuple[str, str], Mapping[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 NO_EVENTS = EventAnswers()

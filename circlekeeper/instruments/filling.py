@@ -150,12 +150,19 @@ def start_entry(*, participant: Participant, version: InstrumentVersion, purpose
 
 @transaction.atomic
 def submit(
-    *, response: Response, today: datetime.date, link: ParticipantLink | None = None, contact: bool = True
+    *,
+    response: Response,
+    today: datetime.date,
+    link: ParticipantLink | None = None,
+    contact: bool = True,
+    events: EventAnswers | None = None,
 ) -> bool:
     """Submit once: the scores are computed and a link stops working. False if it was already submitted.
 
     `contact=False` only for answers brought in from another system (a REDCap records import): no one is asked
     anything, so the contact policy has nothing to decide; a questionnaire voided by a safety event stays voided.
+    `events`: what [event][field] reads, when the caller checked the answers with it (a records import);
+    otherwise the response's own participant's answers at those events are read.
     """
     locked = Response.objects.select_for_update().select_related("version").get(pk=response.pk)
     if locked.status == ResponseStatus.SUBMITTED:
@@ -166,7 +173,7 @@ def submit(
     if refused:
         raise ContactRefused(" ".join(refused))
     locked.answers = {code: value for code, value in (locked.answers or {}).items() if value is not None}
-    locked.submit(today=today)
+    locked.submit(today=today, events=events)
     for handler in hooks("RESPONSE_SUBMITTED_HANDLERS"):
         handler(locked)
     if link is not None:

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db import models
 from django.db.models import Q
@@ -13,6 +13,9 @@ from circlekeeper.accounts.models import Organization, User
 from circlekeeper.cases.models import Case, ContactChannel, Participant
 from circlekeeper.lib.fields import EncryptedJSONField
 from circlekeeper.lib.tenancy import OrganizationScopedQuerySet
+
+if TYPE_CHECKING:
+    from circlekeeper.instruments.expressions import EventAnswers
 
 
 class Source(models.TextChoices):
@@ -143,18 +146,20 @@ class Response(models.Model):
         # Never the answers: a response may be printed in a log or an error page.
         return f"{self.version} · response {self.uid}"
 
-    def submit(self, *, today: Any = None) -> None:
+    def submit(self, *, today: Any = None, events: EventAnswers | None = None) -> None:
         """Record what skip logic hid, compute the scores, and mark the response submitted.
 
         Answers to hidden items are dropped (they are skipped, not answered), so nothing a person typed
-        before changing an earlier answer lingers.
+        before changing an earlier answer lingers. `events` (an expressions.EventAnswers) is what
+        [event][field] reads when the caller already knows it (a records import, as it checked the row);
+        otherwise it is read for this response (instruments/events.py).
         """
         from circlekeeper.instruments.events import event_answers
         from circlekeeper.instruments.scoring import calculated_values, score_response, visible_items
 
         definition = self.version.definition
         answers = dict(self.answers or {})
-        events = event_answers(self, definition)
+        events = event_answers(self, definition) if events is None else events
         shown = set(visible_items(definition, answers, today=today, events=events))
         asked = [
             item["code"]

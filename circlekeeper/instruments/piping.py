@@ -6,7 +6,9 @@ not to say") shows a blank line, "______", as REDCap does. Only the answers give
 always the answers of the response being filled, by the person filling it: the caller passes that
 response's answers and nothing else. A bracketed name that is not an item of the definition (a smart
 variable such as [event-name]) is left as written. [event][field] is the same person's answer at that REDCap
-event (instruments/events.py), blank where there is none. The result is plain text: pages escape it as any text.
+event (instruments/events.py), blank where there is none; a choice there is shown with its label in the
+definition it was answered with (another instrument's too), in the reader's language. The result is plain
+text: pages escape it as any text.
 """
 
 from __future__ import annotations
@@ -37,12 +39,14 @@ def pipe(
     items = items_by_code(definition)
     events = events or NO_EVENTS
 
-    def shown(name: str, value: Any, option: str | None) -> str:
+    def shown(name: str, value: Any, option: str | None, source: Mapping[str, Any] | None = None) -> str:
+        """The answer as text; a choice item's labels come from `source`, the definition it was answered
+        with (another instrument's, for [event][field]), else this one."""
         if value is None or value == "" or value == [] or value == PNTS:
             return BLANK
         codes = [str(v) for v in value] if isinstance(value, list) else [str(value)]
-        item = items.get(name)
-        # An item of another instrument is shown as its value: only this definition's choices are known here.
+        of = dict(source) if source is not None else definition
+        item = items_by_code(of).get(name) if source is not None else items.get(name)
         if (
             item is None
             or option == "value"
@@ -50,8 +54,8 @@ def pipe(
         ):
             return ", ".join(codes)
         labels = {
-            str(c["code"]): localized(c.get("label"), language, definition) or str(c["code"])
-            for c in choices_for(definition, item, with_pnts=False)
+            str(c["code"]): localized(c.get("label"), language, of) or str(c["code"])
+            for c in choices_for(of, item, with_pnts=False)
         }
         return ", ".join(labels.get(code, code) for code in codes)
 
@@ -64,8 +68,9 @@ def pipe(
         second = _PIPE.match(match.group(0), len(event) + 2)
         if event in items and second is not None:  # [first_name][last_name]: two items side by side
             return shown(event, answers.get(event), None) + replace(second)
-        value = answers.get(name) if event in events.own_events else events.answers.get((event, name))
-        return shown(name, value, option)
+        if event in events.own_events:
+            return shown(name, answers.get(name), option)
+        return shown(name, events.answers.get((event, name)), option, events.definitions.get((event, name)))
 
     # One pass: an answer shown is never read again for brackets.
     return _PIPE.sub(replace, text)

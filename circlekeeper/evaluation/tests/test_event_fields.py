@@ -7,10 +7,13 @@ REDCap's empty value), and the import report names the events that are not mappe
 from __future__ import annotations
 
 import datetime
+import io
 
+from django.db import transaction
 from django.test import override_settings
 from django.urls import reverse
 from django.utils import timezone
+from openpyxl import Workbook
 
 from circlekeeper.cases.models import ParticipantRole, Track
 from circlekeeper.evaluation import redcap_records
@@ -23,10 +26,12 @@ from circlekeeper.evaluation.models import (
     TimepointStatus,
 )
 from circlekeeper.instruments import filling
-from circlekeeper.instruments.definition import report_as_text
+from circlekeeper.instruments.definition import localized, report_as_text
 from circlekeeper.instruments.events import event_answers
+from circlekeeper.instruments.expressions import NO_EVENTS
 from circlekeeper.instruments.importing import import_instrument_file
 from circlekeeper.instruments.models import Response, ResponseStatus, Source
+from circlekeeper.instruments.piping import pipe
 from circlekeeper.instruments.scoring import visible_items
 from circlekeeper.lib import keys
 from circlekeeper.testing import PersonaTestCase, make_participant
@@ -56,8 +61,9 @@ UNMAPPED = (
 AT = timezone.make_aware(datetime.datetime(2026, 3, 2, 10, 0))
 
 
-@override_settings(REDCAP_EVENTS="", REDCAP_ARM=1)
-class EventFieldTests(PersonaTestCase):
+class EventPlanTestCase(PersonaTestCase):
+    """A case's survivor and person who caused harm, a survivor of another organization, and plans with T0 and T3."""
+
     @classmethod
     def setUpTestData(cls):
         keys.clear_key_cache(everything=True)
@@ -137,6 +143,9 @@ class EventFieldTests(PersonaTestCase):
         events = event_answers(response, definition)
         return visible_items(definition, dict(response.answers), events=events)
 
+
+@override_settings(REDCAP_EVENTS="", REDCAP_ARM=1)
+class EventFieldTests(EventPlanTestCase):
     def test_the_t3_question_shows_only_when_their_own_t0_answer_was_yes(self):
         self.answered_at(self.survivor, "T0", {"had_support": "1"})
         t3 = self.entering_t3(self.survivor)
@@ -258,3 +267,212 @@ class EventFieldTests(PersonaTestCase):
         hidden = [w for w in result.warnings if "support_kept" in w and "hidden" in w]
         self.assertEqual(len(hidden), 1, result.warnings)
         self.assertIn("lines 5 ", hidden[0])
+
+
+def intake_xlsform() -> bytes:
+    """An intake asked at T0, in English and Spanish, with a single and a multiple choice."""
+    book = Workbook()
+    survey = book.active
+    survey.title = "survey"
+    for row in (
+        ["type", "name", "label::English (en)", "label::Spanish (es)"],
+        ["select_one mood", "mood", "How do you feel?", "¿Cómo se siente?"],
+        ["select_multiple helps", "helps", "Who helps you?", "¿Quién le ayuda?"],
+    ):
+        survey.append(row)
+    choices = book.create_sheet("choices")
+    for row in (
+        ["list_name", "name", "label::English (en)", "label::Spanish (es)"],
+        ["mood", "1", "Calm", "Tranquila"],
+        ["mood", "2", "Afraid", "Con miedo"],
+        ["helps", "1", "Friends", "Amistades"],
+        ["helps", "2", "Family", "Familia"],
+        ["helps", "3", "Advocate", "Defensora"],
+    ):
+        choices.append(row)
+    settings = book.create_sheet("settings")
+    settings.append(["form_title", "form_id", "default_language"])
+    settings.append(["Intake", "intake", "English (en)"])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+# A check-in asked at T3, a REDCap instrument of its own: its note pipes the intake's T0 answers.
+CHECKIN = (
+    HEADER + 'checkin_note,checkin,,descriptive,"PIPED: mood [t0_arm_1][mood], label [t0_arm_1][mood:label], '
+    'code [t0_arm_1][mood:value], helps [t0_arm_1][helps:label], codes [t0_arm_1][helps:value].",,,,,,,,,,,,,\n'
+    + 'still_there,checkin,,yesno,"Is it still so?",,,,,,,,,,,,,\n'
+)
+
+
+@override_settings(REDCAP_EVENTS="", REDCAP_ARM=1)
+class PipingAnotherInstrumentTests(EventPlanTestCase):
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.intake = import_instrument_file(
+            content=intake_xlsform(), file_name="intake.xlsx", source=Source.XLSFORM, owner=cls.harbor
+        ).version
+        cls.checkin = import_instrument_file(
+            content=CHECKIN.encode(), file_name="checkin.csv", source=Source.REDCAP, owner=cls.harbor
+        ).version
+
+    def answered(self, participant, version, code, answers, status=ResponseStatus.SUBMITTED, **extra):
+        response = Response.objects.create(
+            organization_id=participant.organization_id,
+            version=version,
+            participant=participant,
+            case=participant.case,
+            answers=answers,
+            status=status,
+            started_at=AT,
+            submitted_at=AT if status == ResponseStatus.SUBMITTED else None,
+            **extra,
+        )
+        timepoint = self.timepoint(
+            participant, code, response, TimepointStatus.COMPLETED if extra == {} else TimepointStatus.OPEN
+        )
+        timepoint.instrument = version.instrument
+        timepoint.save(update_fields=["instrument"])
+        return response
+
+    def note(self, response, language):
+        definition = self.checkin.definition
+        item = definition["sections"][0]["items"][0]
+        return pipe(
+            localized(item["label"], language, definition),
+            definition,
+            dict(response.answers),
+            language,
+            event_answers(response, definition),
+        )
+
+    def plant_and_enter_t3(self):
+        self.answered(self.survivor, self.intake, "T0", {"mood": "2", "helps": ["1", "3"]})
+        # Planted: other people's T0 intake, with other choices, in this case and in another organization.
+        self.answered(self.harm, self.intake, "T0", {"mood": "1", "helps": ["2"]})
+        self.answered(self.valley_survivor, self.intake, "T0", {"mood": "1", "helps": ["2"]})
+        return self.answered(
+            self.survivor,
+            self.checkin,
+            "T3",
+            {},
+            status=ResponseStatus.IN_PROGRESS,
+            entered_by_staff=self.alice,
+        )
+
+    def test_a_choice_of_another_instrument_is_piped_as_its_label_and_value_as_its_code(self):
+        t3 = self.plant_and_enter_t3()
+        # REDCap: [event][field] and [event][field:label] show a choice's label, :value its code.
+        self.assertEqual(
+            self.note(t3, "en"),
+            "PIPED: mood Afraid, label Afraid, code 2, helps Friends, Advocate, codes 1, 3.",
+        )
+
+    def test_in_the_readers_language(self):
+        t3 = self.plant_and_enter_t3()
+        self.assertEqual(
+            self.note(t3, "es"),
+            "PIPED: mood Con miedo, label Con miedo, code 2, helps Amistades, Defensora, codes 1, 3.",
+        )
+
+    def test_on_the_answering_page_and_never_another_persons_answer(self):
+        t3 = self.plant_and_enter_t3()
+        self.login(self.alice)
+        page = self.client.get(reverse("instruments:response_answer", args=[self.case.pk, t3.pk]))
+        self.assertContains(
+            page, "PIPED: mood Afraid, label Afraid, code 2, helps Friends, Advocate, codes 1, 3."
+        )
+        for planted in ("Calm", "Family", "Tranquila", "Familia"):
+            self.assertNotContains(page, planted)
+        # The other person's own T3 shows their own T0 answer.
+        harm_t3 = self.answered(
+            self.harm, self.checkin, "T3", {}, status=ResponseStatus.IN_PROGRESS, entered_by_staff=self.alice
+        )
+        self.assertEqual(
+            self.note(harm_t3, "en"), "PIPED: mood Calm, label Calm, code 1, helps Family, codes 2."
+        )
+
+    def test_no_question_is_asked_when_nothing_reads_another_event(self):
+        t3 = self.plant_and_enter_t3()
+        with self.assertNumQueries(0):
+            self.assertIs(event_answers(t3, self.intake.definition), NO_EVENTS)
+
+
+RECORD_ROWS = [
+    b"HAR-2026-0001/Survivor,t0_arm_1,1,",
+    b"HAR-2026-0001/Harm,t0_arm_1,0,",
+    b"HAR-2026-0001/Survivor,t3_arm_1,0,1",
+    b"HAR-2026-0001/Harm,t3_arm_1,1,1",
+]
+RECORDS_HEADER = b"record_id,redcap_event_name,had_support,support_kept"
+
+
+@override_settings(REDCAP_EVENTS="", REDCAP_ARM=1)
+class RecordsAtOtherEventsTests(EventPlanTestCase):
+    def imported(self, rows):
+        """Import the rows, and what was stored for each record and event (the import is then undone)."""
+        with transaction.atomic():
+            result = redcap_records.import_redcap_records(
+                organization=self.harbor,
+                instrument="followup",
+                content=b"\n".join([RECORDS_HEADER, *rows]) + b"\n",
+                today=datetime.date(2026, 6, 2),
+            )
+            stored = {
+                (response.participant.label, response.purpose): (
+                    dict(response.answers),
+                    sorted(response.skipped),
+                    response.scores,
+                )
+                for response in Response.objects.filter(purpose__startswith="REDCap").select_related(
+                    "participant"
+                )
+            }
+            transaction.set_rollback(True)
+        return result, stored
+
+    def test_rows_in_reverse_event_order_store_the_same_as_in_forward_order(self):
+        forward, forward_stored = self.imported(RECORD_ROWS)
+        backward, backward_stored = self.imported(list(reversed(RECORD_ROWS)))
+        self.assertEqual(forward.imported, 4)
+        self.assertEqual(backward.imported, 4)
+        # The rule (REDCap's): at T3, support_kept is asked only of whoever said yes at T0 (the survivor), and
+        # t0_support_again is their own T0 answer plus one.
+        survivor_t3, _skipped, _scores = forward_stored[("Survivor", "REDCap t3_arm_1")]
+        self.assertEqual((survivor_t3["support_kept"], survivor_t3["t0_support_again"]), ("1", 2))
+        harm_t3, harm_skipped, _scores = forward_stored[("Harm", "REDCap t3_arm_1")]
+        self.assertNotIn("support_kept", harm_t3)
+        self.assertIn("support_kept", harm_skipped)
+        self.assertEqual(harm_t3["t0_support_again"], 1)
+        # Reversed, the T3 rows are written before the T0 rows they read: the same is stored.
+        self.assertEqual(backward_stored, forward_stored)
+        # And the same hidden answer is reported, on its own line of each file (harm's T3: line 5, then 2).
+        self.assertEqual(len([w for w in forward.warnings if "hidden" in w and "lines 5 " in w]), 1)
+        self.assertEqual(len([w for w in backward.warnings if "hidden" in w and "lines 2 " in w]), 1)
+
+    def test_a_later_file_reads_the_t0_answer_an_earlier_file_imported(self):
+        # T0 from one file, T3 from the next: checked and submitted against the answer stored at T0.
+        redcap_records.import_redcap_records(
+            organization=self.harbor,
+            instrument="followup",
+            content=b"\n".join([RECORDS_HEADER, *RECORD_ROWS[:2]]) + b"\n",
+            today=datetime.date(2026, 6, 2),
+        )
+        result = redcap_records.import_redcap_records(
+            organization=self.harbor,
+            instrument="followup",
+            content=b"\n".join([RECORDS_HEADER, *RECORD_ROWS[2:]]) + b"\n",
+            today=datetime.date(2026, 6, 2),
+        )
+        survivor_t3 = Response.objects.get(participant=self.survivor, purpose="REDCap t3_arm_1")
+        self.assertEqual(
+            (survivor_t3.answers["support_kept"], survivor_t3.answers["t0_support_again"]), ("1", 2)
+        )
+        harm_t3 = Response.objects.get(participant=self.harm, purpose="REDCap t3_arm_1")
+        self.assertNotIn("support_kept", harm_t3.answers)
+        self.assertEqual(harm_t3.answers["t0_support_again"], 1)
+        hidden = [w for w in result.warnings if "hidden" in w]
+        self.assertEqual(len(hidden), 1, result.warnings)
+        self.assertIn("lines 3", hidden[0])
