@@ -46,6 +46,13 @@ def pyreadstat_sav(table):
             column_labels=data.column_labels,
             variable_value_labels=data.value_labels,
             missing_ranges=data.missing_numbers,
+            # The k-anonymity summary (issue 21) as document lines of 80 bytes, which ReadStat holds each note to.
+            note=[
+                line.decode("utf-8")
+                for note in exports.deidentification_notes(table)
+                for line in sav.document_lines(note)
+            ]
+            or None,
         )
         return path.read_bytes()
 
@@ -345,6 +352,7 @@ class SameAsPyreadstatTests(PlantedData):
             items.item_rows_stream(scope, self.instrument, table.variables),
             title=table.title,
             widths=widths,
+            notes=exports.deidentification_notes(table),
         )
         new_frame, new_meta = read(b"".join(streamed))
         old_frame, old_meta = read(exports.to_sav(table))

@@ -172,7 +172,7 @@ def dictionary(
             parts.append(_int32(4, 1, index))
         index += column.segments
     if notes:
-        lines = [line for note in notes for line in _document_lines(note)]
+        lines = [line for note in notes for line in document_lines(note)]
         parts.append(_int32(6, len(lines)) + b"".join(line.ljust(DOCUMENT_LINE_BYTES) for line in lines))
     parts.append(_extension(3, 4, _int32(20, 0, 0, -1, 1, 1, 2, UTF8_CODE_PAGE)))
     parts.append(_extension(4, 8, struct.pack("<3d", SYSMIS, HIGHEST, LOWEST)))
@@ -195,7 +195,7 @@ def dictionary(
 DOCUMENT_LINE_BYTES = 80
 
 
-def _document_lines(note: str) -> list[bytes]:
+def document_lines(note: str) -> list[bytes]:
     """A note as document lines of at most 80 bytes, broken between words where it can be."""
     lines: list[bytes] = []
     current = ""
