@@ -639,5 +639,5 @@ def record_reach_out(
     facts = {"other_side": side, "how": how, "on": timezone.localdate(reached_at).isoformat()}
     if participant is not None:
         facts["participant"] = participant.label
-    record_event(case, EventKind.REACHED_OUT, by=by, **facts)
+    record_event(case, EventKind.REACHED_OUT, by=by, at=None, **facts)
     return entry

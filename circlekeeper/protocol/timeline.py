@@ -62,6 +62,7 @@ GROUP_KINDS: dict[str, tuple[str, ...]] = {
         EventKind.MEETING_CHECK,
         EventKind.ACKNOWLEDGED,
         EventKind.APPROVED,
+        EventKind.REACHED_OUT,
     ),
     KindGroup.PARTICIPANTS: (
         EventKind.PARTICIPANT_ADDED,
@@ -139,6 +140,8 @@ def record_url(event: CaseEvent, participants: dict[str, int]) -> str | None:
     participant_id = participants.get(str(event.facts.get("participant", "")))
     if event.kind in _MEETINGS and str(event.facts.get("meeting", "")).isdigit():
         return reverse("protocol:meeting", args=[case_id, int(event.facts["meeting"])])
+    if event.kind == EventKind.REACHED_OUT:
+        return reverse("protocol:reach_out", args=[case_id])
     if event.kind == EventKind.APPROVED or event.kind in GROUP_KINDS[KindGroup.STAGES]:
         # The case's protocol page: its stage, its gate and the joint-dialogue checklist.
         return reverse("protocol:case", args=[case_id])

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from circlekeeper.cases.models import Case, CaseEvent, Consent, ContactRules, Participant
@@ -32,6 +33,13 @@ CHECK_DAYS, PLAN_DAYS = 7, 30
 
 def consents(person: Participant) -> bool:
     return Consent.objects.filter(participant=person, kind="take_part", revoked_at__isnull=True).exists()
+
+
+def _consenting():
+    """A current consent to take part, for the participant of the outer query (one query for many people)."""
+    return Exists(
+        Consent.objects.filter(participant=OuterRef("pk"), kind="take_part", revoked_at__isnull=True)
+    )
 
 
 def is_child(person: Participant, day: datetime.date) -> bool:
@@ -60,7 +68,7 @@ def stops_everything(case: Case) -> list[str]:
         why.append("not open")
     if hold_open(case):
         why.append("hold")
-    if not all(consents(s) for s in survivors(case)):
+    if Participant.objects.filter(case=case, role="survivor").exclude(_consenting()).exists():
         why.append("survivor consent")
     if CONTACT.get(case.track or "", 0) == 0:
         why.append("no contact track")
@@ -95,8 +103,11 @@ def other_side_reasons(case: Case, level: int, now: datetime.datetime) -> list[s
         why.append("no survivor")
     if not all(plan_current(s, now, None) for s in people):
         why.append("plan")
-    monitors = Participant.objects.filter(case=case, role="safety_monitor", barrier=False)
-    if not any(consents(m) for m in monitors):
+    if (
+        not Participant.objects.filter(case=case, role="safety_monitor", barrier=False)
+        .filter(_consenting())
+        .exists()
+    ):
         why.append("monitor")
     return why
 

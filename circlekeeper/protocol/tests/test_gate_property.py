@@ -25,6 +25,7 @@ import datetime
 import time_machine
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import F
 from django.test import Client, TestCase
 from django.urls import reverse
 from django.utils import timezone
@@ -32,7 +33,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-from circlekeeper.accounts.models import Role
+from circlekeeper.accounts.models import Organization, Role, User
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.intake import save_intake
 from circlekeeper.cases.models import (
@@ -40,7 +41,9 @@ from circlekeeper.cases.models import (
     CaseStatus,
     Consent,
     ConsentKind,
+    ContactChannel,
     ContactRules,
+    HowGiven,
     Intake,
     Participant,
     ParticipantRole,
@@ -51,7 +54,7 @@ from circlekeeper.cases.models import (
 from circlekeeper.cases.participants import record_consent, save_contact_rules, withdraw_consent
 from circlekeeper.instruments import filling
 from circlekeeper.instruments.links import ContactRefused, find_usable_link, issue_link, start_response
-from circlekeeper.instruments.models import ParticipantLink, Response
+from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink, Response
 from circlekeeper.protocol import services
 from circlekeeper.protocol.models import (
     CheckMoment,
@@ -66,7 +69,7 @@ from circlekeeper.protocol.tests import reference_model as model
 from circlekeeper.safety import services as safety
 from circlekeeper.safety.models import SafetyHold, SafetyPlan
 from circlekeeper.safety.tests.checks import builtin_version, run_check
-from circlekeeper.testing import make_case, make_organization, make_participant, make_user, sign_in
+from circlekeeper.testing import make_case, make_organization, make_user, sign_in
 
 START = datetime.datetime(2026, 6, 1, 16, 0, tzinfo=datetime.UTC)
 ANSWERS = st.sampled_from(["yes", "no", "no", "no", "pnts"])
@@ -83,41 +86,77 @@ class ProtocolMachine(RuleBasedStateMachine):
         self.atomic.__enter__()
         self.traveller = time_machine.travel(START, tick=False)
         self.clock = self.traveller.start()
-        organization = make_organization()
-        self.keeper = make_user(organization=organization, roles=(Role.KEEPER,))
-        self.supervisor = make_user(organization=organization, roles=(Role.SUPERVISOR,))
+        # The organization, its keeper and supervisor, and the built-in questionnaires are made once for all the
+        # runs (ProtocolPropertyTests.setUpTestData); each run gets its own case and cast.
+        self.keeper, self.supervisor = ProtocolMachine.keeper, ProtocolMachine.supervisor
         self.case = make_case(
-            organization,
+            self.keeper_organization,
             team=((self.keeper, TeamRole.KEEPER), (self.supervisor, TeamRole.SUPERVISOR)),
             opened_on=START.date(),
         )
-        make = make_participant
-        self.people: dict[str, Participant] = {
-            "survivor": make(self.case, role=ParticipantRole.SURVIVOR, label="Survivor A"),
-            "harm": make(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B"),
-            "harm2": make(self.case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person C"),
-            "sister": make(self.case, role=ParticipantRole.SURVIVOR_SUPPORTER, label="Sister"),
-            "uncle": make(self.case, role=ParticipantRole.HARM_SUPPORTER, label="Uncle"),
-            "cousin": make(self.case, role=ParticipantRole.HARM_SUPPORTER, label="Cousin", reachable=False),
-            "neighbour": make(self.case, role=ParticipantRole.SAFETY_MONITOR, label="Neighbour"),
-            "child": make(self.case, role=ParticipantRole.CHILD, label="Child D"),
-            "member9": make(
-                self.case,
-                role=ParticipantRole.COMMUNITY_MEMBER,
-                label="Member E",
-                date_of_birth=START.date() - datetime.timedelta(days=9 * 366),
-            ),
-            "barrier": make(self.case, role=ParticipantRole.COMMUNITY_MEMBER, label="Friend F"),
-        }
-        Participant.objects.filter(pk=self.people["barrier"].pk).update(barrier=True)
-        self.people["barrier"].barrier = True
+        self.people = self.cast()
         self.survivor, self.harm = self.people["survivor"], self.people["harm"]
         # The screen: five questions, all answered "no" below, so that answers can be submitted.
-        self.version = builtin_version("immediate_danger")
+        self.version = ProtocolMachine.screen
         self.tokens: list[str] = []
         self.seen_events: list[tuple[int, str, dict]] = []
         self.seen_transitions: list[int] = []
+        self.checked_held: set[int] = set()
         self.happened: set[str] = set()
+
+    keeper: User
+    supervisor: User
+    keeper_organization: Organization
+    screen: InstrumentVersion
+
+    # name: (role, label, reachable, age in years by date of birth)
+    CAST_ROLES = {
+        "survivor": (ParticipantRole.SURVIVOR, "Survivor A", True, None),
+        "harm": (ParticipantRole.PERSON_WHO_CAUSED_HARM, "Person B", True, None),
+        "harm2": (ParticipantRole.PERSON_WHO_CAUSED_HARM, "Person C", True, None),
+        "sister": (ParticipantRole.SURVIVOR_SUPPORTER, "Sister", True, None),
+        "uncle": (ParticipantRole.HARM_SUPPORTER, "Uncle", True, None),
+        "cousin": (ParticipantRole.HARM_SUPPORTER, "Cousin", False, None),
+        "neighbour": (ParticipantRole.SAFETY_MONITOR, "Neighbour", True, None),
+        "child": (ParticipantRole.CHILD, "Child D", True, None),
+        "member9": (ParticipantRole.COMMUNITY_MEMBER, "Member E", True, 9),
+        "barrier": (ParticipantRole.COMMUNITY_MEMBER, "Friend F", True, None),
+    }
+
+    def cast(self) -> dict[str, Participant]:
+        """The cast, made in few queries: each person, then everyone's consents and safe-contact rules at once
+        (consent to take part and to be contacted; any way, any day), as `make_reachable` records them."""
+        org = self.case.organization_id
+        people = {}
+        for name, (role, label, _reachable, age) in self.CAST_ROLES.items():
+            born = START.date() - datetime.timedelta(days=age * 366) if age else None
+            people[name] = Participant.objects.create(
+                organization_id=org, case=self.case, role=role, label=label, date_of_birth=born
+            )
+        reachable = [people[n] for n, spec in self.CAST_ROLES.items() if spec[2]]
+        Consent.objects.bulk_create(
+            Consent(
+                organization_id=org,
+                participant=person,
+                kind=kind,
+                how_given=HowGiven.ORAL,
+                given_on=datetime.date(2026, 3, 1),
+            )
+            for person in reachable
+            for kind in (ConsentKind.TAKE_PART, ConsentKind.CONTACT)
+        )
+        ContactRules.objects.bulk_create(
+            ContactRules(
+                organization_id=org,
+                participant=person,
+                channels=[c for c in ContactChannel.values if c != ContactChannel.NAMED_PERSON],
+                days=list(range(7)),
+            )
+            for person in reachable
+        )
+        Participant.objects.filter(pk=people["barrier"].pk).update(barrier=True)
+        people["barrier"].barrier = True
+        return people
 
     MILESTONES = (
         "joint scheduled",
@@ -306,6 +345,10 @@ class ProtocolMachine(RuleBasedStateMachine):
             stage = self.case.stage
             if self.case.status != CaseStatus.OPEN:
                 return
+            if self.case.on_hold:
+                # As a program does: a fresh full check with the survivor, then the supervisor decides.
+                self.attempt(run_check, self.survivor, by=self.keeper)
+                self.lift_hold("supervisor")
             if stage == Stage.INTAKE:
                 if not Intake.objects.filter(case=self.case).exists():
                     save_intake(case=self.case, version=0, by=self.keeper, harm_types=["prefer_not"])
@@ -362,10 +405,11 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @rule(
         chance=st.sampled_from([False, True]),
-        answers=st.sampled_from([("yes", "no", "yes"), ("no", "no", "no")]),
+        answers=st.sampled_from([("yes", "no", "yes"), ("no", "no", "no"), ("yes", "pnts", "no")]),
     )
     def survivor_stops_at_a_check_in(self, chance: bool, answers: tuple[str, str, str]) -> None:
-        """A preparation meeting with the survivor where she asks to stop, or does not feel safe, at the check-in."""
+        """A preparation meeting with the survivor where she asks to stop, does not feel safe, or would rather not
+        say whether she is threatened, at the check-in."""
         if chance:
             self.meet(MeetingKind.PREPARATION, ["survivor"], answers)
 
@@ -688,8 +732,11 @@ class ProtocolMachine(RuleBasedStateMachine):
     @rule(
         lapse=st.sampled_from(["monitor", "supporter", "rules", "survivor"]),
         restore=st.booleans(),
+        her_answers=st.sampled_from([("yes", "no", "no"), ("yes", "no", "yes")]),
     )
-    def arranged_while_allowed_then_a_condition_lapses(self, lapse: str, restore: bool) -> None:
+    def arranged_while_allowed_then_a_condition_lapses(
+        self, lapse: str, restore: bool, her_answers: tuple[str, str, str]
+    ) -> None:
         """Meetings, a link and a questionnaire arranged while contact was allowed; then a condition changes that
         no safety event covers (or the survivor withdraws, which cascades the other side but not her own
         meeting); then every path is tried: only each path's own check can refuse it."""
@@ -721,18 +768,6 @@ class ProtocolMachine(RuleBasedStateMachine):
         else:
             self.survivor_withdraws_consent(True)
         self.clock.shift(datetime.timedelta(minutes=61))
-        if hers is not None:
-            hers.refresh_from_db()
-            scheduled = hers.status == MeetingStatus.SCHEDULED
-            why = self.meeting_reasons(hers, [self.survivor])
-            checked = self.check(hers, CheckMoment.CHECK_IN, ("yes", "no", "no"))
-            if scheduled and why and checked is None:
-                self.happened.add("a check-in refused by its own check")
-                if lapse == "rules":
-                    self.happened.add("a safe-contact rule refused a meeting already arranged")
-            if checked is not None:
-                self.check(hers, CheckMoment.CHECK_OUT, ("yes", "no", "no"))
-                self.held(hers, [self.survivor])
         if theirs is not None:
             theirs.refresh_from_db()
             present = [self.harm, self.people["uncle"]]
@@ -765,6 +800,19 @@ class ProtocolMachine(RuleBasedStateMachine):
             in_progress.refresh_from_db()
             if live and why and in_progress.status == "in_progress":
                 self.happened.add("a link submission refused by its own check")
+        # Her own meeting last: a stop at its check-in opens a hold, which cascades through the rest.
+        if hers is not None:
+            hers.refresh_from_db()
+            scheduled = hers.status == MeetingStatus.SCHEDULED
+            why = self.meeting_reasons(hers, [self.survivor])
+            checked = self.check(hers, CheckMoment.CHECK_IN, her_answers)
+            if scheduled and why and checked is None:
+                self.happened.add("a check-in refused by its own check")
+                if lapse == "rules":
+                    self.happened.add("a safe-contact rule refused a meeting already arranged")
+            if checked is not None and not model.danger(checked):
+                self.check(hers, CheckMoment.CHECK_OUT, ("yes", "no", "no"))
+                self.held(hers, [self.survivor])
         if restore:
             self.consent_given_again("neighbour")
             self.consent_given_again("uncle")
@@ -783,10 +831,13 @@ class ProtocolMachine(RuleBasedStateMachine):
 
     @invariant()
     def meetings_keep_time_and_never_hold_a_stop(self) -> None:
-        for meeting in Meeting.objects.filter(case=self.case):
-            assert meeting.starts_at > meeting.scheduled_at, "a meeting was scheduled in the past"
-            if meeting.status != MeetingStatus.HELD:
-                continue
+        meetings = Meeting.objects.filter(case=self.case)
+        assert not meetings.filter(starts_at__lte=F("scheduled_at")).exists(), (
+            "a meeting was scheduled in the past"
+        )
+        # A meeting recorded held never changes again: each is checked once, when it first shows up held.
+        for meeting in meetings.filter(status=MeetingStatus.HELD).exclude(pk__in=self.checked_held):
+            self.checked_held.add(meeting.pk)
             assert meeting.held_at >= meeting.starts_at, "a meeting was recorded held before it started"
             checks_in = list(meeting.checks.filter(moment=CheckMoment.CHECK_IN))
             assert not any(model.danger(c) for c in checks_in), (
@@ -830,6 +881,16 @@ class ProtocolMachine(RuleBasedStateMachine):
 
 
 class ProtocolPropertyTests(TestCase):
+    @classmethod
+    def setUpTestData(cls):
+        with time_machine.travel(START, tick=False):
+            organization = make_organization()
+            ProtocolMachine.keeper_organization = organization
+            ProtocolMachine.keeper = make_user(organization=organization, roles=(Role.KEEPER,))
+            ProtocolMachine.supervisor = make_user(organization=organization, roles=(Role.SUPERVISOR,))
+            # Every built-in questionnaire, loaded once (each run's rows roll back; these stay).
+            ProtocolMachine.screen = builtin_version("immediate_danger")
+
     def test_random_sequences_of_actions_never_break_the_protocol(self):
         ProtocolMachine.reached = {}
         run_state_machine_as_test(

@@ -87,6 +87,12 @@ class TimelineTests(PersonaTestCase):
             EventKind.REOPENED: {"stage": "intake", "previous": "preparation"},
             EventKind.INTAKE_SAVED: {"version": "1"},
             EventKind.ENTERED_IN_ERROR: {"record": "participant", "participant": "Survivor C"},
+            EventKind.REACHED_OUT: {
+                "other_side": "person_who_caused_harm",
+                "how": "phone_call",
+                "on": "2026-05-30",
+                "participant": "Person B",
+            },
         }
         cls.events = {
             kind: record_event(cls.case, kind, by=cls.sam, at=START + n * MINUTE, **values)
@@ -100,6 +106,8 @@ class TimelineTests(PersonaTestCase):
     def expected_link(self, kind: str) -> str:
         case = self.case.pk
         survivor = reverse("cases:participant_detail", args=[case, self.survivor.pk])
+        if kind == EventKind.REACHED_OUT:
+            return reverse("protocol:reach_out", args=[case])
         if kind in GROUP_KINDS[KindGroup.STAGES] or kind == EventKind.APPROVED:
             return reverse("protocol:case", args=[case])
         if kind in GROUP_KINDS[KindGroup.MEETINGS]:
@@ -152,6 +160,11 @@ class TimelineTests(PersonaTestCase):
         self.assertIn(
             "Participant: Survivor A; Check: Check-out at the end",
             entry(page, self.events[EventKind.MEETING_CHECK]),
+        )
+        self.assertIn(
+            "Participant: Person B; Who of the other side: The person who caused harm; How: Phone call; "
+            "When: 2026-05-30",
+            entry(page, self.events[EventKind.REACHED_OUT]),
         )
         page = self.client.get(self.url, {"kind": KindGroup.SAFETY})
         self.assertIn("Why: New violence was reported", entry(page, self.events[EventKind.HOLD_OPENED]))
