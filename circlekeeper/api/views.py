@@ -33,7 +33,9 @@ from circlekeeper.api.forms import TokenForm
 from circlekeeper.api.models import ApiToken
 from circlekeeper.evaluation.access import ROW_ROLES
 from circlekeeper.evaluation.dataset import Scope
+from circlekeeper.accounts.shredding_views import shredded_message
 from circlekeeper.lib.audit import Outcome, record
+from circlekeeper.lib.keys import KeysDestroyed
 
 # The REDCap version this API answers like (its API's parameters and answers as of that release).
 REDCAP_VERSION = "14.0.0"
@@ -252,6 +254,10 @@ def redcap_api(request: HttpRequest) -> HttpResponse:
     except ApiError as refused:
         _audit_call(request, token, content, Outcome.REFUSED)
         return _error(refused.message, refused.status, answer_format)
+    except KeysDestroyed as shredded:
+        # The organization was shredded: 410 Gone in REDCap's error shape, never a 500.
+        _audit_call(request, token, content, Outcome.REFUSED)
+        return _error(shredded_message(shredded.destroyed_at), 410, answer_format)
     _audit_call(request, token, content, Outcome.OK)
     response["Cache-Control"] = "no-store, private"
     return response

@@ -23,7 +23,9 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 
+from circlekeeper.lib.hooks import hooks
 from circlekeeper.lib.idempotency import run_once
+from circlekeeper.lib.keys import KeysDestroyed
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
 
@@ -48,5 +50,13 @@ class AtomicUnsafeRequestsMiddleware:
         # exactly as ATOMIC_REQUESTS did: the transaction wraps the view call, not the response's rendering.
         # The form token is claimed in the same transaction as the view's writes: a repeated submit of a form
         # is answered with the first one's result and never runs the view again (lib/idempotency.py).
-        with transaction.atomic():
-            return run_once(request, lambda: view_func(request, *view_args, **view_kwargs))
+        try:
+            with transaction.atomic():
+                return run_once(request, lambda: view_func(request, *view_args, **view_kwargs))
+        except KeysDestroyed as shredded:
+            # A view called here is not one Django called, so no middleware's process_exception sees what it
+            # raises: a shredded organization's answer (410, not 500) is given here, after the rollback, by the
+            # same function settings.KEYS_DESTROYED_RESPONSE names for the views Django calls.
+            (answer,) = hooks("KEYS_DESTROYED_RESPONSE")
+            response: HttpResponseBase = answer(request, shredded)
+            return response
