@@ -17,7 +17,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from circlekeeper.accounts import shredding
-from circlekeeper.api import services as api_services
+from circlekeeper.api.tests import test_redcap_api as redcap_tests
 from circlekeeper.lib import keys
 from circlekeeper.testing import sign_in
 from tests import test_access_matrix as matrix
@@ -100,12 +100,35 @@ class ShreddedOrganizationPagesTests(matrix.AccessMatrixTests):
         self.login(self.alice)
         self.assertEqual(self.client.get(reverse("accounts:account")).status_code, 200)
 
-    def test_the_redcap_api_answers_410_in_redcaps_error_shape(self):
-        _token, raw = api_services.create_token(self.eve, organization=self.harbor, name="After")
-        with self.settings(CIRCLEKEEPER_API_PLAIN_HTTP=False):
+
+
+class ShreddedOrganizationApiAndExportTests(redcap_tests.ApiTestCase):
+    """Planted questionnaire answers (encrypted) at Harbor, then Harbor shredded: the evaluator's REDCap calls
+    and exports answer 410, in the REDCap API's error shape and before a streamed file starts."""
+
+    def setUp(self):
+        super().setUp()
+        shredding.shred_organization(organization=self.harbor, typed="harbor")
+
+    def test_redcap_records_answer_410_in_redcaps_json_error_shape(self):
+        response = self.call("record", fmt="json", returnFormat="json")
+        self.assertEqual(response.status_code, 410)
+        body = json.loads(response.content)
+        self.assertEqual(list(body), ["error"])  # REDCap's shape: {"error": "..."}
+        self.assertIn(SAYS_SHREDDED, body["error"])
+
+    def test_redcap_records_in_csv_answer_410_with_redcaps_error_line(self):
+        response = self.call("record", fmt="csv", returnFormat="csv")
+        self.assertEqual(response.status_code, 410)
+        self.assertTrue(response.content.decode().startswith("ERROR: "))
+
+    def test_a_streamed_export_answers_410_before_the_file_starts(self):
+        for format in ("csv", "sav"):
+            self.login(self.eve)
+            self.confirm()
             response = self.client.post(
-                reverse("api:redcap"), {"token": raw, "content": "record", "format": "json"}, secure=True
+                redcap_tests.EXPORTS, {"dataset": "planted", "format": format, "language": "en"}
             )
-        self.assertLess(response.status_code, 500)
-        if response.status_code == 410:
-            self.assertIn(SAYS_SHREDDED, json.loads(response.content)["error"])
+            self.assertEqual(response.status_code, 410, format)
+            self.assertFalse(response.streaming, format)
+            self.assertContains(response, SAYS_SHREDDED, status_code=410)
