@@ -11,6 +11,7 @@ The walk reuses the access matrix (tests/test_access_matrix.py): every URL it li
 
 from __future__ import annotations
 
+import datetime
 import json
 
 from django.urls import reverse
@@ -29,6 +30,8 @@ SAYS_SHREDDED = "case data was destroyed (shredded) on"
 
 
 class ShreddedOrganizationPagesTests(matrix.AccessMatrixTests):
+    shredded_on: datetime.datetime | None
+
     @classmethod
     def setUpTestData(cls) -> None:
         super().setUpTestData()
@@ -99,7 +102,6 @@ class ShreddedOrganizationPagesTests(matrix.AccessMatrixTests):
     def test_the_account_page_still_opens(self):
         self.login(self.alice)
         self.assertEqual(self.client.get(reverse("accounts:account")).status_code, 200)
-
 
 
 class ShreddedOrganizationApiAndExportTests(redcap_tests.ApiTestCase):

@@ -7,6 +7,8 @@ A plain form: no JavaScript needed.
 
 from __future__ import annotations
 
+import datetime
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -74,12 +76,12 @@ def shred_organization(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/shred_organization.html", context, status=status)
 
 
-def shredded_message(destroyed_at: object) -> str:
-    when = destroyed_at if hasattr(destroyed_at, "tzinfo") else None
+def shredded_message(destroyed_at: datetime.datetime | None) -> str:
+    """What a shredded organization's pages, exports and API calls say (when unknown: "?", never a 500)."""
     return _(
         "This organization's case data was destroyed (shredded) on %(date)s by its program admin; "
         "it cannot be read by anyone."
-    ) % {"date": date_format(timezone.localtime(when), "DATE_FORMAT") if when else "?"}
+    ) % {"date": date_format(timezone.localtime(destroyed_at), "DATE_FORMAT") if destroyed_at else "?"}
 
 
 def keys_destroyed(request: HttpRequest, exception: keys.KeysDestroyed) -> HttpResponse:

@@ -28,12 +28,12 @@ from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import Network, Organization, Role, User
 from circlekeeper.accounts.reauth import require_recent_authentication
+from circlekeeper.accounts.shredding_views import shredded_message
 from circlekeeper.api import redcap, services
 from circlekeeper.api.forms import TokenForm
 from circlekeeper.api.models import ApiToken
 from circlekeeper.evaluation.access import ROW_ROLES
 from circlekeeper.evaluation.dataset import Scope
-from circlekeeper.accounts.shredding_views import shredded_message
 from circlekeeper.lib.audit import Outcome, record
 from circlekeeper.lib.keys import KeysDestroyed
 

@@ -38,7 +38,11 @@ class KeysDestroyed(DecryptionError):
     """
 
     def __init__(
-        self, message: str, *, organization_id: int | None = None, destroyed_at: datetime.datetime | None = None
+        self,
+        message: str,
+        *,
+        organization_id: int | None = None,
+        destroyed_at: datetime.datetime | None = None,
     ) -> None:
         super().__init__(message)
         self.organization_id = organization_id
