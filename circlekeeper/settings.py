@@ -272,9 +272,15 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "axes.middleware.AxesMiddleware",
+    # A shredded organization's pages answer 410 Gone with a page that says so, never a 500 (KEYS_DESTROYED_RESPONSE).
+    "circlekeeper.accounts.middleware.ShreddedOrganizationMiddleware",
     # Last, so it wraps the view alone (as ATOMIC_REQUESTS did), after every other middleware's process_view.
     "circlekeeper.lib.requests.AtomicUnsafeRequestsMiddleware",
 ]
+
+# What a request answers when it needed a shredded organization's keys (lib.keys.KeysDestroyed): called by
+# accounts.middleware.ShreddedOrganizationMiddleware and, for the views it calls itself, lib.requests.
+KEYS_DESTROYED_RESPONSE = ("circlekeeper.accounts.shredding_views.keys_destroyed",)
 
 ROOT_URLCONF = "circlekeeper.urls"
 WSGI_APPLICATION = "circlekeeper.wsgi.application"

@@ -85,3 +85,26 @@ class NoStoreForSignedInMiddleware:
             add_never_cache_headers(response)
             patch_cache_control(response, private=True)
         return response
+
+
+class ShreddedOrganizationMiddleware:
+    """Any page, export or API call that needs a shredded organization's keys answers 410 Gone with a page that
+    says the data was destroyed and when (accounts.shredding_views.keys_destroyed), never a 500: every
+    encrypted value is decrypted by lib.keys, which raises KeysDestroyed for such an organization. Views that
+    lib.requests.AtomicUnsafeRequestsMiddleware calls itself get the same answer from there."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        from circlekeeper.lib.hooks import hooks
+        from circlekeeper.lib.keys import KeysDestroyed
+
+        if not isinstance(exception, KeysDestroyed):
+            return None
+        (answer,) = hooks("KEYS_DESTROYED_RESPONSE")
+        response: HttpResponse = answer(request, exception)
+        return response

@@ -48,7 +48,7 @@ KEPT = (
     gettext_lazy(
         "Every record's row, with what was never encrypted: case references, participants' labels (such as "
         '"Survivor A"), stages, tracks, dates, risk levels, types of harm and other codes, and counts. Pages that '
-        "show a destroyed value fail to open."
+        "need a destroyed value say that the data was destroyed, and when."
     ),
     gettext_lazy(
         "Backups taken before the keys are destroyed still hold them: whoever holds such a backup and the master "

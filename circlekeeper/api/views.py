@@ -28,6 +28,7 @@ from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.audit import Action, audit
 from circlekeeper.accounts.models import Network, Organization, Role, User
 from circlekeeper.accounts.reauth import require_recent_authentication
+from circlekeeper.accounts.shredding_views import shredded_message
 from circlekeeper.api import redcap, services
 from circlekeeper.api.forms import TokenForm
 from circlekeeper.api.models import ApiToken
@@ -35,6 +36,7 @@ from circlekeeper.evaluation.access import ROW_ROLES
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.lib.audit import Outcome, record
 from circlekeeper.lib.idempotency import remember_result
+from circlekeeper.lib.keys import KeysDestroyed
 
 # The REDCap version this API answers like (its API's parameters and answers as of that release).
 REDCAP_VERSION = "14.0.0"
@@ -253,6 +255,10 @@ def redcap_api(request: HttpRequest) -> HttpResponse:
     except ApiError as refused:
         _audit_call(request, token, content, Outcome.REFUSED)
         return _error(refused.message, refused.status, answer_format)
+    except KeysDestroyed as shredded:
+        # The organization was shredded: 410 Gone in REDCap's error shape, never a 500.
+        _audit_call(request, token, content, Outcome.REFUSED)
+        return _error(shredded_message(shredded.destroyed_at), 410, answer_format)
     _audit_call(request, token, content, Outcome.OK)
     response["Cache-Control"] = "no-store, private"
     return response

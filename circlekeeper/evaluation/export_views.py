@@ -23,6 +23,7 @@ from circlekeeper.evaluation import deidentify, exports, items
 from circlekeeper.evaluation.access import organization_row_scope
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.export_forms import TIMEPOINTS, DataForm, ExportForm
+from circlekeeper.lib import keys
 
 PAGE_SIZE = 50
 EXPORT_OBJECT_TYPE = "evaluation_export"
@@ -93,7 +94,10 @@ def export_data(request: HttpRequest) -> HttpResponseBase:
         basename = f"{scope.slug}-{code}-{timezone.localdate().isoformat()}"
         response: HttpResponseBase
         if format in STREAMED and dataset != TIMEPOINTS:
-            # Streams: the responses are read a chunk at a time as the file is sent (issue 10 item 6).
+            # Streams: the responses are read a chunk at a time as the file is sent (issue 10 item 6). A shredded
+            # organization's answers cannot be read: say so now (410), not halfway through the file.
+            for organization_id in scope.organization_ids:
+                keys.refuse_if_destroyed(organization_id)
             instrument = instruments[dataset]
             language = form.cleaned_data["language"]
             variables = items.variables_for(instrument, language)

@@ -138,6 +138,8 @@ class EncryptedField(models.Field):
     def decrypt_token(self, organization_id: int, uid: object, token: bytes) -> Any:
         try:
             value = keys.decrypt_value(organization_id, self.context_for(organization_id, uid), token)
+        except keys.KeysDestroyed as exc:
+            raise exc.restated(f"cannot decrypt {self._describe(uid)}: {exc}") from None
         except DecryptionError as exc:
             raise type(exc)(f"cannot decrypt {self._describe(uid)}: {exc}") from None
         if value is not None and (not isinstance(value, self.plaintext_types) or self._refuses(value)):

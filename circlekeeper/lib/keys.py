@@ -31,7 +31,26 @@ from circlekeeper.lib.crypto import DecryptionError
 
 
 class KeysDestroyed(DecryptionError):
-    """The organization's keys were destroyed (crypto-shredding): its encrypted data can never be read again."""
+    """The organization's keys were destroyed (crypto-shredding): its encrypted data can never be read again.
+
+    It names the organization and when, so that whoever answers the request can say so (the pages answer 410
+    Gone, accounts.middleware.ShreddedOrganizationMiddleware), never a 500.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        organization_id: int | None = None,
+        destroyed_at: datetime.datetime | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.organization_id = organization_id
+        self.destroyed_at = destroyed_at
+
+    def restated(self, message: str) -> KeysDestroyed:
+        """The same error with a longer message (which field could not be decrypted)."""
+        return KeysDestroyed(message, organization_id=self.organization_id, destroyed_at=self.destroyed_at)
 
 
 class KeyPurpose(models.TextChoices):
@@ -143,7 +162,9 @@ def _wrap_new_key(master: bytes, organization_id: int, purpose: str, version: in
 def _destroyed_error(organization_id: int, when: datetime.datetime) -> KeysDestroyed:
     return KeysDestroyed(
         f"the keys of organization {organization_id} were destroyed on {when:%Y-%m-%d %H:%M} UTC "
-        "(crypto-shredding): its encrypted data can never be read again"
+        "(crypto-shredding): its encrypted data can never be read again",
+        organization_id=organization_id,
+        destroyed_at=when,
     )
 
 
@@ -405,6 +426,14 @@ def keys_destroyed_at(organization_id: int) -> datetime.datetime | None:
         .values_list("destroyed_at", flat=True)
         .first()
     )
+
+
+def refuse_if_destroyed(organization_id: int) -> None:
+    """Raise KeysDestroyed now if the organization was shredded: for an answer that would otherwise fail only
+    once it has started (a streamed export), after its status and headers were sent."""
+    when = keys_destroyed_at(organization_id)
+    if when is not None:
+        raise _destroyed_error(organization_id, when)
 
 
 @transaction.atomic

@@ -23,7 +23,9 @@ from typing import Any
 from django.db import transaction
 from django.http import HttpRequest, HttpResponseBase
 
+from circlekeeper.lib.hooks import hooks
 from circlekeeper.lib.idempotency import run_once
+from circlekeeper.lib.keys import KeysDestroyed
 from circlekeeper.lib.password_checks import PasswordChecksBusy, busy_response
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -56,6 +58,13 @@ class AtomicUnsafeRequestsMiddleware:
                 return run_once(request, lambda: view_func(request, *view_args, **view_kwargs))
         except PasswordChecksBusy:
             return busy_response(request)
+        except KeysDestroyed as shredded:
+            # A view called here is not one Django called, so no middleware's process_exception sees what it
+            # raises: a shredded organization's answer (410, not 500) is given here, after the rollback, by the
+            # same function settings.KEYS_DESTROYED_RESPONSE names for the views Django calls.
+            (answer,) = hooks("KEYS_DESTROYED_RESPONSE")
+            response: HttpResponseBase = answer(request, shredded)
+            return response
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponseBase | None:
         # The same answer from a view Django called itself (a read, or a view outside any transaction: sign-in).
