@@ -250,6 +250,12 @@ def mixed_load(base: str, clients: int, seconds: float) -> dict[str, Any]:
                 case = cases[i % len(cases)]
                 status, page, _ = client.request(f"/cases/{case}/")
                 statuses[str(status)] += 1
+                if (
+                    status != 200
+                ):  # no form to send (the database away: a 503): read the page again, as people do
+                    time.sleep(1)
+                    i += 1
+                    continue
                 csrf, token = CSRF.search(page), FORM_TOKEN.findall(page)
                 text = f"bench {run_id} client {n} note {i}"
                 data = {"text": text, "csrfmiddlewaretoken": csrf.group(1) if csrf else ""}
