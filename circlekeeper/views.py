@@ -6,7 +6,7 @@ import sys
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -83,7 +83,16 @@ def error_404(request: HttpRequest, exception: Exception | None = None) -> HttpR
     return render(request, "404.html", {"public_page": True}, status=404)
 
 
-DATABASE_DOWN = (OperationalError, InterfaceError)
+def database_unavailable(exc: BaseException | None) -> bool:
+    """The database restarting, unreachable, its connection ended, or (SQLite) locked past the busy timeout: an
+    outage to wait out. SQLite's other OperationalErrors ("no such column") are bugs, and stay 500s."""
+    if isinstance(exc, InterfaceError):
+        return True
+    if not isinstance(exc, OperationalError):
+        return False
+    if connection.vendor == "sqlite":
+        return "locked" in str(exc) or "unable to open" in str(exc)
+    return True
 
 
 def error_500(request: HttpRequest) -> HttpResponse:
@@ -93,7 +102,7 @@ def error_500(request: HttpRequest) -> HttpResponse:
     # The database restarting, unreachable or locked for too long is an outage, not a bug: the request's
     # transaction was rolled back, and the same request will work in a moment (issue 20: a restart of
     # PostgreSQL recovers with no manual action). Called while the exception is being handled.
-    if isinstance(sys.exc_info()[1], DATABASE_DOWN):
+    if database_unavailable(sys.exc_info()[1]):
         page = loader.get_template("503_database.html").render({"request": request})
         response = HttpResponse(page, status=503)
         response["Retry-After"] = "5"

@@ -15,8 +15,15 @@ from circlekeeper.cases.models import CaseNote
 from circlekeeper.testing import PersonaTestCase
 
 
+def outage_message() -> str:
+    # What each database says when it is away: PostgreSQL restarting; SQLite locked past the busy timeout.
+    return (
+        "database is locked" if connection.vendor == "sqlite" else "server closed the connection unexpectedly"
+    )
+
+
 def database_down(execute, sql, params, many, context):
-    raise OperationalError("server closed the connection unexpectedly")
+    raise OperationalError(outage_message())
 
 
 class DatabaseOutagePageTests(PersonaTestCase):
@@ -35,7 +42,7 @@ class DatabaseOutagePageTests(PersonaTestCase):
     def test_a_note_sent_while_the_database_fails_is_a_503_and_nothing_is_half_saved(self):
         def note_insert_fails(execute, sql, params, many, context):
             if sql.startswith('INSERT INTO "cases_casenote"'):
-                raise OperationalError("terminating connection due to administrator command")
+                raise OperationalError(outage_message())
             return execute(sql, params, many, context)
 
         with connection.execute_wrapper(note_insert_fails):
@@ -44,6 +51,17 @@ class DatabaseOutagePageTests(PersonaTestCase):
             )
         self.assertEqual(response.status_code, 503)
         self.assertFalse(CaseNote.objects.filter(case=self.case).exists())
+
+    def test_a_missing_column_on_sqlite_is_a_bug_and_still_a_500(self):
+        if connection.vendor != "sqlite":
+            self.skipTest("PostgreSQL reports a missing column as a ProgrammingError (next test's kind)")
+
+        def upgraded_badly(execute, sql, params, many, context):
+            raise OperationalError("no such column: cases_case.progress_views_disagree")
+
+        with connection.execute_wrapper(upgraded_badly):
+            response = self.client.get(reverse("cases:detail", args=[self.case.pk]))
+        self.assertEqual(response.status_code, 500)
 
     def test_any_other_database_error_is_still_a_500(self):
         def broken(execute, sql, params, many, context):

@@ -46,3 +46,18 @@ def test_only_the_workers_started_under_our_script_are_found():
         for process in (ours, theirs):
             process.kill()
             process.wait()
+
+
+def test_the_summary_reads_what_the_reliability_run_wrote():
+    import json
+    from pathlib import Path
+
+    from bench.run import summary
+
+    written = json.loads(
+        (Path(__file__).resolve().parents[1] / "results" / "2026-12-07-sqlite.json").read_text()
+    )
+    text = summary({"reliability": written["measurements"]["reliability"]})
+    assert "/healthz answered within 2 s" in text
+    assert "the case list" in text
+    assert "a task queued after the kill ran in" in text
