@@ -19,8 +19,10 @@ How things are counted:
   in the quarter, and the share whose later score is higher (safer) than at T0.
 
 Suppression: the network's threshold (`suppression_threshold`, default 11). A count of people or of services
-from 1 to threshold - 1 is shown as "<11"; tables with totals get complementary suppression (evaluation.
-suppression). The number of events and trainings and their hours are shown as they are: they describe the
+from 1 to threshold - 1 is shown as "<11"; every count of the report, in whichever table or figure, is suppressed
+in one pass (evaluation.release), with complementary cells wherever a hidden count could be narrowed below a width
+of 3 from the others; counts left shown are rounded where the network chose a base (`rounding_base`). The
+number of events and trainings and their hours are shown as they are: they describe the
 program's public activity, not people. A share is shown only when both those it counts and those it does not
 are 0 or at least the threshold, so that the share and its n never give away a small count.
 """
@@ -29,9 +31,10 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -52,7 +55,8 @@ from circlekeeper.cases.models import (
 from circlekeeper.community.models import TRAINING_KINDS, Attendance, CommunityEvent, TrainingRecord
 from circlekeeper.community.models import EventKind as CommunityEventKind
 from circlekeeper.evaluation.dataset import Scope, scores_frame
-from circlekeeper.evaluation.suppression import Shown, is_small, small_mark, suppress_count, suppress_table
+from circlekeeper.evaluation.release import ReleaseCounts
+from circlekeeper.evaluation.suppression import Shown, small_mark
 from circlekeeper.protocol.models import Meeting, MeetingKind, MeetingStatus, Transition
 from circlekeeper.safety.models import SafetyCheck, SafetyPlanRevision
 
@@ -167,6 +171,7 @@ class FunderReport:
     organization: Organization
     quarter: Quarter
     threshold: int
+    rounding: int | None = None
     figures: list[Figure] = field(default_factory=list)
     tables: list[Table] = field(default_factory=list)
     services: list[Figure] = field(default_factory=list)
@@ -192,20 +197,27 @@ def _one_column(
     row_header: str,
     column: str,
     labels: Sequence[str],
-    counts: Sequence[int],
-    threshold: int,
-) -> Table:
-    """A table of counts in one column with its total, suppressed with complementary cells."""
-    suppressed = suppress_table([[n] for n in counts], threshold)
-    return Table(
-        key=key,
-        caption=caption,
-        row_header=row_header,
-        columns=[column],
-        rows=[Row(label, cells) for label, cells in zip(labels, suppressed.cells, strict=True)],
-        totals=suppressed.column_totals,
-        total_label=_("Total"),
-    )
+    units: Sequence[set[object]],
+    counts: ReleaseCounts,
+) -> Callable[[dict[Hashable, Shown]], Table]:
+    """A table of counts in one column with its total: its counts named in the release now, the table made once
+    the release is suppressed (see build_report)."""
+    for index, cell in enumerate(units):
+        counts.count((key, index), cell)
+    counts.count((key, "total"), set().union(*units) if units else set())
+
+    def table(shown: dict[Hashable, Shown]) -> Table:
+        return Table(
+            key=key,
+            caption=caption,
+            row_header=row_header,
+            columns=[column],
+            rows=[Row(label, [shown[(key, index)]]) for index, label in enumerate(labels)],
+            totals=[shown[(key, "total")]],
+            total_label=_("Total"),
+        )
+
+    return table
 
 
 def _served_cases(organization: Organization, quarter: Quarter) -> list[Case]:
@@ -218,7 +230,7 @@ def _served_cases(organization: Organization, quarter: Quarter) -> list[Case]:
     )
 
 
-def _people_by_role(organization: Organization, cases: list[Case]) -> dict[str, int]:
+def _people_by_role(organization: Organization, cases: list[Case]) -> dict[str, set[object]]:
     """Each person once (see the module's docstring), under their role in their most recent case."""
     order = {case.pk: position for position, case in enumerate(cases)}
     latest: dict[str, tuple[int, int, str]] = {}
@@ -232,9 +244,9 @@ def _people_by_role(organization: Organization, cases: list[Case]) -> dict[str, 
         seen = (order[case_id], pk, role)
         if person not in latest or seen > latest[person]:
             latest[person] = seen
-    by_role: dict[str, int] = defaultdict(int)
-    for _position, _pk, role in latest.values():
-        by_role[role] += 1
+    by_role: dict[str, set[object]] = defaultdict(set)
+    for person, (_position, _pk, role) in latest.items():
+        by_role[role].add(("person", person))
     return by_role
 
 
@@ -273,141 +285,186 @@ def _as_of_end(organization: Organization, cases: list[Case], quarter: Quarter) 
     return result
 
 
-def _track_stage_table(pairs: list[tuple[str, str]], threshold: int) -> Table:
+def _track_stage_table(
+    cases: list[Case], pairs: list[tuple[str, str]], counts: ReleaseCounts
+) -> Callable[[dict[Hashable, Shown]], Table]:
     tracks = [*Track.values, NOT_CHOSEN]
     stages = list(Stage.values)
-    counts = [[0] * len(stages) for _t in tracks]
-    for track, stage in pairs:
+    cells: dict[tuple[int, int], set[object]] = defaultdict(set)
+    for case, (track, stage) in zip(cases, pairs, strict=True):
         row = tracks.index(track) if track in tracks else len(tracks) - 1
         if stage in stages:
-            counts[row][stages.index(stage)] += 1
-    suppressed = suppress_table(counts, threshold)
+            cells[(row, stages.index(stage))].add(("case", case.pk))
+    key = "cases_by_track_and_stage"
+    for i in range(len(tracks)):
+        for j in range(len(stages)):
+            counts.count((key, i, j), cells[(i, j)])
+        counts.count((key, i, "total"), set().union(*(cells[(i, j)] for j in range(len(stages)))))
+    for j in range(len(stages)):
+        counts.count((key, "total", j), set().union(*(cells[(i, j)] for i in range(len(tracks)))))
+    counts.count((key, "total", "total"), set().union(*cells.values()) if cells else set())
     track_labels = [*(str(label) for label in Track.labels), _("Not chosen yet")]
-    return Table(
-        key="cases_by_track_and_stage",
-        caption=_("Cases served by track (rows) and stage (columns) at the end of the quarter"),
-        row_header=_("Track"),
-        columns=[str(label) for label in Stage.labels],
-        rows=[
-            Row(label, cells, total)
-            for label, cells, total in zip(track_labels, suppressed.cells, suppressed.row_totals, strict=True)
-        ],
-        totals=suppressed.column_totals,
-        total=suppressed.total,
-        total_label=_("All tracks"),
-    )
+
+    def table(shown: dict[Hashable, Shown]) -> Table:
+        return Table(
+            key=key,
+            caption=_("Cases served by track (rows) and stage (columns) at the end of the quarter"),
+            row_header=_("Track"),
+            columns=[str(label) for label in Stage.labels],
+            rows=[
+                Row(label, [shown[(key, i, j)] for j in range(len(stages))], shown[(key, i, "total")])
+                for i, label in enumerate(track_labels)
+            ],
+            totals=[shown[(key, "total", j)] for j in range(len(stages))],
+            total=shown[(key, "total", "total")],
+            total_label=_("All tracks"),
+        )
+
+    return table
 
 
-def _services(organization: Organization, quarter: Quarter, threshold: int) -> tuple[Table, list[Figure]]:
+def _ids(queryset: Any, name: str) -> set[object]:
+    return {(name, pk) for pk in queryset.values_list("pk", flat=True)}
+
+
+def _services(
+    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+) -> tuple[Callable[[dict[Hashable, Shown]], Table], Callable[[dict[Hashable, Shown]], list[Figure]]]:
     start, end = quarter.moments()
-    held = dict(
+    held: dict[str, set[object]] = defaultdict(set)
+    for pk, kind in (
         Meeting.objects.for_organization(organization)
         .filter(status=MeetingStatus.HELD, held_at__gte=start, held_at__lt=end)
-        .values_list("kind")
-        .annotate(n=Count("id"))
-        .values_list("kind", "n")
-    )
+        .values_list("pk", "kind")
+    ):
+        held[kind].add(("meeting", pk))
     meetings = _one_column(
         "meetings_by_kind",
         _("Meetings held in the quarter, by kind"),
         _("Kind of meeting"),
         _("Meetings held"),
         [str(label) for label in MeetingKind.labels],
-        [held.get(kind, 0) for kind in MeetingKind.values],
-        threshold,
+        [held[kind] for kind in MeetingKind.values],
+        counts,
     )
     plans = SafetyPlanRevision.objects.for_organization(organization).filter(
         saved_at__gte=start, saved_at__lt=end, declined=False
     )
-    counts = [
+    services = [
         (
             "safety_checks",
             _("Safety checks"),
-            SafetyCheck.objects.for_organization(organization)
-            .filter(checked_at__gte=start, checked_at__lt=end)
-            .count(),
+            _ids(
+                SafetyCheck.objects.for_organization(organization).filter(
+                    checked_at__gte=start, checked_at__lt=end
+                ),
+                "check",
+            ),
         ),
-        ("safety_plans_made", _("Safety plans made"), plans.filter(number=1).count()),
-        ("safety_plans_revised", _("Safety plans revised"), plans.filter(number__gt=1).count()),
+        ("safety_plans_made", _("Safety plans made"), _ids(plans.filter(number=1), "plan")),
+        ("safety_plans_revised", _("Safety plans revised"), _ids(plans.filter(number__gt=1), "plan")),
         (
             "safety_plans_reviewed",
             _("Safety plans reviewed with the survivor"),
-            CaseEvent.objects.for_organization(organization)
-            .filter(kind=EventKind.PLAN_REVIEWED, at__gte=start, at__lt=end)
-            .count(),
+            _ids(
+                CaseEvent.objects.for_organization(organization).filter(
+                    kind=EventKind.PLAN_REVIEWED, at__gte=start, at__lt=end
+                ),
+                "review",
+            ),
         ),
         (
             "agreements_affirmed",
             _("Agreements affirmed by every party"),
-            AgreementVersion.objects.for_organization(organization)
-            .filter(affirmed_at__gte=start, affirmed_at__lt=end)
-            .count(),
+            _ids(
+                AgreementVersion.objects.for_organization(organization).filter(
+                    affirmed_at__gte=start, affirmed_at__lt=end
+                ),
+                "agreement",
+            ),
         ),
         (
             "progress_checkins",
             _("Progress check-ins on commitments"),
-            CheckIn.objects.for_organization(organization).filter(at__gte=start, at__lt=end).count(),
+            _ids(CheckIn.objects.for_organization(organization).filter(at__gte=start, at__lt=end), "checkin"),
         ),
     ]
-    return meetings, [Figure(key, label, suppress_count(n, threshold)) for key, label, n in counts]
+    for key, _label, units in services:
+        counts.count(key, units)
+
+    def figures(shown: dict[Hashable, Shown]) -> list[Figure]:
+        return [Figure(key, label, shown[key]) for key, label, _units in services]
+
+    return meetings, figures
 
 
-def _community(organization: Organization, quarter: Quarter, threshold: int) -> tuple[Table, list[Figure]]:
+def _community(
+    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+) -> Callable[[dict[Hashable, Shown]], tuple[Table, list[Figure]]]:
     events = CommunityEvent.objects.for_organization(organization).filter(
         date__gte=quarter.start, date__lte=quarter.end
     )
     held = dict(events.values_list("kind").annotate(n=Count("id")).values_list("kind", "n"))
-    reached = dict(
+    reached: dict[str, set[object]] = defaultdict(set)
+    for pk, kind, people in (
         Attendance.objects.for_organization(organization)
         .filter(event__in=events)
-        .values_list("event__kind")
-        .annotate(n=Sum("count"))
-        .values_list("event__kind", "n")
-    )
+        .values_list("pk", "event__kind", "count")
+    ):
+        reached[kind].update(("reached", pk, n) for n in range(people or 0))
     kinds, labels = list(CommunityEventKind.values), [str(label) for label in CommunityEventKind.labels]
-    people = suppress_table([[reached.get(kind) or 0] for kind in kinds], threshold)
-    table = Table(
-        key="events_by_kind",
-        caption=_("Community events and trainings held in the quarter, and the people they reached"),
-        row_header=_("Kind of event"),
-        columns=[_("Events"), _("People reached")],
-        rows=[
-            Row(label, [held.get(kind, 0), shown[0]])
-            for label, kind, shown in zip(labels, kinds, people.cells, strict=True)
-        ],
-        totals=[sum(held.values()), people.column_totals[0]],
-        total_label=_("All events"),
-    )
+    for kind in kinds:
+        counts.count(("reached", kind), reached[kind])
+    counts.count(("reached", "total"), set().union(*reached.values()) if reached else set())
     trainings = events.filter(kind__in=[k.value for k in TRAINING_KINDS])
     training_hours = trainings.aggregate(hours=Sum("hours"))["hours"] or Decimal(0)
     records = TrainingRecord.objects.for_organization(organization).filter(
         event__in=trainings, completed=True
     )
-    trained = records.values("facilitator_id").distinct().count()
+    counts.count(
+        "facilitators_trained",
+        {("facilitator", pk) for pk in records.values_list("facilitator_id", flat=True).distinct()},
+    )
     trained_hours = records.aggregate(hours=Sum("hours"))["hours"] or Decimal(0)
-    figures = [
-        Figure("trainings", _("Trainings held"), trainings.count()),
-        Figure("training_hours", _("Hours of training offered"), _number(training_hours)),
-        Figure(
-            "facilitators_trained",
-            _("Community facilitators who completed a training"),
-            suppress_count(trained, threshold),
-        ),
-        Figure(
-            "facilitator_hours",
-            _("Hours of training they completed"),
-            _number(trained_hours) if not is_small(trained, threshold) else small_mark(threshold),
-            _("Shown only when the number of facilitators is shown."),
-        ),
-    ]
-    return table, figures
+    trainings_held = trainings.count()
+
+    def made(shown: dict[Hashable, Shown]) -> tuple[Table, list[Figure]]:
+        table = Table(
+            key="events_by_kind",
+            caption=_("Community events and trainings held in the quarter, and the people they reached"),
+            row_header=_("Kind of event"),
+            columns=[_("Events"), _("People reached")],
+            rows=[
+                Row(label, [held.get(kind, 0), shown[("reached", kind)]])
+                for label, kind in zip(labels, kinds, strict=True)
+            ],
+            totals=[sum(held.values()), shown[("reached", "total")]],
+            total_label=_("All events"),
+        )
+        trained = shown["facilitators_trained"]
+        figures = [
+            Figure("trainings", _("Trainings held"), trainings_held),
+            Figure("training_hours", _("Hours of training offered"), _number(training_hours)),
+            Figure("facilitators_trained", _("Community facilitators who completed a training"), trained),
+            Figure(
+                "facilitator_hours",
+                _("Hours of training they completed"),
+                _number(trained_hours) if isinstance(trained, int) else trained,
+                _("Shown only when the number of facilitators is shown."),
+            ),
+        ]
+        return table, figures
+
+    return made
 
 
 def _number(value: Decimal) -> str:
     return f"{value.normalize():f}" if value == value.to_integral() else f"{value:.1f}"
 
 
-def _outcomes(organization: Organization, quarter: Quarter, threshold: int) -> list[Figure]:
+def _outcomes(
+    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+) -> Callable[[dict[Hashable, Shown]], list[Figure]]:
     frame = scores_frame(
         Scope.for_organization(organization),
         instrument=OUTCOME_INSTRUMENT,
@@ -418,35 +475,58 @@ def _outcomes(organization: Organization, quarter: Quarter, threshold: int) -> l
     later = frame[frame["timepoint"].isin(FOLLOW_UPS) & frame["month"].isin(quarter.months)]
     latest = later.groupby("participant")["value"].last()
     paired = latest.index.intersection(baseline.index)
-    n = len(paired)
-    safer = int((latest[paired] > baseline[paired]).sum()) if n else 0
-    shown_n = suppress_count(n, threshold)
-    if n == 0:
-        share: str = "—"
-    elif is_small(n, threshold) or is_small(safer, threshold) or is_small(n - safer, threshold):
-        share = _("suppressed")
-    else:
-        share = f"{round(100 * safer / n)} %"
-    return [
-        Figure(
-            "survivors_followed_up",
-            _("Survivors who answered the felt-safety questions at intake (T0) and again at T2 or T3"),
-            shown_n,
-        ),
-        Figure(
-            "survivors_safer",
-            _("Share of them who feel safer than at intake"),
-            share,
-            _("A higher felt-safety score (1–5) at their latest follow-up in the quarter than at intake."),
-        ),
-    ]
+    safer = {("survivor", code) for code in paired if latest[code] > baseline[code]}
+    every = {("survivor", code) for code in paired}
+    # The share and its n give the counts of those safer and not: they are counts of the release.
+    counts.count("survivors_followed_up", every)
+    counts.count("survivors_safer", safer)
+    counts.count("survivors_not_safer", every - safer)
+
+    def figures(shown: dict[Hashable, Shown]) -> list[Figure]:
+        n = len(every)
+        if n == 0:
+            share: str = "—"
+        elif not all(
+            isinstance(shown[key], int)
+            for key in ("survivors_followed_up", "survivors_safer", "survivors_not_safer")
+        ):
+            share = _("suppressed")
+        else:
+            share = f"{round(100 * len(safer) / n)} %"
+        return [
+            Figure(
+                "survivors_followed_up",
+                _("Survivors who answered the felt-safety questions at intake (T0) and again at T2 or T3"),
+                shown["survivors_followed_up"],
+            ),
+            Figure(
+                "survivors_safer",
+                _("Share of them who feel safer than at intake"),
+                share,
+                _(
+                    "A higher felt-safety score (1–5) at their latest follow-up in the quarter than at intake."
+                ),
+            ),
+        ]
+
+    return figures
 
 
 def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
-    threshold = organization.network.suppression_threshold
-    report = FunderReport(organization=organization, quarter=quarter, threshold=threshold)
+    """Every number of the report, suppressed in one pass over all its tables and figures (evaluation.release):
+    the cases opened are among the cases served, the people served are the roles' total, and so on, so a count
+    hidden in one place is not found from the others."""
+    network = organization.network
+    threshold = network.suppression_threshold
+    report = FunderReport(
+        organization=organization,
+        quarter=quarter,
+        threshold=threshold,
+        rounding=network.rounding_base or None,
+    )
+    counts = ReleaseCounts()
     cases = _served_cases(organization, quarter)
-    opened = sum(1 for c in cases if c.opened_on >= quarter.start)
+    counts.count("cases_opened", {("case", c.pk) for c in cases if c.opened_on >= quarter.start})
     by_role = _people_by_role(organization, cases)
     roles = _one_column(
         "people_by_role",
@@ -454,34 +534,29 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
         _("Role"),
         _("People"),
         [str(label) for label in ParticipantRole.labels],
-        [by_role.get(role, 0) for role in ParticipantRole.values],
-        threshold,
+        [by_role[role] for role in ParticipantRole.values],
+        counts,
     )
-    by_track_and_stage = _track_stage_table(_as_of_end(organization, cases, quarter), threshold)
+    by_track_and_stage = _track_stage_table(cases, _as_of_end(organization, cases, quarter), counts)
+    meetings, services = _services(organization, quarter, counts)
+    community = _community(organization, quarter, counts)
+    outcomes = _outcomes(organization, quarter, counts)
+
+    shown = counts.protect(threshold=threshold, rounding=report.rounding)
+
     report.figures = [
-        # The same number as that table's grand total, shown as the table shows it: were the table to hide it
-        # (a complementary cell), showing it here would give a hidden cell back by subtraction.
         Figure(
             "cases_served",
             _("Cases served (open at any time in the quarter)"),
-            by_track_and_stage.total
-            if by_track_and_stage.total is not None
-            else suppress_count(len(cases), threshold),
+            shown[("cases_by_track_and_stage", "total", "total")],
         ),
-        Figure("cases_opened", _("New cases opened in the quarter"), suppress_count(opened, threshold)),
-        Figure(
-            "people_served", _("People served, each counted once"), roles.totals[0] if roles.totals else 0
-        ),
+        Figure("cases_opened", _("New cases opened in the quarter"), shown["cases_opened"]),
+        Figure("people_served", _("People served, each counted once"), shown[("people_by_role", "total")]),
     ]
-    meetings, report.services = _services(organization, quarter, threshold)
-    events, report.community = _community(organization, quarter, threshold)
-    report.tables = [
-        roles,
-        by_track_and_stage,
-        meetings,
-        events,
-    ]
-    report.outcomes = _outcomes(organization, quarter, threshold)
+    report.services = services(shown)
+    events, report.community = community(shown)
+    report.tables = [roles(shown), by_track_and_stage(shown), meetings(shown), events]
+    report.outcomes = outcomes(shown)
     return report
 
 
@@ -496,6 +571,15 @@ def csv_rows(report: FunderReport) -> list[list[object]]:
         [_("Quarter"), report.quarter.label, str(report.quarter.start), str(report.quarter.end)],
         [_("Suppression"), _("Counts from 1 to %(n)s are shown as %(mark)s") % _limits(report), "", ""],
     ]
+    if report.rounding:
+        rows.append(
+            [
+                _("Rounding"),
+                _("Counts shown are rounded to a multiple of %(base)s") % {"base": report.rounding},
+                "",
+                "",
+            ]
+        )
     section = _("Summary")
     rows += [[section, f.label, "", f.value] for f in report.figures]
     for table in report.tables:

@@ -237,11 +237,11 @@ def hub_for(network: Network, today: datetime.date | None = None) -> Hub:
 
     fidelity = fidelity_frame(scope)
     for slug, group in fidelity.groupby("organization"):
-        rows = [("fidelity", str(slug), index) for index in group.index]
-        kept = [unit for unit, on_time in zip(rows, group["on_time"], strict=True) if on_time]
-        counts.count(("fidelity", str(slug)), rows)
-        counts.count(("fidelity_kept", str(slug)), kept)
-        counts.count(("fidelity_late", str(slug)), set(rows) - set(kept))
+        checks = [("fidelity", str(slug), index) for index in group.index]
+        done = [unit for unit, on_time in zip(checks, group["on_time"], strict=True) if on_time]
+        counts.count(("fidelity", str(slug)), checks)
+        counts.count(("fidelity_kept", str(slug)), done)
+        counts.count(("fidelity_late", str(slug)), set(checks) - set(done))
 
     held_events: dict[tuple[str, int], set[object]] = defaultdict(set)
     for event_id, organization_id, kind in CommunityEvent.objects.filter(

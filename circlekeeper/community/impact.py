@@ -27,10 +27,12 @@ What is counted, per quarter:
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import OuterRef, Subquery
@@ -407,6 +409,30 @@ def protect_history(
     return shown
 
 
+def _protected_history(
+    network: Network, units: _Units, history: Sequence[Quarter], threshold: int, rounding: int | None
+) -> dict[object, Shown]:
+    """protect_history, remembered for the same units, quarters and settings: the linear programmes behind a
+    release take seconds, and a public page should not redo them for every visitor (nor let one make it)."""
+    fingerprint = hashlib.sha256(
+        repr(
+            (
+                sorted((repr(key), sorted(map(repr, value))) for key, value in units.cells.items()),
+                sorted((repr(key), sorted(value)) for key, value in units.trained.items()),
+                [quarter.label for quarter in history],
+                threshold,
+                rounding,
+            )
+        ).encode()
+    ).hexdigest()
+    key = f"impact-release:{network.pk}:{fingerprint}"
+    shown = cache.get(key)
+    if shown is None:
+        shown = protect_history(units, history, threshold, rounding)
+        cache.set(key, shown, timeout=24 * 3600)
+    return shown
+
+
 def _table(
     measure: str,
     quarters: Sequence[Quarter],
@@ -448,7 +474,7 @@ def impact_report(network: Network, today: datetime.date | None = None) -> Impac
     )
     if not organizations or not report.organizations:
         return report
-    shown = protect_history(units, history, threshold, rounding)
+    shown = _protected_history(network, units, history, threshold, rounding)
     # The years shown: the complete years the four quarters shown fall in.
     years = [year for year in complete_years(history) if year in {q.year for q in quarters}]
     report.tracks = _table(

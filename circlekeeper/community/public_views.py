@@ -293,7 +293,9 @@ def impact_decide(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         return _sharing_page(request, impact_form=form, status=_status(form, exc))
     audit(request, action=Action.IMPACT_DECISION, object_type="impact_decision", object_id=decision.pk)
-    messages.success(request, _("Recorded. The public impact page follows your decision from the next quarter."))
+    messages.success(
+        request, _("Recorded. The public impact page follows your decision from the next quarter.")
+    )
     return redirect("community:sharing")
 
 
@@ -314,10 +316,13 @@ def pool_decide(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         return _sharing_page(request, pool_form=form, status=_status(form, exc))
     audit(request, action=Action.POOL_DECISION, object_type="pool_decision", object_id=decision.pk)
-    messages.success(request, _(
+    messages.success(
+        request,
+        _(
             "Recorded. The network's pooled results follow your decision from the next quarter (the start of a "
             "calendar quarter), so that they never change by one program's numbers mid-quarter."
-        ))
+        ),
+    )
     return redirect("community:sharing")
 
 
@@ -332,7 +337,14 @@ def network_hub(request: HttpRequest, slug: str) -> HttpResponse:
     audit(request, action=Action.HUB_VIEW, object_type="network", object_id=network.pk)
     is_admin = any(n.pk == network.pk for n in context.admin_of_networks)
     threshold_form = (
-        ThresholdForm(initial={"suppression_threshold": network.suppression_threshold}) if is_admin else None
+        ThresholdForm(
+            initial={
+                "suppression_threshold": network.suppression_threshold,
+                "rounding_base": network.rounding_base,
+            }
+        )
+        if is_admin
+        else None
     )
     return render(
         request,
@@ -355,7 +367,9 @@ def network_threshold(request: HttpRequest, slug: str) -> HttpResponse:
             {"hub": data, "is_admin": True, "threshold_form": form},
             status=400,
         )
-    set_suppression_threshold(network, form.cleaned_data["suppression_threshold"])
+    set_suppression_threshold(
+        network, form.cleaned_data["suppression_threshold"], form.cleaned_data.get("rounding_base")
+    )
     audit(request, action=Action.NETWORK_SETTINGS, object_type="network", object_id=network.pk)
     messages.success(
         request,

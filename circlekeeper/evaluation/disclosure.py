@@ -170,6 +170,11 @@ def protect(
             # with a threshold of 5). Nothing more can be hidden that would widen them; they are reported.
             narrow = set(exposed)
             break
+    # A complementary count the numbers shown already fix exactly protects nothing (the same values solve the
+    # programme with it shown), and hidden it would only mislead: it is shown.
+    determined = {key for key in complementary if intervals[key][1] - intervals[key][0] < 1e-9}
+    complementary -= determined
+    narrow -= determined
     shown: dict[Hashable, Shown] = {}
     for key in release.published:
         if key in primary:

@@ -258,7 +258,8 @@ class SuppressionTests(ReportData):
         self.assertEqual(values[(caption, "Person who caused harm", "People")], "<11")
         shown = [r[3] for r in rows if r[0] == caption]
         self.assertNotIn("2", shown)
-        self.assertNotIn("12", shown)
+        # 12 survivors and 14 people: never both, or 14 - 12 gives the hidden 2 away.
+        self.assertFalse("12" in shown and "14" in shown, shown)
 
     def test_text_in_the_csv_cannot_run_as_a_formula(self):
         self.harbor.name = '=HYPERLINK("http://evil.example","x")'

@@ -523,3 +523,44 @@ class ReleaseOverTimeTests(ImpactData):
         self.assertEqual(q1.total, "*")
         self.assertEqual(q3.total, 13)
         self.assertEqual([o.slug for o in second.organizations], ["harbor", "valley"])
+
+
+class RoundingTests(ImpactData):
+    """Issue 21: where the network chose a base, every count left shown is rounded to it, and the page says so."""
+
+    @classmethod
+    def setUpTestData(cls):
+        super().setUpTestData()
+        cls.show(cls.harbor)
+        for _ in range(13):
+            cls.add_case(cls.harbor)  # 2026 Q1: 13 support-only, and the two persona cases
+        for _ in range(7):
+            cls.add_case(cls.harbor, opened_on=datetime.date(2025, 11, 3))
+
+    def shown_numbers(self, report):
+        return [
+            cell
+            for table in (report.tracks, report.agreements, report.safer)
+            for row in [*table.rows, *table.years]
+            for cell in [*row.cells, row.total]
+            if isinstance(cell, int)
+        ]
+
+    def test_without_a_base_counts_are_exact(self):
+        report = self.report()
+        support = Track.values.index(Track.SUPPORT_ONLY)
+        self.assertEqual(report.tracks.rows[2].cells[support], 13)
+        self.assertNotIn("rounded to a multiple", self.page().content.decode())
+
+    def test_with_a_base_of_5_every_count_shown_is_a_multiple_of_5(self):
+        self.network.rounding_base = 5
+        self.network.save()
+
+        report = self.report()
+
+        support = Track.values.index(Track.SUPPORT_ONLY)
+        self.assertEqual(report.tracks.rows[2].cells[support], 15)  # 13
+        self.assertEqual(report.tracks.rows[1].cells[support], 5)  # 7
+        self.assertTrue(all(value % 5 == 0 for value in self.shown_numbers(report)))
+        self.assertEqual(report.tracks.rows[2].cells[-1], "<5")  # hidden counts stay hidden
+        self.assertContains(self.page(), "Every count shown is rounded to a multiple of 5")

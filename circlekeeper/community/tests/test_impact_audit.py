@@ -198,3 +198,84 @@ class DemoImpactAuditTest(TestCase):
             key: bounds for key, bounds in intervals.items() if bounds[1] - bounds[0] < MIN_WIDTH - 1e-6
         }
         self.assertEqual(narrow, {})
+
+
+def union_intervals(releases_shown: list[dict], quarters: list[impact.Quarter], threshold: int) -> dict:
+    """The tracks table over a run of releases: every cell, quarter total and calendar-year cell each release
+    showed, as one linear programme over the quarters' cells (the page's own arithmetic, written here)."""
+    columns = impact.COLUMNS["tracks"]
+    index = {(q, c): n for n, (q, c) in enumerate((q, c) for q in quarters for c in range(columns))}
+
+    def row(period: object, column: object) -> np.ndarray:
+        members = (
+            [period] if isinstance(period, impact.Quarter) else [q for q in quarters if q.year == period]
+        )
+        chosen = range(columns) if column == "total" else [column]
+        vector = np.zeros(len(index))
+        for q in members:
+            for c in chosen:
+                vector[index[(q, c)]] = 1
+        return vector
+
+    known: dict = {}
+    for shown in releases_shown:
+        for key, value in shown.items():
+            if key[0] != "tracks":
+                continue
+            assert known.get(key, value) == value, f"{key} shown as {known[key]!r}, then as {value!r}"
+            known[key] = value
+    equal, equal_to, upper, upper_to, hidden = [], [], [], [], []
+    for (_name, period, column), value in known.items():
+        vector = row(period, column)
+        if isinstance(value, int):
+            equal.append(vector)
+            equal_to.append(value)
+        else:
+            hidden.append((period, column))
+            if value == f"<{threshold}":
+                upper += [vector, -vector]
+                upper_to += [threshold - 1, -1]
+    arguments = {
+        "A_eq": np.array(equal) if equal else None,
+        "b_eq": np.array(equal_to) if equal else None,
+        "A_ub": np.array(upper) if upper else None,
+        "b_ub": np.array(upper_to) if upper else None,
+        "bounds": [(0, None)] * len(index),
+        "method": "highs",
+    }
+    found = {}
+    for period, column in hidden:
+        objective = row(period, column)
+        low, high = linprog(objective, **arguments), linprog(-objective, **arguments)
+        found[(period, column)] = (low.fun, -high.fun if high.status == 0 else float("inf"))
+    return found
+
+
+class ConsecutiveReleasesTest(TestCase):
+    """Releases one quarter apart, on random counts, through the functions the page uses (impact._release and
+    impact.protect_history): a reader who keeps every release learns no hidden count to better than 3."""
+
+    def test_no_run_of_releases_narrows_a_hidden_count_below_3(self):
+        rng = np.random.default_rng(21)
+        history = [impact.Quarter(2024, 1)]
+        while len(history) < 8:
+            history.append(history[-1].next())
+        threshold = 5
+        for trial in range(8):
+            units = impact._Units()
+            serial = 0
+            for quarter in history:
+                for column in range(impact.COLUMNS["tracks"]):
+                    # Mostly small cells, some large: the mix that needs complementary cells.
+                    size = int(rng.choice([0, 1, 2, 3, 6, 9, 14]))
+                    cases = set(range(serial, serial + size))
+                    serial += size
+                    units.cells[("tracks", quarter, column)] = {("case", n) for n in cases}
+            releases_shown = [
+                impact.protect_history(units, history[:end], threshold, None) for end in range(1, 9)
+            ]
+            intervals = union_intervals(releases_shown, history, threshold)
+            narrow = {
+                key: bounds for key, bounds in intervals.items() if bounds[1] - bounds[0] < MIN_WIDTH - 1e-6
+            }
+            self.assertEqual(narrow, {}, f"trial {trial}")

@@ -58,3 +58,35 @@ class ThresholdTests(PersonaTestCase):
             self.client.get(reverse("community:hub", args=[self.network.slug])),
             'name="suppression_threshold"',
         )
+
+
+class RoundingSettingTests(PersonaTestCase):
+    """Issue 21: a network may round every count shown to a base (off by default); a base outside 0–10 is refused."""
+
+    def url(self):
+        return reverse("community:network_threshold", args=[self.network.slug])
+
+    def test_it_is_off_by_default_and_the_admin_sets_it(self):
+        self.assertEqual(self.network.rounding_base, 0)
+        self.login(self.nora)
+        self.assertContains(
+            self.client.get(reverse("community:hub", args=[self.network.slug])), 'name="rounding_base"'
+        )
+
+        response = self.client.post(self.url(), {"suppression_threshold": "11", "rounding_base": "5"})
+
+        self.assertRedirects(response, reverse("community:hub", args=[self.network.slug]))
+        self.network.refresh_from_db()
+        self.assertEqual(self.network.rounding_base, 5)
+        # Left out of the form: unchanged.
+        self.client.post(self.url(), {"suppression_threshold": "12"})
+        self.network.refresh_from_db()
+        self.assertEqual((self.network.suppression_threshold, self.network.rounding_base), (12, 5))
+
+    def test_a_base_outside_zero_to_ten_is_refused_and_nothing_changes(self):
+        self.login(self.nora)
+        for value in ("-1", "11", "five"):
+            response = self.client.post(self.url(), {"suppression_threshold": "20", "rounding_base": value})
+            self.assertEqual(response.status_code, 400, value)
+        self.network.refresh_from_db()
+        self.assertEqual((self.network.suppression_threshold, self.network.rounding_base), (11, 0))
