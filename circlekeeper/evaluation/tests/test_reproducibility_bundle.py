@@ -541,3 +541,28 @@ class FewLeftOutOfTheExport(BundleTestCase):
         self.assertEqual(change["n"], 12)
         for key in PREPOST_KEYS:
             self.assert_close(change[key], published[key], key)
+
+    def test_retention_at_a_timepoint_with_two_people_left_out_of_the_export_is_not_bundled(self):
+        from circlekeeper.evaluation import deidentify
+        from circlekeeper.evaluation.tests.test_dashboard_fixtures import scored_people
+        from circlekeeper.instruments.builtins import load_builtins
+
+        load_builtins()
+        organization = make_organization(slug="small-program")
+        # The same 14 people: all answered T0; 2 missed T3, and the export leaves those 2 out. The timepoints
+        # export gives the 12 others' statuses: T0's statuses less theirs would be the 2's.
+        scored_people(organization, people=14, seed=3, codes=("T0", "T3"), missed=2)
+        scope = dataset.Scope.for_organization(organization)
+        self.assertEqual(deidentify.plan_for(scope).summary["people_dropped"], 2)
+        result = dashboards.compute(scope, "retention", ALL)
+        index = section_index(result, "retention")
+        published = {row["timepoint"]: row for row in result["sections"][index]["report"]["rows"]}
+        self.assertIsNone(published["T0"]["withheld"])
+        self.assertEqual(published["T0"]["n_completed"], 14)
+        files, found = self.rebuilt(scope, result, index)
+        self.assertNotIn("T0", [row["timepoint"] for row in found["rows"]])
+        withheld = json.loads(files["parameters.json"])["retention"]["timepoints_withheld"]
+        self.assertIn("T0", [w["timepoint"] for w in withheld])
+        self.assertNotIn(
+            "T0", pd.read_csv(io.BytesIO(files["retention.csv"]), dtype=str)["timepoint"].tolist()
+        )
