@@ -52,7 +52,8 @@ if TYPE_CHECKING:
 
 # The sections that have a bundle: a questionnaire score (descriptives and pre/post change), rate ratios
 # (Poisson or negative binomial), time to a first recurrence (Kaplan–Meier, log-rank and Cox).
-BUNDLED_KINDS = ("score", "irr", "survival")
+# Retention (the share answered at each timepoint) and fidelity (the share of safety checks on time).
+BUNDLED_KINDS = ("score", "irr", "survival", "retention", "fidelity")
 SCRIPT = Path(__file__).with_name("bundle_script.py")
 LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels")
 
@@ -116,8 +117,10 @@ def build(
             "k_required": k_required,
             "k_achieved": k_achieved,
             "quasi_identifiers": quasi_identifiers,
-            "left_out": "participant codes, months, tracks, roles and outside codes; the groups and "
-            "timepoints the page withheld",
+            "left_out": _(
+                "participant codes, cases, dates, months, tracks, roles and outside codes; the groups, "
+                "timepoints and kinds the page withheld"
+            ),
         },
     }
     out = io.BytesIO()
@@ -177,8 +180,13 @@ def _inputs(
     from circlekeeper.evaluation import dashboard_compute
 
     chosen_scope = dashboard_compute.narrowed(scope, filters.get("organization", ""))
+    chosen = dashboard_compute.case_filters(filters)
     if section["kind"] == "score":
-        return _score_inputs(chosen_scope, section, dashboard_compute.case_filters(filters))
+        return _score_inputs(chosen_scope, section, chosen)
+    if section["kind"] == "retention":
+        return _retention_inputs(chosen_scope, section, chosen)
+    if section["kind"] == "fidelity":
+        return _fidelity_inputs(chosen_scope, section, chosen)
     return _outcome_inputs(chosen_scope, section)
 
 
@@ -267,19 +275,122 @@ def _score_inputs(
         "score": {
             "instrument": instrument,
             "score": score,
-            "role": role or "everyone who answered",
-            "answers": "each person's latest answer at each planned timepoint (report.planned_scores)",
+            "role": role or _("everyone who answered"),
+            "answers": _("each person's latest answer at each planned timepoint (report.planned_scores)"),
             "timepoints": shown,
             "timepoints_withheld": withheld,
             "comparisons": comparisons,
             "comparisons_not_included": left_out,
-            "ci_of_the_mean": "Wilson for a 0/1 score, else t (n - 1)",
-            "prepost": "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95% CI",
+            "ci_of_the_mean": _("Wilson for a 0/1 score, else t (n - 1)"),
+            "prepost": _(
+                "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95% CI"
+            ),
         },
         "_quasi_identifiers": ["timepoint"],
         "_k_achieved": min(sizes) if sizes else None,
     }
     return files, parameters
+
+
+def _retention_inputs(
+    scope: dataset.Scope, section: dict[str, Any], chosen: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """`retention.csv`: one row per person and timepoint, its timepoint and status (completed, missed, pending),
+    without the person: the page's counts and shares, and nothing else."""
+    import pandas as pd
+
+    from circlekeeper.evaluation import report
+
+    frame = dataset.timepoints_frame(scope, **chosen)
+    # The evaluator's timepoints export has each kept person's statuses: the same guard as for scores.
+    plan = deidentify.plan_for(scope)
+    k = deidentify.required_k()
+    exported = {code for code, person in plan.people.items() if not person.dropped}
+    shown: list[str] = []
+    withheld: list[dict[str, str]] = []
+    pending_left_out: list[str] = []
+    parts = []
+    for row in section["report"]["rows"]:
+        if row["group"] != report.ALL_GROUPS:
+            continue
+        point = row["timepoint"]
+        here = frame[frame["timepoint"] == point]
+        if row["withheld"]:
+            withheld.append({"timepoint": point, "reason": str(row["withheld"])})
+            continue
+        if not isinstance(row["n_pending"], int):
+            # The page hides a small number still pending: those rows would tell it.
+            here = here[here["status"] != "pending"]
+            pending_left_out.append(point)
+        outside = sum(1 for code in here["participant"] if code not in exported)
+        if 0 < outside < k:
+            withheld.append({"timepoint": point, "reason": _few_left_out(k)})
+            continue
+        shown.append(point)
+        parts.append(pd.DataFrame({"timepoint": point, "status": here["status"].astype(str)}))
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["timepoint", "status"])
+    order = {point: position for position, point in enumerate(shown)}
+    rows = rows.assign(_order=rows["timepoint"].map(order)).sort_values(["_order", "status"])
+    # A timepoint with no row left (nobody due, and the few pending hidden) is no group of people.
+    sizes = [size for size in (int((rows["timepoint"] == point).sum()) for point in shown) if size]
+    parameters = {
+        "retention": {
+            "timepoints": shown,
+            "timepoints_withheld": withheld,
+            "pending_left_out": pending_left_out,
+            "statuses": _(
+                "completed: any questionnaire answered; missed: none answered and every window closed; "
+                "pending: a window still open or not yet open (cancelled timepoints are left out)"
+            ),
+            "due": _("completed + missed; pending ones are counted apart"),
+            "share": _("completed / due, with the Wilson 95% confidence interval"),
+        },
+        "_quasi_identifiers": ["timepoint"],
+        "_k_achieved": min(sizes) if sizes else None,
+    }
+    return {"retention.csv": _csv(rows[["timepoint", "status"]])}, parameters
+
+
+def _fidelity_inputs(
+    scope: dataset.Scope, section: dict[str, Any], chosen: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """`fidelity.csv`: one row per held meeting and per stage advance, its kind and whether its safety checks
+    were on time (1 or 0), without the case, the date, the track or the organization."""
+    from circlekeeper.evaluation import report
+
+    frame = dataset.fidelity_frame(scope, **chosen)
+    made = section["report"]
+    shown = [row["kind"] for row in made["rows"] if row["group"] is None and row["withheld"] is None]
+    withheld = [
+        {"kind": row["kind"], "reason": str(row["withheld"])}
+        for row in made["rows"]
+        if row["group"] is None and row["withheld"] is not None
+    ]
+    overall = made["overall"]["withheld"] is None and (not withheld or not shown)
+    # When only the overall is published: all its rows, without their kind (the page hides each kind's count).
+    rows = frame.assign(kind="all") if overall and not shown else frame[frame["kind"].isin(shown)]
+    rows = rows.assign(on_time=rows["on_time"].astype(int))
+    order = {kind: position for position, kind in enumerate((*report.FIDELITY_KINDS, "all"))}
+    rows = rows.assign(_order=rows["kind"].map(order)).sort_values(["_order", "on_time"])
+    sizes = [size for size in rows.groupby("kind").size().tolist() if size]
+    parameters = {
+        "fidelity": {
+            "kinds": shown,
+            "kinds_withheld": withheld,
+            # The overall is recomputed when the page shows it and it is all the rows: no kind is left out, or
+            # every kind is (then the rows' kind is "all").
+            "overall": overall,
+            "meeting": _(
+                "on time: the survivor's check-in recorded no later than the meeting was recorded held, and "
+                "the check-out after the check-in"
+            ),
+            "stage": _("on time: a survivor's safety check in the 7 days before the stage was advanced"),
+            "share": _("on time / count, with the Wilson 95% confidence interval"),
+        },
+        "_quasi_identifiers": ["kind"],
+        "_k_achieved": min(sizes) if sizes else None,
+    }
+    return {"fidelity.csv": _csv(rows[["kind", "on_time"]])}, parameters
 
 
 def _few_left_out(k: int) -> str:
@@ -330,8 +441,8 @@ def _outcome_inputs(scope: dataset.Scope, section: dict[str, Any]) -> tuple[dict
             "survival": {
                 **common,
                 "at": made["at"],
-                "time": "first_event_day when events > 0, else person_days (censored)",
-                "median": "the first time the Kaplan–Meier estimate is at or below 0.5",
+                "time": _("first_event_day when events > 0, else person_days (censored)"),
+                "median": _("the first time the Kaplan–Meier estimate is at or below 0.5"),
                 "logrank": "statsmodels survdiff; p = chi2.sf(chisq, groups - 1)",
                 "ties": "breslow",
                 "cox_covariates_requested": common["covariates_requested"],
@@ -355,6 +466,8 @@ def _readme(parameters: dict[str, Any], files: dict[str, str]) -> str:
         "survival": _(
             "time to a first recurrence: Kaplan–Meier estimates, the log-rank test and a Cox model"
         ),
+        "retention": _("how many people were due at each timepoint, answered, missed it or still have time"),
+        "fidelity": _("the share of meetings held and stages advanced with their safety checks on time"),
     }[parameters["kind"]]
     k = parameters["deidentification"]
     lines = [

@@ -322,7 +322,63 @@ def survival(folder: Path, parameters: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-ANALYSES = {"score": scores, "irr": irr, "survival": survival}
+# --- retention and fidelity ---------------------------------------------------------------------------------
+
+
+def _share(successes: int, n: int) -> dict[str, Any]:
+    """successes / n with its Wilson 95% interval (statsmodels proportion_confint); None when n is 0."""
+    if n == 0:
+        return {"share": None, "ci_low": None, "ci_high": None}
+    low, high = proportion_confint(successes, n, alpha=0.05, method="wilson")
+    return {"share": successes / n, "ci_low": float(low), "ci_high": float(high)}
+
+
+def retention(folder: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Per timepoint: due = completed + missed, pending apart, and the share answered of those due."""
+    table = pd.read_csv(folder / "retention.csv", dtype={"timepoint": str, "status": str})
+    settings = parameters["retention"]
+    rows = []
+    for point in settings["timepoints"]:
+        statuses = table.loc[table["timepoint"] == point, "status"]
+        completed = int((statuses == "completed").sum())
+        missed = int((statuses == "missed").sum())
+        pending = None if point in settings["pending_left_out"] else int((statuses == "pending").sum())
+        rows.append(
+            {
+                "timepoint": point,
+                "n_due": completed + missed,
+                "n_completed": completed,
+                "n_missed": missed,
+                "n_pending": pending,
+                **_share(completed, completed + missed),
+            }
+        )
+    return {"kind": "retention", "rows": rows}
+
+
+def fidelity(folder: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Per kind (meeting, stage) and overall: how many, how many on time and late, the share on time."""
+    table = pd.read_csv(folder / "fidelity.csv", dtype={"kind": str})
+    settings = parameters["fidelity"]
+
+    def counted(flags: pd.Series) -> dict[str, Any]:
+        n, done = int(flags.size), int(flags.astype(int).sum())
+        return {"n": n, "on_time": done, "late": n - done, **_share(done, n)}
+
+    rows = [
+        {"kind": kind, **counted(table.loc[table["kind"] == kind, "on_time"])} for kind in settings["kinds"]
+    ]
+    overall = counted(table["on_time"]) if settings["overall"] else None
+    return {"kind": "fidelity", "overall": overall, "rows": rows}
+
+
+ANALYSES = {
+    "score": scores,
+    "irr": irr,
+    "survival": survival,
+    "retention": retention,
+    "fidelity": fidelity,
+}
 
 
 def main(argv: list[str]) -> int:

@@ -228,6 +228,73 @@ class DemoBundles(BundleTestCase):
         self.assertEqual(found["cox"]["covariates"], ["organization"])
         self.assert_survival(found, result["sections"][survival_index]["report"])
 
+    def test_a_retention_bundle_recomputes_every_timepoint_the_page_shows_and_nothing_it_hides(self):
+        frame = dataset.timepoints_frame(self.scope())
+        for filters in (ALL, {**ALL, "period": "2025"}):
+            with self.subTest(filters=filters):
+                result = dashboards.compute(self.scope(), "retention", filters)
+                index = section_index(result, "retention")
+                files, found = self.rebuilt(self.scope(), result, index)
+                rows = pd.read_csv(io.BytesIO(files["retention.csv"]), dtype=str)
+                self.assertEqual(rows.columns.tolist(), ["timepoint", "status"])
+                published = {r["timepoint"]: r for r in result["sections"][index]["report"]["rows"]}
+                shown = [point for point, row in published.items() if row["withheld"] is None]
+                self.assertEqual([row["timepoint"] for row in found["rows"]], shown)
+                # A withheld timepoint has no row in the bundle, and neither do pending ones the page hides.
+                for point, row in published.items():
+                    here = rows[rows["timepoint"] == point]
+                    if row["withheld"] is not None:
+                        self.assertEqual(len(here), 0, point)
+                    elif not isinstance(row["n_pending"], int):
+                        self.assertNotIn("pending", here["status"].tolist(), point)
+                for mine in found["rows"]:
+                    theirs = published[mine["timepoint"]]
+                    for key in ("n_due", "n_completed", "n_missed"):
+                        self.assertEqual(mine[key], theirs[key], f"{mine['timepoint']} {key}")
+                    expected_pending = theirs["n_pending"] if isinstance(theirs["n_pending"], int) else None
+                    self.assertEqual(mine["n_pending"], expected_pending, mine["timepoint"])
+                    for key in ("share", "ci_low", "ci_high"):
+                        self.assert_close(mine[key], theirs[key], f"{mine['timepoint']} {key}")
+                k = json.loads(files["parameters.json"])["deidentification"]
+                self.assertEqual(k["quasi_identifiers"], ["timepoint"])
+                self.assertGreaterEqual(k["k_achieved"], 5)
+                if not filters["period"]:
+                    # Unfiltered, the page shows a share at T0 and T3: both are recomputed.
+                    with_share = [row["timepoint"] for row in found["rows"] if row["share"] is not None]
+                    self.assertEqual(with_share, ["T0", "T3"])
+                everything = b"".join(files.values())
+                for code in set(frame["participant"]):
+                    self.assertNotIn(code.encode(), everything)
+
+    def test_a_fidelity_bundle_recomputes_the_kinds_or_the_overall_the_page_shows(self):
+        for filters, kinds, overall in ((ALL, ["stage"], False), ({**ALL, "period": "2026"}, [], True)):
+            with self.subTest(filters=filters):
+                result = dashboards.compute(self.scope(), "fidelity", filters)
+                index = section_index(result, "fidelity")
+                made = result["sections"][index]["report"]
+                files, found = self.rebuilt(self.scope(), result, index)
+                rows = pd.read_csv(io.BytesIO(files["fidelity.csv"]), dtype={"kind": str})
+                self.assertEqual(rows.columns.tolist(), ["kind", "on_time"])
+                # The page withholds the meetings (few late): the bundle holds none of their rows.
+                self.assertEqual(sorted(rows["kind"].unique()), kinds or ["all"])
+                self.assertEqual([row["kind"] for row in found["rows"]], kinds)
+                published = {row["kind"]: row for row in made["rows"]}
+                pairs = [(mine, published[mine["kind"]]) for mine in found["rows"]]
+                if overall:
+                    self.assertIsNone(made["overall"]["withheld"])
+                    pairs.append((found["overall"], made["overall"]))
+                else:
+                    self.assertIsNone(found["overall"])
+                self.assertTrue(pairs)
+                for mine, theirs in pairs:
+                    for key in ("n", "on_time", "late"):
+                        self.assertEqual(mine[key], theirs[key], key)
+                    for key in ("share", "ci_low", "ci_high"):
+                        self.assert_close(mine[key], theirs[key], key)
+                self.assertGreaterEqual(
+                    json.loads(files["parameters.json"])["deidentification"]["k_achieved"], 5
+                )
+
     def test_the_bundle_holds_no_code_and_says_its_versions_and_k(self):
         result = dashboards.compute(self.scope(), "safety", ALL)
         index = section_index(result, "score", score="felt_safety")
@@ -474,3 +541,28 @@ class FewLeftOutOfTheExport(BundleTestCase):
         self.assertEqual(change["n"], 12)
         for key in PREPOST_KEYS:
             self.assert_close(change[key], published[key], key)
+
+    def test_retention_at_a_timepoint_with_two_people_left_out_of_the_export_is_not_bundled(self):
+        from circlekeeper.evaluation import deidentify
+        from circlekeeper.evaluation.tests.test_dashboard_fixtures import scored_people
+        from circlekeeper.instruments.builtins import load_builtins
+
+        load_builtins()
+        organization = make_organization(slug="small-program")
+        # The same 14 people: all answered T0; 2 missed T3, and the export leaves those 2 out. The timepoints
+        # export gives the 12 others' statuses: T0's statuses less theirs would be the 2's.
+        scored_people(organization, people=14, seed=3, codes=("T0", "T3"), missed=2)
+        scope = dataset.Scope.for_organization(organization)
+        self.assertEqual(deidentify.plan_for(scope).summary["people_dropped"], 2)
+        result = dashboards.compute(scope, "retention", ALL)
+        index = section_index(result, "retention")
+        published = {row["timepoint"]: row for row in result["sections"][index]["report"]["rows"]}
+        self.assertIsNone(published["T0"]["withheld"])
+        self.assertEqual(published["T0"]["n_completed"], 14)
+        files, found = self.rebuilt(scope, result, index)
+        self.assertNotIn("T0", [row["timepoint"] for row in found["rows"]])
+        withheld = json.loads(files["parameters.json"])["retention"]["timepoints_withheld"]
+        self.assertIn("T0", [w["timepoint"] for w in withheld])
+        self.assertNotIn(
+            "T0", pd.read_csv(io.BytesIO(files["retention.csv"]), dtype=str)["timepoint"].tolist()
+        )
