@@ -1,5 +1,4 @@
 from django.apps import AppConfig
-from django.utils.translation import gettext_lazy as _
 
 
 class DemoConfig(AppConfig):
@@ -7,4 +6,5 @@ class DemoConfig(AppConfig):
     # `seed_demo --scale N`. At the top of the dependency graph: it may import every app; no app imports it.
     name = "circlekeeper.demo"
     label = "demo"
-    verbose_name = _("Demo data")
+    # Not translated: an app's name is shown nowhere (there is no admin site).
+    verbose_name = "Demo data"
