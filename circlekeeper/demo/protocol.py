@@ -43,6 +43,8 @@ from circlekeeper.safety import services as safety
 from circlekeeper.safety.models import SafetyHold
 
 HOUR = datetime.timedelta(hours=1)
+# Between the starts of two meetings held in one walk: a whole walk fits in a morning.
+STEP = datetime.timedelta(minutes=20)
 DAY = datetime.timedelta(days=1)
 
 
@@ -91,8 +93,10 @@ class _Story:
         self.survivor = Participant.objects.get(case=case, role=ParticipantRole.SURVIVOR)
         self.harm = Participant.objects.get(case=case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM)
         self.supporters: list[Participant] = []
-        # Meetings held in the walk began one after another, earlier today.
-        self.clock = now - 10 * HOUR
+        # Meetings held in the walk began one after another inside the demo survivors' safe-contact hours
+        # (weekdays, 9 a.m.-5 p.m.), on the latest working day already over: the contact policy checks a
+        # meeting's start against everyone's rules again at the check-in and when it is recorded held.
+        self.clock = _last_working_morning(now)
 
     def check(self, code: str = "safety_check", *yes: str, fresh: bool = False) -> None:
         version = builtin_version(code)
@@ -204,7 +208,7 @@ class _Story:
         # Booked before: the meeting began earlier today (its safe-contact time was checked when it was booked).
         meeting.starts_at = self.clock
         Meeting.objects.filter(pk=meeting.pk).update(starts_at=self.clock)
-        self.clock += HOUR
+        self.clock += STEP
         if self.survivor in invitees:
             for moment in (CheckMoment.CHECK_IN, CheckMoment.CHECK_OUT):
                 services.record_check(
@@ -268,6 +272,15 @@ class _Story:
             )
         elif scene.story == "shuttle":
             self.schedule(MeetingKind.SHUTTLE, [self.harm], today_later)
+
+
+def _last_working_morning(now: datetime.datetime) -> datetime.datetime:
+    """9 a.m. (local time) of the latest weekday whose 9 a.m.-5 p.m. is over at `now`."""
+    local = timezone.localtime(now)
+    day = local.date() if local.hour >= 17 else local.date() - datetime.timedelta(days=1)
+    while day.weekday() >= 5:
+        day -= datetime.timedelta(days=1)
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time(9)), local.tzinfo)
 
 
 def _later_today(now: datetime.datetime) -> datetime.datetime:
