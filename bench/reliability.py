@@ -16,9 +16,12 @@
   On PostgreSQL the database then goes away under the load, and web and worker must come back by themselves
   (requests may fail with 503 meanwhile, never 500): by default by ending every connection to the bench's own
   database (pg_terminate_backend, current_database() only: other databases on the server are not touched); with
-  BENCH_RESTART_POSTGRES=1, by restarting the server with `pg_ctlcluster BENCH_PG_CLUSTER restart` (BENCH_PG_CLUSTER
-  such as "16 main"; needs the rights to do it, and stops every other database on that server for a moment:
-  never on a shared server).
+  BENCH_RESTART_POSTGRES=1, by restarting the server: the command in BENCH_PG_RESTART_COMMAND when it is set
+  (split as a shell would, run without a shell; for a private throwaway instance, such as `su postgres -c
+  "pg_ctl -D /tmp/pgpriv/data -o '-p 5441 -k /tmp/pgpriv' -m fast restart"`), else `pg_ctlcluster
+  BENCH_PG_CLUSTER restart` (BENCH_PG_CLUSTER such as "16 main"). Either needs the rights to do it, and stops
+  every other database on that server for a moment: never on a shared server.
+  BENCH_RELIABILITY_STEPS=recovery runs the recovery step alone (default: all three steps).
 Run alone: `python -m bench.run --only reliability` (SQLite by default; DATABASE_URL=postgres://... for PostgreSQL).
 """
 
@@ -29,6 +32,7 @@ import http.cookiejar
 import os
 import random
 import re
+import shlex
 import signal
 import subprocess  # nosec B404: our own server script
 import sys
@@ -39,7 +43,7 @@ import urllib.parse
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -228,10 +232,22 @@ def signin_burst(base: str, count: int) -> dict[str, Any]:
     }
 
 
+def _which_503(status: int, page: str) -> str:
+    """Which 503 page this is ("" for any other answer): the database away, or too many sign-ins at once."""
+    if status != 503:
+        return ""
+    if "cannot reach its database" in page:
+        return "database unavailable"
+    if "Too many sign-ins" in page:
+        return "too many sign-ins"
+    return "other 503"
+
+
 def mixed_load(base: str, clients: int, seconds: float) -> dict[str, Any]:
     from circlekeeper.cases.models import CaseNote
 
     statuses: Counter[str] = Counter()
+    unavailable: Counter[str] = Counter()  # the 503s by page: the database away, or too many sign-ins
     saved: list[str] = []
     cases_used: set[int] = set()
     lock = threading.Lock()
@@ -252,6 +268,7 @@ def mixed_load(base: str, clients: int, seconds: float) -> dict[str, Any]:
                 case = cases[i % len(cases)]
                 status, page, _ = client.request(f"/cases/{case}/")
                 statuses[str(status)] += 1
+                unavailable[_which_503(status, page)] += 1
                 if (
                     status != 200
                 ):  # no form to send (the database away: a 503): read the page again, as people do
@@ -264,8 +281,9 @@ def mixed_load(base: str, clients: int, seconds: float) -> dict[str, Any]:
                 note_tokens = token[-1:]  # the note form is the last form on the page
                 if note_tokens:
                     data["form_token"] = note_tokens[0]
-                status, _body, _location = client.request(f"/cases/{case}/notes/", data)
+                status, body, _location = client.request(f"/cases/{case}/notes/", data)
                 statuses[str(status)] += 1
+                unavailable[_which_503(status, body)] += 1
                 if status == 302:
                     with lock:
                         saved.append(text)
@@ -294,6 +312,7 @@ def mixed_load(base: str, clients: int, seconds: float) -> dict[str, Any]:
         "clients": clients,
         "seconds": round(elapsed, 1),
         "requests": dict(statuses),
+        "answered_503_by_page": {k: v for k, v in unavailable.items() if k},
         "sign_ins_told_to_wait": len(told_to_wait),
         "notes_saved": len(saved),
         "lost": len(lost),
@@ -363,17 +382,33 @@ def _task_runs(mark: str, timeout: float = 180) -> float:
     )
 
 
+def restart_command(environ: Mapping[str, str]) -> list[str]:
+    """The command that restarts the PostgreSQL server: BENCH_PG_RESTART_COMMAND (split as a shell would),
+    else `pg_ctlcluster BENCH_PG_CLUSTER restart`."""
+    given = environ.get("BENCH_PG_RESTART_COMMAND", "").strip()
+    if given:
+        return shlex.split(given)
+    cluster = environ.get("BENCH_PG_CLUSTER", "").split()
+    if len(cluster) != 2:
+        raise RuntimeError(
+            'BENCH_RESTART_POSTGRES=1 needs BENCH_PG_RESTART_COMMAND, or BENCH_PG_CLUSTER such as "16 main"'
+        )
+    return ["pg_ctlcluster", *cluster, "restart"]
+
+
 def _database_outage() -> dict[str, Any]:
     """End every connection to the bench database (or, when asked, restart the PostgreSQL server)."""
     from django.db import connection
 
     if os.environ.get("BENCH_RESTART_POSTGRES") == "1":
-        cluster = os.environ.get("BENCH_PG_CLUSTER", "").split()
-        if len(cluster) != 2:
-            raise RuntimeError('BENCH_RESTART_POSTGRES=1 needs BENCH_PG_CLUSTER, such as "16 main"')
-        subprocess.run(["pg_ctlcluster", *cluster, "restart"], check=True, timeout=120)  # noqa: S603, S607
+        command = restart_command(os.environ)
+        started = time.monotonic()
+        subprocess.run(command, check=True, timeout=120)  # noqa: S603 - the operator's own command
         connection.close()
-        return {"how": f"pg_ctlcluster {' '.join(cluster)} restart"}
+        return {
+            "how": f"server restarted: {shlex.join(command)}",
+            "restart_seconds": round(time.monotonic() - started, 1),
+        }
     with connection.cursor() as cursor:
         # This database's other connections only (the web's, the worker's): other databases are not touched.
         cursor.execute(
@@ -437,10 +472,13 @@ def recovery(clients: int, seconds: float) -> dict[str, Any]:
         report["worker_restarted"] = bool(restarted) and not set(restarted) & set(killed)
         if connection.vendor == "postgresql":
             time.sleep(3)
+            outage_began = time.monotonic()
             report["database_outage"] = _database_outage()
             report["healthz_back_seconds"] = _wait_for(
                 "/healthz is 200 again", lambda: _healthz(base) == 200, 180
             )
+            # From the moment the outage began (for a restart: before the server was stopped).
+            report["healthz_back_after_outage_began_seconds"] = round(time.monotonic() - outage_began, 1)
             report["task_queued_after_outage_ran_seconds"] = _task_runs("after the outage")
         mix.join()
         report["web_server_alive"] = server.poll() is None
@@ -454,6 +492,7 @@ def recovery(clients: int, seconds: float) -> dict[str, Any]:
             "duplicated": outcome.get("duplicated"),
             "extra": outcome.get("extra"),
             "answered_503": sum(v for k, v in requests.items() if k == "503"),
+            "answered_503_by_page": outcome.get("answered_503_by_page", {}),
             # Anything but a page, a redirect or the outage's 503 (a 500, a 403, a client's exception).
             "other_errors": sum(v for k, v in requests.items() if k not in ("200", "302", "503")),
             "target": "the task queued after the kill runs; 0 errors other than 503 while the database is away; "
@@ -472,6 +511,14 @@ def recovery(clients: int, seconds: float) -> dict[str, Any]:
 
 
 def measure() -> dict[str, Any]:
+    steps = os.environ.get("BENCH_RELIABILITY_STEPS", "").split(",")
+    if steps == ["recovery"]:
+        return {
+            "recovery": recovery(
+                int(os.environ.get("BENCH_RECOVERY_CLIENTS", "10")),
+                float(os.environ.get("BENCH_RECOVERY_SECONDS", "40")),
+            )
+        }
     # The site as scripts/serve.sh runs it: gunicorn and the worker, as in production.
     with served(ROOT / "var" / "bench" / "reliability-serve.log") as (server, base):
         burst = signin_burst(base, int(os.environ.get("BENCH_SIGNINS", "200")))

@@ -80,10 +80,10 @@ def check(result: dict[str, Any]) -> None:
         raise ValueError("the machine's cpu count is missing")
 
 
-def path_for(result: dict[str, Any], folder: Path = RESULTS_DIR) -> Path:
-    """bench/results/<date>-<database>.json (a second run on the same day replaces the first)."""
+def path_for(result: dict[str, Any], folder: Path = RESULTS_DIR, name: str = "") -> Path:
+    """bench/results/<date>-<database>[-<name>].json (a second run on the same day replaces the first)."""
     day = result["date"][:10]
-    return folder / f"{day}-{result['database']}.json"
+    return folder / f"{day}-{result['database']}{'-' + name if name else ''}.json"
 
 
 def earlier_measurements(database: str, folder: Path = RESULTS_DIR, day: str | None = None) -> dict[str, Any]:
@@ -98,10 +98,10 @@ def earlier_measurements(database: str, folder: Path = RESULTS_DIR, day: str | N
         return {}
 
 
-def write(result: dict[str, Any], folder: Path = RESULTS_DIR) -> Path:
+def write(result: dict[str, Any], folder: Path = RESULTS_DIR, name: str = "") -> Path:
     check(result)
     folder.mkdir(parents=True, exist_ok=True)
-    path = path_for(result, folder)
+    path = path_for(result, folder, name)
     path.write_text(json.dumps(result, indent=2, sort_keys=False, default=str) + "\n", encoding="utf-8")
     return path
 

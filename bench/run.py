@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -212,7 +213,7 @@ def summary(measurements: dict[str, Any]) -> str:
                     ],
                 )
             )
-    if "reliability" in measurements:
+    if "signin_burst" in measurements.get("reliability", {}):
         burst, mixed = (
             measurements["reliability"]["signin_burst"],
             measurements["reliability"]["mixed_writes"],
@@ -231,6 +232,7 @@ def summary(measurements: dict[str, Any]) -> str:
             f"{mixed['server_errors']} server errors, lost {mixed['lost']}, duplicated {mixed['duplicated']}, "
             f"extra {mixed['extra']} (targets 0); meets target: {mixed['meets_target']}"
         )
+    if "reliability" in measurements:
         back = measurements["reliability"].get("recovery")
         if back:
             outage = back.get("database_outage")
@@ -239,13 +241,15 @@ def summary(measurements: dict[str, Any]) -> str:
                 f"({back.get('worker_killed')}), restarted {back.get('worker_restarted')}, a task queued after the "
                 f"kill ran in {back.get('task_queued_after_kill_ran_seconds')} s"
                 + (
-                    f"; database outage ({outage['how']}): /healthz 200 again after "
-                    f"{back.get('healthz_back_seconds')} s, a task queued after it ran in "
+                    f"; database outage ({outage['how']}): /healthz 200 again "
+                    f"{back.get('healthz_back_after_outage_began_seconds', '-')} s after it began "
+                    f"({back.get('healthz_back_seconds')} s after it ended), a task queued after it ran in "
                     f"{back.get('task_queued_after_outage_ran_seconds')} s"
                     if outage
                     else ""
                 )
-                + f"; requests {back['requests']}, 503s {back['answered_503']}, other errors "
+                + f"; requests {back['requests']}, 503s {back['answered_503']} "
+                f"{back.get('answered_503_by_page', {})}, other errors "
                 f"{back['other_errors']}, lost {back['lost']}, duplicated {back['duplicated']}, extra "
                 f"{back['extra']}; meets target: {back['meets_target']}"
             )
@@ -271,14 +275,17 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         measurements[name] = RUNNERS[name]()
         measurements[name]["wall_seconds"] = round(time.monotonic() - started, 1)
-    earlier = results.earlier_measurements(database_label())
+    # BENCH_RESULTS_NAME: a run kept apart (bench/results/<date>-<database>-<name>.json), such as a run on a
+    # private throwaway server, so that it neither replaces nor borrows the day's other figures.
+    name = re.sub(r"[^a-z0-9-]", "", os.environ.get("BENCH_RESULTS_NAME", "").lower())
+    earlier = results.earlier_measurements(f"{database_label()}-{name}" if name else database_label())
     result = results.document(
         database=database_label(),
         scale=scale,
         measurements={**earlier, **measurements},
         database_version=database_version(),
     )
-    path = results.write(result)
+    path = results.write(result, name=name)
     print(summary(measurements))
     print(f"\nWritten to {path.relative_to(ROOT)}")
     return 0

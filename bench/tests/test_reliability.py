@@ -61,3 +61,50 @@ def test_the_summary_reads_what_the_reliability_run_wrote():
     assert "/healthz answered within 2 s" in text
     assert "the case list" in text
     assert "a task queued after the kill ran in" in text
+
+
+def test_the_restart_command_is_the_operators_own_else_pg_ctlcluster():
+    import pytest
+
+    from bench.reliability import restart_command
+
+    given = "su postgres -c \"pg_ctl -D /tmp/pgpriv/data -o '-p 5441 -k /tmp/pgpriv' restart\""
+    # Split as a shell would: the quoted command stays one argument of su.
+    assert restart_command({"BENCH_PG_RESTART_COMMAND": given, "BENCH_PG_CLUSTER": "16 main"}) == [
+        "su",
+        "postgres",
+        "-c",
+        "pg_ctl -D /tmp/pgpriv/data -o '-p 5441 -k /tmp/pgpriv' restart",
+    ]
+    assert restart_command({"BENCH_PG_CLUSTER": "15 main"}) == ["pg_ctlcluster", "15", "main", "restart"]
+    with pytest.raises(RuntimeError, match="BENCH_PG_RESTART_COMMAND"):
+        restart_command({"BENCH_PG_CLUSTER": "main"})
+
+
+def test_the_503s_are_told_apart_by_their_page():
+    from pathlib import Path
+
+    from bench.reliability import _which_503
+
+    templates = Path(__file__).resolve().parents[2] / "templates"
+    assert _which_503(503, (templates / "503_database.html").read_text()) == "database unavailable"
+    assert _which_503(503, (templates / "503_busy.html").read_text()) == "too many sign-ins"
+    assert _which_503(503, "Service Unavailable") == "other 503"
+    assert _which_503(200, "The site cannot reach its database") == ""
+
+
+def test_the_summary_reads_a_recovery_step_run_alone():
+    import json
+    from pathlib import Path
+
+    from bench.run import summary
+
+    written = json.loads(
+        (
+            Path(__file__).resolve().parents[1] / "results" / "2026-12-07-postgresql-private-restart.json"
+        ).read_text()
+    )
+    text = summary({"reliability": written["measurements"]["reliability"]})
+    assert "sign-in burst" not in text
+    assert "server restarted: su postgres -c" in text
+    assert "a task queued after it ran in" in text
