@@ -1,4 +1,5 @@
-"""Issue 21, findings 1 and 3: a linear-programming audit of the public impact page as the demo publishes it.
+"""Issue 21, findings 1 and 3: a linear-programming audit of the public impact page (and the hub's stage table)
+as the demo publishes them.
 
 A reader who saves every release of the page knows, for each quarter and table, the cells shown and how they add
 up: a row's cells sum to its total, and a calendar year's cells are the sums of its quarters'. Facilitators are
@@ -21,7 +22,7 @@ from django.test import TestCase
 from scipy.optimize import linprog
 
 from circlekeeper.accounts.models import Network
-from circlekeeper.community import impact
+from circlekeeper.community import hub, impact
 from circlekeeper.evaluation.tests.schedule_helpers import local
 
 MIN_WIDTH = 3
@@ -187,6 +188,53 @@ class DemoImpactAuditTest(TestCase):
         self.assertEqual(narrow, {})
         # Years, not a rolling total: a complete calendar year is on the page.
         self.assertTrue(any("Year" in key[1] for key in attack.known))
+
+    def test_no_hidden_number_of_the_demo_hubs_stage_table_is_narrower_than_3(self):
+        # The hub as the view builds it: open cases by organization and stage, each organization's total (also
+        # its "open cases" in the activity table) and the network's. The same arithmetic, written here. (On the
+        # demo's hub, primary suppression alone already passes; the constructed 9 - 8 case of test_hub.py is the
+        # one that fails without the complementary step.)
+        data = hub.hub_for(self.network, SEEDED.date())
+        organizations, stages = len(data.stages), len(data.stage_labels)
+        self.assertGreater(organizations, 1)
+
+        def cells(rows: range, columns: range) -> np.ndarray:
+            vector = np.zeros(organizations * stages)
+            for i in rows:
+                for j in columns:
+                    vector[i * stages + j] = 1
+            return vector
+
+        every_row, every_column = range(organizations), range(stages)
+        published = [
+            (cells(range(i, i + 1), range(j, j + 1)), data.stages[i].cells[j])
+            for i in every_row
+            for j in every_column
+        ]
+        published += [(cells(range(i, i + 1), every_column), data.stages[i].total) for i in every_row]
+        published += [(cells(range(i, i + 1), every_column), data.rows[i].open_cases) for i in every_row]
+        published += [(cells(every_row, range(j, j + 1)), data.stage_totals[j]) for j in every_column]
+        published += [(cells(every_row, every_column), data.stage_total)]
+        equal = [(vector, value) for vector, value in published if isinstance(value, int)]
+        small = [vector for vector, value in published if value == f"<{self.network.suppression_threshold}"]
+        hidden = [vector for vector, value in published if isinstance(value, str)]
+        self.assertTrue(hidden)  # the demo's hub does hide counts
+        arguments = {
+            "A_eq": np.array([vector for vector, _value in equal]),
+            "b_eq": np.array([value for _vector, value in equal]),
+            "A_ub": np.array([*small, *(-vector for vector in small)]) if small else None,
+            "b_ub": np.array([self.network.suppression_threshold - 1] * len(small) + [-1] * len(small))
+            if small
+            else None,
+            "bounds": [(0, None)] * (organizations * stages),
+            "method": "highs",
+        }
+        for vector in hidden:
+            low, high = linprog(vector, **arguments), linprog(-vector, **arguments)
+            self.assertEqual(low.status, 0)
+            self.assertGreaterEqual(
+                (-high.fun if high.status == 0 else float("inf")) - low.fun, MIN_WIDTH - 1e-6
+            )
 
     def test_every_release_since_the_first_together_narrows_no_hidden_number_below_3(self):
         # A year of releases: every quarter since the network's first shown decision, then four more.
