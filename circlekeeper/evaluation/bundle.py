@@ -283,8 +283,9 @@ def _score_inputs(
             "comparisons_not_included": left_out,
             "ci_of_the_mean": _("Wilson for a 0/1 score, else t (n - 1)"),
             "prepost": _(
-                "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95% CI"
-            ),
+                "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95%% CI"
+            )
+            % {},
         },
         "_quasi_identifiers": ["timepoint"],
         "_k_achieved": min(sizes) if sizes else None,
@@ -343,7 +344,7 @@ def _retention_inputs(
                 "pending: a window still open or not yet open (cancelled timepoints are left out)"
             ),
             "due": _("completed + missed; pending ones are counted apart"),
-            "share": _("completed / due, with the Wilson 95% confidence interval"),
+            "share": _("completed / due, with the Wilson 95%% confidence interval") % {},
         },
         "_quasi_identifiers": ["timepoint"],
         "_k_achieved": min(sizes) if sizes else None,
@@ -385,7 +386,7 @@ def _fidelity_inputs(
                 "the check-out after the check-in"
             ),
             "stage": _("on time: a survivor's safety check in the 7 days before the stage was advanced"),
-            "share": _("on time / count, with the Wilson 95% confidence interval"),
+            "share": _("on time / count, with the Wilson 95%% confidence interval") % {},
         },
         "_quasi_identifiers": ["kind"],
         "_k_achieved": min(sizes) if sizes else None,
