@@ -14,8 +14,10 @@ The rows are de-identified by leaving out everything the analysis does not read.
 are a timepoint and a value (`scores.csv`), and each pre/post comparison a before and an after value
 (`pairs_*.csv`): no participant code, no month, no track, no role, and the rows sorted by value, so nothing
 links a row to the evaluator's exports, to another file of the bundle or to another bundle. Imported outcomes
-are an organization, a group and the follow-up (`outcomes.csv`), without the outside code. The quasi-identifiers
-left are the timepoint, the organization and the group; the bundle is made only when each of their groups holds
+are an organization, a group and the follow-up (`outcomes.csv`), without the outside code. Retention is a
+timepoint and a status per person (`retention.csv`), without the person; fidelity a kind (meeting or stage) and
+whether its safety checks were on time (`fidelity.csv`), without the case, date or track. The quasi-identifiers
+left are the timepoint, the organization, the group and the kind; the bundle is made only when each of their groups holds
 at least k people (the k of the evaluator's row data, deidentify.required_k), and says the k achieved.
 
 The people deidentify.py leaves out of the row exports (most of a small program: a pattern of timepoints nobody
