@@ -166,15 +166,19 @@ class MarkersInResponsesTests(leaks.MatrixObjects):
         session = self.client.session
         session[REAUTHENTICATED_AT_KEY] = time.time()
         session.save()
-        page = reverse("evaluation:dashboard_domain", args=["recurrence"])
         immediate = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
-        with self.settings(TASKS=immediate), self.captureOnCommitCallbacks(execute=True):
-            self.client.get(page)
-        shown = self.client.get(page).content.decode()
-        links = sorted(
-            set(re.findall(r'href="(/evaluation/dashboard/recurrence/sections/\d+/bundle/)"', shown))
-        )
-        self.assertTrue(links)
+        links: list[str] = []
+        # The domains with bundled sections: scores, rate ratios and survival; retention; fidelity.
+        for domain in ("recurrence", "retention", "fidelity"):
+            page = reverse("evaluation:dashboard_domain", args=[domain])
+            with self.settings(TASKS=immediate), self.captureOnCommitCallbacks(execute=True):
+                self.client.get(page)
+            shown = self.client.get(page).content.decode()
+            found_links = set(
+                re.findall(rf'href="(/evaluation/dashboard/{domain}/sections/\d+/bundle/)"', shown)
+            )
+            self.assertTrue(found_links, domain)
+            links += sorted(found_links)
         forbidden = every_marker(self.planted) | dict.fromkeys(codes, "an imported outcome's outside code")
         for link in links:
             response = self.client.get(link)

@@ -14,8 +14,10 @@ The rows are de-identified by leaving out everything the analysis does not read.
 are a timepoint and a value (`scores.csv`), and each pre/post comparison a before and an after value
 (`pairs_*.csv`): no participant code, no month, no track, no role, and the rows sorted by value, so nothing
 links a row to the evaluator's exports, to another file of the bundle or to another bundle. Imported outcomes
-are an organization, a group and the follow-up (`outcomes.csv`), without the outside code. The quasi-identifiers
-left are the timepoint, the organization and the group; the bundle is made only when each of their groups holds
+are an organization, a group and the follow-up (`outcomes.csv`), without the outside code. Retention is a
+timepoint and a status per person (`retention.csv`), without the person; fidelity a kind (meeting or stage) and
+whether its safety checks were on time (`fidelity.csv`), without the case, date or track. The quasi-identifiers
+left are the timepoint, the organization, the group and the kind; the bundle is made only when each of their groups holds
 at least k people (the k of the evaluator's row data, deidentify.required_k), and says the k achieved.
 
 The people deidentify.py leaves out of the row exports (most of a small program: a pattern of timepoints nobody
@@ -283,8 +285,9 @@ def _score_inputs(
             "comparisons_not_included": left_out,
             "ci_of_the_mean": _("Wilson for a 0/1 score, else t (n - 1)"),
             "prepost": _(
-                "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95% CI"
-            ),
+                "paired t-test, Wilcoxon signed-rank (scipy defaults), d_z with its noncentral-t 95%% CI"
+            )
+            % {},
         },
         "_quasi_identifiers": ["timepoint"],
         "_k_achieved": min(sizes) if sizes else None,
@@ -343,7 +346,7 @@ def _retention_inputs(
                 "pending: a window still open or not yet open (cancelled timepoints are left out)"
             ),
             "due": _("completed + missed; pending ones are counted apart"),
-            "share": _("completed / due, with the Wilson 95% confidence interval"),
+            "share": _("completed / due, with the Wilson 95%% confidence interval") % {},
         },
         "_quasi_identifiers": ["timepoint"],
         "_k_achieved": min(sizes) if sizes else None,
@@ -385,7 +388,7 @@ def _fidelity_inputs(
                 "the check-out after the check-in"
             ),
             "stage": _("on time: a survivor's safety check in the 7 days before the stage was advanced"),
-            "share": _("on time / count, with the Wilson 95% confidence interval"),
+            "share": _("on time / count, with the Wilson 95%% confidence interval") % {},
         },
         "_quasi_identifiers": ["kind"],
         "_k_achieved": min(sizes) if sizes else None,
