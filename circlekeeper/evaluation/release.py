@@ -22,9 +22,12 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from circlekeeper.evaluation import disclosure
 from circlekeeper.evaluation.suppression import Shown
+
+if TYPE_CHECKING:
+    from circlekeeper.evaluation import disclosure
 
 
 @dataclass
@@ -53,6 +56,9 @@ class ReleaseCounts:
         sizes: dict[frozenset[Hashable], int] = defaultdict(int)
         for memberships in member_of.values():
             sizes[frozenset(memberships)] += 1
+        # numpy and scipy load only when a page suppresses a release, never when a web worker starts (issue 10).
+        from circlekeeper.evaluation import disclosure
+
         release = disclosure.Release()
         cells_of: dict[Hashable, list[Hashable]] = defaultdict(list)
         for number, (signature, size) in enumerate(
@@ -75,6 +81,8 @@ class ReleaseCounts:
     ) -> dict[Hashable, Shown]:
         """Every count as it may be shown, from one suppression pass over all of them (`kept_hidden`,
         `kept_shown`: what earlier releases of the same data hid and showed; disclosure.protect)."""
+        from circlekeeper.evaluation import disclosure
+
         self.protected = disclosure.protect(
             self.release(),
             threshold,

@@ -2,6 +2,7 @@
 fidelity, with the analysis functions' numbers, small cells suppressed at the network's threshold."""
 
 import csv
+import datetime
 import io
 import json
 
@@ -11,6 +12,7 @@ from scipy import stats
 
 from circlekeeper.cases.models import Track
 from circlekeeper.evaluation import analysis, report
+from circlekeeper.evaluation.dataset import quarter_began
 from circlekeeper.evaluation.models import PoolDecision
 from circlekeeper.evaluation.tests.test_dashboard_fixtures import scored_people
 from circlekeeper.instruments.builtins import load_builtins
@@ -176,10 +178,16 @@ class RetentionAndFidelityTest(ScoreReportTest):
     def test_an_organization_out_of_the_pool_is_left_out_of_network_reports(self):
         scored_people(self.harbor, people=12, seed=16)
         scored_people(self.valley, people=15, seed=17)
-        PoolDecision.objects.create(organization=self.valley, pooled=False, by=self.pat)
+        # Leaving the pool counts for the network's reports from the next calendar quarter (issue 21, finding 3):
+        # a decision made this quarter leaves Valley in; one made before the quarter began leaves it out.
+        decision = PoolDecision.objects.create(organization=self.valley, pooled=False, by=self.pat)
+        made = self.report("--analysis", "descriptives", *SAFETY, scope=("--network", "test-network"))
+        self.assertEqual(made["n"], 27)
+        seen = AuditEvent.objects.filter(action="evaluation.report").count()
+        PoolDecision.objects.filter(pk=decision.pk).update(at=quarter_began() - datetime.timedelta(days=1))
         made = self.report("--analysis", "descriptives", *SAFETY, scope=("--network", "test-network"))
         self.assertEqual(made["n"], 12)
-        events = AuditEvent.objects.filter(action="evaluation.report")
+        events = AuditEvent.objects.filter(action="evaluation.report").order_by("sequence")[seen:]
         self.assertEqual([e.organization_id for e in events], [self.harbor.pk])
 
     def test_fidelity_overall_and_by_kind_with_the_analysis_numbers(self):
