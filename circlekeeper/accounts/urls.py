@@ -1,6 +1,13 @@
 from django.urls import path
 
-from circlekeeper.accounts import account_views, audit_views, passkey_views, reauth_views, shredding_views, views
+from circlekeeper.accounts import (
+    account_views,
+    audit_views,
+    passkey_views,
+    reauth_views,
+    shredding_views,
+    views,
+)
 
 app_name = "accounts"
 
