@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime
 import io
 from collections import defaultdict
+from typing import Any
 
 import numpy as np
 import time_machine
@@ -165,6 +166,8 @@ def releases(network: Network, first: datetime.date, last: datetime.date) -> lis
 
 
 class DemoImpactAuditTest(TestCase):
+    network: Any
+
     @classmethod
     def setUpTestData(cls):
         with time_machine.travel(SEEDED, tick=True):
@@ -258,7 +261,7 @@ def union_intervals(releases_shown: list[dict], quarters: list[impact.Quarter], 
         members = (
             [period] if isinstance(period, impact.Quarter) else [q for q in quarters if q.year == period]
         )
-        chosen = range(columns) if column == "total" else [column]
+        chosen: list[int] = list(range(columns)) if column == "total" else [int(column)]  # type: ignore[call-overload]
         vector = np.zeros(len(index))
         for q in members:
             for c in chosen:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import io
+from typing import Any
 
 from django.db import transaction
 from django.test import override_settings
@@ -63,6 +64,12 @@ AT = timezone.make_aware(datetime.datetime(2026, 3, 2, 10, 0))
 
 class EventPlanTestCase(PersonaTestCase):
     """A case's survivor and person who caused harm, a survivor of another organization, and plans with T0 and T3."""
+
+    version: Any
+    survivor: Any
+    harm: Any
+    valley_survivor: Any
+    plans: Any
 
     @classmethod
     def setUpTestData(cls):
@@ -308,6 +315,9 @@ CHECKIN = (
 
 @override_settings(REDCAP_EVENTS="", REDCAP_ARM=1)
 class PipingAnotherInstrumentTests(EventPlanTestCase):
+    intake: Any
+    checkin: Any
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()

@@ -22,6 +22,7 @@ import tempfile
 import time
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -382,6 +383,11 @@ class NegativeBinomialBundle(BundleTestCase):
 class BundleDownloads(TestCase):
     """The download: the organization's evaluators only, after re-authentication, audited; never on a network's
     pages; only while the page's numbers are current."""
+
+    evaluator: Any
+    harbor: Any
+    others: Any
+    valley_evaluator: Any
 
     @classmethod
     def setUpTestData(cls):

@@ -97,6 +97,7 @@ class ApprovalAfterCorrectionTests(PersonaTestCase):
         self.case.refresh_from_db()
         self.assertEqual(TrackChoice.objects.filter(case=self.case).count(), 2)
         latest = TrackChoice.objects.filter(case=self.case).order_by("-recorded_at", "-id").first()
+        assert latest is not None
         self.approve()
         unmet = self.after(
             lambda: corrections.track_choice_in_error(choice=latest, by=self.alice, reason="Recorded twice")

@@ -87,7 +87,7 @@ class RecordedNeverRefusedTests(ReachOutTestCase):
         ]
         for overrides, field in cases:
             with self.subTest(field=field), self.assertRaises(ValidationError) as raised:
-                self.record(**overrides)
+                self.record(**overrides)  # type: ignore[arg-type]
             self.assertIn(field, raised.exception.message_dict)
         self.assertFalse(ReachOut.objects.exists())
         self.assertFalse(CaseEvent.objects.filter(kind="protocol.reached_out").exists())

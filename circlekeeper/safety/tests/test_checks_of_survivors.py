@@ -42,7 +42,7 @@ class ChecksOfSurvivorsTests(PersonaTestCase):
         run_check(self.ghost, by=self.alice)
         context = StaffContext(self.sam, self.harbor, frozenset({Role.SUPERVISOR}))
         [before] = dashboard.holds_to_review(context)
-        self.assertEqual((before.pk, before.can_lift), (hold.pk, True))
+        self.assertEqual((before.pk, before.can_lift), (hold.pk, True))  # type: ignore[attr-defined]
         corrections.participant_in_error(participant=self.ghost, by=self.alice, reason="Added twice")
         [after] = dashboard.holds_to_review(context)
-        self.assertFalse(after.can_lift)
+        self.assertFalse(after.can_lift)  # type: ignore[attr-defined]
