@@ -188,7 +188,10 @@ class _Story:
 
     def schedule(self, kind: str, invitees: list[Participant], starts_at: datetime.datetime) -> Meeting:
         """At the first hour from `starts_at` that everyone's safe-contact rules allow (a meeting is contact)."""
-        allowed = policy.next_allowed_start(invitees, MeetingChannel.IN_PERSON, starts_at - HOUR) or starts_at
+        # Never from before now: seeding takes minutes, and the whole hour after a time already passed can be
+        # in the past by the time the meeting is booked.
+        earliest = max(starts_at - HOUR, timezone.now() + 5 * datetime.timedelta(minutes=1))
+        allowed = policy.next_allowed_start(invitees, MeetingChannel.IN_PERSON, earliest) or starts_at
         return services.schedule_meeting(
             case=self.case,
             kind=kind,
