@@ -34,7 +34,7 @@ from collections import defaultdict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -125,8 +125,9 @@ class Quarter:
 
     @classmethod
     def offered(cls, today: datetime.date) -> list[Quarter]:
-        """The quarters the chooser offers: the current one and the ones before it, latest first."""
-        quarters = [cls.containing(today)]
+        """The quarters the chooser offers: complete quarters only, latest first. The current quarter is never
+        offered: its numbers change from day to day, and two days' reports would differ by a small group."""
+        quarters = [cls.last_full(today)]
         while len(quarters) < QUARTERS_OFFERED:
             quarters.append(quarters[-1].previous())
         return quarters
@@ -198,7 +199,7 @@ def _one_column(
     column: str,
     labels: Sequence[str],
     units: Sequence[set[object]],
-    counts: ReleaseCounts,
+    counts: _Counts,
 ) -> Callable[[dict[Hashable, Shown]], Table]:
     """A table of counts in one column with its total: its counts named in the release now, the table made once
     the release is suppressed (see build_report)."""
@@ -286,7 +287,7 @@ def _as_of_end(organization: Organization, cases: list[Case], quarter: Quarter) 
 
 
 def _track_stage_table(
-    cases: list[Case], pairs: list[tuple[str, str]], counts: ReleaseCounts
+    cases: list[Case], pairs: list[tuple[str, str]], counts: _Counts
 ) -> Callable[[dict[Hashable, Shown]], Table]:
     tracks = [*Track.values, NOT_CHOSEN]
     stages = list(Stage.values)
@@ -328,7 +329,7 @@ def _ids(queryset: Any, name: str) -> set[object]:
 
 
 def _services(
-    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+    organization: Organization, quarter: Quarter, counts: _Counts
 ) -> tuple[Callable[[dict[Hashable, Shown]], Table], Callable[[dict[Hashable, Shown]], list[Figure]]]:
     start, end = quarter.moments()
     held: dict[str, set[object]] = defaultdict(set)
@@ -399,7 +400,7 @@ def _services(
 
 
 def _community(
-    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+    organization: Organization, quarter: Quarter, counts: _Counts
 ) -> Callable[[dict[Hashable, Shown]], tuple[Table, list[Figure]]]:
     events = CommunityEvent.objects.for_organization(organization).filter(
         date__gte=quarter.start, date__lte=quarter.end
@@ -463,7 +464,7 @@ def _number(value: Decimal) -> str:
 
 
 def _outcomes(
-    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+    organization: Organization, quarter: Quarter, counts: _Counts
 ) -> Callable[[dict[Hashable, Shown]], list[Figure]]:
     frame = scores_frame(
         Scope.for_organization(organization),
@@ -512,10 +513,114 @@ def _outcomes(
     return figures
 
 
-def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
-    """Every number of the report, suppressed in one pass over all its tables and figures (evaluation.release):
-    the cases opened are among the cases served, the people served are the roles' total, and so on, so a count
-    hidden in one place is not found from the others."""
+class _Counts(Protocol):
+    def count(self, key: Hashable, units: set[object]) -> Hashable: ...
+
+
+class _QuarterCounts:
+    """The counts of one quarter inside the release of every quarter: each key carries the quarter's code."""
+
+    def __init__(self, counts: ReleaseCounts, quarter: Quarter) -> None:
+        self.release, self.code = counts, quarter.code
+
+    def count(self, key: Hashable, units: set[object]) -> Hashable:
+        return self.release.count((self.code, key), units)
+
+    def shown(self, shown: dict[Hashable, Shown]) -> dict[Hashable, Shown]:
+        return {
+            key[1]: value
+            for key, value in shown.items()
+            if isinstance(key, tuple) and len(key) == 2 and key[0] == self.code
+        }
+
+
+def first_quarter(organization: Organization, today: datetime.date) -> Quarter:
+    """The first quarter of the organization's releases: that of its first case or event, or the latest complete one."""
+    days = [
+        day
+        for day in (
+            Case.objects.for_organization(organization)
+            .order_by("opened_on")
+            .values_list("opened_on", flat=True)
+            .first(),
+            CommunityEvent.objects.for_organization(organization)
+            .order_by("date")
+            .values_list("date", flat=True)
+            .first(),
+        )
+        if day is not None
+    ]
+    latest = Quarter.last_full(today)
+    return min(Quarter.containing(min(days)), latest) if days else latest
+
+
+def complete_quarters(organization: Organization, today: datetime.date) -> list[Quarter]:
+    """Every complete quarter since the organization's first, oldest first."""
+    quarters = [first_quarter(organization, today)]
+    while quarters[-1] < Quarter.last_full(today):
+        quarters.append(quarters[-1].next())
+    return quarters
+
+
+def protect_history(
+    organization: Organization, quarters: Sequence[Quarter]
+) -> tuple[dict[Hashable, Shown], dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]]]:
+    """Every quarter's report in one release, replayed one quarter at a time from the first (issue 21): each
+    release suppresses every table of every complete quarter together, keeps hidden what an earlier one hid and
+    never hides what an earlier one showed, so that comparing two quarters' reports, or a report before and
+    after a new quarter is added, recovers nothing."""
+    threshold = organization.network.suppression_threshold
+    rounding = organization.network.rounding_base or None
+    hidden: set[Hashable] = set()
+    public: set[Hashable] = set()
+    shown: dict[Hashable, Shown] = {}
+    makers: dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]] = {}
+    counts = ReleaseCounts()
+    for quarter in quarters:
+        makers[quarter] = _collect(organization, quarter, _QuarterCounts(counts, quarter))
+        shown = dict(
+            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+        )
+        hidden |= counts.hidden
+        public |= set(shown) - counts.hidden
+    return shown, makers
+
+
+def build_reports(organization: Organization, today: datetime.date) -> dict[Quarter, FunderReport]:
+    """Every complete quarter's report, from one release over all of them (protect_history)."""
+    shown, makers = protect_history(organization, complete_quarters(organization, today))
+    return {quarter: make(shown) for quarter, make in makers.items()}
+
+
+def build_report(
+    organization: Organization, quarter: Quarter, today: datetime.date | None = None
+) -> FunderReport:
+    """One complete quarter's report, as the release of every complete quarter shows it (`today`: the server's
+    date by default). Raises ValueError for the current or a future quarter."""
+    today = today or timezone.localdate()
+    latest = Quarter.last_full(today)
+    if quarter > latest:
+        raise ValueError(incomplete_message(latest))
+    quarters = complete_quarters(organization, today)
+    if quarter < quarters[0]:  # before the organization's first case or event: nothing to count
+        quarters = [quarter]
+    shown, makers = protect_history(organization, quarters)
+    return makers[quarter](shown)
+
+
+def incomplete_message(latest: Quarter) -> str:
+    return _(
+        "The funder report covers complete quarters only: the current quarter is not over yet. "
+        "The latest complete quarter is %(quarter)s."
+    ) % {"quarter": latest.label}
+
+
+def _collect(
+    organization: Organization, quarter: Quarter, counts: _QuarterCounts
+) -> Callable[[dict[Hashable, Shown]], FunderReport]:
+    """Name every count of one quarter's report in the release; returns how to make the report once the release
+    is suppressed. The cases opened are among the cases served, the people served are the roles' total, and so
+    on, so a count hidden in one place is not found from the others."""
     network = organization.network
     threshold = network.suppression_threshold
     report = FunderReport(
@@ -524,7 +629,6 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
         threshold=threshold,
         rounding=network.rounding_base or None,
     )
-    counts = ReleaseCounts()
     cases = _served_cases(organization, quarter)
     counts.count("cases_opened", {("case", c.pk) for c in cases if c.opened_on >= quarter.start})
     by_role = _people_by_role(organization, cases)
@@ -542,8 +646,24 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
     community = _community(organization, quarter, counts)
     outcomes = _outcomes(organization, quarter, counts)
 
-    shown = counts.protect(threshold=threshold, rounding=report.rounding)
+    def made(everything: dict[Hashable, Shown]) -> FunderReport:
+        shown = counts.shown(everything)
+        _fill(report, shown, roles, by_track_and_stage, meetings, services, community, outcomes)
+        return report
 
+    return made
+
+
+def _fill(
+    report: FunderReport,
+    shown: dict[Hashable, Shown],
+    roles: Callable[[dict[Hashable, Shown]], Table],
+    by_track_and_stage: Callable[[dict[Hashable, Shown]], Table],
+    meetings: Callable[[dict[Hashable, Shown]], Table],
+    services: Callable[[dict[Hashable, Shown]], list[Figure]],
+    community: Callable[[dict[Hashable, Shown]], tuple[Table, list[Figure]]],
+    outcomes: Callable[[dict[Hashable, Shown]], list[Figure]],
+) -> None:
     report.figures = [
         Figure(
             "cases_served",
@@ -557,7 +677,6 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
     events, report.community = community(shown)
     report.tables = [roles(shown), by_track_and_stage(shown), meetings(shown), events]
     report.outcomes = outcomes(shown)
-    return report
 
 
 def _limits(report: FunderReport) -> dict[str, object]:
