@@ -11,7 +11,6 @@ linprog; none may be narrower than 3.
 
 from __future__ import annotations
 
-import datetime
 import io
 from typing import Any
 
