@@ -21,7 +21,13 @@ How things are counted:
 Suppression: the network's threshold (`suppression_threshold`, default 11). A count of people or of services
 from 1 to threshold - 1 is shown as "<11"; every count of the report, in whichever table or figure, is suppressed
 in one pass (evaluation.release), with complementary cells wherever a hidden count could be narrowed below a width
-of 3 from the others; counts left shown are rounded where the network chose a base (`rounding_base`). The
+of 3 from the others; counts left shown are rounded where the network chose a base (`rounding_base`).
+
+Complete quarters only (issue 21): the current quarter changes from day to day, so it is never offered, and a
+request for it or a later one is refused naming the latest complete quarter. Every complete quarter since the
+organization's first case or event is one release: all the tables of all the quarters are suppressed together,
+replayed one quarter at a time with what earlier releases hid kept hidden and what they showed kept shown
+(protect_history), so a quarter's numbers are the same in every report that shows them. The
 number of events and trainings and their hours are shown as they are: they describe the
 program's public activity, not people. A share is shown only when both those it counts and those it does not
 are 0 or at least the threshold, so that the share and its n never give away a small count.
@@ -31,7 +37,7 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -514,7 +520,7 @@ def _outcomes(
 
 
 class _Counts(Protocol):
-    def count(self, key: Hashable, units: set[object]) -> Hashable: ...
+    def count(self, key: Hashable, units: Iterable[Hashable]) -> Hashable: ...
 
 
 class _QuarterCounts:
@@ -523,7 +529,7 @@ class _QuarterCounts:
     def __init__(self, counts: ReleaseCounts, quarter: Quarter) -> None:
         self.release, self.code = counts, quarter.code
 
-    def count(self, key: Hashable, units: set[object]) -> Hashable:
+    def count(self, key: Hashable, units: Iterable[Hashable]) -> Hashable:
         return self.release.count((self.code, key), units)
 
     def shown(self, shown: dict[Hashable, Shown]) -> dict[Hashable, Shown]:
