@@ -52,7 +52,7 @@ from circlekeeper.community.activity_forms import (
     TeamAddForm,
     TrainingRecordForm,
 )
-from circlekeeper.community.funder_report import Quarter, build_report, csv_rows
+from circlekeeper.community.funder_report import Quarter, build_report, csv_rows, incomplete_message
 from circlekeeper.community.models import (
     Attendance,
     AttendeeRole,
@@ -613,6 +613,13 @@ def _quarter(request: HttpRequest) -> tuple[QuarterForm, Quarter | None]:
     if "quarter" not in request.GET:
         return QuarterForm(initial={"quarter": default.code}, quarters=choices), default
     form = QuarterForm(request.GET, quarters=choices)
+    asked = Quarter.parse(request.GET.get("quarter", ""))
+    if asked is not None and asked > default:
+        # The current quarter changes from day to day, and a future one has nothing yet (issue 21).
+        form.is_valid()
+        form.errors.clear()
+        form.add_error("quarter", incomplete_message(default))
+        return form, None
     if not form.is_valid():
         return form, None
     return form, Quarter.parse(form.cleaned_data["quarter"])
@@ -625,7 +632,7 @@ def funder_report(request: HttpRequest) -> HttpResponse:
     form, quarter = _quarter(request)
     if quarter is None:
         return render(request, "community/activities/funder_report.html", {"form": form}, status=400)
-    report = build_report(organization, quarter)
+    report = build_report(organization, quarter, timezone.localdate())
     audit(request, action=Action.FUNDER_REPORT, object_type="funder_report", object_id=quarter.code)
     context = {"form": form, "report": report, "generated": timezone.localdate()}
     return render(request, "community/activities/funder_report.html", context)
@@ -642,7 +649,7 @@ def funder_report_csv(request: HttpRequest) -> HttpResponse:
     form, quarter = _quarter(request)
     if quarter is None:
         return render(request, "community/activities/funder_report.html", {"form": form}, status=400)
-    report = build_report(organization, quarter)
+    report = build_report(organization, quarter, timezone.localdate())
     audit(request, action=Action.FUNDER_REPORT, object_type="funder_report", object_id=f"{quarter.code}.csv")
     response = HttpResponse(content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = (

@@ -21,7 +21,13 @@ How things are counted:
 Suppression: the network's threshold (`suppression_threshold`, default 11). A count of people or of services
 from 1 to threshold - 1 is shown as "<11"; every count of the report, in whichever table or figure, is suppressed
 in one pass (evaluation.release), with complementary cells wherever a hidden count could be narrowed below a width
-of 3 from the others; counts left shown are rounded where the network chose a base (`rounding_base`). The
+of 3 from the others; counts left shown are rounded where the network chose a base (`rounding_base`).
+
+Complete quarters only (issue 21): the current quarter changes from day to day, so it is never offered, and a
+request for it or a later one is refused naming the latest complete quarter. Every complete quarter since the
+organization's first case or event is one release: all the tables of all the quarters are suppressed together,
+replayed one quarter at a time with what earlier releases hid kept hidden and what they showed kept shown
+(protect_history), so a quarter's numbers are the same in every report that shows them. The
 number of events and trainings and their hours are shown as they are: they describe the
 program's public activity, not people. A share is shown only when both those it counts and those it does not
 are 0 or at least the threshold, so that the share and its n never give away a small count.
@@ -31,10 +37,10 @@ from __future__ import annotations
 
 import datetime
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
@@ -125,8 +131,9 @@ class Quarter:
 
     @classmethod
     def offered(cls, today: datetime.date) -> list[Quarter]:
-        """The quarters the chooser offers: the current one and the ones before it, latest first."""
-        quarters = [cls.containing(today)]
+        """The quarters the chooser offers: complete quarters only, latest first. The current quarter is never
+        offered: its numbers change from day to day, and two days' reports would differ by a small group."""
+        quarters = [cls.last_full(today)]
         while len(quarters) < QUARTERS_OFFERED:
             quarters.append(quarters[-1].previous())
         return quarters
@@ -198,7 +205,7 @@ def _one_column(
     column: str,
     labels: Sequence[str],
     units: Sequence[set[object]],
-    counts: ReleaseCounts,
+    counts: _Counts,
 ) -> Callable[[dict[Hashable, Shown]], Table]:
     """A table of counts in one column with its total: its counts named in the release now, the table made once
     the release is suppressed (see build_report)."""
@@ -286,7 +293,7 @@ def _as_of_end(organization: Organization, cases: list[Case], quarter: Quarter) 
 
 
 def _track_stage_table(
-    cases: list[Case], pairs: list[tuple[str, str]], counts: ReleaseCounts
+    cases: list[Case], pairs: list[tuple[str, str]], counts: _Counts
 ) -> Callable[[dict[Hashable, Shown]], Table]:
     tracks = [*Track.values, NOT_CHOSEN]
     stages = list(Stage.values)
@@ -328,7 +335,7 @@ def _ids(queryset: Any, name: str) -> set[object]:
 
 
 def _services(
-    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+    organization: Organization, quarter: Quarter, counts: _Counts
 ) -> tuple[Callable[[dict[Hashable, Shown]], Table], Callable[[dict[Hashable, Shown]], list[Figure]]]:
     start, end = quarter.moments()
     held: dict[str, set[object]] = defaultdict(set)
@@ -399,7 +406,7 @@ def _services(
 
 
 def _community(
-    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+    organization: Organization, quarter: Quarter, counts: _Counts
 ) -> Callable[[dict[Hashable, Shown]], tuple[Table, list[Figure]]]:
     events = CommunityEvent.objects.for_organization(organization).filter(
         date__gte=quarter.start, date__lte=quarter.end
@@ -463,7 +470,7 @@ def _number(value: Decimal) -> str:
 
 
 def _outcomes(
-    organization: Organization, quarter: Quarter, counts: ReleaseCounts
+    organization: Organization, quarter: Quarter, counts: _Counts
 ) -> Callable[[dict[Hashable, Shown]], list[Figure]]:
     frame = scores_frame(
         Scope.for_organization(organization),
@@ -512,10 +519,114 @@ def _outcomes(
     return figures
 
 
-def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
-    """Every number of the report, suppressed in one pass over all its tables and figures (evaluation.release):
-    the cases opened are among the cases served, the people served are the roles' total, and so on, so a count
-    hidden in one place is not found from the others."""
+class _Counts(Protocol):
+    def count(self, key: Hashable, units: Iterable[Hashable]) -> Hashable: ...
+
+
+class _QuarterCounts:
+    """The counts of one quarter inside the release of every quarter: each key carries the quarter's code."""
+
+    def __init__(self, counts: ReleaseCounts, quarter: Quarter) -> None:
+        self.release, self.code = counts, quarter.code
+
+    def count(self, key: Hashable, units: Iterable[Hashable]) -> Hashable:
+        return self.release.count((self.code, key), units)
+
+    def shown(self, shown: dict[Hashable, Shown]) -> dict[Hashable, Shown]:
+        return {
+            key[1]: value
+            for key, value in shown.items()
+            if isinstance(key, tuple) and len(key) == 2 and key[0] == self.code
+        }
+
+
+def first_quarter(organization: Organization, today: datetime.date) -> Quarter:
+    """The first quarter of the organization's releases: that of its first case or event, or the latest complete one."""
+    days = [
+        day
+        for day in (
+            Case.objects.for_organization(organization)
+            .order_by("opened_on")
+            .values_list("opened_on", flat=True)
+            .first(),
+            CommunityEvent.objects.for_organization(organization)
+            .order_by("date")
+            .values_list("date", flat=True)
+            .first(),
+        )
+        if day is not None
+    ]
+    latest = Quarter.last_full(today)
+    return min(Quarter.containing(min(days)), latest) if days else latest
+
+
+def complete_quarters(organization: Organization, today: datetime.date) -> list[Quarter]:
+    """Every complete quarter since the organization's first, oldest first."""
+    quarters = [first_quarter(organization, today)]
+    while quarters[-1] < Quarter.last_full(today):
+        quarters.append(quarters[-1].next())
+    return quarters
+
+
+def protect_history(
+    organization: Organization, quarters: Sequence[Quarter]
+) -> tuple[dict[Hashable, Shown], dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]]]:
+    """Every quarter's report in one release, replayed one quarter at a time from the first (issue 21): each
+    release suppresses every table of every complete quarter together, keeps hidden what an earlier one hid and
+    never hides what an earlier one showed, so that comparing two quarters' reports, or a report before and
+    after a new quarter is added, recovers nothing."""
+    threshold = organization.network.suppression_threshold
+    rounding = organization.network.rounding_base or None
+    hidden: set[Hashable] = set()
+    public: set[Hashable] = set()
+    shown: dict[Hashable, Shown] = {}
+    makers: dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]] = {}
+    counts = ReleaseCounts()
+    for quarter in quarters:
+        makers[quarter] = _collect(organization, quarter, _QuarterCounts(counts, quarter))
+        shown = dict(
+            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+        )
+        hidden |= counts.hidden
+        public |= set(shown) - counts.hidden
+    return shown, makers
+
+
+def build_reports(organization: Organization, today: datetime.date) -> dict[Quarter, FunderReport]:
+    """Every complete quarter's report, from one release over all of them (protect_history)."""
+    shown, makers = protect_history(organization, complete_quarters(organization, today))
+    return {quarter: make(shown) for quarter, make in makers.items()}
+
+
+def build_report(
+    organization: Organization, quarter: Quarter, today: datetime.date | None = None
+) -> FunderReport:
+    """One complete quarter's report, as the release of every complete quarter shows it (`today`: the server's
+    date by default). Raises ValueError for the current or a future quarter."""
+    today = today or timezone.localdate()
+    latest = Quarter.last_full(today)
+    if quarter > latest:
+        raise ValueError(incomplete_message(latest))
+    quarters = complete_quarters(organization, today)
+    if quarter < quarters[0]:  # before the organization's first case or event: nothing to count
+        quarters = [quarter]
+    shown, makers = protect_history(organization, quarters)
+    return makers[quarter](shown)
+
+
+def incomplete_message(latest: Quarter) -> str:
+    return _(
+        "The funder report covers complete quarters only: the current quarter is not over yet. "
+        "The latest complete quarter is %(quarter)s."
+    ) % {"quarter": latest.label}
+
+
+def _collect(
+    organization: Organization, quarter: Quarter, counts: _QuarterCounts
+) -> Callable[[dict[Hashable, Shown]], FunderReport]:
+    """Name every count of one quarter's report in the release; returns how to make the report once the release
+    is suppressed. The cases opened are among the cases served, the people served are the roles' total, and so
+    on, so a count hidden in one place is not found from the others."""
     network = organization.network
     threshold = network.suppression_threshold
     report = FunderReport(
@@ -524,7 +635,6 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
         threshold=threshold,
         rounding=network.rounding_base or None,
     )
-    counts = ReleaseCounts()
     cases = _served_cases(organization, quarter)
     counts.count("cases_opened", {("case", c.pk) for c in cases if c.opened_on >= quarter.start})
     by_role = _people_by_role(organization, cases)
@@ -542,8 +652,24 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
     community = _community(organization, quarter, counts)
     outcomes = _outcomes(organization, quarter, counts)
 
-    shown = counts.protect(threshold=threshold, rounding=report.rounding)
+    def made(everything: dict[Hashable, Shown]) -> FunderReport:
+        shown = counts.shown(everything)
+        _fill(report, shown, roles, by_track_and_stage, meetings, services, community, outcomes)
+        return report
 
+    return made
+
+
+def _fill(
+    report: FunderReport,
+    shown: dict[Hashable, Shown],
+    roles: Callable[[dict[Hashable, Shown]], Table],
+    by_track_and_stage: Callable[[dict[Hashable, Shown]], Table],
+    meetings: Callable[[dict[Hashable, Shown]], Table],
+    services: Callable[[dict[Hashable, Shown]], list[Figure]],
+    community: Callable[[dict[Hashable, Shown]], tuple[Table, list[Figure]]],
+    outcomes: Callable[[dict[Hashable, Shown]], list[Figure]],
+) -> None:
     report.figures = [
         Figure(
             "cases_served",
@@ -557,7 +683,6 @@ def build_report(organization: Organization, quarter: Quarter) -> FunderReport:
     events, report.community = community(shown)
     report.tables = [roles(shown), by_track_and_stage(shown), meetings(shown), events]
     report.outcomes = outcomes(shown)
-    return report
 
 
 def _limits(report: FunderReport) -> dict[str, object]:

@@ -403,6 +403,25 @@ class PageTests(ReportData):
             )
         self.assertFalse(AuditEvent.objects.filter(action="community.funder_report").exists())
 
+    def test_the_current_and_future_quarters_are_refused_naming_the_latest_complete_one(self):
+        # Issue 21: the current quarter changes from day to day; only complete quarters are published.
+        self.login(self.pat)
+        page = self.client.get(reverse("community:funder_report"))
+        self.assertNotContains(page, 'value="2026-Q2"')
+        self.assertContains(page, 'value="2026-Q1"')
+        for asked in ("2026-Q2", "2026-Q3", "2030-Q1"):
+            response = self.client.get(reverse("community:funder_report"), {"quarter": asked})
+            self.assertContains(response, "The latest complete quarter is Q1 2026.", status_code=400)
+            self.assertNotContains(response, "Select a valid choice", status_code=400)
+            csv_response = self.client.get(reverse("community:funder_report_csv"), {"quarter": asked})
+            self.assertEqual(csv_response.status_code, 400)
+        audited = AuditEvent.objects.filter(action="community.funder_report").values_list(
+            "object_id", flat=True
+        )
+        self.assertEqual(list(audited), ["2026-Q1"])  # the default page only
+        with self.assertRaisesMessage(ValueError, "The latest complete quarter is Q1 2026."):
+            build_report(self.harbor, Quarter(2026, 2))
+
     def test_the_query_budget_does_not_grow_with_the_data(self):
         self.login(self.eve)
         url = reverse("community:funder_report") + "?quarter=2026-Q1"
@@ -425,4 +444,6 @@ class PageTests(ReportData):
             self.meeting(MeetingKind.PREPARATION, datetime.date(2026, 2, n + 1))
             make_event(self.harbor, self.pat, uid=uuid.uuid4(), attendance={AttendeeRole.STAFF: n + 1})
         self.assertEqual(count(), first)
-        self.assertEqual(first, 27)
+        self.assertEqual(
+            first, 29
+        )  # + the organization's first case and first event (where its releases start)
