@@ -10,13 +10,23 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.models import Case, CaseStatus, Participant, ParticipantRole
+from circlekeeper.cases.models import (
+    Case,
+    CaseStatus,
+    ConsentKind,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    record_event,
+)
+from circlekeeper.cases.participants import withdraw_consent
 from circlekeeper.demo.cases import seed_network
 from circlekeeper.demo.protocol import seed_protocol
 from circlekeeper.demo.safety import seed_safety
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.protocol import gates
-from circlekeeper.protocol.corrections import participant_in_error
+from circlekeeper.protocol.corrections import participant_in_error, plan_revision_in_error
+from circlekeeper.safety.models import SafetyPlan
 
 
 def described(conditions: list[gates.Condition]) -> list[tuple[object, ...]]:
@@ -141,6 +151,37 @@ class JointPrereadTests(DemoNetworkTestCase):
                 monitor.pk, [p.pk for p in gates._consenting(case, ParticipantRole.SAFETY_MONITOR)]
             )
             self.assertNotIn(survivor.pk, [p.pk for p in gates._survivors(case)])
+        self.assert_same_gates(alone, together)
+
+    def test_withdrawals_corrections_and_lapses_read_the_same_either_way(self):
+        keeper = User.objects.get(email="keeper@harbor.example")
+        now = timezone.now()
+        gate = {
+            case: {c.code: c for c in gates.joint_gate(case, now)}
+            for case in Case.objects.filter(status=CaseStatus.OPEN).order_by("pk")
+        }
+        approved = [case for case, g in gate.items() if g["approval"].met]
+        consenting = [case for case, g in gate.items() if g["direct_consent"].met and case not in approved]
+        planned = [
+            case for case, g in gate.items() if g["plan"].met and case not in approved + consenting[:1]
+        ]
+        self.assertTrue(approved and consenting and planned)
+        # An approval lapses on a hold opened after it (PROTOCOL.md), even though the case is not on hold now.
+        record_event(approved[0], EventKind.HOLD_OPENED)
+        # The survivor withdraws consent to take part: the direct track's consent no longer holds.
+        survivor = gates._survivors(consenting[0])[0]
+        for consent in survivor.consents.current().filter(kind=ConsentKind.TAKE_PART):
+            withdraw_consent(consent=consent, how="oral", by=keeper)
+        # The plan's newest revision entered in error: the one before it counts, or none.
+        plan = SafetyPlan.objects.get(participant=gates._survivors(planned[0])[0])
+        current = plan.current()
+        assert current is not None
+        plan_revision_in_error(revision=current, by=keeper, reason="the wrong plan")
+        ids = [approved[0].pk, consenting[0].pk, planned[0].pk]
+        alone, together = self.both_ways(ids, joint=True)
+        changed = {case.pk: {c.code: c for c in gates.joint_gate(case, now)} for case in alone}
+        self.assertFalse(changed[approved[0].pk]["approval"].met)
+        self.assertFalse(changed[consenting[0].pk]["direct_consent"].met)
         self.assert_same_gates(alone, together)
 
     def test_eight_queries_read_every_joint_gate(self):
