@@ -139,7 +139,7 @@ def preread(cases: list[Case], *, joint: bool = False) -> None:
     (protocol/tests/test_gates_preread.py). Only for instances read for the page, and used at once.
 
     With joint=True (the supervisor's approval candidates) it also reads everything else the joint-dialogue gate
-    and its approval read, in five more queries for all the cases."""
+    and its approval read, in at most five more queries for all the cases."""
     if not cases:
         return
     ids = [case.pk for case in cases]
