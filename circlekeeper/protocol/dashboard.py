@@ -191,7 +191,7 @@ def waiting_approvals(context: StaffContext, now: datetime.datetime) -> tuple[Li
     )
     waiting = []
     read = list(_by_last_movement(candidates)[:GATES_READ])
-    gates.preread(read)
+    gates.preread(read, joint=True)  # with the rest of their joint gates: at most 5 more queries
     for case in read:
         conditions = gates.joint_conditions(case, now)
         if all(c.met for c in conditions) and not gates.approval_condition(case, conditions, now).met:

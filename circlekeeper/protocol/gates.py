@@ -21,6 +21,7 @@ from circlekeeper.cases.models import (
     CaseEvent,
     CaseStatus,
     CaseTask,
+    Consent,
     ConsentKind,
     EventKind,
     Intake,
@@ -29,9 +30,17 @@ from circlekeeper.cases.models import (
     Stage,
     TaskKind,
     Track,
+    TrackChoice,
 )
 from circlekeeper.protocol.models import Acknowledgment, Approval, Invitation, MeetingKind, MeetingStatus
-from circlekeeper.safety.models import CheckKind, SafetyCheck, SafetyCheckQuerySet, SafetyPlan, is_high
+from circlekeeper.safety.models import (
+    CheckKind,
+    SafetyCheck,
+    SafetyCheckQuerySet,
+    SafetyPlan,
+    SafetyPlanRevision,
+    is_high,
+)
 from circlekeeper.safety.services import PLAN_REVIEW_DAYS
 
 # The joint-dialogue gate's window for the survivor's last safety check.
@@ -87,6 +96,26 @@ class _Preread:
     survivors: list[Participant]
     # The latest survivor check by kind (None: any kind), as _latest_survivor_check reads it.
     latest_check: dict[str | None, SafetyCheck | None]
+    # What the joint-dialogue gate reads besides (preread(cases, joint=True)); None when not read.
+    joint: _JointPreread | None = None
+
+
+@dataclass(frozen=True)
+class _JointPreread:
+    consenting_survivors: set[int]  # survivors with a current consent to take part
+    chosen: datetime.datetime | None  # the latest choice of the direct track
+    prep_survivor: datetime.datetime | None  # _held_with(case, PREPARATION, survivor)
+    prep_harm: datetime.datetime | None  # _held_with(case, PREPARATION, person who caused harm)
+    acknowledged: datetime.datetime | None  # the first acknowledgment's recorded_at
+    plans: dict[int, SafetyPlan]  # by survivor, each with its current revision read (CURRENT_REVISION)
+    monitors: list[Participant]  # _consenting(case, SAFETY_MONITOR)
+    approvals: list[Approval]  # every approval, newest first (Approval's ordering)
+    last_lapsing: datetime.datetime | None  # the latest event that makes an approval lapse
+    last_barrier: datetime.datetime | None  # the latest naming of someone a barrier
+
+
+# Set on a SafetyPlan by preread(joint=True): its current revision (SafetyPlan.current()).
+CURRENT_REVISION = "_gate_current_revision"
 
 
 def _survivor_checks(organization_id: Any, case_id: Any, kind: str | None) -> SafetyCheckQuerySet:
@@ -103,11 +132,14 @@ def _survivor_checks(organization_id: Any, case_id: Any, kind: str | None) -> Sa
     return checks.order_by("-checked_at", "-id")
 
 
-def preread(cases: list[Case]) -> None:
+def preread(cases: list[Case], *, joint: bool = False) -> None:
     """For a page that reads the gates of several cases (the dashboards): read every case's survivors and latest
     survivor checks in three queries for all of them, instead of a few per case. Each case keeps what was read
     (PREREAD) and its gate uses it: the same rows, with the same filters and order, as the per-case reads below
-    (protocol/tests/test_gates_preread.py). Only for instances read for the page, and used at once."""
+    (protocol/tests/test_gates_preread.py). Only for instances read for the page, and used at once.
+
+    With joint=True (the supervisor's approval candidates) it also reads everything else the joint-dialogue gate
+    and its approval read, in at most five more queries for all the cases."""
     if not cases:
         return
     ids = [case.pk for case in cases]
@@ -115,19 +147,19 @@ def preread(cases: list[Case]) -> None:
     # The default manager leaves out participants entered in error; ordered by case, then id, as case.participants.
     for participant in Participant.objects.survivors().filter(case_id__in=ids).order_by("case_id", "id"):
         survivors[participant.case_id].append(participant)
-    latest = (
-        Case.objects.filter(pk__in=ids)
-        .annotate(
-            latest_any=Subquery(
-                _survivor_checks(OuterRef("organization_id"), OuterRef("pk"), None).values("id")[:1]
-            ),
-            latest_full=Subquery(
-                _survivor_checks(OuterRef("organization_id"), OuterRef("pk"), CheckKind.FULL).values("id")[:1]
-            ),
-        )
-        .values_list("pk", "latest_any", "latest_full")
+    latest = Case.objects.filter(pk__in=ids).annotate(
+        latest_any=Subquery(
+            _survivor_checks(OuterRef("organization_id"), OuterRef("pk"), None).values("id")[:1]
+        ),
+        latest_full=Subquery(
+            _survivor_checks(OuterRef("organization_id"), OuterRef("pk"), CheckKind.FULL).values("id")[:1]
+        ),
     )
-    heads = {pk: (any_kind, full) for pk, any_kind, full in latest}
+    if joint:
+        latest = latest.annotate(**_joint_heads())
+    rows = {row["pk"]: row for row in latest.values("pk", *latest.query.annotations)}
+    heads = {pk: (row["latest_any"], row["latest_full"]) for pk, row in rows.items()}
+    joints = _joint_preread(cases, survivors, rows) if joint else {}
     checks = SafetyCheck.objects.in_bulk([pk for pair in heads.values() for pk in pair if pk is not None])
     for case in cases:
         any_kind, full = heads.get(case.pk, (None, None))
@@ -140,8 +172,105 @@ def preread(cases: list[Case]) -> None:
                     None: checks.get(any_kind) if any_kind else None,
                     CheckKind.FULL: checks.get(full) if full else None,
                 },
+                joint=joints.get(case.pk),
             ),
         )
+
+
+def _first_held_with(kind: str, roles: tuple[str, ...]) -> Subquery:
+    """_held_with as a subquery on the case."""
+    return Subquery(
+        Invitation.objects.filter(
+            meeting__case=OuterRef("pk"),
+            meeting__kind=kind,
+            meeting__status=MeetingStatus.HELD,
+            meeting__error_at__isnull=True,
+            participant__role__in=roles,
+            participant__error_at__isnull=True,
+            attended=True,
+        )
+        .order_by("meeting__held_at")
+        .values("meeting__held_at")[:1]
+    )
+
+
+def _joint_heads() -> dict[str, Subquery]:
+    """The joint gate's single dates, each with the filters and order of its per-case read, for one query."""
+    return {
+        "chosen": Subquery(
+            TrackChoice.objects.filter(case=OuterRef("pk"), track=Track.DIRECT_DIALOGUE)
+            .order_by("-recorded_at")
+            .values("recorded_at")[:1]
+        ),
+        "prep_survivor": _first_held_with(MeetingKind.PREPARATION, (ParticipantRole.SURVIVOR,)),
+        "prep_harm": _first_held_with(MeetingKind.PREPARATION, (ParticipantRole.PERSON_WHO_CAUSED_HARM,)),
+        "acknowledged": Subquery(
+            Acknowledgment.objects.filter(
+                case=OuterRef("pk"), meeting__error_at__isnull=True, participant__error_at__isnull=True
+            )
+            .order_by("recorded_at")
+            .values("recorded_at")[:1]
+        ),
+        # An approval lapses on any of these after it (approval_condition); the latest is enough to tell.
+        "last_lapsing": Subquery(
+            CaseEvent.objects.filter(case=OuterRef("pk")).filter(_LAPSING).order_by("-at").values("at")[:1]
+        ),
+        "last_barrier": Subquery(
+            BarrierFlag.objects.filter(case=OuterRef("pk"), barrier=True).order_by("-at").values("at")[:1]
+        ),
+    }
+
+
+def _joint_preread(
+    cases: list[Case], survivors: dict[int, list[Participant]], heads: dict[int, dict[str, Any]]
+) -> dict[int, _JointPreread]:
+    """The rest of the joint gate for every case: consents, plans, monitors and approvals, four queries."""
+    ids = [case.pk for case in cases]
+    survivor_ids = [p.pk for people in survivors.values() for p in people]
+    consenting = set(
+        Consent.objects.filter(participant_id__in=survivor_ids, kind=ConsentKind.TAKE_PART)
+        .current()
+        .values_list("participant_id", flat=True)
+    )
+    plans: dict[int, SafetyPlan] = {}
+    current = SafetyPlanRevision._default_manager.filter(plan=OuterRef("pk"), error_at__isnull=True)
+    for plan in SafetyPlan.objects.filter(participant_id__in=survivor_ids).annotate(
+        current_id=Subquery(current.order_by("-number").values("id")[:1])
+    ):
+        plans[plan.participant_id] = plan
+    revisions = SafetyPlanRevision._default_manager.in_bulk(
+        [plan.current_id for plan in plans.values() if plan.revision and plan.current_id]  # type: ignore[attr-defined]
+    )
+    for plan in plans.values():
+        setattr(plan, CURRENT_REVISION, revisions.get(plan.current_id) if plan.revision else None)  # type: ignore[attr-defined]
+    monitors: dict[int, list[Participant]] = {pk: [] for pk in ids}
+    for monitor in _consenting_in(
+        Participant._default_manager.filter(case_id__in=ids), ParticipantRole.SAFETY_MONITOR
+    ):
+        monitors[monitor.case_id].append(monitor)
+    approvals: dict[int, list[Approval]] = {pk: [] for pk in ids}
+    for approval in Approval.objects.filter(case_id__in=ids):  # newest first, as Approval orders them
+        approvals[approval.case_id].append(approval)
+    return {
+        pk: _JointPreread(
+            consenting_survivors=consenting,
+            chosen=heads[pk]["chosen"],
+            prep_survivor=heads[pk]["prep_survivor"],
+            prep_harm=heads[pk]["prep_harm"],
+            acknowledged=heads[pk]["acknowledged"],
+            plans=plans,
+            monitors=monitors[pk],
+            approvals=approvals[pk],
+            last_lapsing=heads[pk]["last_lapsing"],
+            last_barrier=heads[pk]["last_barrier"],
+        )
+        for pk in ids
+    }
+
+
+def _joint(case: Case) -> _JointPreread | None:
+    read: _Preread | None = getattr(case, PREREAD, None)
+    return read.joint if read is not None else None
 
 
 def _survivors(case: Case) -> list[Participant]:
@@ -151,9 +280,9 @@ def _survivors(case: Case) -> list[Participant]:
     return list(case.participants.survivors())
 
 
-def _consenting(case: Case, *roles: str) -> list[Participant]:
+def _consenting_in(people: Any, *roles: str) -> list[Participant]:
     return list(
-        case.participants.filter(
+        people.filter(
             role__in=roles,
             consents__kind=ConsentKind.TAKE_PART,
             consents__revoked_at=None,
@@ -163,6 +292,27 @@ def _consenting(case: Case, *roles: str) -> list[Participant]:
         .distinct()
         .order_by("id")
     )
+
+
+def _consenting(case: Case, *roles: str) -> list[Participant]:
+    joint = _joint(case)
+    if joint is not None and roles == (ParticipantRole.SAFETY_MONITOR,):
+        return list(joint.monitors)
+    return _consenting_in(case.participants, *roles)
+
+
+def _has_consent(case: Case, survivor: Participant) -> bool:
+    joint = _joint(case)
+    if joint is not None:
+        return survivor.pk in joint.consenting_survivors
+    return survivor.has_consent(ConsentKind.TAKE_PART)
+
+
+def _current_revision(plan: SafetyPlan) -> SafetyPlanRevision | None:
+    if hasattr(plan, CURRENT_REVISION):
+        revision: SafetyPlanRevision | None = getattr(plan, CURRENT_REVISION)
+        return revision
+    return plan.current()
 
 
 def _latest_survivor_check(case: Case, *, kind: str | None = None) -> SafetyCheck | None:
@@ -175,11 +325,16 @@ def _latest_survivor_check(case: Case, *, kind: str | None = None) -> SafetyChec
 def _plan_condition(case: Case, now: datetime.datetime, *, within_days: int | None) -> Condition:
     """A current safety plan for every survivor (reviewed recently, not due), or their recorded decision."""
     survivors = _survivors(case)
-    plans = {p.participant_id: p for p in SafetyPlan.objects.filter(participant__in=survivors)}
+    joint = _joint(case)
+    plans = (
+        joint.plans
+        if joint is not None
+        else {p.participant_id: p for p in SafetyPlan.objects.filter(participant__in=survivors)}
+    )
     missing, since = [], None
     for survivor in survivors:
         plan = plans.get(survivor.pk)
-        current = plan.current() if plan else None
+        current = _current_revision(plan) if plan else None
         if current is not None and current.declined:
             since = max(filter(None, [since, current.saved_at]))
             continue
@@ -213,6 +368,12 @@ def _plan_condition(case: Case, now: datetime.datetime, *, within_days: int | No
 
 def _held_with(case: Case, kind: str, roles: tuple[str, ...]) -> datetime.datetime | None:
     """When the first meeting of this kind was held with someone of these roles attending, if ever."""
+    joint = _joint(case)
+    if joint is not None and kind == MeetingKind.PREPARATION:
+        if roles == (ParticipantRole.SURVIVOR,):
+            return joint.prep_survivor
+        if roles == (ParticipantRole.PERSON_WHO_CAUSED_HARM,):
+            return joint.prep_harm
     invitation = (
         Invitation.objects.filter(
             meeting__case=case,
@@ -404,13 +565,18 @@ def _preparation_conditions(case: Case) -> list[Condition]:
     harm_side = (ParticipantRole.PERSON_WHO_CAUSED_HARM,)
     with_survivor = _held_with(case, MeetingKind.PREPARATION, survivor_side)
     with_harm = _held_with(case, MeetingKind.PREPARATION, harm_side)
-    acknowledged = (
-        Acknowledgment.objects.filter(
-            case=case, meeting__error_at__isnull=True, participant__error_at__isnull=True
+    joint = _joint(case)
+    if joint is not None:
+        acknowledged_at = joint.acknowledged
+    else:
+        acknowledged = (
+            Acknowledgment.objects.filter(
+                case=case, meeting__error_at__isnull=True, participant__error_at__isnull=True
+            )
+            .order_by("recorded_at")
+            .first()
         )
-        .order_by("recorded_at")
-        .first()
-    )
+        acknowledged_at = acknowledged.recorded_at if acknowledged else None
     return [
         Condition(
             "prep_survivor",
@@ -429,9 +595,9 @@ def _preparation_conditions(case: Case) -> list[Condition]:
         Condition(
             "acknowledgment",
             _("The person who caused harm acknowledged responsibility (recorded in a preparation meeting)"),
-            acknowledged is not None,
+            acknowledged_at is not None,
             url=("protocol:meetings", (case.pk,)),
-            since=acknowledged.recorded_at if acknowledged else None,
+            since=acknowledged_at,
         ),
     ]
 
@@ -440,10 +606,13 @@ def joint_conditions(case: Case, now: datetime.datetime | None = None) -> list[C
     """Every condition of the joint-dialogue gate but the supervisor's approval (PROTOCOL.md)."""
     now = now or timezone.now()
     survivors = _survivors(case)
-    consented = bool(survivors) and all(s.has_consent(ConsentKind.TAKE_PART) for s in survivors)
+    consented = bool(survivors) and all(_has_consent(case, s) for s in survivors)
     direct = case.track == Track.DIRECT_DIALOGUE
+    joint = _joint(case)
     chosen = (
-        case.track_choices.filter(track=Track.DIRECT_DIALOGUE)
+        (joint.chosen if direct else None)
+        if joint is not None
+        else case.track_choices.filter(track=Track.DIRECT_DIALOGUE)
         .order_by("-recorded_at")
         .values_list("recorded_at", flat=True)
         .first()
@@ -493,13 +662,23 @@ LAPSING_EVENTS = (
 # consents, the meetings held, the survivor's choice of track and the safety plan (the joint-dialogue gate of
 # PROTOCOL.md). A note entered in error changes none of it, so it leaves the approval standing.
 LAPSING_CORRECTIONS = ("participant", "consent", "meeting", "track_choice", "plan_revision")
+_LAPSING = (
+    Q(kind__in=LAPSING_EVENTS)
+    | Q(kind=EventKind.ENTERED_IN_ERROR, facts__record__in=LAPSING_CORRECTIONS)
+    | Q(kind=EventKind.CHECK_RECORDED, facts__level__in=["high", "severe"])
+)
 
 
 def approval_condition(
     case: Case, conditions: list[Condition], now: datetime.datetime | None = None
 ) -> Condition:
     """The supervisor's approval, given after every other condition held, and not lapsed since."""
-    approval = Approval.objects.filter(case=case, approved_at__lte=now or timezone.now()).first()
+    now = now or timezone.now()
+    joint = _joint(case)
+    if joint is not None:
+        approval = next((a for a in joint.approvals if a.approved_at <= now), None)
+    else:
+        approval = Approval.objects.filter(case=case, approved_at__lte=now).first()
     others_hold = all(c.met for c in conditions)
     detail = ""
     valid = False
@@ -508,18 +687,20 @@ def approval_condition(
     elif not others_hold:
         detail = _("The approval lapsed: a condition above no longer holds.")
     else:
-        lapsed = CaseEvent.objects.filter(case=case, at__gt=approval.approved_at).filter(
-            Q(kind__in=LAPSING_EVENTS)
-            | Q(kind=EventKind.ENTERED_IN_ERROR, facts__record__in=LAPSING_CORRECTIONS)
-            | Q(kind=EventKind.CHECK_RECORDED, facts__level__in=["high", "severe"])
-        )
+        if joint is not None:
+            lapsed = joint.last_lapsing is not None and joint.last_lapsing > approval.approved_at
+            barrier_since = joint.last_barrier is not None and joint.last_barrier > approval.approved_at
+        else:
+            lapsed = (
+                CaseEvent.objects.filter(case=case, at__gt=approval.approved_at).filter(_LAPSING).exists()
+            )
+            barrier_since = BarrierFlag.objects.filter(
+                case=case, barrier=True, at__gt=approval.approved_at
+            ).exists()
         latest_since = max((c.since for c in conditions if c.since), default=None)
         # Once lapsed, it stays lapsed (issue 17): naming someone a barrier ends it even if they are later marked an
         # ally again, so the old approval never comes back to life.
-        barrier_since = BarrierFlag.objects.filter(
-            case=case, barrier=True, at__gt=approval.approved_at
-        ).exists()
-        if lapsed.exists():
+        if lapsed:
             detail = _(
                 "The approval lapsed: something changed since (a hold, a withdrawal, a new track or a correction)."
             )

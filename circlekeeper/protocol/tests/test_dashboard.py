@@ -243,37 +243,39 @@ class SupervisorQueueTests(DashboardTestCase):
         self.assertNotContains(self.dashboard(self.bob), quiet.reference)
         self.assertNotContains(self.dashboard(self.charlie), "HAR-2026")
 
-    def test_the_supervisors_queue_costs_the_same_with_11_candidates_as_with_25(self):
-        def candidates(count: int) -> None:
-            for _ in range(count):
-                case = self.team_case(opened_on=datetime.date(2026, 3, 1))
-                Case.objects.filter(pk=case.pk).update(track=Track.DIRECT_DIALOGUE, stage=Stage.PREPARATION)
-                survivor = case.participants.get()
-                harm = make_participant(case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
-                for person in (survivor, harm):
-                    meeting = Meeting.objects.create(
-                        organization=self.harbor,
-                        case=case,
-                        kind=MeetingKind.PREPARATION,
-                        starts_at=NOW - DAY,
-                        status=MeetingStatus.HELD,
-                        held_at=NOW - DAY,
-                        scheduled_by=self.alice,
-                    )
-                    Invitation.objects.create(
-                        organization=self.harbor, meeting=meeting, participant=person, attended=True
-                    )
-                make_participant(case, role=ParticipantRole.SAFETY_MONITOR, label="Monitor E")
-                run_check(survivor, by=self.ada)
-                Acknowledgment.objects.create(
+    def add_candidates(self, count: int) -> None:
+        """Direct-track cases in preparation whose joint gate holds but for the approval."""
+        for _ in range(count):
+            case = self.team_case(opened_on=datetime.date(2026, 3, 1))
+            Case.objects.filter(pk=case.pk).update(track=Track.DIRECT_DIALOGUE, stage=Stage.PREPARATION)
+            survivor = case.participants.get()
+            harm = make_participant(case, role=ParticipantRole.PERSON_WHO_CAUSED_HARM, label="Person B")
+            for person in (survivor, harm):
+                meeting = Meeting.objects.create(
                     organization=self.harbor,
                     case=case,
-                    participant=harm,
-                    meeting=meeting,
-                    in_their_words="x",
-                    recorded_by=self.alice,
+                    kind=MeetingKind.PREPARATION,
+                    starts_at=NOW - DAY,
+                    status=MeetingStatus.HELD,
+                    held_at=NOW - DAY,
+                    scheduled_by=self.alice,
                 )
+                Invitation.objects.create(
+                    organization=self.harbor, meeting=meeting, participant=person, attended=True
+                )
+            make_participant(case, role=ParticipantRole.SAFETY_MONITOR, label="Monitor E")
+            run_check(survivor, by=self.ada)
+            Acknowledgment.objects.create(
+                organization=self.harbor,
+                case=case,
+                participant=harm,
+                meeting=meeting,
+                in_their_words="x",
+                recorded_by=self.alice,
+            )
 
+    def test_the_supervisors_queue_costs_the_same_with_11_candidates_as_with_25(self):
+        candidates = self.add_candidates
         candidates(11)
         self.dashboard(self.sam)
         with CaptureQueriesContext(connection) as few:
@@ -286,3 +288,23 @@ class SupervisorQueueTests(DashboardTestCase):
             page = self.client.get(reverse("dashboard"))
         self.assertIn("15 more direct-track cases", section(page, "worklist"))
         self.assertEqual(len(many), len(few))
+
+    def test_reading_the_joint_gates_costs_the_same_for_2_candidates_as_for_6(self):
+        # Issue 23: each candidate's joint gate (consents, track choice, preparation meetings, acknowledgment,
+        # plan, monitor, approval) read with the others' (gates.preread(joint=True)), not a dozen queries each.
+        def ready(count: int) -> None:
+            for _ in range(count):
+                Walk(self.team_case(survivor=False), self.alice, self.sam).to_dialogue()
+
+        ready(2)
+        self.dashboard(self.sam)
+        with CaptureQueriesContext(connection) as few:
+            page = self.client.get(reverse("dashboard"))
+        self.assertEqual(len(approvals(page)), 2)
+        ready(4)
+        with CaptureQueriesContext(connection) as many:
+            page = self.client.get(reverse("dashboard"))
+        self.assertEqual(len(approvals(page)), 6)
+        self.assertEqual(len(many), len(few))
+        # 21 here; before, 34 with 2 candidates and 70 with 6 (nine queries a candidate).
+        self.assertLessEqual(len(many), 21)

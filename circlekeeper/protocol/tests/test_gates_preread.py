@@ -10,13 +10,23 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from circlekeeper.accounts.models import User
-from circlekeeper.cases.models import Case, CaseStatus, Participant
+from circlekeeper.cases.models import (
+    Case,
+    CaseStatus,
+    ConsentKind,
+    EventKind,
+    Participant,
+    ParticipantRole,
+    record_event,
+)
+from circlekeeper.cases.participants import withdraw_consent
 from circlekeeper.demo.cases import seed_network
 from circlekeeper.demo.protocol import seed_protocol
 from circlekeeper.demo.safety import seed_safety
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.protocol import gates
-from circlekeeper.protocol.corrections import participant_in_error
+from circlekeeper.protocol.corrections import participant_in_error, plan_revision_in_error
+from circlekeeper.safety.models import SafetyPlan
 
 
 def described(conditions: list[gates.Condition]) -> list[tuple[object, ...]]:
@@ -25,7 +35,7 @@ def described(conditions: list[gates.Condition]) -> list[tuple[object, ...]]:
 
 
 @override_settings(DEMO_MODE=True)
-class GatesPrereadTests(TestCase):
+class DemoNetworkTestCase(TestCase):
     @classmethod
     def setUpTestData(cls):
         # The demo network's cases: every stage and track, survivors with checks of both kinds, some without.
@@ -34,12 +44,26 @@ class GatesPrereadTests(TestCase):
         seed_safety()
         seed_protocol()
 
-    def both_ways(self, ids: list[int]) -> tuple[list[Case], list[Case]]:
+    def both_ways(self, ids: list[int], *, joint: bool = False) -> tuple[list[Case], list[Case]]:
         alone = list(Case.objects.filter(pk__in=ids).order_by("pk"))
         together = list(Case.objects.filter(pk__in=ids).order_by("pk"))
-        gates.preread(together)
+        gates.preread(together, joint=joint)
         return alone, together
 
+    def assert_same_gates(self, alone: list[Case], together: list[Case]) -> None:
+        now = timezone.now()
+        for one, other in zip(alone, together, strict=True):
+            self.assertEqual(
+                described(gates.stage_conditions(one, now)),
+                described(gates.stage_conditions(other, now)),
+                one,
+            )
+            self.assertEqual(
+                described(gates.joint_gate(one, now)), described(gates.joint_gate(other, now)), one
+            )
+
+
+class GatesPrereadTests(DemoNetworkTestCase):
     def test_every_open_case_gets_the_same_gate_either_way(self):
         now = timezone.now()
         ids = list(Case.objects.filter(status=CaseStatus.OPEN).values_list("pk", flat=True))
@@ -88,4 +112,85 @@ class GatesPrereadTests(TestCase):
                 gates._survivors(case)
                 gates._latest_survivor_check(case)
                 gates._latest_survivor_check(case, kind="full")
+        self.assertEqual(len(used), 0)
+
+
+@override_settings(DEMO_MODE=True)
+class JointPrereadTests(DemoNetworkTestCase):
+    """preread(joint=True), for the supervisor's approval candidates: everything the joint-dialogue gate and its
+    approval read, for all the cases at once; each gate the same as when its case is read alone."""
+
+    def test_every_open_case_gets_the_same_joint_gate_either_way(self):
+        ids = list(Case.objects.filter(status=CaseStatus.OPEN).values_list("pk", flat=True))
+        alone, together = self.both_ways(ids, joint=True)
+        now = timezone.now()
+        gate = {case.pk: {c.code: c for c in gates.joint_gate(case, now)} for case in alone}
+        # The comparison covers gates with and without each condition met, and approvals given.
+        for code in ("direct_consent", "acknowledgment", "recent_check", "plan", "monitor", "prep_survivor"):
+            self.assertEqual({g[code].met for g in gate.values()}, {True, False}, code)
+        self.assertTrue(any(g["approval"].since for g in gate.values()))
+        self.assert_same_gates(alone, together)
+
+    def test_people_entered_in_error_count_for_neither(self):
+        keeper = User.objects.get(email="keeper@harbor.example")
+        monitor = Participant.objects.filter(
+            case__status=CaseStatus.OPEN, role=ParticipantRole.SAFETY_MONITOR, consents__isnull=False
+        ).first()
+        assert monitor is not None
+        participant_in_error(participant=monitor, by=keeper, reason="the wrong person")
+        survivor = (
+            Participant.objects.survivors()
+            .filter(case__status=CaseStatus.OPEN, case__approvals__isnull=False)
+            .first()
+        )
+        assert survivor is not None
+        participant_in_error(participant=survivor, by=keeper, reason="the wrong person")
+        alone, together = self.both_ways([monitor.case_id, survivor.case_id], joint=True)
+        for case in together:
+            self.assertNotIn(
+                monitor.pk, [p.pk for p in gates._consenting(case, ParticipantRole.SAFETY_MONITOR)]
+            )
+            self.assertNotIn(survivor.pk, [p.pk for p in gates._survivors(case)])
+        self.assert_same_gates(alone, together)
+
+    def test_withdrawals_corrections_and_lapses_read_the_same_either_way(self):
+        keeper = User.objects.get(email="keeper@harbor.example")
+        now = timezone.now()
+        gate = {
+            case: {c.code: c for c in gates.joint_gate(case, now)}
+            for case in Case.objects.filter(status=CaseStatus.OPEN).order_by("pk")
+        }
+        approved = [case for case, g in gate.items() if g["approval"].met]
+        consenting = [case for case, g in gate.items() if g["direct_consent"].met and case not in approved]
+        planned = [
+            case for case, g in gate.items() if g["plan"].met and case not in approved + consenting[:1]
+        ]
+        self.assertTrue(approved and consenting and planned)
+        # An approval lapses on a hold opened after it (PROTOCOL.md), even though the case is not on hold now.
+        record_event(approved[0], EventKind.HOLD_OPENED)
+        # The survivor withdraws consent to take part: the direct track's consent no longer holds.
+        survivor = gates._survivors(consenting[0])[0]
+        for consent in survivor.consents.current().filter(kind=ConsentKind.TAKE_PART):
+            withdraw_consent(consent=consent, how="oral", by=keeper)
+        # The plan's newest revision entered in error: the one before it counts, or none.
+        plan = SafetyPlan.objects.get(participant=gates._survivors(planned[0])[0])
+        current = plan.current()
+        assert current is not None
+        plan_revision_in_error(revision=current, by=keeper, reason="the wrong plan")
+        ids = [approved[0].pk, consenting[0].pk, planned[0].pk]
+        alone, together = self.both_ways(ids, joint=True)
+        changed = {case.pk: {c.code: c for c in gates.joint_gate(case, now)} for case in alone}
+        self.assertFalse(changed[approved[0].pk]["approval"].met)
+        self.assertFalse(changed[consenting[0].pk]["direct_consent"].met)
+        self.assert_same_gates(alone, together)
+
+    def test_eight_queries_read_every_joint_gate(self):
+        cases = list(Case.objects.filter(status=CaseStatus.OPEN).order_by("pk")[:10])
+        with CaptureQueriesContext(connection) as read:
+            gates.preread(cases, joint=True)
+        self.assertEqual(len(read), 8)
+        now = timezone.now()
+        with CaptureQueriesContext(connection) as used:
+            for case in cases:
+                gates.joint_gate(case, now)
         self.assertEqual(len(used), 0)
