@@ -137,6 +137,26 @@ class ErrorPageTests(PersonaTestCase):
         self.assertContains(response, "Something went wrong", status_code=500)
         self.assertNotContains(response, "boom", status_code=500)
 
+    def test_the_error_pages_say_their_language_and_speak_it(self):
+        # A Spanish reader gets every error page in Spanish, and the page says so to their screen reader
+        # (the 500 page used to declare lang="en" whatever it said).
+        from django.template import loader
+        from django.utils import translation
+
+        pages = {
+            "500.html": "Algo salió mal",
+            "503_busy.html": "Demasiadas personas están entrando a la vez",
+            "503_database.html": "El sitio no puede comunicarse con su base de datos",
+        }
+        for name, heading in pages.items():
+            with self.subTest(page=name), translation.override("es"):
+                html = loader.get_template(name).render({})
+                self.assertIn('<html lang="es">', html)
+                self.assertIn(f"<h1>{heading}</h1>", html)
+                self.assertIn(f"<title>{heading} · Circlekeeper</title>", html)
+                self.assertIn('href="#main"', html)
+                self.assertNotIn("Something went wrong", html)
+
 
 class CsrfTests(PersonaTestCase):
     def test_a_form_posted_without_its_token_is_refused_in_the_shell(self):
