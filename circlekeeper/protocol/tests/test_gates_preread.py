@@ -3,6 +3,8 @@ they show in three queries for all of them. Every gate must come out exactly as 
 the same conditions, met or not, with the same details and dates, for cases in every stage and track; a survivor
 entered in error counts for neither (PROTOCOL.md: a record entered in error is left out of every gate)."""
 
+import datetime
+
 from django.conf import settings
 from django.db import connection
 from django.test import TestCase, override_settings
@@ -26,6 +28,7 @@ from circlekeeper.demo.safety import seed_safety
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.protocol import gates
 from circlekeeper.protocol.corrections import participant_in_error, plan_revision_in_error
+from circlekeeper.protocol.models import Approval
 from circlekeeper.safety.models import SafetyPlan
 
 
@@ -182,6 +185,31 @@ class JointPrereadTests(DemoNetworkTestCase):
         changed = {case.pk: {c.code: c for c in gates.joint_gate(case, now)} for case in alone}
         self.assertFalse(changed[approved[0].pk]["approval"].met)
         self.assertFalse(changed[consenting[0].pk]["direct_consent"].met)
+        self.assert_same_gates(alone, together)
+
+    def test_an_approval_dated_after_now_counts_for_neither(self):
+        # PROTOCOL.md: the joint dialogue needs a supervisor's approval given *before* it; an approval recorded
+        # with a later date (a clock ahead, a back-dated check) approves nothing yet, read alone or together.
+        supervisor = User.objects.get(email="supervisor@harbor.example")
+        now = timezone.now()
+        case = next(
+            case
+            for case in Case.objects.filter(status=CaseStatus.OPEN, organization__slug="harbor").order_by(
+                "pk"
+            )
+            if not {c.code: c for c in gates.joint_gate(case, now)}["approval"].met
+        )
+        Approval.objects.create(
+            organization=case.organization,
+            case=case,
+            approved_by=supervisor,
+            approved_at=now + datetime.timedelta(days=1),
+        )
+        alone, together = self.both_ways([case.pk], joint=True)
+        for read in (alone[0], together[0]):
+            approval = {c.code: c for c in gates.joint_gate(read, now)}["approval"]
+            self.assertFalse(approval.met)
+            self.assertIsNone(approval.since)
         self.assert_same_gates(alone, together)
 
     def test_eight_queries_read_every_joint_gate(self):
