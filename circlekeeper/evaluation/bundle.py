@@ -55,7 +55,10 @@ if TYPE_CHECKING:
 # The sections that have a bundle: a questionnaire score (descriptives and pre/post change), rate ratios
 # (Poisson or negative binomial), time to a first recurrence (Kaplan–Meier, log-rank and Cox).
 # Retention (the share answered at each timepoint) and fidelity (the share of safety checks on time).
-BUNDLED_KINDS = ("score", "irr", "survival", "retention", "fidelity")
+# The count tables read from the case records (risk levels, the staircase, commitments kept, the survivor's view
+# of repair, days on safety hold) and the support networks' measures.
+COUNT_KINDS = ("risk_levels", "staircase", "commitments", "survivor_view_repair", "hold_days")
+BUNDLED_KINDS = ("score", "irr", "survival", "retention", "fidelity", *COUNT_KINDS, "pod_measures")
 SCRIPT = Path(__file__).with_name("bundle_script.py")
 LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels")
 
@@ -80,6 +83,11 @@ def has_bundle(section: dict[str, Any]) -> bool:
         return False
     if section["kind"] == "score":
         return section.get("descriptives") is not None
+    if section["kind"] in COUNT_KINDS:
+        # A table whose every cell is hidden (or zero) has nothing to recompute.
+        return any(isinstance(cell, int) and cell > 0 for row in section["cells"] for cell in row)
+    if section["kind"] == "pod_measures":
+        return any(row["withheld"] is None and row.get("mean") is not None for row in section["rows"])
     return section.get("report") is not None
 
 
@@ -92,7 +100,7 @@ def build(
         raise BundleRefused(_("This part of the page has no numbers that can be downloaded as a bundle."))
     section = sections[index]
     filters = dict(result["filters"])
-    files, parameters = _inputs(scope, section, filters)
+    files, parameters = _inputs(scope, section, filters, result)
     k_required = deidentify.required_k()
     k_achieved = parameters.pop("_k_achieved")
     quasi_identifiers = parameters.pop("_quasi_identifiers")
@@ -175,7 +183,7 @@ def _csv(frame: pd.DataFrame) -> str:
 
 
 def _inputs(
-    scope: dataset.Scope, section: dict[str, Any], filters: dict[str, str]
+    scope: dataset.Scope, section: dict[str, Any], filters: dict[str, str], result: dict[str, Any]
 ) -> tuple[dict[str, str], dict[str, Any]]:
     # Imported here: the page's own inputs (dashboard_compute, report) need pandas and the statistics libraries,
     # which a web worker loads only when a bundle is made (issue 10, its memory).
@@ -189,6 +197,10 @@ def _inputs(
         return _retention_inputs(chosen_scope, section, chosen)
     if section["kind"] == "fidelity":
         return _fidelity_inputs(chosen_scope, section, chosen)
+    if section["kind"] in COUNT_KINDS:
+        return _count_inputs(chosen_scope, section, chosen, result)
+    if section["kind"] == "pod_measures":
+        return _pod_inputs(chosen_scope, section, chosen)
     return _outcome_inputs(chosen_scope, section)
 
 
@@ -396,6 +408,125 @@ def _fidelity_inputs(
     return {"fidelity.csv": _csv(rows[["kind", "on_time"]])}, parameters
 
 
+def _count_units(
+    scope: dataset.Scope, section: dict[str, Any], chosen: dict[str, Any], result: dict[str, Any]
+) -> tuple[list[str], dict[str, list[Any]], dict[str, Any]]:
+    """The table's row names, and for each row the code of every unit counted in it (a case, or a commitment),
+    read anew as dashboard_compute counted them; with what a reviewer needs to know of how."""
+    from circlekeeper.evaluation import dashboard_compute
+
+    kind = section["kind"]
+    if kind == "risk_levels":
+        first, latest = dashboard_compute.risk_levels_by_case(scope, chosen)
+        how = _("each case's risk level at the survivor's first and at their latest safety check")
+        return (
+            ["first", "latest"],
+            {"first": list(first.values()), "latest": list(latest.values())},
+            {"how": how},
+        )
+    if kind == "staircase":
+        steps = [str(step) for step in dashboard_compute.top_steps(scope, chosen).values()]
+        return ["all"], {"all": steps}, {"how": _("the highest step of the staircase recorded for each case")}
+    if kind == "commitments":
+        latest = dashboard_compute.latest_checkins(scope, chosen, repair_only=section["repair_only"])
+        how = _("each commitment's latest reported progress")
+        return ["all"], {"all": list(latest.values())}, {"how": how, "repair_only": section["repair_only"]}
+    if kind == "survivor_view_repair":
+        views = [str(rating) for rating in dashboard_compute.repair_views(scope, chosen).values()]
+        how = _("the survivor's latest rating of whether the harm was repaired (0 not at all to 3 fully)")
+        return ["all"], {"all": views}, {"how": how}
+    # hold_days: counted until the moment the page was computed, which its stored result keeps.
+    if not result.get("now"):
+        raise BundleRefused(
+            _("Open the dashboard page again so that its numbers are computed anew, then download.")
+        )
+    now = datetime.datetime.fromisoformat(result["now"])
+    days, cases = dashboard_compute.hold_days_by_case(scope, chosen, now)
+    held = ["held"] * len(days) + ["not_held"] * (cases - len(days))
+    how = _("days on safety hold per case held (every hold; an open one counts until the page was computed)")
+    return ["all"], {"all": held}, {"how": how, "until": result["now"], "_days": sorted(days.values())}
+
+
+def _count_inputs(
+    scope: dataset.Scope, section: dict[str, Any], chosen: dict[str, Any], result: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """`counts.csv`: one row per unit counted (a case, or a commitment), its table row and its code, without the
+    case: the rows of a cell the page hides are not in it, nor those of a cell of fewer than k (their count is
+    the only thing a row says, and the page does not give it); `hold_days.csv` the days of each case held,
+    sorted, when the page shows them."""
+    import pandas as pd
+
+    names, units, how = _count_units(scope, section, chosen, result)
+    days = how.pop("_days", None)
+    k = deidentify.required_k()
+    codes = [str(code) for code in section["codes"]]
+    parts = []
+    included: list[list[bool]] = []
+    left_out: list[dict[str, str]] = []
+    for row_index, name in enumerate(names):
+        counted = pd.Series([str(code) for code in units[name]], dtype=str)
+        flags = []
+        for column, code in enumerate(codes):
+            cell = section["cells"][row_index][column]
+            here = int((counted == code).sum())
+            if not isinstance(cell, int):
+                flags.append(False)
+                left_out.append({"row": name, "code": code, "reason": _("the page hides this count")})
+            elif 0 < here < k:
+                flags.append(False)
+                left_out.append({"row": name, "code": code, "reason": _("fewer than k units")})
+            else:
+                flags.append(True)
+                parts.append(pd.DataFrame({"row": [name] * here, "code": [code] * here}))
+        included.append(flags)
+    rows = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["row", "code"])
+    sizes = [size for size in rows.groupby(["row", "code"]).size().tolist() if size]
+    files = {"counts.csv": _csv(rows.sort_values(["row", "code"]))}
+    settings: dict[str, Any] = {
+        "rows": names,
+        "codes": codes,
+        "included": included,
+        "left_out": left_out,
+        **how,
+    }
+    if days is not None and section.get("days") is not None:
+        files["hold_days.csv"] = _csv(pd.DataFrame({"days": days}))
+        settings["days"] = _("described over the cases held: hold_days.csv, one value per case, sorted")
+        sizes.append(len(days))
+    parameters = {
+        "counts": settings,
+        "_quasi_identifiers": ["row", "code"],
+        "_k_achieved": min(sizes) if sizes else None,
+    }
+    return files, parameters
+
+
+def _pod_inputs(
+    scope: dataset.Scope, section: dict[str, Any], chosen: dict[str, Any]
+) -> tuple[dict[str, str], dict[str, Any]]:
+    """`pod_measures.csv`: the survivors' support networks as last measured, each measure's column sorted on its
+    own, so that a row is no one network (the page describes each measure apart)."""
+    import pandas as pd
+
+    from circlekeeper.evaluation import dashboard_compute
+
+    latest = list(dashboard_compute.latest_pod_measures(scope, chosen).values())
+    shown = [
+        row["measure"] for row in section["rows"] if row["withheld"] is None and row.get("mean") is not None
+    ]
+    position = {measure: index for index, measure in enumerate(dashboard_compute.POD_MEASURES)}
+    columns = {measure: sorted(float(values[position[measure]]) for values in latest) for measure in shown}
+    parameters = {
+        "pod_measures": {
+            "measures": shown,
+            "how": _("each survivor's support network as last measured; every column sorted on its own"),
+        },
+        "_quasi_identifiers": [],
+        "_k_achieved": len(latest) if shown else None,
+    }
+    return {"pod_measures.csv": _csv(pd.DataFrame(columns))}, parameters
+
+
 def _few_left_out(k: int) -> str:
     return _(
         "between 1 and %(k)s of these people are left out of the row exports (k-anonymity), and comparing "
@@ -471,6 +602,12 @@ def _readme(parameters: dict[str, Any], files: dict[str, str]) -> str:
         ),
         "retention": _("how many people were due at each timepoint, answered, missed it or still have time"),
         "fidelity": _("the share of meetings held and stages advanced with their safety checks on time"),
+        "risk_levels": _("cases by risk level at the first and the latest safety check"),
+        "staircase": _("cases by the highest step of the accountability staircase reached"),
+        "commitments": _("commitments by their latest reported progress"),
+        "survivor_view_repair": _("cases by the survivor's latest view of whether the harm was repaired"),
+        "hold_days": _("cases held on safety hold, and their days on hold"),
+        "pod_measures": _("the survivors' support networks: size, active allies and density"),
     }[parameters["kind"]]
     k = parameters["deidentification"]
     lines = [

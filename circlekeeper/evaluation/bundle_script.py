@@ -372,12 +372,59 @@ def fidelity(folder: Path, parameters: dict[str, Any]) -> dict[str, Any]:
     return {"kind": "fidelity", "overall": overall, "rows": rows}
 
 
+# --- count tables and support networks ----------------------------------------------------------------------
+
+
+def counts(folder: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Each cell of the table the bundle holds the rows of (the others are None), and each total whose every
+    cell is held; with hold_days.csv, the days on hold described as the page describes them."""
+    table = pd.read_csv(folder / "counts.csv", dtype=str, keep_default_na=False)
+    settings = parameters["counts"]
+    names, codes, included = settings["rows"], settings["codes"], settings["included"]
+    cells: list[list[int | None]] = []
+    for row_index, name in enumerate(names):
+        here = table.loc[table["row"] == name, "code"]
+        cells.append(
+            [
+                int((here == code).sum()) if included[row_index][column] else None
+                for column, code in enumerate(codes)
+            ]
+        )
+
+    def total(values: list[int | None]) -> int | None:
+        return None if any(value is None for value in values) else sum(v for v in values if v is not None)
+
+    out: dict[str, Any] = {
+        "kind": parameters["kind"],
+        "cells": cells,
+        "row_totals": [total(row) for row in cells],
+        "column_totals": [total([row[column] for row in cells]) for column in range(len(codes))],
+        "total": total([value for row in cells for value in row]),
+    }
+    if (folder / "hold_days.csv").exists():
+        out["days"] = describe(pd.read_csv(folder / "hold_days.csv")["days"])
+    return out
+
+
+def pod_measures(folder: Path, parameters: dict[str, Any]) -> dict[str, Any]:
+    """Each measure of the support networks the page describes, described the same way."""
+    table = pd.read_csv(folder / "pod_measures.csv")
+    rows = [{"measure": name, **describe(table[name])} for name in parameters["pod_measures"]["measures"]]
+    return {"kind": "pod_measures", "rows": rows}
+
+
 ANALYSES = {
     "score": scores,
     "irr": irr,
     "survival": survival,
     "retention": retention,
     "fidelity": fidelity,
+    "risk_levels": counts,
+    "staircase": counts,
+    "commitments": counts,
+    "survivor_view_repair": counts,
+    "hold_days": counts,
+    "pod_measures": pod_measures,
 }
 
 

@@ -88,7 +88,14 @@ def compute(
         sections.append(step())
         if on_progress is not None:
             on_progress(math.floor(100 * done / len(steps)))
-    return {"domain": domain.code, "threshold": threshold, "filters": filters, "sections": sections}
+    # "now" is kept: an open safety hold counts until then, and a bundle recomputes its days from it (bundle.py).
+    return {
+        "domain": domain.code,
+        "threshold": threshold,
+        "filters": filters,
+        "now": now.isoformat(),
+        "sections": sections,
+    }
 
 
 def _refusal(exc: report.ReportRefused | analysis.AnalysisError) -> str:
@@ -172,10 +179,10 @@ def _counts(codes: Sequence[str], rows: Sequence[Sequence[int]], threshold: int)
     }
 
 
-def _risk_levels(
-    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
-) -> dict[str, Any]:
-    """Each case's risk level at the survivor's first and latest safety check."""
+def risk_levels_by_case(
+    scope: dataset.Scope, chosen: dict[str, Any]
+) -> tuple[dict[int, str], dict[int, str]]:
+    """Each case's risk level at the survivor's first and at their latest safety check (two maps by case)."""
     first: dict[int, str] = {}
     latest: dict[int, str] = {}
     for case_id, level in (
@@ -187,23 +194,40 @@ def _risk_levels(
     ):
         first.setdefault(case_id, level)
         latest[case_id] = level
+    return first, latest
+
+
+def _risk_levels(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """Each case's risk level at the survivor's first and latest safety check."""
+    first, latest = risk_levels_by_case(scope, chosen)
     levels = list(RiskLevel.values)
     rows = [[Counter(found.values())[level] for level in levels] for found in (first, latest)]
     return {"kind": "risk_levels", **_counts(levels, rows, threshold)}
 
 
-def _hold_days(
-    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
-) -> dict[str, Any]:
-    """Days on safety hold per case (all its holds; an open one counts until now), over the cases held."""
+def hold_days_by_case(
+    scope: dataset.Scope, chosen: dict[str, Any], now: datetime.datetime
+) -> tuple[dict[int, float], int]:
+    """Days on safety hold per case held (all its holds; an open one counts until `now`), and how many cases
+    the page reads."""
     cases = list(_cases(scope, chosen).values_list("pk", flat=True))
     days: dict[int, float] = defaultdict(float)
     for case_id, opened_at, lifted_at in SafetyHold.objects.filter(case_id__in=cases).values_list(
         "case_id", "opened_at", "lifted_at"
     ):
         days[case_id] += max(((lifted_at or now) - opened_at).total_seconds() / 86400, 0.0)
+    return dict(days), len(cases)
+
+
+def _hold_days(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """Days on safety hold per case (all its holds; an open one counts until now), over the cases held."""
+    days, cases = hold_days_by_case(scope, chosen, now)
     held = len(days)
-    counts = _counts(["held", "not_held"], [[held, len(cases) - held]], threshold)
+    counts = _counts(["held", "not_held"], [[held, cases - held]], threshold)
     section: dict[str, Any] = {"kind": "hold_days", **counts, "days": None, "withheld": None}
     if is_small(held, threshold) or held == 0:
         section["withheld"] = report.few_people(threshold) if held else None
@@ -212,7 +236,7 @@ def _hold_days(
     return section
 
 
-def _latest_checkins(scope: dataset.Scope, chosen: dict[str, Any], *, repair_only: bool) -> dict[Any, str]:
+def latest_checkins(scope: dataset.Scope, chosen: dict[str, Any], *, repair_only: bool) -> dict[Any, str]:
     """Each commitment's latest reported progress (a commitment keeps its number across versions)."""
     checkins = CheckIn.objects.filter(commitment__version__agreement__case__in=_cases(scope, chosen))
     if repair_only:
@@ -228,7 +252,7 @@ def _latest_checkins(scope: dataset.Scope, chosen: dict[str, Any], *, repair_onl
 def _commitments_section(
     scope: dataset.Scope, chosen: dict[str, Any], threshold: int, *, repair_only: bool
 ) -> dict[str, Any]:
-    latest = _latest_checkins(scope, chosen, repair_only=repair_only)
+    latest = latest_checkins(scope, chosen, repair_only=repair_only)
     statuses = list(ProgressStatus.values)
     counts = Counter(latest.values())
     table = _counts(statuses, [[counts[status] for status in statuses]], threshold)
@@ -241,24 +265,26 @@ def _commitments_section(
     return section
 
 
+def top_steps(scope: dataset.Scope, chosen: dict[str, Any]) -> dict[int, int]:
+    """The highest step of the staircase recorded for each case that has one."""
+    return dict(
+        StaircaseStep.objects.filter(case__in=_cases(scope, chosen))
+        .values("case_id")
+        .annotate(top=Max("step"))
+        .values_list("case_id", "top")
+    )
+
+
 def _staircase(
     scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
 ) -> dict[str, Any]:
     """The highest step of the staircase recorded for each case."""
-    highest = (
-        StaircaseStep.objects.filter(case__in=_cases(scope, chosen))
-        .values("case_id")
-        .annotate(top=Max("step"))
-        .values_list("top", flat=True)
-    )
-    counts = Counter(highest)
+    counts = Counter(top_steps(scope, chosen).values())
     steps = [str(step) for step in Step.values]
     return {"kind": "staircase", **_counts(steps, [[counts[int(step)] for step in steps]], threshold)}
 
 
-def _survivor_view_repair(
-    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
-) -> dict[str, Any]:
+def repair_views(scope: dataset.Scope, chosen: dict[str, Any]) -> dict[int, int]:
     """The survivor's latest rating of whether the harm was repaired (0 not at all to 3 fully), per case."""
     latest: dict[int, int] = {}
     for case_id, rating in (
@@ -267,7 +293,14 @@ def _survivor_view_repair(
         .values_list("case_id", "repair")
     ):
         latest[case_id] = rating
-    counts = Counter(latest.values())
+    return latest
+
+
+def _survivor_view_repair(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """The survivor's latest rating of whether the harm was repaired (0 not at all to 3 fully), per case."""
+    counts = Counter(repair_views(scope, chosen).values())
     values = ["0", "1", "2", "3"]
     return {"kind": "survivor_view_repair", **_counts(values, [[counts[int(v)] for v in values]], threshold)}
 
@@ -275,10 +308,8 @@ def _survivor_view_repair(
 POD_MEASURES = ("pod_size", "consenting_active", "density")
 
 
-def _pod_measures(
-    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
-) -> dict[str, Any]:
-    """The survivor's support network as last measured, per case: its size, active allies, and density."""
+def latest_pod_measures(scope: dataset.Scope, chosen: dict[str, Any]) -> dict[int, tuple[float, ...]]:
+    """The survivor's support network as last measured, per case: POD_MEASURES' values."""
     latest: dict[int, tuple[float, ...]] = {}
     for case_id, *values in (
         PodMeasure.objects.filter(case__in=_cases(scope, chosen), side=PodSide.SURVIVOR)
@@ -286,6 +317,14 @@ def _pod_measures(
         .values_list("case_id", *POD_MEASURES)
     ):
         latest[case_id] = tuple(values)
+    return latest
+
+
+def _pod_measures(
+    scope: dataset.Scope, chosen: dict[str, Any], threshold: int, now: datetime.datetime
+) -> dict[str, Any]:
+    """The survivor's support network as last measured, per case: its size, active allies, and density."""
+    latest = latest_pod_measures(scope, chosen)
     n = len(latest)
     rows = []
     for index, measure in enumerate(POD_MEASURES):

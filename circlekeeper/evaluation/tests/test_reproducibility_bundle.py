@@ -35,6 +35,7 @@ from django.utils import timezone
 from circlekeeper.accounts.audit import Action
 from circlekeeper.accounts.models import Network, Organization, Role, User
 from circlekeeper.accounts.reauth import REAUTHENTICATED_AT_KEY
+from circlekeeper.cases.models import Case
 from circlekeeper.evaluation import bundle, dashboards, dataset
 from circlekeeper.evaluation.dashboard_tasks import scope_key
 from circlekeeper.evaluation.models import ComputationStatus, DashboardComputation
@@ -571,4 +572,105 @@ class FewLeftOutOfTheExport(BundleTestCase):
         self.assertIn("T0", [w["timepoint"] for w in withheld])
         self.assertNotIn(
             "T0", pd.read_csv(io.BytesIO(files["retention.csv"]), dtype=str)["timepoint"].tolist()
+        )
+
+
+COUNT_SECTIONS = {
+    "safety": ("risk_levels", "hold_days"),
+    "accountability": ("staircase", "commitments"),
+    "repair": ("commitments", "survivor_view_repair"),
+    "connectedness": ("pod_measures",),
+}
+
+
+class CountTableBundles(BundleTestCase):
+    """The count tables read from the case records and the support networks' measures: their bundles recount
+    every cell the page shows from one row per case (or commitment), and hold no row of a cell the page hides."""
+
+    harbor: Organization
+
+    @classmethod
+    def setUpTestData(cls):
+        with time_machine.travel(local(2026, 6, 15, 10), tick=True):
+            call_command("seed_demo", "--force", stdout=io.StringIO())
+        cls.harbor = Organization.objects.get(slug="harbor")
+
+    def scope(self):
+        return dataset.Scope.for_organization(self.harbor)
+
+    def check_counts(self, section, files, found):
+        rows = pd.read_csv(io.BytesIO(files["counts.csv"]), dtype=str, keep_default_na=False)
+        self.assertEqual(rows.columns.tolist(), ["row", "code"])
+        names = json.loads(files["parameters.json"])["counts"]["rows"]
+        recounted = 0
+        for row_index, name in enumerate(names):
+            for column, code in enumerate(section["codes"]):
+                published = section["cells"][row_index][column]
+                mine = found["cells"][row_index][column]
+                here = int(((rows["row"] == name) & (rows["code"] == str(code))).sum())
+                if isinstance(published, int):
+                    if mine is not None:
+                        self.assertEqual(mine, published, f"{name} {code}")
+                        recounted += 1
+                else:
+                    # A hidden cell: not one of its rows is in the bundle, and nothing is recounted.
+                    self.assertEqual(here, 0, f"{name} {code}")
+                    self.assertIsNone(mine)
+            if found["row_totals"][row_index] is not None:
+                self.assertEqual(found["row_totals"][row_index], section["row_totals"][row_index])
+        if found["total"] is not None:
+            self.assertEqual(found["total"], section["total"])
+        self.assertGreater(recounted, 0)
+
+    def bundle_every_count_section(self, k: int) -> tuple[set[str], int]:
+        """Build and rerun every count table's and support network's bundle; the kinds bundled, and how many
+        cells the pages hid."""
+        bundled, hidden = set(), 0
+        for code, kinds in COUNT_SECTIONS.items():
+            result = dashboards.compute(self.scope(), code, ALL)
+            for index, section in enumerate(result["sections"]):
+                if section["kind"] not in kinds:
+                    continue
+                if section["kind"] != "pod_measures":
+                    hidden += sum(1 for row in section["cells"] for cell in row if not isinstance(cell, int))
+                if not bundle.has_bundle(section):
+                    continue
+                with self.subTest(domain=code, kind=section["kind"]):
+                    files, found = self.rebuilt(self.scope(), result, index)
+                    self.assertEqual(found["kind"], section["kind"])
+                    if section["kind"] == "pod_measures":
+                        shown = [r for r in section["rows"] if r["withheld"] is None]
+                        self.assertEqual([r["measure"] for r in found["rows"]], [r["measure"] for r in shown])
+                        for mine, theirs in zip(found["rows"], shown, strict=True):
+                            for key in DESCRIPTIVE_KEYS:
+                                self.assert_close(mine[key], theirs[key], f"{theirs['measure']} {key}")
+                    else:
+                        self.check_counts(section, files, found)
+                    if section["kind"] == "hold_days" and section["days"] is not None:
+                        self.assertIn("hold_days.csv", files)
+                        for key in DESCRIPTIVE_KEYS:
+                            self.assert_close(found["days"][key], section["days"][key], f"days {key}")
+                    achieved = json.loads(files["parameters.json"])["deidentification"]["k_achieved"]
+                    self.assertGreaterEqual(achieved, k)
+                    everything = b"".join(files.values())
+                    for case_code in Case.objects.filter(organization=self.harbor).values_list(
+                        "reference", flat=True
+                    )[:20]:
+                        self.assertNotIn(case_code.encode(), everything)
+                    bundled.add(section["kind"])
+        return bundled, hidden
+
+    def test_at_the_networks_threshold_hidden_cells_leave_no_row_in_the_bundle(self):
+        bundled, hidden = self.bundle_every_count_section(k=5)
+        self.assertIn("risk_levels", bundled)
+        self.assertGreater(hidden, 0)
+
+    def test_every_count_table_and_support_network_bundle_recomputes_what_the_page_shows(self):
+        # With nothing hidden (threshold 1, k 1), every table of the demo is shown whole and bundled.
+        Network.objects.filter(pk=self.harbor.network_id).update(suppression_threshold=1)
+        with override_settings(CIRCLEKEEPER_DEIDENTIFICATION_K=1):
+            bundled, _hidden = self.bundle_every_count_section(k=1)
+        self.assertEqual(
+            bundled,
+            {"risk_levels", "hold_days", "staircase", "commitments", "survivor_view_repair", "pod_measures"},
         )
