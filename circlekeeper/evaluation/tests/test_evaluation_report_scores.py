@@ -256,14 +256,18 @@ class OptionsTest(ScoreReportTest):
             "--instrument, --score: not an option of retention",
             self.refused("--analysis", "retention", *SAFETY),
         )
-        self.assertIn("--since must be a month", self.refused("--analysis", "retention", "--since", "March"))
+        self.assertIn(
+            "--period must be one of the years",
+            self.refused("--analysis", "retention", "--period", "2026-03"),
+        )
+        # Free dates are refused with the reason (issue 21, finding 1): two months apart, two reports subtract.
+        for flag in ("--since", "--until"):
+            self.assertIn("no longer offered", self.refused("--analysis", "retention", flag, "2026-01"))
 
     def test_the_period_and_track_filter_the_cases(self):
         scored_people(self.harbor, people=12, seed=19)
-        self.assertEqual(self.report("--analysis", "retention", "--since", "2026-01")["n"], 12)
-        self.assertIn(
-            "No evaluation timepoints", self.refused("--analysis", "retention", "--since", "2026-02")
-        )
+        self.assertEqual(self.report("--analysis", "retention", "--period", "2026")["n"], 12)
+        self.assertIn("No evaluation timepoints", self.refused("--analysis", "retention", "--period", "2025"))
         self.assertIn(
             "No evaluation timepoints", self.refused("--analysis", "retention", "--track", Track.SUPPORT_ONLY)
         )

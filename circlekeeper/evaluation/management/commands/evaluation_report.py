@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import argparse
 import datetime
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from circlekeeper.accounts.models import Network, Organization
 from circlekeeper.cases.models import ParticipantRole, Track
 from circlekeeper.evaluation import dataset, report
 from circlekeeper.evaluation.analysis import DEFAULT_SURVIVAL_DAYS
+from circlekeeper.evaluation.dashboard_forms import period_choices
 from circlekeeper.lib.audit import record
 
 REPORT_ACTION = Action.EVALUATION_REPORT
@@ -66,8 +68,15 @@ class Command(BaseCommand):
             help="descriptives, prepost: only the answers of participants in this role",
         )
         parser.add_argument("--track", choices=Track.values, help="only cases on this track")
-        parser.add_argument("--since", metavar="YYYY-MM", help="only cases opened in this month or later")
-        parser.add_argument("--until", metavar="YYYY-MM", help="only cases opened in this month or earlier")
+        parser.add_argument(
+            "--period",
+            metavar="YEAR",
+            help="only cases opened in this calendar year (one of the years the dashboards offer; no free dates: "
+            "two reports whose cases differ by a month would give that month's numbers by subtraction)",
+        )
+        # Refused with a reason (issue 21): they took free months, which let two reports be subtracted.
+        parser.add_argument("--since", help=argparse.SUPPRESS)
+        parser.add_argument("--until", help=argparse.SUPPRESS)
         parser.add_argument("--format", required=True, choices=("json", "csv"))
         parser.add_argument("-o", "--output", metavar="FILE", help="write here instead of to standard output")
 
@@ -165,11 +174,17 @@ def _check_options(options: dict[str, Any]) -> None:
         allowed |= set(PAIR_OPTIONS)
     if analysis == "irr":
         allowed |= set(OUTCOME_OPTIONS)
+    for name in ("since", "until"):
+        if options[name]:
+            raise CommandError(
+                f"--{name} is no longer offered: reports cover a whole calendar year (--period YEAR) or every "
+                f"year, never free dates, so that two reports cannot be subtracted to give a month's numbers."
+            )
     if analysis not in report.OUTCOME_ANALYSES:
-        allowed |= {"track", "since", "until"}
+        allowed |= {"track", "period"}
     given = [
         _flag(name)
-        for name in (*SCORE_OPTIONS, *PAIR_OPTIONS, *OUTCOME_OPTIONS, "role", "track", "since", "until")
+        for name in (*SCORE_OPTIONS, *PAIR_OPTIONS, *OUTCOME_OPTIONS, "role", "track", "period")
         if options[name] and name not in allowed
     ]
     if given:
@@ -188,17 +203,14 @@ def _check_options(options: dict[str, Any]) -> None:
             f"--group-by {options['group_by']} is not available for {analysis}{why}; use "
             f"{' or '.join(groupings)}."
         )
-    for name in ("since", "until"):
-        if options[name]:
-            options[name] = _month(options[name], flag=_flag(name), last_day=name == "until")
+    if options["period"]:
+        options["since"], options["until"] = _year(options["period"])
 
 
-def _month(text: str, *, flag: str, last_day: bool) -> datetime.date:
-    try:
-        first = datetime.datetime.strptime(text, "%Y-%m").date()
-    except ValueError:
-        raise CommandError(f"{flag} must be a month written YYYY-MM, e.g. 2026-03, not {text!r}.") from None
-    if not last_day:
-        return first
-    following = (first.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
-    return following - datetime.timedelta(days=1)
+def _year(text: str) -> tuple[datetime.date, datetime.date]:
+    """The first and last day of a calendar year the dashboards offer (dashboard_forms.period_choices)."""
+    offered = [value for value, _label in period_choices() if value]
+    if text not in offered:
+        raise CommandError(f"--period must be one of the years {', '.join(offered)}, not {text!r}.")
+    year = int(text)
+    return datetime.date(year, 1, 1), datetime.date(year, 12, 31)
