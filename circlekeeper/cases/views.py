@@ -66,7 +66,7 @@ from circlekeeper.cases.models import (
     TrackChoice,
 )
 from circlekeeper.lib.audit import Outcome
-from circlekeeper.lib.forms import add_service_errors
+from circlekeeper.lib.forms import add_service_errors, rendered_once
 
 NOTES_SHOWN = 20
 # The case page shows the latest events only (a phone would scroll for metres); the timeline has them all.
@@ -130,7 +130,14 @@ def case_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     # It shows risk levels and holds: a read of safety facts, like the dashboard (SECURITY.md 16).
     audit(request, action=Action.CASE_LIST)
-    context_data = {"form": form, "page": page, "rows": rows, "today": today, "query": query.urlencode()}
+    context_data = {
+        "form": form,
+        "filters": rendered_once(form, "cases/_case_filters.html"),
+        "page": page,
+        "rows": rows,
+        "today": today,
+        "query": query.urlencode(),
+    }
     return render(request, "cases/case_list.html", context_data)
 
 

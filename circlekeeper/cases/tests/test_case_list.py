@@ -127,3 +127,69 @@ class CaseListQueryBudgetTests(PersonaTestCase):
         many = self.count_queries()
         self.assertEqual(few, many)
         self.assertLessEqual(many, self.BUDGET)
+
+
+class FilterFormRenderedOnceTests(PersonaTestCase):
+    """The filter form is rendered once for everyone who sees the same one (issue 23): a second look renders no
+    form template, and a person never gets another's form (another team's names, another's choices, errors or
+    language)."""
+
+    def setUp(self):
+        from django.core.cache import cache
+
+        cache.clear()
+
+    def renders(self, *args, **kwargs):
+        from django.test.signals import template_rendered
+
+        seen: list[str] = []
+
+        def note(sender, template, context, **_kwargs):
+            seen.append(template.name)
+
+        template_rendered.connect(note)
+        try:
+            response = self.client.get(*args, **kwargs)
+        finally:
+            template_rendered.disconnect(note)
+        return response, seen.count("cases/_case_filters.html")
+
+    def test_the_same_form_is_rendered_once_and_then_reused(self):
+        self.login(self.alice)
+        first, rendered = self.renders(LIST, {"status": "open"})
+        self.assertEqual(rendered, 1)
+        again, rendered = self.renders(LIST, {"status": "open"})
+        self.assertEqual(rendered, 0)
+
+        def form_of(response):
+            html = response.content.decode()
+            start = html.index('<form method="get" class="filters"')
+            return html[start : html.index("</form>", start)]
+
+        self.assertEqual(form_of(first), form_of(again))
+        self.assertContains(again, '<option value="open" selected>')
+
+    def test_another_choice_another_team_an_error_or_a_language_is_rendered_anew(self):
+        self.login(self.alice)
+        _response, rendered = self.renders(LIST)
+        self.assertEqual(rendered, 1)
+        closed, rendered = self.renders(LIST, {"status": "closed"})
+        self.assertEqual(rendered, 1)
+        self.assertContains(closed, '<option value="closed" selected>')
+        self.assertNotContains(closed, '<option value="open" selected>')
+        bad, rendered = self.renders(LIST, {"status": "lost"})
+        self.assertEqual(rendered, 1)
+        self.assertContains(bad, "Select a valid choice")
+        # Bob shares no case with Ada: his form must not offer her, though Alice's (same filters) did.
+        self.assertContains(_response, f'<option value="{self.ada.pk}"')
+        self.login(self.bob)
+        theirs, rendered = self.renders(LIST)
+        self.assertEqual(rendered, 1)
+        assignee = theirs.context["form"].fields["assignee"]
+        offered = {str(label) for _value, label in assignee.choices}
+        self.assertNotIn(str(self.ada), offered)
+        self.assertNotContains(theirs, f'<option value="{self.ada.pk}"')
+        self.client.post(reverse("set_language"), {"language": "es", "next": "/"})
+        spanish, rendered = self.renders(LIST)
+        self.assertEqual(rendered, 1)
+        self.assertContains(spanish, "Ordenar por")
