@@ -45,6 +45,7 @@ from typing import Any, Protocol
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from circlekeeper.accountability.models import AgreementVersion, CheckIn
 from circlekeeper.accounts.models import Organization
@@ -579,15 +580,23 @@ def protect_history(
     rounding = organization.network.rounding_base or None
     hidden: set[Hashable] = set()
     public: set[Hashable] = set()
+    bounded: set[Hashable] = set()
     shown: dict[Hashable, Shown] = {}
     makers: dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]] = {}
     counts = ReleaseCounts()
     for quarter in quarters:
         makers[quarter] = _collect(organization, quarter, _QuarterCounts(counts, quarter))
         shown = dict(
-            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+            counts.protect(
+                threshold=threshold,
+                rounding=rounding,
+                kept_hidden=hidden,
+                kept_shown=public,
+                kept_bounded=bounded,
+            )
         )
         hidden |= counts.hidden
+        bounded |= counts.bounded
         public |= set(shown) - counts.hidden
     return shown, makers
 
@@ -685,6 +694,14 @@ def _fill(
     report.outcomes = outcomes(shown)
 
 
+# "*" marks both the cells hidden to protect others and small counts whose range would give them away (see
+# disclosure.protect): the note must not let a reader bound a "*" cell to 0 or at least the threshold.
+SUPPRESSION_NOTE = gettext_noop(
+    "Counts from 1 to %(n)s are shown as %(mark)s, or as * where even that range would give them away; "
+    "* marks a hidden count, which may be any count, small or not"
+)
+
+
 def _limits(report: FunderReport) -> dict[str, object]:
     return {"n": report.threshold - 1, "mark": report.mark}
 
@@ -694,7 +711,7 @@ def csv_rows(report: FunderReport) -> list[list[object]]:
     rows: list[list[object]] = [
         [_("Organization"), report.organization.name, "", ""],
         [_("Quarter"), report.quarter.label, str(report.quarter.start), str(report.quarter.end)],
-        [_("Suppression"), _("Counts from 1 to %(n)s are shown as %(mark)s") % _limits(report), "", ""],
+        [_("Suppression"), _(SUPPRESSION_NOTE) % _limits(report), "", ""],
     ]
     if report.rounding:
         rows.append(

@@ -78,9 +78,11 @@ class ReleaseCounts:
         rounding: int | None = None,
         kept_hidden: Iterable[Hashable] = (),
         kept_shown: Iterable[Hashable] = (),
+        kept_bounded: Iterable[Hashable] = (),
     ) -> dict[Hashable, Shown]:
         """Every count as it may be shown, from one suppression pass over all of them (`kept_hidden`,
-        `kept_shown`: what earlier releases of the same data hid and showed; disclosure.protect)."""
+        `kept_shown`, `kept_bounded`: what earlier releases of the same data hid, showed, and showed as "<11";
+        disclosure.protect)."""
         from circlekeeper.evaluation import disclosure
 
         self.protected = disclosure.protect(
@@ -89,6 +91,7 @@ class ReleaseCounts:
             rounding=rounding or None,
             kept_hidden=kept_hidden,
             kept_shown=kept_shown,
+            kept_bounded=kept_bounded,
         )
         return self.protected.shown
 
@@ -96,3 +99,9 @@ class ReleaseCounts:
     def hidden(self) -> set[Hashable]:
         assert self.protected is not None, "protect() first"
         return self.protected.primary | self.protected.complementary
+
+    @property
+    def bounded(self) -> set[Hashable]:
+        """The hidden counts shown with their range ("<11"), not as "*"."""
+        assert self.protected is not None, "protect() first"
+        return self.protected.bounded
