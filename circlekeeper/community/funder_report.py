@@ -36,12 +36,14 @@ are 0 or at least the threshold, so that the share and its n never give away a s
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -578,14 +580,41 @@ def protect_history(
     after a new quarter is added, recovers nothing."""
     threshold = organization.network.suppression_threshold
     rounding = organization.network.rounding_base or None
+    makers: dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]] = {}
+    per_quarter: dict[Quarter, ReleaseCounts] = {}
+    for quarter in quarters:
+        per_quarter[quarter] = ReleaseCounts()
+        makers[quarter] = _collect(organization, quarter, _QuarterCounts(per_quarter[quarter], quarter))
+    # The linear programmes behind a release take seconds: the same units, quarters and settings give the same
+    # suppression, so it is remembered for them (as the impact page does) and a second view solves nothing.
+    fingerprint = hashlib.sha256(
+        repr(
+            (
+                [(quarter.code, per_quarter[quarter].fingerprint()) for quarter in quarters],
+                threshold,
+                rounding,
+            )
+        ).encode()
+    ).hexdigest()
+    key = f"funder-release:{organization.pk}:{fingerprint}"
+    shown: dict[Hashable, Shown] | None = cache.get(key)
+    if shown is None:
+        shown = _replay([per_quarter[quarter] for quarter in quarters], threshold, rounding)
+        cache.set(key, shown, timeout=24 * 3600)
+    return shown, makers
+
+
+def _replay(quarters: Sequence[ReleaseCounts], threshold: int, rounding: int | None) -> dict[Hashable, Shown]:
+    """The release after each quarter in turn, each with what the earlier ones hid, showed and showed as "<11"
+    kept (disclosure.protect); the last one's counts."""
     hidden: set[Hashable] = set()
     public: set[Hashable] = set()
     bounded: set[Hashable] = set()
     shown: dict[Hashable, Shown] = {}
-    makers: dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]] = {}
     counts = ReleaseCounts()
     for quarter in quarters:
-        makers[quarter] = _collect(organization, quarter, _QuarterCounts(counts, quarter))
+        for key, units in quarter.units.items():
+            counts.count(key, units)
         shown = dict(
             counts.protect(
                 threshold=threshold,
@@ -598,7 +627,7 @@ def protect_history(
         hidden |= counts.hidden
         bounded |= counts.bounded
         public |= set(shown) - counts.hidden
-    return shown, makers
+    return shown
 
 
 def build_reports(organization: Organization, today: datetime.date) -> dict[Quarter, FunderReport]:

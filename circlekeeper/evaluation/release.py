@@ -19,6 +19,7 @@ every count left shown.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ class ReleaseCounts:
             raise ValueError(f"the count {key!r} is named twice with different units")
         self.units[key] = chosen
         return key
+
+    def fingerprint(self) -> str:
+        """A digest of every count and the units it counts: two releases with the same one are suppressed alike."""
+        named = sorted((repr(key), sorted(map(repr, units))) for key, units in self.units.items())
+        return hashlib.sha256(repr(named).encode()).hexdigest()
 
     def release(self) -> disclosure.Release:
         """Base cells: the units grouped by the set of published counts they fall in."""
