@@ -36,15 +36,18 @@ are 0 or at least the threshold, so that the share and its n never give away a s
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections import defaultdict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
 
+from django.core.cache import cache
 from django.db.models import Count, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 
 from circlekeeper.accountability.models import AgreementVersion, CheckIn
 from circlekeeper.accounts.models import Organization
@@ -577,19 +580,54 @@ def protect_history(
     after a new quarter is added, recovers nothing."""
     threshold = organization.network.suppression_threshold
     rounding = organization.network.rounding_base or None
+    makers: dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]] = {}
+    per_quarter: dict[Quarter, ReleaseCounts] = {}
+    for quarter in quarters:
+        per_quarter[quarter] = ReleaseCounts()
+        makers[quarter] = _collect(organization, quarter, _QuarterCounts(per_quarter[quarter], quarter))
+    # The linear programmes behind a release take seconds: the same units, quarters and settings give the same
+    # suppression, so it is remembered for them (as the impact page does) and a second view solves nothing.
+    fingerprint = hashlib.sha256(
+        repr(
+            (
+                [(quarter.code, per_quarter[quarter].fingerprint()) for quarter in quarters],
+                threshold,
+                rounding,
+            )
+        ).encode()
+    ).hexdigest()
+    key = f"funder-release:{organization.pk}:{fingerprint}"
+    shown: dict[Hashable, Shown] | None = cache.get(key)
+    if shown is None:
+        shown = _replay([per_quarter[quarter] for quarter in quarters], threshold, rounding)
+        cache.set(key, shown, timeout=24 * 3600)
+    return shown, makers
+
+
+def _replay(quarters: Sequence[ReleaseCounts], threshold: int, rounding: int | None) -> dict[Hashable, Shown]:
+    """The release after each quarter in turn, each with what the earlier ones hid, showed and showed as "<11"
+    kept (disclosure.protect); the last one's counts."""
     hidden: set[Hashable] = set()
     public: set[Hashable] = set()
+    bounded: set[Hashable] = set()
     shown: dict[Hashable, Shown] = {}
-    makers: dict[Quarter, Callable[[dict[Hashable, Shown]], FunderReport]] = {}
     counts = ReleaseCounts()
     for quarter in quarters:
-        makers[quarter] = _collect(organization, quarter, _QuarterCounts(counts, quarter))
+        for key, units in quarter.units.items():
+            counts.count(key, units)
         shown = dict(
-            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+            counts.protect(
+                threshold=threshold,
+                rounding=rounding,
+                kept_hidden=hidden,
+                kept_shown=public,
+                kept_bounded=bounded,
+            )
         )
         hidden |= counts.hidden
+        bounded |= counts.bounded
         public |= set(shown) - counts.hidden
-    return shown, makers
+    return shown
 
 
 def build_reports(organization: Organization, today: datetime.date) -> dict[Quarter, FunderReport]:
@@ -685,6 +723,14 @@ def _fill(
     report.outcomes = outcomes(shown)
 
 
+# "*" marks both the cells hidden to protect others and small counts whose range would give them away (see
+# disclosure.protect): the note must not let a reader bound a "*" cell to 0 or at least the threshold.
+SUPPRESSION_NOTE = gettext_noop(
+    "Counts from 1 to %(n)s are shown as %(mark)s, or as * where even that range would give them away; "
+    "* marks a hidden count, which may be any count, small or not"
+)
+
+
 def _limits(report: FunderReport) -> dict[str, object]:
     return {"n": report.threshold - 1, "mark": report.mark}
 
@@ -694,7 +740,7 @@ def csv_rows(report: FunderReport) -> list[list[object]]:
     rows: list[list[object]] = [
         [_("Organization"), report.organization.name, "", ""],
         [_("Quarter"), report.quarter.label, str(report.quarter.start), str(report.quarter.end)],
-        [_("Suppression"), _("Counts from 1 to %(n)s are shown as %(mark)s") % _limits(report), "", ""],
+        [_("Suppression"), _(SUPPRESSION_NOTE) % _limits(report), "", ""],
     ]
     if report.rounding:
         rows.append(

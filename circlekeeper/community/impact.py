@@ -398,13 +398,21 @@ def protect_history(
     tables (evaluation.release)."""
     hidden: set[object] = set()
     public: set[object] = set()
+    bounded: set[object] = set()
     shown: dict[object, Shown] = {}
     for end in range(1, len(history) + 1):
         counts = _release(units, history[:end])
         shown = dict(
-            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+            counts.protect(
+                threshold=threshold,
+                rounding=rounding,
+                kept_hidden=hidden,
+                kept_shown=public,
+                kept_bounded=bounded,
+            )
         )
         hidden |= counts.hidden
+        bounded |= counts.bounded
         public |= set(shown) - counts.hidden
     return shown
 

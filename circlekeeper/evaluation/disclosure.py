@@ -12,7 +12,12 @@ relation between published numbers is known, whichever table they appear in:
    primary-hidden count in 1..threshold - 1, and every base cell at least 0 — two linear programmes each
    (scipy.optimize.linprog, HiGHS). A hidden count whose interval is narrower than `min_width` is exposed;
 3. complementary suppression: for each exposed count, the smallest shown count that shares base cells with it is
-   hidden too (shown as "*"), and the audit runs again, until no hidden count is exposed.
+   hidden too (shown as "*"), and the audit runs again, until no hidden count is exposed;
+4. demotion, when an exposed count overlaps nothing left to hide: what still pins it is the published range of
+   small counts (nine "<5" under a shown total of 9 are each 1; two "<5" under a "<5" total are each at most 3).
+   Every small count overlapping an exposed one then loses its range: it is shown as "*" like a complementary
+   count, and the audit no longer knows it is 1..threshold - 1 (the pages say that "*" may be any count, small or
+   not). A small count an earlier release showed with its range (`kept_bounded`) keeps it: that range is public.
 
 `rounding` (optional, e.g. 5) publishes the remaining counts rounded to that base; the audit then knows only that
 each lies within half a base of what is shown.
@@ -60,8 +65,15 @@ class Protected:
     primary: set[Hashable]
     complementary: set[Hashable]
     intervals: dict[Hashable, tuple[float, float]]
-    # Hidden counts still narrower than min_width when nothing overlapping was left to hide (see protect).
+    # Small counts shown as "*" rather than "<11", because their range would pin a hidden count (see protect).
+    demoted: set[Hashable] = field(default_factory=set)
+    # Hidden counts still narrower than min_width when nothing overlapping was left to hide or demote.
     narrow: set[Hashable] = field(default_factory=set)
+
+    @property
+    def bounded(self) -> set[Hashable]:
+        """The hidden counts published with a range ("<11")."""
+        return self.primary - self.demoted
 
 
 def _round(value: int, base: int | None) -> int:
@@ -71,11 +83,12 @@ def _round(value: int, base: int | None) -> int:
 def audit(
     release: Release,
     hidden: set[Hashable],
-    primary: set[Hashable],
+    bounded: set[Hashable],
     threshold: int = DEFAULT_THRESHOLD,
     rounding: int | None = None,
 ) -> dict[Hashable, tuple[float, float]]:
-    """The interval each hidden count can take given everything else published (see the module's docstring)."""
+    """The interval each hidden count can take given everything else published (see the module's docstring):
+    `bounded` are the hidden counts published as "<11", known to be 1..threshold - 1."""
     cells = list(release.base)
     position = {cell: number for number, cell in enumerate(cells)}
 
@@ -91,7 +104,7 @@ def audit(
     upper_values: list[float] = []
     for key in release.published:
         if key in hidden:
-            if key in primary:  # 1 <= count <= threshold - 1
+            if key in bounded:  # 1 <= count <= threshold - 1
                 upper_rows += [row(key), -row(key)]
                 upper_values += [threshold - 1, -1]
             continue
@@ -130,21 +143,25 @@ def protect(
     rounding: int | None = None,
     kept_hidden: Iterable[Hashable] = (),
     kept_shown: Iterable[Hashable] = (),
+    kept_bounded: Iterable[Hashable] = (),
 ) -> Protected:
     """Every published count as it may be shown, after one suppression pass over the whole release.
 
     `kept_hidden`: counts an earlier release hid, which stay hidden (issue 21, finding 3): a count hidden in one
     release and shown in the next would let a reader who kept both solve what the first one protected.
     `kept_shown`: counts an earlier release showed: public already, so never chosen as complementary cells (hiding
-    them now would protect nothing)."""
+    them now would protect nothing).
+    `kept_bounded`: small counts an earlier release showed as "<11": their range is public, so never demoted."""
     already_shown = set(kept_shown)
     primary = {key for key in release.published if 0 < release.value(key) < threshold}
     hidden = set(primary)
     complementary: set[Hashable] = {key for key in kept_hidden if key in release.published} - primary
     hidden |= complementary
+    undemotable = set(kept_bounded)
+    demoted: set[Hashable] = set()
     narrow: set[Hashable] = set()
     while True:
-        intervals = audit(release, hidden, primary, threshold, rounding)
+        intervals = audit(release, hidden, primary - demoted, threshold, rounding)
         exposed = sorted((key for key, (low, high) in intervals.items() if high - low < min_width), key=repr)
         if not exposed:
             break
@@ -164,12 +181,21 @@ def protect(
             hidden.add(chosen)
             complementary.add(chosen)
             added = True
-        if not added:
-            # Every count that overlaps the exposed ones is hidden already: what is left narrowing them is the
-            # bounds of hidden small counts against each other (e.g. 1..4 and 1..4 summing to a hidden 1..4,
-            # with a threshold of 5). Nothing more can be hidden that would widen them; they are reported.
+        if added:
+            continue
+        # Every count that overlaps the exposed ones is hidden already: what is left narrowing them is the
+        # published range of small counts. Those overlapping an exposed count lose theirs. Removing ranges only
+        # widens every interval, so nothing newly exposed can appear; a count still narrow once no range is left
+        # to drop (one the shown counts fix, or pinned by ranges an earlier release published) is reported.
+        pinning = {
+            other
+            for other in primary - demoted - undemotable
+            if any(release.published[other] & release.published[key] for key in exposed)
+        }
+        if not pinning:
             narrow = set(exposed)
             break
+        demoted |= pinning
     # A complementary count the numbers shown already fix exactly protects nothing (the same values solve the
     # programme with it shown), and hidden it would only mislead: it is shown.
     determined = {key for key in complementary if intervals[key][1] - intervals[key][0] < 1e-9}
@@ -177,10 +203,10 @@ def protect(
     narrow -= determined
     shown: dict[Hashable, Shown] = {}
     for key in release.published:
-        if key in primary:
+        if key in primary and key not in demoted:
             shown[key] = small_mark(threshold)
-        elif key in complementary:
+        elif key in complementary or key in demoted:
             shown[key] = COMPLEMENT_MARK
         else:
             shown[key] = _round(release.value(key), rounding)
-    return Protected(shown, primary, complementary, intervals, narrow)
+    return Protected(shown, primary, complementary, intervals, demoted, narrow)

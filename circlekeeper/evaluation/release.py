@@ -19,6 +19,7 @@ every count left shown.
 
 from __future__ import annotations
 
+import hashlib
 from collections import defaultdict
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
@@ -46,6 +47,11 @@ class ReleaseCounts:
             raise ValueError(f"the count {key!r} is named twice with different units")
         self.units[key] = chosen
         return key
+
+    def fingerprint(self) -> str:
+        """A digest of every count and the units it counts: two releases with the same one are suppressed alike."""
+        named = sorted((repr(key), sorted(map(repr, units))) for key, units in self.units.items())
+        return hashlib.sha256(repr(named).encode()).hexdigest()
 
     def release(self) -> disclosure.Release:
         """Base cells: the units grouped by the set of published counts they fall in."""
@@ -78,9 +84,11 @@ class ReleaseCounts:
         rounding: int | None = None,
         kept_hidden: Iterable[Hashable] = (),
         kept_shown: Iterable[Hashable] = (),
+        kept_bounded: Iterable[Hashable] = (),
     ) -> dict[Hashable, Shown]:
         """Every count as it may be shown, from one suppression pass over all of them (`kept_hidden`,
-        `kept_shown`: what earlier releases of the same data hid and showed; disclosure.protect)."""
+        `kept_shown`, `kept_bounded`: what earlier releases of the same data hid, showed, and showed as "<11";
+        disclosure.protect)."""
         from circlekeeper.evaluation import disclosure
 
         self.protected = disclosure.protect(
@@ -89,6 +97,7 @@ class ReleaseCounts:
             rounding=rounding or None,
             kept_hidden=kept_hidden,
             kept_shown=kept_shown,
+            kept_bounded=kept_bounded,
         )
         return self.protected.shown
 
@@ -96,3 +105,9 @@ class ReleaseCounts:
     def hidden(self) -> set[Hashable]:
         assert self.protected is not None, "protect() first"
         return self.protected.primary | self.protected.complementary
+
+    @property
+    def bounded(self) -> set[Hashable]:
+        """The hidden counts shown with their range ("<11"), not as "*"."""
+        assert self.protected is not None, "protect() first"
+        return self.protected.bounded

@@ -7,10 +7,14 @@ column totals and those to the grand total; "cases served" is that grand total, 
 the new cases opened are among the cases served; survivors feeling safer and not add up to those followed up.
 "<t" says 1..t-1 and "*" says 0 or more. Every hidden number's smallest and largest value is found with scipy's
 linprog; none may be narrower than 3.
+
+The same audit runs on random small organizations (hypothesis) at a threshold of 5: a few cases with random
+tracks, stages, track choices, stage changes, participants and dates over 2 to 4 complete quarters.
 """
 
 from __future__ import annotations
 
+import datetime
 import io
 from typing import Any
 
@@ -18,12 +22,18 @@ import numpy as np
 import time_machine
 from django.core.management import call_command
 from django.test import TestCase
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.django import TestCase as HypothesisTestCase
 from scipy.optimize import linprog
 
 from circlekeeper.accounts.models import Organization
+from circlekeeper.cases.models import Participant, ParticipantRole, Stage, Track, TrackChoice
 from circlekeeper.community import funder_report
 from circlekeeper.community.funder_report import FunderReport, Quarter
 from circlekeeper.evaluation.tests.schedule_helpers import local
+from circlekeeper.protocol.models import Transition, TransitionKind
+from circlekeeper.testing import make_case, make_network, make_organization, make_user
 
 MIN_WIDTH = 3
 SEEDED = local(2026, 6, 15, 10)
@@ -178,4 +188,101 @@ class DemoFunderReportAuditTest(TestCase):
         self.assertGreater(releases, 3)
         intervals = attack.intervals()
         narrow = {key: b for key, b in intervals.items() if b[1] - b[0] < MIN_WIDTH - 1e-6}
+        self.assertEqual(narrow, {})
+
+
+FIRST = Quarter(2025, 1)
+DAYS = 4 * 91  # the four quarters of 2025, roughly: days past the last complete quarter fall in none
+
+
+def on(day: int) -> datetime.date:
+    return FIRST.start + datetime.timedelta(days=day)
+
+
+def at(day: int) -> datetime.datetime:
+    return datetime.datetime.combine(on(day), datetime.time(12), tzinfo=datetime.UTC)
+
+
+cases = st.lists(
+    st.fixed_dictionaries(
+        {
+            "opened": st.integers(0, DAYS - 1),
+            "open_for": st.none() | st.integers(0, DAYS),
+            "track": st.sampled_from(["", *Track.values]),
+            "stage": st.sampled_from(Stage.values),
+            "chosen": st.none() | st.tuples(st.integers(0, DAYS), st.sampled_from(Track.values)),
+            "moved": st.none() | st.tuples(st.integers(0, DAYS), st.sampled_from(Stage.values)),
+            "roles": st.lists(st.sampled_from(ParticipantRole.values), min_size=1, max_size=4),
+        }
+    ),
+    min_size=1,
+    max_size=9,
+)
+
+
+class RandomFunderReportAuditTest(HypothesisTestCase):
+    """Each example is a new organization in its own transaction, rolled back after it."""
+
+    @settings(
+        max_examples=12,
+        deadline=None,
+        derandomize=True,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+    @given(cases=cases, quarters=st.integers(2, 4))
+    def test_random_organizations_reports_read_together_narrow_no_hidden_count_below_3(self, cases, quarters):
+        organization = make_organization(network=make_network(suppression_threshold=5))
+        staff = make_user()
+        for number, case in enumerate(cases):
+            # The first case opens on the first day: the organization's releases start in 2025 Q1.
+            opened = 0 if number == 0 else case["opened"] % (91 * quarters)
+            made = make_case(
+                organization,
+                opened_on=on(opened),
+                closed_on=on(opened + case["open_for"]) if case["open_for"] is not None else None,
+                track=case["track"],
+                stage=case["stage"],
+            )
+            people = [
+                Participant.objects.create(
+                    organization=organization, case=made, role=role, label=f"{role} {n}"
+                )
+                for n, role in enumerate(case["roles"])
+            ]
+            if case["chosen"] is not None:
+                day, track = case["chosen"]
+                TrackChoice.objects.create(
+                    organization=organization,
+                    case=made,
+                    track=track,
+                    survivor=people[0],
+                    explained_by=staff,
+                    explained_on=on(opened + day),
+                    recorded_by=staff,
+                    recorded_at=at(opened + day),
+                )
+            if case["moved"] is not None:
+                day, stage = case["moved"]
+                Transition.objects.create(
+                    organization=organization,
+                    case=made,
+                    kind=TransitionKind.ADVANCE,
+                    from_stage=Stage.REFERRAL,
+                    to_stage=stage,
+                    by=staff,
+                    at=at(opened + day),
+                )
+        today = Quarter(2025, quarters).next().start
+
+        reports = funder_report.build_reports(organization, today)
+
+        self.assertEqual(sorted(reports), [Quarter(2025, n) for n in range(1, quarters + 1)])
+        attack = FunderAttack(threshold=5)
+        for report in reports.values():
+            attack.read(report)
+        narrow = {
+            key: bounds
+            for key, bounds in attack.intervals().items()
+            if bounds[1] - bounds[0] < MIN_WIDTH - 1e-6
+        }
         self.assertEqual(narrow, {})

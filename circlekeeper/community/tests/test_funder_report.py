@@ -1,7 +1,8 @@
 """The quarterly funder report: cases and people unduplicated, cases by track and stage at the quarter's end,
 services, community events and trainings, outcomes; small cells suppressed with the network's threshold (and
 complementary cells in tables with totals), on the page and in the CSV (formula-escaped); the default quarter,
-a bad one refused, every opening audited, and a query budget that does not grow with the data."""
+a bad one refused, every opening audited, a query budget that does not grow with the data, and a suppression
+remembered for the same data, quarters and settings (no linear programme solved on a second view)."""
 
 import csv
 import datetime
@@ -10,8 +11,11 @@ import time
 import uuid
 from decimal import Decimal
 from typing import Any
+from unittest import mock
 
+import scipy.optimize
 import time_machine
+from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -23,6 +27,7 @@ from circlekeeper.community import activities
 from circlekeeper.community.funder_report import Quarter, build_report
 from circlekeeper.community.models import AttendeeRole, Competency
 from circlekeeper.community.tests.test_facilitators_factory import make_event, make_facilitator, make_training
+from circlekeeper.evaluation import disclosure
 from circlekeeper.evaluation.models import (
     Anchor,
     Enrollment,
@@ -447,3 +452,71 @@ class PageTests(ReportData):
         self.assertEqual(
             first, 29
         )  # + the organization's first case and first event (where its releases start)
+
+
+class LinprogCounter:
+    """scipy's linprog, counted: every linear programme the suppression solves goes through it."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.real = scipy.optimize.linprog
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.real(*args, **kwargs)
+
+    def __enter__(self) -> "LinprogCounter":
+        self.patches = [
+            mock.patch("scipy.optimize.linprog", self),
+            mock.patch.object(disclosure, "linprog", self),
+        ]
+        for patch in self.patches:
+            patch.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for patch in self.patches:
+            patch.stop()
+
+
+@time_machine.travel(NOW, tick=False)
+class RememberedSuppressionTests(ReportData):
+    def setUp(self):
+        cache.clear()
+        for n in range(3):
+            make_participant(self.case, label=f"Survivor {n}")
+        self.login(self.eve)
+
+    def view(self, path="community:funder_report"):
+        with LinprogCounter() as counter:
+            response = self.client.get(reverse(path), {"quarter": "2026-Q1"})
+        self.assertEqual(response.status_code, 200)
+        return response, counter.calls
+
+    def test_a_second_view_of_the_same_report_solves_no_linear_programme(self):
+        first, solved = self.view()
+        self.assertGreater(solved, 0)  # 3 survivors and 2 cases: small counts, audited
+        second, solved_again = self.view()
+        self.assertEqual(solved_again, 0)
+        self.assertEqual(first.context["report"].figures, second.context["report"].figures)
+        _csv, solved_for_the_csv = self.view("community:funder_report_csv")
+        self.assertEqual(solved_for_the_csv, 0)
+
+    def test_a_change_in_the_data_is_suppressed_anew(self):
+        self.set_threshold(5)
+        for n in (3, 4):
+            make_participant(self.case, label=f"Survivor {n}")
+        first, _solved = self.view()
+        survivors = {row.label: row.cells[0] for row in first.context["report"].table("people_by_role").rows}
+        self.assertEqual(survivors["Survivor"], 5)
+        make_participant(self.case, label="Survivor 5")
+        second, solved = self.view()
+        self.assertGreater(solved, 0)
+        survivors = {row.label: row.cells[0] for row in second.context["report"].table("people_by_role").rows}
+        self.assertEqual(survivors["Survivor"], 6)
+
+    def test_another_threshold_is_suppressed_anew(self):
+        self.view()
+        self.set_threshold(5)
+        _page, solved = self.view()
+        self.assertGreater(solved, 0)

@@ -40,9 +40,9 @@ def filter_release(counts):
     return release
 
 
-def attacker_intervals(release, shown):
+def attacker_intervals(release, shown, threshold=THRESHOLD):
     """The interval of each hidden count from what is shown: min and max of its sum over base cells >= 0, every
-    shown count fixed, every "<11" count in 1..10."""
+    shown count fixed, every "<11" count in 1..10; a "*" count is known to be nothing more than 0 or more."""
     cells = list(release.base)
     rows = {
         key: np.array([1.0 if cell in members else 0.0 for cell in cells])
@@ -51,8 +51,8 @@ def attacker_intervals(release, shown):
     equal = [(rows[key], value) for key, value in shown.items() if isinstance(value, int)]
     upper = []
     for key, value in shown.items():
-        if value == f"<{THRESHOLD}":
-            upper += [(rows[key], THRESHOLD - 1), (-rows[key], -1)]
+        if value == f"<{threshold}":
+            upper += [(rows[key], threshold - 1), (-rows[key], -1)]
     options = {
         "A_eq": np.array([r for r, _v in equal]) if equal else None,
         "b_eq": np.array([v for _r, v in equal]) if equal else None,
@@ -107,3 +107,72 @@ def test_rounding_publishes_multiples_of_the_base():
     release = filter_release([12] * 18)
     protected = protect(release, THRESHOLD, min_width=WIDTH, rounding=5)
     assert all(value % 5 == 0 for value in protected.shown.values() if isinstance(value, int))
+
+
+def nine_small_groups_under_a_total_of_9():
+    release = Release()
+    for group in range(9):
+        release.add_base(group, 1)
+        release.publish(("group", group), [group])
+    release.publish("total", range(9))
+    return release
+
+
+def test_nine_small_groups_under_a_total_already_shown_lose_their_range():
+    # Threshold 5: nine groups of 1 under a total of 9 that an earlier release showed (so it cannot be hidden).
+    # Shown "<5", each group is 1..4 and the eight others at least 8 of the 9: each is exactly 1.
+    release = nine_small_groups_under_a_total_of_9()
+    pinned = {("group", g): "<5" for g in range(9)} | {"total": 9}
+    assert attacker_intervals(release, pinned, threshold=5)[("group", 0)] == (1.0, 1.0)
+
+    protected = protect(release, 5, min_width=WIDTH, kept_shown=["total"])
+
+    assert protected.shown == {("group", g): "*" for g in range(9)} | {"total": 9}
+    assert protected.demoted == {("group", g) for g in range(9)}
+    assert protected.narrow == set()
+    for low, high in attacker_intervals(release, protected.shown, threshold=5).values():
+        assert (low, high) == (0.0, 9.0)
+
+
+def test_two_small_counts_under_a_small_total_lose_their_range():
+    # Threshold 5: 1 and 1 under a total of 2, all three "<5": each part is 1..3 (the other is at least 1 and the
+    # total at most 4), the total 2..4. Nothing else is published, so nothing is left to hide.
+    release = Release()
+    release.add_base("a", 1)
+    release.add_base("b", 1)
+    release.publish("a", ["a"])
+    release.publish("b", ["b"])
+    release.publish("a + b", ["a", "b"])
+    pinned = {"a": "<5", "b": "<5", "a + b": "<5"}
+    assert attacker_intervals(release, pinned, threshold=5) == {
+        "a": (1.0, 3.0),
+        "b": (1.0, 3.0),
+        "a + b": (2.0, 4.0),
+    }
+
+    protected = protect(release, 5, min_width=WIDTH)
+
+    assert protected.shown == {"a": "*", "b": "*", "a + b": "*"}
+    assert protected.bounded == set()
+    assert protected.narrow == set()
+    for low, high in attacker_intervals(release, protected.shown, threshold=5).values():
+        assert high - low >= WIDTH
+
+
+def test_a_range_an_earlier_release_published_is_kept_and_the_count_reported_narrow():
+    release = nine_small_groups_under_a_total_of_9()
+    groups = {("group", g) for g in range(9)}
+
+    protected = protect(release, 5, min_width=WIDTH, kept_shown=["total"], kept_bounded=groups)
+
+    assert protected.shown == dict.fromkeys(groups, "<5") | {"total": 9}
+    assert protected.demoted == set()
+    assert protected.narrow == groups
+
+
+def test_a_small_count_whose_range_pins_nothing_keeps_it():
+    release = nine_small_groups_under_a_total_of_9()
+    protected = protect(release, 5, min_width=WIDTH)
+    # The total is hidden instead ("*"), and each group is 1..4 again.
+    assert protected.shown == {("group", g): "<5" for g in range(9)} | {"total": "*"}
+    assert protected.demoted == set()
