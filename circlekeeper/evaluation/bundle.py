@@ -516,7 +516,7 @@ def _pod_inputs(
     ]
     position = {measure: index for index, measure in enumerate(dashboard_compute.POD_MEASURES)}
     columns = {measure: sorted(float(values[position[measure]]) for values in latest) for measure in shown}
-    parameters = {
+    parameters: dict[str, Any] = {
         "pod_measures": {
             "measures": shown,
             "how": _("each survivor's support network as last measured; every column sorted on its own"),

@@ -41,13 +41,17 @@ def rendered_once(form: forms.Form, template_name: str) -> SafeString:
             str(field.label),
             str(field.help_text),
             [(str(value), str(label)) for value, label in getattr(field, "choices", ())],
-            form.data.getlist(form.add_prefix(name)) if hasattr(form.data, "getlist") else form.data.get(name),
+            form.data.getlist(form.add_prefix(name))
+            if hasattr(form.data, "getlist")
+            else form.data.get(name),
         )
         for name, field in form.fields.items()
     ]
     errors = form.errors.get_json_data() if form.is_bound else None
     described = json.dumps(
-        [template_name, get_language(), form.prefix, form.is_bound, fields, errors], default=str, sort_keys=True
+        [template_name, get_language(), form.prefix, form.is_bound, fields, errors],
+        default=str,
+        sort_keys=True,
     )
     key = "rendered-form:" + hashlib.sha256(described.encode()).hexdigest()
     html = cache.get(key)
