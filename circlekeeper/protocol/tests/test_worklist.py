@@ -112,6 +112,22 @@ class WorklistTests(PersonaTestCase):
         seen = {row.text for row in worklist_rows(first)} | {row.text for row in worklist_rows(second)}
         self.assertEqual(len(seen), 24)
 
+    def test_only_the_rows_of_the_page_shown_are_made(self):
+        # 24 rows, 20 a page: the words and links of the 4 rows on another page are never made (issue 23: a
+        # keeper with hundreds of overdue checks paid for every row on every visit).
+        from unittest import mock
+
+        from circlekeeper.protocol import worklist
+
+        for _ in range(23):
+            self.team_case(opened_on=LONG_AGO)
+        made = mock.Mock(wraps=worklist.WorkItem)
+        with mock.patch.object(worklist, "WorkItem", made):
+            first = self.dashboard(self.sam)
+        self.assertEqual(len(worklist_rows(first)), 20)
+        self.assertEqual(made.call_count, 20)
+        self.assertEqual(counts(first)["Open cases without movement for 30 days"], 24)
+
     def test_the_pages_cost_the_same_with_24_rows_as_with_60(self):
         for _ in range(23):
             self.team_case(opened_on=LONG_AGO)
