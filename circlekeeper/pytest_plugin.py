@@ -27,6 +27,8 @@ os.environ.setdefault("CIRCLEKEEPER_HTTPS", "false")
 # Required outside demo mode (settings.PUBLIC_URL): the address links in emails start with.
 os.environ.setdefault("CIRCLEKEEPER_PUBLIC_URL", "http://127.0.0.1:8000")
 os.environ["CIRCLEKEEPER_DEMO"] = "false"
+# Each test process keeps its cache in memory (settings.CACHES): no file of one run is read by the next.
+os.environ.setdefault("CIRCLEKEEPER_CACHE_DIR", "")
 
 
 @pytest.fixture(autouse=True)

@@ -11,6 +11,7 @@ import binascii
 import os
 import secrets
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import dj_database_url
@@ -120,6 +121,22 @@ def envkey(name: str, value: str) -> bytes:
 
 
 VAR_DIR = Path(envstr("CIRCLEKEEPER_VAR_DIR", str(BASE_DIR / "var")) or BASE_DIR / "var")
+# The cache holds what is the same for many requests and costly to make: the releases of suppressed aggregates (their
+# linear programmes take seconds) and rendered filter forms. Files under CIRCLEKEEPER_CACHE_DIR (default var/cache),
+# so every web process of the machine shares one copy instead of making its own; set it empty for a cache in each
+# process's memory (the tests do).
+_CACHE_DIR = os.environ.get("CIRCLEKEEPER_CACHE_DIR")
+if _CACHE_DIR is None:
+    _CACHE_DIR = str(VAR_DIR / "cache")
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+        "LOCATION": _CACHE_DIR,
+        "OPTIONS": {"MAX_ENTRIES": 5000},
+    }
+    if _CACHE_DIR
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+}
 DEMO_MODE = envbool("CIRCLEKEEPER_DEMO", False)
 DEBUG = envbool("CIRCLEKEEPER_DEBUG", False)
 
