@@ -19,6 +19,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
 from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
+from circlekeeper.lib.audit import AuditEvent, AuditEventQuerySet, seal
 from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
@@ -51,6 +52,13 @@ def without_form_tokens(page: Any) -> str:
     if isinstance(page, bytes):
         page = page.decode()
     return _PER_RENDER_TOKEN.sub(r"\1\2", page)
+
+
+def audit_log() -> AuditEventQuerySet:
+    """Every audit event, the reads not yet sealed included: seals the pending events (lib.audit.seal), then
+    returns AuditEvent.objects.all(). Tests read the log through this, not AuditEvent.objects."""
+    seal()
+    return AuditEvent.objects.all()
 
 
 def make_network(**kwargs: Any) -> Network:

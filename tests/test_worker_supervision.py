@@ -29,6 +29,7 @@ from circlekeeper.cases.tasks import pending_purges
 from circlekeeper.lib import audit as lib_audit
 from circlekeeper.lib import worker as lib_worker
 from circlekeeper.lib.heartbeat import WorkerHeartbeat
+from circlekeeper.testing import audit_log
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ("run_worker", "--batch", "--no-startup-delay", "--no-reload")
@@ -43,7 +44,7 @@ def leave_a_mark(mark: str, seconds: float = 0.0) -> str:
 
 
 def runs_of(mark: str) -> int:
-    return lib_audit.AuditEvent.objects.filter(action="test.task_ran", object_id=mark).count()
+    return audit_log().filter(action="test.task_ran", object_id=mark).count()
 
 
 class SupervisedWorkerTests(TransactionTestCase):

@@ -4,10 +4,9 @@ knows whom, and the measures now and over time; for the case team only, audited,
 from django.urls import reverse
 
 from circlekeeper.cases.models import CaseStatus, ParticipantRole
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.support import services
 from circlekeeper.support.tests.helpers import add
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 XSS_LABEL = "<script>alert('label')</script>"
 XSS_RELATIONSHIP = '"><img src=x onerror=alert(1)>'
@@ -57,9 +56,7 @@ class PodsPageTests(PersonaTestCase):
             self.assertContains(page, reverse("support:map", args=[self.case.pk]))
             self.assertContains(page, "<td>Aunt R</td>", html=True)  # in the sister's "knows" and the ties
         self.assertEqual(
-            AuditEvent.objects.filter(
-                action="pod.view", object_type="case", object_id=str(self.case.pk)
-            ).count(),
+            audit_log().filter(action="pod.view", object_type="case", object_id=str(self.case.pk)).count(),
             3,
         )
 
