@@ -19,7 +19,6 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY, RENEWED_AT_KEY
 from circlekeeper.accounts.models import Membership, Network, Organization, Role, User
-from circlekeeper.lib.audit import AuditEvent, AuditEventQuerySet, seal
 from circlekeeper.cases.models import (
     Case,
     CaseAssignment,
@@ -32,6 +31,7 @@ from circlekeeper.cases.models import (
     ParticipantRole,
     TeamRole,
 )
+from circlekeeper.lib.audit import AuditEvent, AuditEventQuerySet, seal
 
 PASSWORD = "correct horse battery staple"  # nosec B105
 _counter = itertools.count(1)

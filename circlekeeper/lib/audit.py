@@ -293,7 +293,7 @@ def _locked_head(*, create: bool = True) -> tuple[AuditChainHead | None, list[Pe
         with connection.cursor() as cursor:
             # No parameters: psycopg sends the statements at once; each result follows the one before.
             cursor.execute(
-                "SET CONSTRAINTS ALL IMMEDIATE; "
+                "SET CONSTRAINTS ALL IMMEDIATE; "  # noqa: S608 (constant names, no values)
                 "SELECT id, sequence, hash FROM lib_auditchainhead WHERE id = 1 FOR NO KEY UPDATE; "
                 f"SELECT {pending_columns} FROM {table} ORDER BY id"
             )
@@ -309,7 +309,7 @@ def _locked_head(*, create: bool = True) -> tuple[AuditChainHead | None, list[Pe
     else:
         joined = list(
             PendingAuditEvent.objects.raw(
-                f"SELECT {', '.join('p.' + connection.ops.quote_name(n) for n in _PENDING_COLUMNS)}, "
+                f"SELECT {', '.join('p.' + connection.ops.quote_name(n) for n in _PENDING_COLUMNS)}, "  # noqa: S608
                 "h.sequence AS head_sequence, h.hash AS head_hash FROM lib_auditchainhead h "
                 f"LEFT JOIN {table} p ON 1 = 1 WHERE h.id = 1 ORDER BY p.id"
             )

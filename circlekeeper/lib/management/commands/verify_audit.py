@@ -42,7 +42,7 @@ class Command(BaseCommand):
         if seal:
             self.stdout.write(f"Sealed {seal_pending()} pending events into the chain.")
         report = verify_chain(batch_size=batch_size, anchor=_anchor(anchor) if anchor else None)
-        if not report.intact:
+        if report.broken_at is not None:
             raise CommandError(
                 f"Audit chain broken at event {report.broken_at}: {report.reason}. "
                 f"{report.events} events before it verified.",
