@@ -4,6 +4,17 @@ The log is append-only and tamper-evident. Each event carries the hash of the on
 deleting or reordering rows in SQL breaks the chain, and `manage.py verify_audit` finds the first broken link.
 Appending takes a lock on the one `AuditChainHead` row, so two writers can never fork the chain.
 
+Reads are not appended at once (issue 23): a page view that changes nothing (the accounts app's READ_ACTIONS)
+is written by `record_pending` as a `PendingAuditEvent`, one INSERT in the request's transaction, with the hash
+of its own content and no lock on the head. `seal()` chains the pending events in id order (each becomes the
+next AuditEvent, its time kept) and removes them in the same transaction, under the head's lock. It runs inside
+every `record()` (after the head is locked, before the new event, so a read committed before a change comes
+before it in the chain), every SEAL_SECONDS from the worker (lib/tasks.py), when the audit log page opens and in
+`manage.py verify_audit --seal`. Until sealed, a pending row could be deleted unseen (the window, normally under
+15 s; the README says so); an edit shows against its own hash, and such an event is never sealed (that would
+hash the edit anew), so `verify_chain` keeps reporting it. Reads still uncommitted when a sealer runs (or, on
+PostgreSQL, committed out of id order) are sealed by the next one, so the chain's order is that of sealing.
+
 Why appending cannot deadlock with row locks on cases (issue 20, PostgreSQL). The chain head is the one row
 every writing request locks, and it stays locked until the request commits, so while a request holds it, it
 must never wait for any other lock. The trap was the foreign keys: Django declares them DEFERRABLE INITIALLY
@@ -19,6 +30,12 @@ So `record` does two things before it touches the head:
    services lock case and organization rows FOR NO KEY UPDATE too (`select_for_update(no_key=True)`): that
    lock does not conflict with the FOR KEY SHARE a foreign-key check takes, so adding a note to a case never
    waits for a colleague who is changing the case.
+
+3. The sealer inside `record()` runs after both (it reads the pending events in the same round trip as the
+   head's lock), and a standalone `seal()` takes the same path. It waits for no lock either: pending events
+   have no foreign keys, a row still uncommitted is invisible to it rather than waited for, and the rows it
+   deletes are locked by nobody but another sealer, which would hold the head first. `record_pending` takes
+   no lock at all that a sealer holds.
 
 What remains is the rule for callers: record the event last, after the writes it describes (an event written
 inside a transaction commits or rolls back with them). tests/test_audit_deadlocks.py reproduces the
