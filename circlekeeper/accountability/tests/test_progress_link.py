@@ -154,7 +154,7 @@ class ParticipantPageTests(ProgressPageTestCase):
         keys.clear_key_cache(everything=True)
         self.page()
         # The contact policy asks its questions (hold, consent, plan, monitor) at every opening (issue 17).
-        with self.assertNumQueries(15):
+        with self.assertNumQueries(13):
             self.page()
         second = self.walk.draft()
         for n in range(5):
@@ -165,7 +165,7 @@ class ParticipantPageTests(ProgressPageTestCase):
             self.walk.checkin(commitment, "partly", note=f"m{commitment.number}")
         keys.clear_key_cache(everything=True)
         self.page()
-        with self.assertNumQueries(15):
+        with self.assertNumQueries(13):
             self.assertContains(self.page(), "More 4")
 
 

@@ -122,16 +122,16 @@ class DataPageTests(PageTestCase):
         query = {"instrument": "planted", "language": "en"}
         keys.clear_key_cache(everything=True)
         self.client.get(DATA, query)
-        # 13, and 2 for the k-anonymity plan (deidentify.py): the timepoints and the responses' context columns.
-        with self.assertNumQueries(15):
+        # 11, and 2 for the k-anonymity plan (deidentify.py): the timepoints and the responses' context columns.
+        with self.assertNumQueries(13):
             self.client.get(DATA, query)
         for n in range(60):
             person = make_participant(self.other_team_case, label=f"Person {n}")
             self.respond(person, HARM_ANSWERS, {"wellbeing": 1})
         keys.clear_key_cache(everything=True)
         self.client.get(DATA, query)
-        # 13, and 2 for the k-anonymity plan (deidentify.py): the timepoints and the responses' context columns.
-        with self.assertNumQueries(15):
+        # 11, and 2 for the k-anonymity plan (deidentify.py): the timepoints and the responses' context columns.
+        with self.assertNumQueries(13):
             self.assertEqual(self.client.get(DATA, query).status_code, 200)
 
 

@@ -178,12 +178,12 @@ class MeetingListTests(MeetingPageTestCase):
         self.login(self.alice)
         self.schedule()
         self.client.get(self.list_url)
-        with self.assertNumQueries(17):
+        with self.assertNumQueries(15):
             self.client.get(self.list_url)
         for n in range(10):
             self.schedule(self.survivor, self.case.participants.get(label="Sister"), place=f"Room {n}")
             self.schedule(self.harm, place=f"Hall {n}")
-        with self.assertNumQueries(17):
+        with self.assertNumQueries(15):
             self.client.get(self.list_url)
 
 

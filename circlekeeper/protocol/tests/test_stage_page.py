@@ -187,14 +187,14 @@ class StagePageTests(PersonaTestCase):
         walk.prepare()
         self.login(self.sam)
         self.client.get(self.url())
-        with self.assertNumQueries(26):
+        with self.assertNumQueries(24):
             self.client.get(self.url())
         for n in range(8):
             make_participant(self.case, role=ParticipantRole.SURVIVOR_SUPPORTER, label=f"Friend {n}")
             make_participant(self.case, role=ParticipantRole.COMMUNITY_MEMBER, label=f"Neighbour {n}")
         walk.prepare()
         walk.prepare()
-        with self.assertNumQueries(26):
+        with self.assertNumQueries(24):
             self.client.get(self.url())
 
 

@@ -225,7 +225,7 @@ class MapPageTests(PersonaTestCase):
             first = add(self.case, self.alice, participant=sister)
         self.login(self.alice)
         self.client.get(self.url)
-        with self.assertNumQueries(13):
+        with self.assertNumQueries(11):
             self.client.get(self.url)
         previous = first
         for n in range(1, 11):
@@ -238,5 +238,5 @@ class MapPageTests(PersonaTestCase):
                 person = add(self.case, self.alice, participant=monitor, stance="unsure")
             services.add_tie(case=self.case, a=previous, b=person, by=self.alice)
             previous = person
-        with self.assertNumQueries(13):
+        with self.assertNumQueries(11):
             self.client.get(self.url)

@@ -110,7 +110,7 @@ class PodsPageTests(PersonaTestCase):
             first = add(self.case, self.alice, participant=self.sister)
         self.login(self.alice)
         self.client.get(self.url)
-        with self.assertNumQueries(15):
+        with self.assertNumQueries(13):
             self.client.get(self.url)
         people = [first]
         for n in range(10):
@@ -124,7 +124,7 @@ class PodsPageTests(PersonaTestCase):
             services.add_tie(case=self.case, a=people[-2], b=people[-1], by=self.alice)
         make_participant(self.case, role=ParticipantRole.HARM_SUPPORTER, label="Not placed 1")
         make_participant(self.case, role=ParticipantRole.COMMUNITY_MEMBER, label="Not placed 2")
-        with self.assertNumQueries(15):
+        with self.assertNumQueries(13):
             self.client.get(self.url)
 
     def test_anyone_off_the_team_gets_404_and_anonymous_visitors_are_sent_to_sign_in(self):
