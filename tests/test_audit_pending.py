@@ -16,6 +16,7 @@ from django.db import connection, transaction
 from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django_tasks import TaskResultStatus
 
 from circlekeeper.accounts.audit import READ_ACTIONS, Action, audit
@@ -29,6 +30,7 @@ from circlekeeper.lib.audit import (
     seal,
     verify_chain,
 )
+from circlekeeper.lib.worker import queue_periodic_tasks
 from circlekeeper.testing import PersonaTestCase, audit_log
 
 CASES = reverse("cases:list")
@@ -192,10 +194,13 @@ class SealingTests(PersonaTestCase):
         # Never more than one run waiting.
         lib_tasks.seal_audit_task.call()
         self.assertEqual(lib_tasks.pending_seals().count(), 1)
+        self.assertLessEqual(lib_tasks.SEAL_SECONDS, 15)
 
-    def test_schedule_tasks_queues_the_sealer(self):
-        call_command("schedule_tasks", stdout=io.StringIO())
-        self.assertEqual(lib_tasks.pending_seals().count(), 1)
+    def test_the_worker_queues_the_sealer_when_it_starts(self):
+        queue_periodic_tasks()
+        queue_periodic_tasks()
+        [waiting] = lib_tasks.pending_seals()
+        self.assertLessEqual((waiting.run_after - timezone.now()).total_seconds(), lib_tasks.SEAL_SECONDS)
 
     def test_the_audit_page_shows_the_reads_just_made(self):
         self.login(self.alice)

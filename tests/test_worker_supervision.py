@@ -113,8 +113,15 @@ class SupervisedWorkerTests(TransactionTestCase):
         self.assertTrue(
             DBTaskResult.objects.filter(status=TaskResultStatus.READY)
             .exclude(task_path__endswith="purge_expired_task")
+            .exclude(task_path__endswith="seal_audit_task")
             .exists(),
             "the evaluation scheduler's hourly run is queued too",
+        )
+        self.assertTrue(
+            DBTaskResult.objects.filter(
+                status=TaskResultStatus.READY, task_path__endswith="seal_audit_task"
+            ).exists(),
+            "and the audit sealer's next run (issue 23)",
         )
         self.assertEqual(WorkerHeartbeat.objects.count(), 1)
 

@@ -4,8 +4,8 @@
 bench queues one right after killing the worker, and waits for the restarted worker to run it).
 
 `seal_audit_task` chains the pending audit events (reads, lib/audit.py) every SEAL_SECONDS. Like the nightly
-purge (cases/tasks.py) it reschedules itself: each run queues the next one, and `manage.py schedule_tasks`
-(run by the worker at start) queues the first, so there is never more than one run waiting.
+purge (cases/tasks.py) it reschedules itself: each run queues the next one, and the worker queues the first
+when it starts (lib/worker.py, queue_periodic_tasks), so there is never more than one run waiting.
 """
 
 from __future__ import annotations
