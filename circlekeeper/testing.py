@@ -31,6 +31,7 @@ from circlekeeper.cases.models import (
     ParticipantRole,
     TeamRole,
 )
+from circlekeeper.lib.audit import AuditEvent, AuditEventQuerySet, seal
 
 PASSWORD = "correct horse battery staple"  # nosec B105
 _counter = itertools.count(1)
@@ -51,6 +52,13 @@ def without_form_tokens(page: Any) -> str:
     if isinstance(page, bytes):
         page = page.decode()
     return _PER_RENDER_TOKEN.sub(r"\1\2", page)
+
+
+def audit_log() -> AuditEventQuerySet:
+    """Every audit event, the reads not yet sealed included: seals the pending events (lib.audit.seal), then
+    returns AuditEvent.objects.all(). Tests read the log through this, not AuditEvent.objects."""
+    seal()
+    return AuditEvent.objects.all()
 
 
 def make_network(**kwargs: Any) -> Network:

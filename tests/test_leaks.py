@@ -33,12 +33,11 @@ from circlekeeper.cases.models import Case, CaseNote, CompelledDisclosure, Relea
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.links import issue_link
 from circlekeeper.instruments.models import InstrumentVersion, Response
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.lib.fields import EncryptedField, protected_models
 from circlekeeper.safety.models import SafetyPlan
 from circlekeeper.safety.services import _plan_for, lift_hold, save_plan
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import ready_for_contact, sign_in
+from circlekeeper.testing import audit_log, ready_for_contact, sign_in
 from tests import leaks
 
 # Who, beyond a case's team, may see a protected field ("app.model.field" -> personas). A line here is a
@@ -96,7 +95,7 @@ def response_bytes_of(response: Any) -> bytes:
 
 
 def audit_log_text() -> str:
-    return "\n".join(repr(row) for row in AuditEvent.objects.order_by("sequence").values_list())
+    return "\n".join(repr(row) for row in audit_log().order_by("sequence").values_list())
 
 
 def mail_text() -> str:

@@ -13,7 +13,7 @@ from django.urls import reverse
 from circlekeeper.accounts.models import Role
 from circlekeeper.cases.models import TeamRole
 from circlekeeper.lib.audit import AuditEvent, verify_chain
-from circlekeeper.testing import PASSWORD, make_case, make_organization, make_user, sign_in
+from circlekeeper.testing import PASSWORD, audit_log, make_case, make_organization, make_user, sign_in
 
 
 class RefusedAccessAuditTests(TransactionTestCase):
@@ -28,7 +28,7 @@ class RefusedAccessAuditTests(TransactionTestCase):
         self.url = reverse("cases:detail", args=[self.case.pk])
 
     def refusals(self) -> list[AuditEvent]:
-        return list(AuditEvent.objects.filter(action="access.refused").order_by("sequence"))
+        return list(audit_log().filter(action="access.refused").order_by("sequence"))
 
     def test_a_404_on_someone_elses_case_is_recorded_after_the_request_rolled_back(self):
         for person in (self.bob, self.charlie):
@@ -67,8 +67,8 @@ class RefusedAccessAuditTests(TransactionTestCase):
             reverse("accounts:login"), {"username": "alice@harbor.example", "password": PASSWORD}
         )
         self.assertEqual(response.status_code, 403)
-        [event] = AuditEvent.objects.filter(action="form.refused")
+        [event] = audit_log().filter(action="form.refused")
         self.assertEqual((event.outcome, event.path), ("refused", reverse("accounts:login")))
-        logged = repr(list(AuditEvent.objects.values_list()))
+        logged = repr(list(audit_log().values_list()))
         self.assertNotIn(PASSWORD, logged)
         self.assertNotIn("alice@harbor.example", logged)

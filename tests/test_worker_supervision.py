@@ -29,6 +29,7 @@ from circlekeeper.cases.tasks import pending_purges
 from circlekeeper.lib import audit as lib_audit
 from circlekeeper.lib import worker as lib_worker
 from circlekeeper.lib.heartbeat import WorkerHeartbeat
+from circlekeeper.testing import audit_log
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = ("run_worker", "--batch", "--no-startup-delay", "--no-reload")
@@ -43,7 +44,7 @@ def leave_a_mark(mark: str, seconds: float = 0.0) -> str:
 
 
 def runs_of(mark: str) -> int:
-    return lib_audit.AuditEvent.objects.filter(action="test.task_ran", object_id=mark).count()
+    return audit_log().filter(action="test.task_ran", object_id=mark).count()
 
 
 class SupervisedWorkerTests(TransactionTestCase):
@@ -112,8 +113,15 @@ class SupervisedWorkerTests(TransactionTestCase):
         self.assertTrue(
             DBTaskResult.objects.filter(status=TaskResultStatus.READY)
             .exclude(task_path__endswith="purge_expired_task")
+            .exclude(task_path__endswith="seal_audit_task")
             .exists(),
             "the evaluation scheduler's hourly run is queued too",
+        )
+        self.assertTrue(
+            DBTaskResult.objects.filter(
+                status=TaskResultStatus.READY, task_path__endswith="seal_audit_task"
+            ).exists(),
+            "and the audit sealer's next run (issue 23)",
         )
         self.assertEqual(WorkerHeartbeat.objects.count(), 1)
 

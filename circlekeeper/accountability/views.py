@@ -54,13 +54,13 @@ from circlekeeper.accountability.models import (
     latest_draft,
 )
 from circlekeeper.accountability.progress import own_commitments
-from circlekeeper.accounts.audit import Action, audit
+from circlekeeper.accounts.audit import Action, audit, record_event
 from circlekeeper.accounts.models import User
 from circlekeeper.cases.access import get_case_for
 from circlekeeper.cases.contact import harm_action_refusal
 from circlekeeper.cases.models import Case, ParticipantRole
 from circlekeeper.instruments.links import ContactRefused
-from circlekeeper.lib.audit import Outcome, record
+from circlekeeper.lib.audit import Outcome
 from circlekeeper.lib.forms import add_service_errors
 from circlekeeper.lib.links import public_link
 from circlekeeper.protocol import policy
@@ -706,7 +706,7 @@ def _not_available(request: HttpRequest) -> HttpResponse:
 
 def _participant_event(link: ProgressLink, outcome: str = Outcome.OK) -> None:
     # No request: the participant's address, browser and the page's path stay out of the log.
-    record(
+    record_event(
         None,
         action=Action.PROGRESS_LINK_OPEN,
         object_type="progress_link",

@@ -1,4 +1,9 @@
-"""The apps' door to the audit log: one call per event, with the signed-in person's organization and roles."""
+"""The apps' door to the audit log: one call per event, with the signed-in person's organization and roles.
+
+Reads (READ_ACTIONS: opening a page that changes nothing) go to lib.audit.record_pending, without the chain
+head's lock, and are sealed into the chain within seconds; everything else (every change, sign-ins, refusals,
+exports, downloads, prints, look-ups) is appended to the chain at once by lib.audit.record.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from django.utils.translation import gettext_lazy as _
 
 from circlekeeper.accounts.access import staff_context
 from circlekeeper.accounts.models import Role, normalize_email
-from circlekeeper.lib.audit import AuditEvent, Outcome, record
+from circlekeeper.lib.audit import AuditEvent, Outcome, PendingAuditEvent, record, record_pending
 
 
 class Action(models.TextChoices):
@@ -150,6 +155,52 @@ class Action(models.TextChoices):
     API_CALL = "api.call", _("Called the API with a token")
 
 
+# Page views that change nothing. Not here, so chained at once: every change; sign-in and account events;
+# refusals (any action whose outcome is not OK is chained too); exports and downloads (evaluation.export, the
+# funder report "opened or downloaded", the calendar feed, API calls, evaluation reports); prints
+# (safety.plan.print, agreement.print); and participant.lookup, a search for whether a person is known.
+READ_ACTIONS = frozenset(
+    {
+        Action.CASE_LIST,
+        Action.CASE_VIEW,
+        Action.INTAKE_VIEW,
+        Action.AUDIT_VIEW,
+        Action.RESPONSE_VIEW,
+        Action.PARTICIPANT_VIEW,
+        Action.SAFETY_VIEW,
+        Action.PLAN_VIEW,
+        Action.SAFETY_DASHBOARD,
+        Action.STAGE_VIEW,
+        Action.REACH_OUT_LIST,
+        Action.MEETING_LIST,
+        Action.MEETING_VIEW,
+        Action.TIMELINE_VIEW,
+        Action.AGREEMENT_VIEW,
+        Action.PROGRESS_LINK_OPEN,
+        Action.POD_VIEW,
+        Action.EVALUATION_SCHEDULE_VIEW,
+        Action.EVALUATION_DASHBOARD_VIEW,
+        Action.EVALUATION_DATA_VIEW,
+        Action.COMMUNITY_EVENT_VIEW,
+        Action.FACILITATOR_VIEW,
+        Action.SUPERVISION_NOTES_VIEW,
+        Action.HUB_VIEW,
+    }
+)
+
+
+def is_read(action: str, outcome: str = Outcome.OK) -> bool:
+    """Whether an event is a read, recorded pending rather than chained at once."""
+    return outcome == Outcome.OK and action in READ_ACTIONS
+
+
+def record_event(request: HttpRequest | None, **kwargs: Any) -> AuditEvent | PendingAuditEvent:
+    """lib.audit.record, or record_pending for a read (same arguments)."""
+    if is_read(kwargs["action"], kwargs.get("outcome", Outcome.OK)):
+        return record_pending(request, **kwargs)
+    return record(request, **kwargs)
+
+
 OBJECT_TYPES = {
     "case": _("Case"),
     "user": _("Person"),
@@ -216,10 +267,12 @@ def audit(
     object_id: str | int = "",
     outcome: str = Outcome.OK,
     actor: Any = None,
-) -> AuditEvent:
-    """Record one event for this request, in the signed-in person's active organization with their roles there."""
+) -> AuditEvent | PendingAuditEvent:
+    """Record one event for this request, in the signed-in person's active organization with their roles there.
+
+    A read (READ_ACTIONS) is recorded pending, the rest chained at once (the module's text)."""
     context = staff_context(request) if hasattr(request, "user") else None
-    return record(
+    return record_event(
         request,
         action=action,
         object_type=object_type,
@@ -246,7 +299,7 @@ def typed_email_digest(email: str) -> str:
 
 def audit_sign_in_failure(
     request: HttpRequest, email: str, *, action: str = Action.LOGIN_FAILURE
-) -> AuditEvent:
+) -> AuditEvent | PendingAuditEvent:
     outcome = Outcome.REFUSED if action == Action.LOGIN_LOCKED else Outcome.FAILED
     digest = typed_email_digest(email) if email else ""
     return audit(
@@ -254,7 +307,9 @@ def audit_sign_in_failure(
     )
 
 
-def audit_refusal(request: HttpRequest, *, action: str = Action.ACCESS_REFUSED) -> AuditEvent:
+def audit_refusal(
+    request: HttpRequest, *, action: str = Action.ACCESS_REFUSED
+) -> AuditEvent | PendingAuditEvent:
     """A refused request (403, 404, failed CSRF check), naming the object when the URL names exactly one."""
     match = getattr(request, "resolver_match", None)
     kwargs = match.kwargs if match else {}

@@ -11,7 +11,7 @@ from circlekeeper.accounts.access import program_admin_context
 from circlekeeper.accounts.audit import Action, audit, describe
 from circlekeeper.accounts.forms import AuditFilterForm
 from circlekeeper.accounts.models import User
-from circlekeeper.lib.audit import AuditEvent
+from circlekeeper.lib.audit import AuditEvent, seal
 
 EVENTS_PER_PAGE = 50
 
@@ -25,6 +25,8 @@ def audit_log(request: HttpRequest) -> HttpResponse:
         .order_by("display_name", "email")
     )
     form = AuditFilterForm(request.GET or None, people=people)
+    # The reads of the last seconds are still pending: sealed now, so the page shows them too.
+    seal()
     events = AuditEvent.objects.for_organization(organization)
     if form.is_valid():
         events = form.filter(events)

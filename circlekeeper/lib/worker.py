@@ -12,8 +12,9 @@ scripts/serve.sh) the whole site. This worker:
 - at start, and at each beat, re-queues the tasks a dead worker left RUNNING: a task is stuck when the
   worker that claimed it has not beaten for STALE_AFTER. It goes back to READY, to run again (every
   periodic task here is safe to run twice: each run does what is due and queues the next);
-- at start, queues the next run of each periodic task if none is waiting (`schedule_tasks` and the
-  evaluation scheduler's `--queue`), so a run lost with a dead worker never stops the chain.
+- at start, queues the next run of each periodic task if none is waiting (`schedule_tasks`, the
+  evaluation scheduler's `--queue` and the audit sealer, lib/tasks.py), so a run lost with a dead worker never
+  stops the chain.
 
 Several workers may run against one PostgreSQL: a task is claimed with SELECT ... FOR UPDATE SKIP LOCKED in
 the claiming transaction, so each runs once (tests/test_worker_supervision.py).
@@ -37,6 +38,7 @@ from django_tasks_db.models import DBTaskResult
 
 from circlekeeper.lib.heartbeat import HEARTBEAT_SECONDS, STALE_AFTER, WorkerHeartbeat, beat
 from circlekeeper.lib.keys import refuse_a_wrong_master_key
+from circlekeeper.lib.tasks import schedule_next_seal
 
 logger = logging.getLogger("circlekeeper.worker")
 
@@ -75,6 +77,7 @@ def queue_periodic_tasks() -> None:
     """Queue the next run of each periodic task unless one is waiting (both commands are idempotent)."""
     call_command("schedule_tasks", verbosity=0, stdout=_Quiet())
     call_command("run_evaluation_scheduler", "--queue", verbosity=0, stdout=_Quiet())
+    schedule_next_seal(now=timezone.now())
 
 
 class _Quiet:

@@ -16,7 +16,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 from playwright.sync_api import Page, expect
 
 from circlekeeper.accounts.models import User
-from circlekeeper.lib.audit import AuditEvent
+from circlekeeper.testing import audit_log
 from tests.browser.helpers import (
     assert_accessible,
     assert_no_csp_violations,
@@ -198,7 +198,8 @@ def test_an_invited_person_adds_a_passkey_signs_in_with_it_and_resets_their_pass
     assert_no_script_errors(page)
     assert_no_outside_requests(page)
     actions = list(
-        AuditEvent.objects.filter(actor_id=User.objects.get(email=INVITEE).pk)
+        audit_log()
+        .filter(actor_id=User.objects.get(email=INVITEE).pk)
         .filter(action__in=["passkey.add", "passkey.rename", "mfa.verify"])
         .values_list("action", "object_type", "outcome")
     )

@@ -6,9 +6,9 @@ from django.urls import reverse
 from circlekeeper.accountability.models import CheckIn, CommitmentKind, StaircaseStep
 from circlekeeper.accountability.tests.helpers import walked
 from circlekeeper.cases.models import CaseTask, TaskKind, TeamRole
-from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.audit import Outcome
 from circlekeeper.safety.models import SafetyHold
-from circlekeeper.testing import PersonaTestCase, make_case
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case
 
 
 class CheckInPageTests(PersonaTestCase):
@@ -30,7 +30,7 @@ class CheckInPageTests(PersonaTestCase):
         self.assertContains(page, "“not kept” puts the case on safety hold at once")
         self.assertContains(page, "Uncle (Support person for the person who caused harm)")
         self.assertContains(page, "Neighbour (Safety monitor)")
-        self.assertTrue(AuditEvent.objects.filter(action="agreement.view", object_type="commitment").exists())
+        self.assertTrue(audit_log().filter(action="agreement.view", object_type="commitment").exists())
 
     def test_a_safety_commitment_not_kept_puts_the_case_on_hold_and_the_page_says_so(self):
         response = self.client.post(
@@ -47,7 +47,7 @@ class CheckInPageTests(PersonaTestCase):
         hold = SafetyHold.objects.open().get(case=self.case)
         self.assertEqual(hold.reason, "broken_commitment")
         self.assertEqual(CheckIn.objects.get().reporter, self.walk.uncle)
-        self.assertTrue(AuditEvent.objects.filter(action="commitment.checkin", outcome=Outcome.OK).exists())
+        self.assertTrue(audit_log().filter(action="commitment.checkin", outcome=Outcome.OK).exists())
 
     def test_another_commitment_not_kept_creates_a_review_task(self):
         response = self.client.post(
@@ -64,9 +64,7 @@ class CheckInPageTests(PersonaTestCase):
         )
         self.assertContains(page, "This commitment has no supporter named.", status_code=400)
         self.assertFalse(CheckIn.objects.exists())
-        self.assertTrue(
-            AuditEvent.objects.filter(action="commitment.checkin", outcome=Outcome.REFUSED).exists()
-        )
+        self.assertTrue(audit_log().filter(action="commitment.checkin", outcome=Outcome.REFUSED).exists())
 
     def test_a_commitment_of_an_earlier_version_takes_no_progress(self):
         second = self.walk.draft()
@@ -100,7 +98,7 @@ class StepPageTests(PersonaTestCase):
         self.assertRedirects(response, agreement + "#staircase", fetch_redirect_response=False)
         step = StaircaseStep.objects.get()
         self.assertEqual((step.step, list(step.commitments.all())), (3, [self.commitment]))
-        self.assertTrue(AuditEvent.objects.filter(action="staircase.step", object_id=str(step.pk)).exists())
+        self.assertTrue(audit_log().filter(action="staircase.step", object_id=str(step.pk)).exists())
 
     def test_a_step_without_evidence_is_refused_with_the_reason(self):
         page = self.client.post(self.step_url, {"step": 2})

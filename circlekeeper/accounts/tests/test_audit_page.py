@@ -8,7 +8,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from circlekeeper.lib.audit import AuditEvent, record
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 AUDIT = reverse("accounts:audit")
 MARCH_2 = datetime.datetime(2026, 3, 2, 10, 0, tzinfo=datetime.UTC)
@@ -91,7 +91,7 @@ class AuditPageTests(AuditPageTestCase):
     def test_viewing_it_is_recorded(self):
         self.login(self.pat)
         self.client.get(AUDIT, {"person": self.bob.pk})
-        event = AuditEvent.objects.get(action="audit.view")
+        event = audit_log().get(action="audit.view")
         self.assertEqual(
             (event.actor_id, event.organization_id, event.roles),
             (self.pat.pk, self.harbor.pk, "program_admin"),
@@ -103,10 +103,8 @@ class AuditPageTests(AuditPageTestCase):
         for person in (self.alice, self.ada, self.sam, self.bob, self.eve, self.charlie, self.nora):
             self.login(person)
             self.assertEqual(self.client.get(AUDIT).status_code, 403, person)
-            self.assertTrue(
-                AuditEvent.objects.filter(action="access.refused", actor_id=person.pk).exists(), person
-            )
-        self.assertFalse(AuditEvent.objects.filter(action="audit.view").exists())
+            self.assertTrue(audit_log().filter(action="access.refused", actor_id=person.pk).exists(), person)
+        self.assertFalse(audit_log().filter(action="audit.view").exists())
 
     def test_it_sends_anonymous_visitors_to_sign_in(self):
         self.assertRedirects(self.client.get(AUDIT), f"{reverse('accounts:login')}?next={AUDIT}")
@@ -130,9 +128,10 @@ class AuditPageTests(AuditPageTestCase):
 
 
 class AuditPageQueryBudgetTests(AuditPageTestCase):
-    # Sign-in checks (session, user, device, roles), the people to filter by, count and page, 3 to record the
-    # visit, and the transaction and session bookkeeping around them.
-    BUDGET = 15
+    # Sign-in checks (session, user, device, roles), the people to filter by, count and page, 1 to seal the
+    # pending reads (none here: one query reads the head and finds none), 1 to record the visit (a pending
+    # read), and the transaction and session bookkeeping around them. 9 measured (issue 23).
+    BUDGET = 14
 
     def count_queries(self) -> int:
         with CaptureQueriesContext(connection) as ctx:

@@ -17,8 +17,7 @@ from django_otp_webauthn.models import WebAuthnCredential
 
 from circlekeeper.accounts import reauth, second_factor_reset
 from circlekeeper.accounts.tests.soft_authenticator import SoftPasskey
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PASSWORD, PersonaTestCase, sign_in
+from circlekeeper.testing import PASSWORD, PersonaTestCase, audit_log, sign_in
 
 PUBLIC = "https://circles.example.org"
 REGISTER_BEGIN = reverse("otp_webauthn:credential-registration-begin")
@@ -61,7 +60,7 @@ class PasskeyTests(PersonaTestCase):
         return passkey, WebAuthnCredential.objects.get(pk=response.json()["id"])
 
     def events(self, action: str) -> list[tuple[str, str]]:
-        return list(AuditEvent.objects.filter(action=action).values_list("outcome", "object_type"))
+        return list(audit_log().filter(action=action).values_list("outcome", "object_type"))
 
     # Adding
 

@@ -15,8 +15,8 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from circlekeeper.accounts import reauth
 from circlekeeper.accounts.audit import Action
 from circlekeeper.accounts.middleware import LOGIN_AT_KEY
-from circlekeeper.lib.audit import AuditEvent, Outcome
-from circlekeeper.testing import PASSWORD, PersonaTestCase
+from circlekeeper.lib.audit import Outcome
+from circlekeeper.testing import PASSWORD, PersonaTestCase, audit_log
 
 PAGE = reverse("accounts:reauthenticate")
 TARGET = "/evaluation/exports/"
@@ -37,7 +37,7 @@ class ReauthenticationPageTests(PersonaTestCase):
         return self.client.post(PAGE, data)
 
     def events(self, action):
-        return AuditEvent.objects.filter(action=action, actor_id=self.eve.pk)
+        return audit_log().filter(action=action, actor_id=self.eve.pk)
 
     def test_it_asks_for_the_password_and_a_code_when_there_is_a_second_factor(self):
         page = self.client.get(PAGE, {"next": TARGET})

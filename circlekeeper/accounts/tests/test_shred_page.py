@@ -19,9 +19,8 @@ from circlekeeper.accounts.reauth import REAUTHENTICATED_AT_KEY
 from circlekeeper.cases.models import CaseNote
 from circlekeeper.cases.services import add_case_note
 from circlekeeper.lib import keys
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.lib.keys import KeysDestroyed
-from circlekeeper.testing import PersonaTestCase, make_user
+from circlekeeper.testing import PersonaTestCase, audit_log, make_user
 
 PAGE = reverse("accounts:shred_organization")
 
@@ -101,14 +100,14 @@ class ShredPageTests(PersonaTestCase):
         with self.assertRaises(KeysDestroyed):
             self.note_of(self.case)
         self.assertEqual(self.note_of(self.valley_case), "Valley's note")
-        (event,) = AuditEvent.objects.filter(action=Action.ORGANIZATION_SHRED)
+        (event,) = audit_log().filter(action=Action.ORGANIZATION_SHRED)
         self.assertEqual((event.actor_id, event.object_id), (self.pat.pk, str(self.harbor.pk)))
         after = self.client.get(PAGE)
         self.assertContains(after, "were destroyed on")
         self.assertNotContains(after, 'name="confirmation"')
         # Sent again (a double click, a replay): nothing more happens.
         self.assertEqual(self.client.post(PAGE, {"confirmation": "Harbor"}).status_code, 200)
-        self.assertEqual(AuditEvent.objects.filter(action=Action.ORGANIZATION_SHRED).count(), 1)
+        self.assertEqual(audit_log().filter(action=Action.ORGANIZATION_SHRED).count(), 1)
 
     def test_another_organizations_admin_cannot_shred_harbor(self):
         valley_admin = make_user(

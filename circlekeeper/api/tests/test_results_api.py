@@ -14,7 +14,7 @@ from django.urls import reverse
 from circlekeeper.accounts.audit import Action
 from circlekeeper.api import services
 from circlekeeper.evaluation.tests.test_exports_fixtures import PlantedData
-from circlekeeper.lib.audit import AuditEvent
+from circlekeeper.testing import audit_log
 
 IMMEDIATE = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 
@@ -118,7 +118,7 @@ class ResultsApiTests(PlantedData):
         )
         self.login(self.eve)  # a session is not a token
         self.assertEqual(self.client.get(reverse("api:v1_index"), secure=True).status_code, 401)
-        events = AuditEvent.objects.filter(action=Action.API_CALL)
+        events = audit_log().filter(action=Action.API_CALL)
         self.assertEqual(events.filter(outcome="refused").count(), 4)
 
     def test_any_domain_that_does_not_exist_answers_in_json(self):

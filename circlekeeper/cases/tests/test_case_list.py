@@ -96,8 +96,9 @@ class CaseListTests(PersonaTestCase):
 
 
 class CaseListQueryBudgetTests(PersonaTestCase):
-    # 13 to show the page, 3 to append the audit event of reading it (lock the head, insert, move the head).
-    BUDGET = 16
+    # 13 to show the page, 1 to record reading it (a pending audit event: one insert, no lock on the head).
+    # 9 measured (issue 23).
+    BUDGET = 14
 
     def count_queries(self) -> int:
         from django.db import connection

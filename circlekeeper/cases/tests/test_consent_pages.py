@@ -19,8 +19,7 @@ from circlekeeper.cases.models import (
     ParticipantRole,
     Track,
 )
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_participant, ready_for_contact
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant, ready_for_contact
 
 
 class ConsentAddPageTests(PersonaTestCase):
@@ -54,9 +53,9 @@ class ConsentAddPageTests(PersonaTestCase):
         )
         self.assertTrue(self.survivor.has_consent(ConsentKind.TAKE_PART))
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="consent.add", object_type="consent", object_id=str(consent.pk)
-            ).exists()
+            audit_log()
+            .filter(action="consent.add", object_type="consent", object_id=str(consent.pk))
+            .exists()
         )
 
     def test_consent_to_share_needs_who_with_and_keeps_it_encrypted(self):
@@ -158,7 +157,7 @@ class ConsentWithdrawPageTests(PersonaTestCase):
         self.consent.refresh_from_db()
         self.assertEqual((self.consent.revoked_how, self.consent.revoked_by), ("oral", self.alice))
         self.assertTrue(
-            AuditEvent.objects.filter(action="consent.withdraw", object_id=str(self.consent.pk)).exists()
+            audit_log().filter(action="consent.withdraw", object_id=str(self.consent.pk)).exists()
         )
         page = self.client.get(reverse("cases:participant_detail", args=[self.case.pk, self.harm.pk]))
         self.assertContains(page, "Nothing involving Person B may start now")
@@ -177,7 +176,7 @@ class ConsentWithdrawPageTests(PersonaTestCase):
             (first, "oral", self.alice),
         )
         self.assertEqual(CaseEvent.objects.filter(kind=EventKind.CONSENT_WITHDRAWN).count(), 1)
-        self.assertEqual(AuditEvent.objects.filter(action="consent.withdraw").count(), 1)
+        self.assertEqual(audit_log().filter(action="consent.withdraw").count(), 1)
 
     def test_how_it_was_withdrawn_must_be_said(self):
         self.login(self.alice)

@@ -11,8 +11,7 @@ from django.utils import timezone
 from circlekeeper.cases.contact import contact_allowed
 from circlekeeper.cases.models import CaseEvent, ContactRules, EventKind
 from circlekeeper.cases.participants import record_consent
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 # Monday 4 May 2026 in the organization's time zone, where the rules' times are.
 MONDAY_MORNING = timezone.make_aware(datetime.datetime(2026, 5, 4, 10, 0))
@@ -75,9 +74,9 @@ class ContactRulesPageTests(PersonaTestCase):
             "only at the allowed times", contact_allowed(self.survivor, "phone_call", MONDAY_EVENING).reason
         )
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="contact.rules", object_type="contact_rules", object_id=str(rules.pk)
-            ).exists()
+            audit_log()
+            .filter(action="contact.rules", object_type="contact_rules", object_id=str(rules.pk))
+            .exists()
         )
         self.assertEqual(CaseEvent.objects.filter(kind=EventKind.CONTACT_RULES).count(), 1)
 

@@ -10,8 +10,7 @@ from django.urls import reverse
 
 from circlekeeper.cases import participants as services
 from circlekeeper.cases.models import Case, Consent, ConsentKind, Participant, ParticipantRole
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_participant, make_reachable
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant, make_reachable
 
 
 class ParticipantPageTests(PersonaTestCase):
@@ -43,12 +42,12 @@ class ParticipantPageTests(PersonaTestCase):
             self.assertContains(page, "555 010 2000")
             self.assertContains(page, "she/her")
             self.assertTrue(
-                AuditEvent.objects.filter(
-                    action="participant.view", actor_id=person.pk, object_id=str(self.survivor.pk)
-                ).exists()
+                audit_log()
+                .filter(action="participant.view", actor_id=person.pk, object_id=str(self.survivor.pk))
+                .exists()
             )
         # The log names the participant, never their details.
-        self.assertFalse(AuditEvent.objects.filter(path__contains="Rosa").exists())
+        self.assertFalse(audit_log().filter(path__contains="Rosa").exists())
 
     def test_at_first_contact_the_survivors_page_offers_the_immediate_danger_screen_until_a_check_exists(
         self,

@@ -5,8 +5,7 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from circlekeeper.cases.models import Case, CaseNote, CaseStatus, PurgeTombstone, RetentionPolicy
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_case
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case
 
 NOW = datetime.datetime(2026, 6, 15, 12, 0, tzinfo=datetime.UTC)
 
@@ -51,7 +50,7 @@ class PurgeExpiredCommandTests(PersonaTestCase):
         self.assertEqual(Case.objects.filter(summary__isnull=False).count(), 3)
         self.assertEqual(CaseNote.objects.count(), 3)
         self.assertFalse(PurgeTombstone.objects.exists())
-        self.assertFalse(AuditEvent.objects.filter(action="retention.purge").exists())
+        self.assertFalse(audit_log().filter(action="retention.purge").exists())
 
     def test_it_purges_and_says_what_it_erased(self):
         output = self.run_command()
@@ -64,7 +63,7 @@ class PurgeExpiredCommandTests(PersonaTestCase):
             set(Case.objects.values_list("pk", flat=True)) & {self.harbor_old.pk, self.valley_old.pk}, set()
         )
         self.assertIsNone(Case.objects.get(pk=self.harbor_recent.pk).summary)
-        self.assertEqual(AuditEvent.objects.filter(action="retention.purge").count(), 2)
+        self.assertEqual(audit_log().filter(action="retention.purge").count(), 2)
         self.assertIn("harbor: nothing to erase.", self.run_command())
         self.closed(self.harbor, datetime.date(2025, 12, 1))
         self.assertIn(

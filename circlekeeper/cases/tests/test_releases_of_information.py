@@ -15,8 +15,7 @@ from circlekeeper.cases.disclosure import (
     revoke_release,
 )
 from circlekeeper.cases.models import CaseTask, ReleaseOfInformation, TaskKind
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 TODAY = datetime.date(2026, 6, 1)
 
@@ -144,7 +143,7 @@ class ReleasePageTests(PersonaTestCase):
         self.assertContains(response, "Release of information recorded.")
         self.assertContains(response, "Legal Aid Society")
         self.assertContains(response, "Contact details")
-        self.assertTrue(AuditEvent.objects.filter(action="release.add", actor_id=self.ada.pk).exists())
+        self.assertTrue(audit_log().filter(action="release.add", actor_id=self.ada.pk).exists())
 
     def test_bad_dates_are_explained_and_nothing_is_saved(self):
         self.login(self.alice)
@@ -166,9 +165,7 @@ class ReleasePageTests(PersonaTestCase):
         self.assertContains(response, "Revoked")
         release.refresh_from_db()
         self.assertEqual(release.revoked_by, self.alice)
-        self.assertTrue(
-            AuditEvent.objects.filter(action="release.revoke", object_id=str(release.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action="release.revoke", object_id=str(release.pk)).exists())
 
     def test_a_participant_of_another_case_is_not_found_through_my_case(self):
         stranger = add_participant(case=self.valley_case, role="survivor", label="Survivor V")
@@ -245,7 +242,7 @@ class NoteValidationTests(PersonaTestCase):
         self.assertContains(response, "This field is required", status_code=400)
         self.assertFalse(self.case.notes.exists())
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="case.view", object_id=str(self.case.pk), actor_id=self.alice.pk
-            ).exists()
+            audit_log()
+            .filter(action="case.view", object_id=str(self.case.pk), actor_id=self.alice.pk)
+            .exists()
         )

@@ -17,8 +17,7 @@ from circlekeeper.cases.models import (
 )
 from circlekeeper.cases.retention import months_before, purge_expired
 from circlekeeper.lib import keys
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_case
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case
 
 TODAY = datetime.date(2026, 6, 15)
 
@@ -221,7 +220,7 @@ class PurgeRecordTests(RetentionTestCase):
 
     def test_each_purge_is_one_audit_event_with_counts_only(self):
         purge_expired(today=TODAY, dry_run=False)
-        event = AuditEvent.objects.get(action="retention.purge")
+        event = audit_log().get(action="retention.purge")
         self.assertEqual(
             (event.organization_id, event.actor_id, event.outcome, event.object_type, event.object_id),
             (self.harbor.pk, None, "ok", "purge", "cases:1 summaries:2 notes:4"),
@@ -231,24 +230,24 @@ class PurgeRecordTests(RetentionTestCase):
 
     def test_a_dry_run_changes_nothing_and_counts_exactly_what_a_real_run_erases(self):
         cases, notes = Case.objects.count(), CaseNote.objects.count()
-        events = AuditEvent.objects.count()
+        events = audit_log().count()
         [dry] = purge_expired(today=TODAY, dry_run=True)
         self.assertTrue(dry.dry_run)
         self.assertEqual((Case.objects.count(), CaseNote.objects.count()), (cases, notes))
         self.assertEqual(self.summary_of(self.recent), "What happened, in her words.")
         self.assertFalse(PurgeTombstone.objects.exists())
-        self.assertEqual(AuditEvent.objects.count(), events)
+        self.assertEqual(audit_log().count(), events)
         [real] = purge_expired(today=TODAY, dry_run=False)
         self.assertEqual((dry.case_rule, dry.narrative_rule), (real.case_rule, real.narrative_rule))
         self.assertTrue(real.anything)
 
     def test_a_second_run_the_same_day_erases_nothing_and_leaves_no_trace(self):
         purge_expired(today=TODAY, dry_run=False)
-        tombstones, events = PurgeTombstone.objects.count(), AuditEvent.objects.count()
+        tombstones, events = PurgeTombstone.objects.count(), audit_log().count()
         [again] = purge_expired(today=TODAY, dry_run=False)
         self.assertFalse(again.anything)
         self.assertEqual(PurgeTombstone.objects.count(), tombstones)
-        self.assertEqual(AuditEvent.objects.count(), events)
+        self.assertEqual(audit_log().count(), events)
         self.assertEqual(self.summary_of(self.untouched), "What happened, in her words.")
         [dry] = purge_expired(today=TODAY, dry_run=True)
         self.assertFalse(dry.anything)

@@ -18,8 +18,7 @@ from circlekeeper.cases.models import (
     Track,
     TrackChoice,
 )
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 # The Spanish the lead's catalog gives these track names (coordinated msgids; see the report).
 SPANISH_TRACK_NAMES = {
@@ -126,9 +125,7 @@ class TrackChoicePageTests(PersonaTestCase):
         )
         self.assertEqual(history[0].in_their_words, "I want to feel safe first")
         self.assertEqual(Case.objects.get(pk=self.case.pk).track, Track.INDIRECT_DIALOGUE)
-        self.assertEqual(
-            AuditEvent.objects.filter(action="track.choose", object_type="track_choice").count(), 2
-        )
+        self.assertEqual(audit_log().filter(action="track.choose", object_type="track_choice").count(), 2)
 
         page = self.client.get(self.url)
         rows = page.content.decode().split('id="history"')[1]

@@ -15,8 +15,8 @@ from circlekeeper.cases.participants import StaleEdit
 from circlekeeper.community import activities
 from circlekeeper.community.models import Attendance, AttendeeRole, CommunityEvent, Competency, EventKind
 from circlekeeper.community.tests.test_facilitators_factory import make_event, make_facilitator, make_training
-from circlekeeper.lib.audit import AuditEvent, Outcome
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.lib.audit import Outcome
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 FOLLOW_UP = "Call the pastor at St Planted-Marker church"
@@ -76,7 +76,8 @@ class EventPagesTests(PersonaTestCase):
             self.assertContains(page, text)
         self.assertEqual(
             list(
-                AuditEvent.objects.filter(object_type="community_event", object_id=str(event.pk))
+                audit_log()
+                .filter(object_type="community_event", object_id=str(event.pk))
                 .order_by("sequence")
                 .values_list("action", "outcome")
             ),
@@ -226,9 +227,7 @@ class TrainingRecordTests(PersonaTestCase):
         self.client.post(url, {"facilitator": self.rosa.pk, "hours": "3"})
         record = self.rosa.trainings.get()
         self.assertEqual((record.hours, record.completed), (Decimal(3), False))
-        self.assertEqual(
-            AuditEvent.objects.filter(action="community.training", outcome=Outcome.OK).count(), 2
-        )
+        self.assertEqual(audit_log().filter(action="community.training", outcome=Outcome.OK).count(), 2)
 
     def test_more_hours_than_the_training_lasted_are_refused(self):
         self.login(self.pat)

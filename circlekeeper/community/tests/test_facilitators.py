@@ -18,8 +18,8 @@ from circlekeeper.community.tests.test_facilitators_factory import (
     make_facilitator_account,
     train,
 )
-from circlekeeper.lib.audit import AuditEvent, Outcome
-from circlekeeper.testing import PersonaTestCase, make_user
+from circlekeeper.lib.audit import Outcome
+from circlekeeper.testing import PersonaTestCase, audit_log, make_user
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 NOTE = "Supervision: planted-note-marker, doing well with circles"
@@ -139,7 +139,7 @@ class SupervisionNoteTests(PersonaTestCase):
         for person in (self.sam, self.pat):
             self.login(person)
             self.assertContains(self.client.get(self.url), NOTE)
-        reads = AuditEvent.objects.filter(
+        reads = audit_log().filter(
             action="community.supervision.view", object_type="facilitator", object_id=str(self.rosa.pk)
         )
         self.assertEqual(sorted(reads.values_list("actor_id", flat=True)), sorted([self.sam.pk, self.pat.pk]))
@@ -152,7 +152,7 @@ class SupervisionNoteTests(PersonaTestCase):
             self.assertNotContains(response, "planted-note-marker", status_code=403)
         self.login(self.alice)
         self.assertNotContains(self.client.get(reverse("community:event_list")), "planted-note-marker")
-        self.assertFalse(AuditEvent.objects.filter(action="community.supervision.view").exists())
+        self.assertFalse(audit_log().filter(action="community.supervision.view").exists())
 
     def test_adding_a_note_is_audited_once_for_a_form_sent_twice_and_an_empty_one_refused(self):
         self.login(self.sam)
@@ -165,5 +165,5 @@ class SupervisionNoteTests(PersonaTestCase):
         self.assertContains(empty, "This field is required.", status_code=400)
         self.assertEqual(SupervisionNote.objects.filter(facilitator=self.rosa).count(), 2)
         self.assertTrue(
-            AuditEvent.objects.filter(action="community.supervision.add", outcome=Outcome.REFUSED).exists()
+            audit_log().filter(action="community.supervision.add", outcome=Outcome.REFUSED).exists()
         )

@@ -38,10 +38,9 @@ from circlekeeper.evaluation.models import (
 )
 from circlekeeper.instruments.builtins import load_builtins
 from circlekeeper.instruments.models import Instrument, InstrumentVersion, Response
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.lib.keys import clear_key_cache
 from circlekeeper.protocol.models import Meeting, MeetingKind, MeetingStatus, Transition, TransitionKind
-from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case, make_participant
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 Q1 = Quarter(2026, 1)
@@ -372,7 +371,7 @@ class ExportGuardTests(ReportData):
             f"{reverse('accounts:reauthenticate')}?{urlencode({'next': url + '?quarter=2026-Q1'})}",
             fetch_redirect_response=False,
         )
-        self.assertFalse(AuditEvent.objects.filter(action="community.funder_report").exists())
+        self.assertFalse(audit_log().filter(action="community.funder_report").exists())
         session = self.client.session
         mark_reauthenticated_in(session)
         session.save()
@@ -391,7 +390,8 @@ class PageTests(ReportData):
         self.client.get(reverse("community:funder_report_csv"), {"quarter": "2025-Q4"})
         self.assertEqual(
             list(
-                AuditEvent.objects.filter(action="community.funder_report")
+                audit_log()
+                .filter(action="community.funder_report")
                 .order_by("sequence")
                 .values_list("object_type", "object_id")
             ),
@@ -406,7 +406,7 @@ class PageTests(ReportData):
             self.assertEqual(
                 self.client.get(reverse("community:funder_report_csv"), {"quarter": bad}).status_code, 400
             )
-        self.assertFalse(AuditEvent.objects.filter(action="community.funder_report").exists())
+        self.assertFalse(audit_log().filter(action="community.funder_report").exists())
 
     def test_the_current_and_future_quarters_are_refused_naming_the_latest_complete_one(self):
         # Issue 21: the current quarter changes from day to day; only complete quarters are published.
@@ -420,9 +420,7 @@ class PageTests(ReportData):
             self.assertNotContains(response, "Select a valid choice", status_code=400)
             csv_response = self.client.get(reverse("community:funder_report_csv"), {"quarter": asked})
             self.assertEqual(csv_response.status_code, 400)
-        audited = AuditEvent.objects.filter(action="community.funder_report").values_list(
-            "object_id", flat=True
-        )
+        audited = audit_log().filter(action="community.funder_report").values_list("object_id", flat=True)
         self.assertEqual(list(audited), ["2026-Q1"])  # the default page only
         with self.assertRaisesMessage(ValueError, "The latest complete quarter is Q1 2026."):
             build_report(self.harbor, Quarter(2026, 2))

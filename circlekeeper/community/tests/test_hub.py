@@ -15,8 +15,7 @@ from circlekeeper.community.public_views import HUB_VIEW, IMPACT_DECISION, POOL_
 from circlekeeper.community.tests.test_impact import ImpactData
 from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, PoolDecision
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import make_network, make_organization, make_user
+from circlekeeper.testing import audit_log, make_network, make_organization, make_user
 
 NOW = datetime.datetime(2026, 6, 15, 18, 0, tzinfo=datetime.UTC)
 
@@ -75,7 +74,7 @@ class AccessTests(HubData):
     def test_opening_it_is_audited(self):
         self.open_hub()
 
-        event = AuditEvent.objects.get(action=HUB_VIEW)
+        event = audit_log().get(action=HUB_VIEW)
         self.assertEqual((event.actor_id, event.object_id), (self.nora.pk, str(self.network.pk)))
 
 
@@ -164,7 +163,7 @@ class PoolTests(HubData):
         self.assertIn("left the pool", html)
         self.assertIn("Our board wants to review the data first.", html)
         self.assertNotIn('<th scope="row">Harbor</th>', html)
-        self.assertTrue(AuditEvent.objects.filter(action=POOL_DECISION, actor_id=self.pat.pk).exists())
+        self.assertTrue(audit_log().filter(action=POOL_DECISION, actor_id=self.pat.pk).exists())
 
     def test_joining_again_brings_it_back(self):
         self.leave()
@@ -210,9 +209,7 @@ class ImpactDecisionPageTests(HubData):
         self.assertEqual(
             (decision.shown, decision.reason, decision.by), (True, "The board agreed.", self.pat)
         )
-        self.assertTrue(
-            AuditEvent.objects.filter(action=IMPACT_DECISION, object_id=str(decision.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action=IMPACT_DECISION, object_id=str(decision.pk)).exists())
         page = self.client.get(reverse("community:sharing")).content.decode()
         self.assertIn("Now: our numbers are counted on the public page", page)
         self.assertIn("The board agreed.", page)

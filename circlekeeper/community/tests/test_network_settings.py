@@ -4,8 +4,7 @@ from django.urls import reverse
 
 from circlekeeper.accounts.models import Membership, Role
 from circlekeeper.evaluation.dataset import Scope
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_network, make_user
+from circlekeeper.testing import PersonaTestCase, audit_log, make_network, make_user
 
 
 class ThresholdTests(PersonaTestCase):
@@ -25,9 +24,7 @@ class ThresholdTests(PersonaTestCase):
         self.assertEqual(Scope.for_network(self.network).threshold, 20)
         self.assertEqual(Scope.for_organization(self.harbor).threshold, 20)
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="community.network.settings", object_id=str(self.network.pk)
-            ).exists()
+            audit_log().filter(action="community.network.settings", object_id=str(self.network.pk)).exists()
         )
 
     def test_a_value_below_five_or_not_a_number_is_refused_and_nothing_changes(self):

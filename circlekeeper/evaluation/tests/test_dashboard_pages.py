@@ -19,8 +19,7 @@ from circlekeeper.evaluation import dashboard_tasks, dashboards, dataset
 from circlekeeper.evaluation.models import ComputationStatus, DashboardComputation
 from circlekeeper.evaluation.tests.test_dashboard_fixtures import scored_people
 from circlekeeper.instruments.builtins import load_builtins
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_network, make_organization, make_user
+from circlekeeper.testing import PersonaTestCase, audit_log, make_network, make_organization, make_user
 
 IMMEDIATE = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
 SAFETY = reverse("evaluation:dashboard_domain", args=["safety"])
@@ -280,7 +279,7 @@ class AuditTest(DashboardTestCase):
         self.get(SAFETY, self.eve)
         self.client.get(SAFETY, headers={"HX-Request": "true"})
         self.client.get(reverse("evaluation:dashboard"))
-        events = AuditEvent.objects.filter(action="evaluation.dashboard").order_by("sequence")
+        events = audit_log().filter(action="evaluation.dashboard").order_by("sequence")
         self.assertEqual(
             [(e.object_id, e.organization_id) for e in events],
             [("safety", self.harbor.pk), ("index", self.harbor.pk)],

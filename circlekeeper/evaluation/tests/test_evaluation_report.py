@@ -11,8 +11,7 @@ from circlekeeper.evaluation.models import ExternalOutcome
 from circlekeeper.evaluation.report import outcomes_frame
 from circlekeeper.evaluation.services import import_outcomes
 from circlekeeper.evaluation.tests.helpers import frame_of, outcome_csv, trial_rows, write_file
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 TRIAL = trial_rows({"bip": (111, 1.0), "circles": (111, 0.47)}, seed=2019, prefix="H")
 IRR_KEYS = [
@@ -193,7 +192,7 @@ class IrrReportTest(ReportTest):
         self.load(TRIAL)
         self.report("--analysis", "irr", "--organization", "harbor")
         self.report("--analysis", "survival", "--network", "test-network")
-        events = AuditEvent.objects.filter(action="evaluation.report").order_by("sequence")
+        events = audit_log().filter(action="evaluation.report").order_by("sequence")
         self.assertEqual(
             [(e.organization_id, e.object_id) for e in events],
             [(self.harbor.pk, "irr"), (self.harbor.pk, "survival"), (self.valley.pk, "survival")],

@@ -16,8 +16,7 @@ from circlekeeper.evaluation.dataset import quarter_began
 from circlekeeper.evaluation.models import PoolDecision
 from circlekeeper.evaluation.tests.test_dashboard_fixtures import scored_people
 from circlekeeper.instruments.builtins import load_builtins
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 SAFETY = ["--instrument", "outcome_safety", "--score", "felt_safety"]
 
@@ -183,11 +182,11 @@ class RetentionAndFidelityTest(ScoreReportTest):
         decision = PoolDecision.objects.create(organization=self.valley, pooled=False, by=self.pat)
         made = self.report("--analysis", "descriptives", *SAFETY, scope=("--network", "test-network"))
         self.assertEqual(made["n"], 27)
-        seen = AuditEvent.objects.filter(action="evaluation.report").count()
+        seen = audit_log().filter(action="evaluation.report").count()
         PoolDecision.objects.filter(pk=decision.pk).update(at=quarter_began() - datetime.timedelta(days=1))
         made = self.report("--analysis", "descriptives", *SAFETY, scope=("--network", "test-network"))
         self.assertEqual(made["n"], 12)
-        events = AuditEvent.objects.filter(action="evaluation.report").order_by("sequence")[seen:]
+        events = audit_log().filter(action="evaluation.report").order_by("sequence")[seen:]
         self.assertEqual([e.organization_id for e in events], [self.harbor.pk])
 
     def test_fidelity_overall_and_by_kind_with_the_analysis_numbers(self):

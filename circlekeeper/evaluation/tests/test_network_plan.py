@@ -16,8 +16,14 @@ from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, Timepo
 from circlekeeper.evaluation.scheduling import run_scheduler
 from circlekeeper.evaluation.tests.schedule_helpers import local, set_up_builtins, survivor_and_harm
 from circlekeeper.instruments.models import Instrument
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_network, make_organization, make_participant, make_user
+from circlekeeper.testing import (
+    PersonaTestCase,
+    audit_log,
+    make_network,
+    make_organization,
+    make_participant,
+    make_user,
+)
 
 NOW = local(2026, 3, 3, 10)
 ENROLLED_ON = datetime.date(2026, 3, 2)
@@ -102,9 +108,11 @@ class MakingAndChangingTheSharedPlanTests(NetworkPlanTestCase):
         self.assertEqual(self.get(self.nora, self.url).status_code, 200)
         self.assertEqual(EvaluationPlan.objects.filter(network=self.network).count(), 1)
         self.assertEqual(
-            AuditEvent.objects.filter(
+            audit_log()
+            .filter(
                 action=Action.EVALUATION_SCHEDULE_VIEW, object_type="evaluation_plan", object_id=str(plan.pk)
-            ).count(),
+            )
+            .count(),
             2,
         )
 
@@ -131,9 +139,7 @@ class MakingAndChangingTheSharedPlanTests(NetworkPlanTestCase):
         self.assertRedirects(answer, self.url)
         t6.refresh_from_db()
         self.assertEqual(t6.retired_at, NOW)
-        changes = AuditEvent.objects.filter(
-            action=Action.EVALUATION_PLAN_CHANGE, object_type="plan_timepoint"
-        )
+        changes = audit_log().filter(action=Action.EVALUATION_PLAN_CHANGE, object_type="plan_timepoint")
         self.assertEqual(
             sorted(changes.values_list("object_id", flat=True)), sorted([str(t3.pk), str(t6.pk), str(t6.pk)])
         )
@@ -277,7 +283,7 @@ class RefusalsTests(NetworkPlanTestCase):
         )
         self.assertEqual(plan.lock_version, before)
         self.assertEqual(plan.timepoints.count(), 6)
-        self.assertFalse(AuditEvent.objects.filter(action=Action.EVALUATION_PLAN_CHANGE).exists())
+        self.assertFalse(audit_log().filter(action=Action.EVALUATION_PLAN_CHANGE).exists())
 
     def test_a_stale_lock_version_is_refused_for_changes_additions_and_retirement(self):
         plan = self.shared_plan()
@@ -303,7 +309,7 @@ class RefusalsTests(NetworkPlanTestCase):
         t3.refresh_from_db()
         self.assertEqual((t3.offset_days, t3.label, t3.retired_at), (95, "Three months", None))
         self.assertFalse(plan.timepoints.filter(code="T6").exists())
-        self.assertFalse(AuditEvent.objects.filter(action=Action.EVALUATION_PLAN_CHANGE).exists())
+        self.assertFalse(audit_log().filter(action=Action.EVALUATION_PLAN_CHANGE).exists())
 
     def test_access_nora_only_another_networks_admin_and_unknown_slugs_404_anonymous_to_login(self):
         plan = self.shared_plan()

@@ -10,8 +10,7 @@ from django.db import IntegrityError, transaction
 from circlekeeper.evaluation.management.commands.import_outcomes import Command
 from circlekeeper.evaluation.models import ExternalOutcome, ImportBatch
 from circlekeeper.evaluation.tests.helpers import outcome_csv, write_file
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 GOOD = [
     ["C-001", "circles", 365, 0, ""],
@@ -37,7 +36,7 @@ class ImportOutcomesTest(PersonaTestCase):
             self.assertIn(problem, message)
         self.assertFalse(ImportBatch.objects.exists())
         self.assertFalse(ExternalOutcome.objects.exists())
-        self.assertFalse(AuditEvent.objects.filter(action="outcome.import").exists())
+        self.assertFalse(audit_log().filter(action="outcome.import").exists())
         return message
 
     def test_it_imports_every_row_and_says_how_many(self):
@@ -69,7 +68,7 @@ class ImportOutcomesTest(PersonaTestCase):
 
     def test_the_import_is_audited_in_the_organization(self):
         self.run_import(outcome_csv(GOOD))
-        event = AuditEvent.objects.get(action="outcome.import")
+        event = audit_log().get(action="outcome.import")
         batch = ImportBatch.objects.get()
         self.assertEqual(
             (event.organization_id, event.object_type, event.object_id),

@@ -33,8 +33,7 @@ from circlekeeper.instruments.models import (
 )
 from circlekeeper.instruments.redcap import COLUMNS
 from circlekeeper.instruments.services import save_version
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case, make_participant
 
 FIXTURES = Path(settings.BASE_DIR).parent / "shared" / "fixtures" / "redcap"
 DICTIONARY = FIXTURES / "redcapr_longitudinal_dictionary.csv"
@@ -68,7 +67,7 @@ class ImportCase(PersonaTestCase):
 
     def assert_rejected(self, content, *args, problems=()):
         responses_before = Response.objects.count()
-        audited_before = AuditEvent.objects.filter(action=ACTION).count()
+        audited_before = audit_log().filter(action=ACTION).count()
         with self.assertRaises(CommandError) as raised:
             self.run_import(content, *args)
         message = str(raised.exception)
@@ -76,7 +75,7 @@ class ImportCase(PersonaTestCase):
         for problem in problems:
             self.assertIn(problem, message)
         self.assertEqual(Response.objects.count(), responses_before)
-        self.assertEqual(AuditEvent.objects.filter(action=ACTION).count(), audited_before)
+        self.assertEqual(audit_log().filter(action=ACTION).count(), audited_before)
         return message
 
 
@@ -215,7 +214,7 @@ class FixtureImportTest(ImportCase):
 
     def test_the_import_is_audited_once_with_counts_only(self):
         self.run_import(DATA.read_bytes(), "--instrument", "longitudinal", "--map", self.map_file())
-        event = AuditEvent.objects.get(action=ACTION)
+        event = audit_log().get(action=ACTION)
         self.assertEqual(event.organization_id, self.harbor.pk)
         self.assertEqual(
             (event.object_type, event.object_id), ("redcap_records", "responses=16 timepoints=0 skipped=2")
@@ -246,7 +245,7 @@ class FixtureImportTest(ImportCase):
             "line 2, column study_id: record '100' at event 'enrollment_arm_1' was imported before", message
         )
         self.assertEqual(Response.objects.count(), 16)
-        self.assertEqual(AuditEvent.objects.filter(action=ACTION).count(), 1)
+        self.assertEqual(audit_log().filter(action=ACTION).count(), 1)
 
     def test_a_dry_run_checks_and_counts_and_writes_nothing(self):
         output = self.run_import(
@@ -256,7 +255,7 @@ class FixtureImportTest(ImportCase):
             "Dry run of records.csv for harbor, nothing was written: would import 16 responses", output
         )
         self.assertFalse(Response.objects.exists())
-        self.assertFalse(AuditEvent.objects.filter(action=ACTION).exists())
+        self.assertFalse(audit_log().filter(action=ACTION).exists())
 
     def test_a_dry_run_reports_the_same_problems(self):
         rows = fixture_rows()
@@ -586,9 +585,7 @@ class TimepointImportTest(ImportCase):
         # The link the participant holds for T0 stops working: the timepoint is answered.
         link.refresh_from_db()
         self.assertIsNotNone(link.revoked_at)
-        self.assertEqual(
-            AuditEvent.objects.get(action=ACTION).object_id, "responses=2 timepoints=2 skipped=0"
-        )
+        self.assertEqual(audit_log().get(action=ACTION).object_id, "responses=2 timepoints=2 skipped=0")
 
     def test_a_missed_timepoint_stays_missed_and_the_response_is_imported_without_it(self):
         t0 = self.timepoint(self.t0, TimepointStatus.MISSED, missed_at=timezone.now())

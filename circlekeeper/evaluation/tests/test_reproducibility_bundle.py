@@ -41,8 +41,7 @@ from circlekeeper.evaluation.dashboard_tasks import scope_key
 from circlekeeper.evaluation.models import ComputationStatus, DashboardComputation
 from circlekeeper.evaluation.services import import_outcomes
 from circlekeeper.evaluation.tests.schedule_helpers import local
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import make_organization, make_user, sign_in
+from circlekeeper.testing import audit_log, make_organization, make_user, sign_in
 
 ALL = {"period": "", "track": "", "organization": ""}
 TOLERANCE = 1e-6
@@ -431,7 +430,7 @@ class BundleDownloads(TestCase):
         session.save()
 
     def bundles(self):
-        return AuditEvent.objects.filter(action=Action.EVALUATION_EXPORT, object_type="evaluation_bundle")
+        return audit_log().filter(action=Action.EVALUATION_EXPORT, object_type="evaluation_bundle")
 
     def test_the_evaluator_downloads_after_confirming_who_they_are_and_it_is_audited(self):
         sign_in(self.client, self.evaluator)

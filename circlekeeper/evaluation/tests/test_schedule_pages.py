@@ -14,8 +14,7 @@ from circlekeeper.evaluation.models import Enrollment, EvaluationPlan, Timepoint
 from circlekeeper.evaluation.scheduling import run_scheduler
 from circlekeeper.evaluation.tests.schedule_helpers import enrolled, local, set_up_builtins, survivor_and_harm
 from circlekeeper.instruments.models import Response
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case, make_participant
 
 NOW = local(2026, 3, 3, 10)
 
@@ -55,9 +54,7 @@ class PlanPageTests(PagesTestCase):
             page, reverse("evaluation:plan_timepoint_edit", args=[plan.timepoints.get(code="T3").pk])
         )
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="evaluation.schedule_view", object_type="evaluation_plan"
-            ).exists()
+            audit_log().filter(action="evaluation.schedule_view", object_type="evaluation_plan").exists()
         )
 
     def test_only_program_admins_reach_the_plan_pages(self):
@@ -109,7 +106,7 @@ class PlanPageTests(PagesTestCase):
         self.assertRedirects(answer, reverse("evaluation:plan") + f"#timepoint-{t3.pk}")
         t3.refresh_from_db()
         self.assertEqual((t3.offset_days, t3.label), (100, "Three months"))
-        self.assertTrue(AuditEvent.objects.filter(action="evaluation.plan", object_id=str(t3.pk)).exists())
+        self.assertTrue(audit_log().filter(action="evaluation.plan", object_id=str(t3.pk)).exists())
 
     def test_a_stale_page_or_bad_input_is_refused_with_a_message_and_saves_nothing(self):
         plan = scheduling.default_plan_for(self.harbor)
@@ -186,9 +183,9 @@ class CaseSchedulePageTests(PagesTestCase):
         )
         self.assertNotContains(page, "survivor@example.org")
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="evaluation.schedule_view", object_type="case", object_id=str(self.case.pk)
-            ).exists()
+            audit_log()
+            .filter(action="evaluation.schedule_view", object_type="case", object_id=str(self.case.pk))
+            .exists()
         )
 
     def test_off_the_team_another_organization_and_evaluators_get_404(self):
@@ -214,9 +211,7 @@ class CaseSchedulePageTests(PagesTestCase):
         self.assertRedirects(answer, self.url)
         self.assertEqual(Enrollment.objects.get(case=self.case).enrolled_by, self.alice)
         self.assertTrue(Timepoint.objects.filter(participant=self.survivor, code="T0").exists())
-        self.assertTrue(
-            AuditEvent.objects.filter(action="evaluation.enrol", object_type="enrollment").exists()
-        )
+        self.assertTrue(audit_log().filter(action="evaluation.enrol", object_type="enrollment").exists())
 
     def test_enrolling_is_for_the_keeper_and_supervisor_on_the_team(self):
         plan = scheduling.default_plan_for(self.harbor)

@@ -6,8 +6,7 @@ from django.urls import reverse
 from circlekeeper.instruments.models import InstrumentVersion
 from circlekeeper.instruments.tests.helpers import fixture_files, require_fixtures
 from circlekeeper.instruments.tests.survey import make_survey_version
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 HEADER = (
     '"Variable / Field Name","Form Name","Section Header","Field Type","Field Label",'
@@ -42,7 +41,7 @@ class InstrumentPageTests(PersonaTestCase):
         version = InstrumentVersion.objects.get()
         self.assertEqual(version.instrument.owner, self.harbor)
         self.assertEqual(version.imported_by, self.pat)
-        event = AuditEvent.objects.get(action="instrument.import")
+        event = audit_log().get(action="instrument.import")
         self.assertEqual((event.object_type, event.object_id), ("instrument_version", str(version.pk)))
         listing = self.client.get(reverse("instruments:instrument_list"))
         self.assertContains(listing, "Intake check")
@@ -70,7 +69,7 @@ class InstrumentPageTests(PersonaTestCase):
         self.assertTrue(problems)
         self.assertTrue(any("line 3" in problem for problem in problems), problems)
         self.assertFalse(InstrumentVersion.objects.exists())
-        self.assertFalse(AuditEvent.objects.filter(action="instrument.import").exists())
+        self.assertFalse(audit_log().filter(action="instrument.import").exists())
 
     def test_the_type_of_a_file_is_checked_by_its_content(self):
         # Issue 22: CSV text may be an XLSForm (pyxform reads .csv forms); this one is not, and its reader says so.

@@ -9,8 +9,7 @@ from django.urls import reverse
 from circlekeeper.cases.models import ParticipantRole
 from circlekeeper.instruments.models import InstrumentVersion, ParticipantLink
 from circlekeeper.instruments.tests.survey import NOW, make_link, make_participant, make_survey_version
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 
 @time_machine.travel(NOW, tick=False)
@@ -62,9 +61,9 @@ class LinkStaffPageTests(PersonaTestCase):
             link.expires_at, datetime.datetime(2026, 5, 19, 7, 0, tzinfo=datetime.UTC)
         )  # end of day, local
         token = url.rstrip("/").rsplit("/", 1)[1]
-        for path, object_id in AuditEvent.objects.values_list("path", "object_id"):
+        for path, object_id in audit_log().values_list("path", "object_id"):
             self.assertNotIn(token, path + object_id)
-        event = AuditEvent.objects.get(action="link.issue")
+        event = audit_log().get(action="link.issue")
         self.assertEqual((event.object_type, event.object_id), ("participant_link", str(link.pk)))
 
         self.client.logout()
@@ -86,7 +85,7 @@ class LinkStaffPageTests(PersonaTestCase):
             page, reverse("cases:participant_detail", args=[self.case.pk, participant.pk]) + "#contact"
         )
         self.assertFalse(ParticipantLink.objects.exists())
-        event = AuditEvent.objects.get(action="link.issue")
+        event = audit_log().get(action="link.issue")
         self.assertEqual((event.outcome, event.object_type), ("refused", "participant"))
 
     def test_children_are_refused_with_the_reason(self):
@@ -119,8 +118,8 @@ class LinkStaffPageTests(PersonaTestCase):
         )
 
         self.assertContains(self.post_issue(participant), "The link is ready")
-        self.assertEqual(AuditEvent.objects.filter(action="consent.add").count(), 1)
-        self.assertEqual(AuditEvent.objects.filter(action="contact.rules").count(), 1)
+        self.assertEqual(audit_log().filter(action="consent.add").count(), 1)
+        self.assertEqual(audit_log().filter(action="contact.rules").count(), 1)
 
         consent = participant.consents.get(kind="contact")
         self.client.post(reverse("cases:consent_withdraw", args=[self.case.pk, consent.pk]), {"how": "oral"})
@@ -141,7 +140,7 @@ class LinkStaffPageTests(PersonaTestCase):
         )
         link.refresh_from_db()
         self.assertIsNotNone(link.revoked_at)
-        self.assertEqual(AuditEvent.objects.filter(action="link.revoke", object_id=str(link.pk)).count(), 1)
+        self.assertEqual(audit_log().filter(action="link.revoke", object_id=str(link.pk)).count(), 1)
         self.assertEqual(self.client.get(reverse("links:open", args=[token])).status_code, 404)
         self.assertContains(
             self.client.get(reverse("instruments:case_questionnaires", args=[self.case.pk])), "Revoked"

@@ -19,8 +19,7 @@ from circlekeeper.instruments.tests.survey import (
     make_participant,
     make_survey_version,
 )
-from circlekeeper.lib.audit import AuditEvent
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 
 def every_stored_text() -> str:
@@ -67,7 +66,7 @@ class IssuingLinksTests(PersonaTestCase):
 
     def test_a_participant_who_has_not_agreed_to_be_contacted_is_refused_and_nothing_is_written(self):
         participant = make_participant(self.case, agreed_to_contact=False)
-        events = AuditEvent.objects.count()
+        events = audit_log().count()
 
         with self.assertRaises(ContactRefused) as refused:
             self.issue(participant)
@@ -76,7 +75,7 @@ class IssuingLinksTests(PersonaTestCase):
             refused.exception.reason, f"{participant.label} has no current consent to be contacted."
         )
         self.assertFalse(ParticipantLink.objects.exists())
-        self.assertEqual(AuditEvent.objects.count(), events)
+        self.assertEqual(audit_log().count(), events)
 
     def test_children_are_never_asked_to_take_part_even_with_agreement(self):
         child = make_participant(self.case, role=ParticipantRole.CHILD, label="Child C")

@@ -13,7 +13,7 @@ from circlekeeper.instruments.definition import ImportRejected, iter_items
 from circlekeeper.instruments.models import Instrument, InstrumentVersion
 from circlekeeper.instruments.redcap import COLUMNS, parse_choices, read_dictionary
 from circlekeeper.instruments.tests.helpers import fixture_files, require_fixtures
-from circlekeeper.lib.audit import AuditEvent
+from circlekeeper.testing import audit_log
 
 DICTIONARIES = fixture_files("redcap", "*dictionary*.csv")
 ROW = ["", "form_1", "", "text", "Label", "", "", "", "", "", "", "", "", "", "", "", "", ""]
@@ -278,16 +278,14 @@ class ImportCommandTests(TestCase):
             sorted(Instrument.objects.values_list("code", flat=True)),
             ["redcapr_longitudinal_dictionary", "redcapr_validation-types-1_dictionary"],
         )
-        self.assertEqual(
-            AuditEvent.objects.filter(action="instrument.version.add").count(), len(DICTIONARIES)
-        )
+        self.assertEqual(audit_log().filter(action="instrument.version.add").count(), len(DICTIONARIES))
 
     def test_a_rejected_file_writes_nothing(self):
         path = self.bad_file()
         with self.assertRaisesMessage(CommandError, "line 3 (mood): unknown field type 'emoji'"):
             self.run_command(str(path), "--code", "bad")
         self.assertFalse(Instrument.objects.exists())
-        self.assertFalse(AuditEvent.objects.filter(action="instrument.version.add").exists())
+        self.assertFalse(audit_log().filter(action="instrument.version.add").exists())
 
     def bad_file(self):
         folder = Path(self.enterContext(tempfile.TemporaryDirectory()))

@@ -3,10 +3,10 @@ clear page; off the team: 404), only once every other condition holds, and a ref
 
 from django.urls import reverse
 
-from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.audit import Outcome
 from circlekeeper.protocol.models import Approval
 from circlekeeper.protocol.tests.walk import Walk
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 
 class ApprovePageTests(PersonaTestCase):
@@ -23,7 +23,7 @@ class ApprovePageTests(PersonaTestCase):
             page = self.client.post(self.url)
             self.assertContains(page, "Nothing was changed.", status_code=403)
         self.assertFalse(Approval.objects.exists())
-        refused = AuditEvent.objects.filter(action="protocol.approve", outcome=Outcome.REFUSED)
+        refused = audit_log().filter(action="protocol.approve", outcome=Outcome.REFUSED)
         self.assertEqual(refused.count(), 2)
 
     def test_anyone_off_the_team_gets_404(self):
@@ -62,4 +62,4 @@ class ApprovePageTests(PersonaTestCase):
         self.assertEqual((approval.case, approval.approved_by), (self.case, self.sam))
         page = self.client.get(self.url)
         self.assertContains(page, "and it still holds")
-        self.assertTrue(AuditEvent.objects.filter(action="protocol.approve", object_type="approval").exists())
+        self.assertTrue(audit_log().filter(action="protocol.approve", object_type="approval").exists())

@@ -8,10 +8,9 @@ from django.urls import reverse
 
 from circlekeeper.accounts.models import Membership
 from circlekeeper.cases.models import ParticipantRole, TeamRole
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.protocol import services
 from circlekeeper.protocol.models import CalendarToken, MeetingKind
-from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case, make_participant
 
 START = datetime.datetime(2026, 12, 1, 17, 30, tzinfo=datetime.UTC)
 
@@ -139,11 +138,11 @@ class CalendarFeedTests(PersonaTestCase):
         _feed, new = CalendarToken.make_for(self.alice)
         self.assertEqual(self.get(self.token).status_code, 404)
         self.assertEqual(self.get(new).status_code, 200)
-        self.assertFalse(AuditEvent.objects.filter(path__contains="calendar").exists())
+        self.assertFalse(audit_log().filter(path__contains="calendar").exists())
 
     def test_a_read_is_audited_under_its_owner_without_the_address(self):
         self.get()
-        event = AuditEvent.objects.get(action="calendar.feed")
+        event = audit_log().get(action="calendar.feed")
         self.assertEqual((event.actor_id, event.path), (self.alice.pk, ""))
 
     def test_a_deactivated_person_has_no_feed_and_a_deactivated_role_shows_nothing(self):

@@ -29,12 +29,11 @@ from circlekeeper.instruments.models import ParticipantLink, Source
 from circlekeeper.instruments.services import save_version
 from circlekeeper.instruments.tests.helpers import make_definition
 from circlekeeper.lib import keys
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.protocol import corrections, gates, services
 from circlekeeper.protocol.models import Invitation, Meeting, MeetingKind, MeetingStatus
 from circlekeeper.protocol.tests.walk import Walk
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 SOON = datetime.datetime(2099, 1, 1, 10, tzinfo=datetime.UTC)
 
@@ -90,9 +89,7 @@ class ParticipantInErrorTests(PersonaTestCase):
                 case=self.case, kind="case.entered_in_error", facts__record="participant"
             ).exists()
         )
-        self.assertTrue(
-            AuditEvent.objects.filter(action="case.entered_in_error", object_id=str(kept.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action="case.entered_in_error", object_id=str(kept.pk)).exists())
 
     def test_the_case_page_shows_it_struck_through_with_who_when_and_why(self):
         corrections.participant_in_error(participant=self.mistake, by=self.ada, reason="Wrong case")
@@ -317,7 +314,7 @@ class ReopenTests(PersonaTestCase):
         self.assertEqual((self.case.status, self.case.stage, self.case.closed_on), ("open", "referral", None))
         transition = self.case.transitions.get(kind="reopen")
         self.assertIn("Asked by phone on Monday", transition.reason)
-        self.assertTrue(AuditEvent.objects.filter(action="protocol.reopen").exists())
+        self.assertTrue(audit_log().filter(action="protocol.reopen").exists())
         # Every gate again from there: the referral gate is checked as for any case at referral.
         self.assertTrue(gates.stage_conditions(self.case))
 

@@ -15,12 +15,11 @@ from django.utils import timezone
 
 from circlekeeper.cases.models import CaseEvent, Consent, ConsentKind, ParticipantRole
 from circlekeeper.cases.participants import withdraw_consent
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.protocol import gates, policy, services
 from circlekeeper.protocol.models import Invitation, Meeting, MeetingKind, ReachOut
 from circlekeeper.protocol.tests.walk import Walk
 from circlekeeper.safety.services import open_hold
-from circlekeeper.testing import PersonaTestCase, make_participant, sign_in
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant, sign_in
 
 SAID = "He called the office asking to talk about what happened at Easter"
 
@@ -145,9 +144,7 @@ class PageTests(ReachOutTestCase):
         self.assertRedirects(response, reverse("protocol:reach_out", args=[self.case.pk]))
         entry = ReachOut.objects.get(case=self.case)
         self.assertEqual(entry.recorded_by, self.alice)
-        self.assertTrue(
-            AuditEvent.objects.filter(action="protocol.reach_out", object_id=str(entry.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action="protocol.reach_out", object_id=str(entry.pk)).exists())
         page = self.client.get(reverse("protocol:reach_out", args=[self.case.pk]))
         self.assertContains(page, "Easter")
         timeline = self.client.get(reverse("protocol:timeline", args=[self.case.pk]))

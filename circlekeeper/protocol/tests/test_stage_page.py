@@ -6,11 +6,11 @@ from django.utils import timezone
 
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.models import Case, CaseEvent, CaseStatus, EventKind, ParticipantRole, Stage
-from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.audit import Outcome
 from circlekeeper.protocol.models import Transition
 from circlekeeper.protocol.tests.walk import Walk
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 
 class StagePageTests(PersonaTestCase):
@@ -49,9 +49,7 @@ class StagePageTests(PersonaTestCase):
             self.assertContains(page, reverse("safety:case", args=[self.case.pk]))
             self.assertContains(page, reverse("protocol:withdraw", args=[self.case.pk]))
             self.assertContains(page, reverse("protocol:refer_out", args=[self.case.pk]))
-        self.assertTrue(
-            AuditEvent.objects.filter(action="protocol.view", object_id=str(self.case.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action="protocol.view", object_id=str(self.case.pk)).exists())
 
     def test_a_met_condition_is_marked_done(self):
         make_participant(self.case, role=ParticipantRole.SURVIVOR, label="Survivor A")
@@ -88,9 +86,9 @@ class StagePageTests(PersonaTestCase):
         self.assertFalse(Transition.objects.exists())
         self.assertFalse(CaseEvent.objects.filter(case=self.case, kind=EventKind.STAGE_CHANGED).exists())
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="protocol.advance", object_id=str(self.case.pk), outcome=Outcome.REFUSED
-            ).exists()
+            audit_log()
+            .filter(action="protocol.advance", object_id=str(self.case.pk), outcome=Outcome.REFUSED)
+            .exists()
         )
 
     def test_moving_on_when_the_gate_holds_records_who_and_why(self):
@@ -107,9 +105,7 @@ class StagePageTests(PersonaTestCase):
         self.assertEqual((transition.by, transition.reason), (self.alice, "Screened, no immediate danger"))
         follow = self.client.get(self.url())
         self.assertContains(follow, "The case moved on to Intake: getting clear.")
-        self.assertTrue(
-            AuditEvent.objects.filter(action="protocol.advance", object_id=str(transition.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action="protocol.advance", object_id=str(transition.pk)).exists())
 
     def test_a_double_click_moves_the_case_one_stage_only(self):
         self.ready_for_two_stages()
@@ -191,14 +187,14 @@ class StagePageTests(PersonaTestCase):
         walk.prepare()
         self.login(self.sam)
         self.client.get(self.url())
-        with self.assertNumQueries(26):
+        with self.assertNumQueries(24):
             self.client.get(self.url())
         for n in range(8):
             make_participant(self.case, role=ParticipantRole.SURVIVOR_SUPPORTER, label=f"Friend {n}")
             make_participant(self.case, role=ParticipantRole.COMMUNITY_MEMBER, label=f"Neighbour {n}")
         walk.prepare()
         walk.prepare()
-        with self.assertNumQueries(26):
+        with self.assertNumQueries(24):
             self.client.get(self.url())
 
 

@@ -11,10 +11,9 @@ from django.urls import reverse
 from django.utils.html import escape
 
 from circlekeeper.cases.models import CaseEvent, EventKind, Participant, ParticipantRole, record_event
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.protocol.models import Meeting, MeetingKind
 from circlekeeper.protocol.timeline import GROUP_KINDS, PER_PAGE, KindGroup
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 START = datetime.datetime(2026, 3, 2, 9, 0, tzinfo=datetime.UTC)
 MINUTE = datetime.timedelta(minutes=1)
@@ -278,7 +277,7 @@ class TimelineTests(PersonaTestCase):
         self.login(self.alice)
         self.client.get(self.url)
         self.client.get(self.more, {"before": self.events[EventKind.APPROVED].pk})
-        events = AuditEvent.objects.filter(action="timeline.view")
+        events = audit_log().filter(action="timeline.view")
         self.assertEqual(
             list(events.values_list("actor_id", "object_type", "object_id")),
             [(self.alice.pk, "case", str(self.case.pk))] * 2,

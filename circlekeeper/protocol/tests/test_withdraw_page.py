@@ -7,11 +7,10 @@ from django.urls import reverse
 from django.utils import timezone
 
 from circlekeeper.cases.models import Case, CaseStatus
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.protocol import services
 from circlekeeper.protocol.models import MeetingKind, MeetingStatus, Transition, TransitionKind
 from circlekeeper.protocol.tests.walk import Walk
-from circlekeeper.testing import PersonaTestCase
+from circlekeeper.testing import PersonaTestCase, audit_log
 
 
 class WithdrawPageTests(PersonaTestCase):
@@ -59,9 +58,7 @@ class WithdrawPageTests(PersonaTestCase):
         transition = Transition.objects.get(case=self.case, kind=TransitionKind.WITHDRAW)
         self.assertEqual((transition.kind, transition.by), (TransitionKind.WITHDRAW, self.alice))
         self.assertEqual(transition.reason, "She called to say stop")
-        self.assertTrue(
-            AuditEvent.objects.filter(action="protocol.withdraw", object_type="transition").exists()
-        )
+        self.assertTrue(audit_log().filter(action="protocol.withdraw", object_type="transition").exists())
 
     def test_withdrawal_asks_for_confirmation_because_it_closes_the_case(self):
         # Issue 17, Build 7: the page says plainly that the case closes, and the server records nothing until the
@@ -144,6 +141,4 @@ class ReferOutPageTests(PersonaTestCase):
             (transition.kind, transition.referred_to, transition.reason),
             (TransitionKind.REFER_OUT, "Harbor Shelter", "She wants a shelter bed"),
         )
-        self.assertTrue(
-            AuditEvent.objects.filter(action="protocol.refer_out", object_type="transition").exists()
-        )
+        self.assertTrue(audit_log().filter(action="protocol.refer_out", object_type="transition").exists())

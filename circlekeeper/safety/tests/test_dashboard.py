@@ -14,7 +14,7 @@ from circlekeeper.protocol.tests.worklist_rows import counts, worklist_rows
 from circlekeeper.safety import services
 from circlekeeper.safety.models import SafetyPlan
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import PersonaTestCase, make_case, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_case, make_participant
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 DAY = datetime.timedelta(days=1)
@@ -66,11 +66,10 @@ class DashboardTests(PersonaTestCase):
         self.assertNotContains(self.dashboard(self.charlie), "HAR-2026-0001")
 
     def test_opening_the_safety_lists_is_audited_and_a_dashboard_without_them_is_not(self):
-        from circlekeeper.lib.audit import AuditEvent
 
         self.dashboard(self.ada)
         self.dashboard(self.pat)
-        events = AuditEvent.objects.filter(action="safety.dashboard")
+        events = audit_log().filter(action="safety.dashboard")
         self.assertEqual(list(events.values_list("actor_id", flat=True)), [self.ada.pk])
 
     def test_a_survivor_never_checked_or_checked_too_long_ago_is_overdue(self):

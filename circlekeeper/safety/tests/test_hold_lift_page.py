@@ -8,10 +8,10 @@ from django.urls import reverse
 
 from circlekeeper.accounts.models import Role
 from circlekeeper.cases.models import CaseEvent, EventKind, Participant, ParticipantRole
-from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.audit import Outcome
 from circlekeeper.safety.models import SafetyHold
 from circlekeeper.safety.tests.checks import run_check
-from circlekeeper.testing import PersonaTestCase, make_participant, make_user
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant, make_user
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 LATER = NOW + datetime.timedelta(hours=3)
@@ -48,7 +48,7 @@ class HoldLiftPageTests(PersonaTestCase):
             page = self.client.post(self.url(), {"reason": "She feels safe now"})
             self.assertContains(page, "Only a supervisor can lift a safety hold", status_code=403)
         self.assert_still_open()
-        refused = AuditEvent.objects.filter(
+        refused = audit_log().filter(
             action="safety.hold.lift",
             object_type="safety_hold",
             object_id=str(self.hold.pk),
@@ -67,9 +67,9 @@ class HoldLiftPageTests(PersonaTestCase):
         self.assertContains(page, "form-errors", status_code=400)
         self.assert_still_open()
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="safety.hold.lift", actor_id=self.sam.pk, outcome=Outcome.REFUSED
-            ).exists()
+            audit_log()
+            .filter(action="safety.hold.lift", actor_id=self.sam.pk, outcome=Outcome.REFUSED)
+            .exists()
         )
 
     def test_a_newer_check_that_is_still_high_does_not_lift(self):
@@ -97,9 +97,9 @@ class HoldLiftPageTests(PersonaTestCase):
             (self.sam, "He moved out; protection order in place", newer, False),
         )
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="safety.hold.lift", object_id=str(self.hold.pk), outcome=Outcome.OK
-            ).exists()
+            audit_log()
+            .filter(action="safety.hold.lift", object_id=str(self.hold.pk), outcome=Outcome.OK)
+            .exists()
         )
 
     def test_a_reason_is_required(self):

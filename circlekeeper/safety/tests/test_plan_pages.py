@@ -10,10 +10,9 @@ from django.urls import reverse
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.models import CaseTask, Participant, ParticipantRole, TaskKind, Track
 from circlekeeper.instruments.tests.survey import make_link, make_survey_version
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.safety import services
 from circlekeeper.safety.models import PLAN_FIELDS, SafetyPlan, SafetyPlanRevision
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 MARKER = "Aunt Rosa on Elm Street, code word BLUEBIRD"
@@ -96,7 +95,7 @@ class PlanPageTests(PersonaTestCase):
         page = self.client.post(self.url("plan_edit"), plan_data(0, people_to_call="Her neighbour"))
         self.assertContains(page, "Someone else changed this while you were editing", status_code=409)
         self.assertEqual(SafetyPlan.objects.get(participant=self.survivor).revision, 1)
-        self.assertFalse(AuditEvent.objects.filter(action="safety.plan.save").exists())
+        self.assertFalse(audit_log().filter(action="safety.plan.save").exists())
 
     def test_an_empty_plan_is_refused_with_the_reason(self):
         self.login(self.alice)
@@ -138,9 +137,7 @@ class PlanPageTests(PersonaTestCase):
         self.assertFalse(
             CaseTask.objects.filter(kind=TaskKind.REVIEW_SAFETY_PLAN, done_at__isnull=True).exists()
         )
-        self.assertTrue(
-            AuditEvent.objects.filter(action="safety.plan.review", object_id=str(plan.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action="safety.plan.review", object_id=str(plan.pk)).exists())
 
     def test_a_review_from_an_outdated_page_is_refused(self):
         self.save(people_to_call="Her sister")
@@ -148,7 +145,7 @@ class PlanPageTests(PersonaTestCase):
         self.login(self.ada)
         answer = self.client.post(self.url("plan_review"), {"revision": "1"}, follow=True)
         self.assertContains(answer, "Someone else changed this")
-        self.assertFalse(AuditEvent.objects.filter(action="safety.plan.review").exists())
+        self.assertFalse(audit_log().filter(action="safety.plan.review").exists())
 
     def test_reviewing_only_accepts_post(self):
         self.login(self.ada)
@@ -164,14 +161,14 @@ class PlanPageTests(PersonaTestCase):
             "and talk about where to keep it safely.",
         )
         self.assertNotContains(warning, MARKER)
-        self.assertFalse(AuditEvent.objects.filter(action="safety.plan.print").exists())
+        self.assertFalse(audit_log().filter(action="safety.plan.print").exists())
 
         printed = self.client.post(self.url("plan_print"))
         self.assertContains(printed, MARKER)
         self.assertContains(printed, 'class="no-print')
         self.assertNotContains(printed, self.case.reference)
         self.assertNotContains(printed, "Plan for the children")  # empty parts are left off the paper
-        self.assertTrue(AuditEvent.objects.filter(action="safety.plan.print").exists())
+        self.assertTrue(audit_log().filter(action="safety.plan.print").exists())
 
     def test_every_read_and_write_is_audited(self):
         self.login(self.ada)
@@ -182,7 +179,8 @@ class PlanPageTests(PersonaTestCase):
         self.client.get(self.url("plan_revision", None, 1))
         plan = SafetyPlan.objects.get()
         actions = list(
-            AuditEvent.objects.filter(action__startswith="safety.plan")
+            audit_log()
+            .filter(action__startswith="safety.plan")
             .order_by("sequence")
             .values_list("action", "object_type")
         )
@@ -198,9 +196,9 @@ class PlanPageTests(PersonaTestCase):
         )
         self.assertEqual(
             set(
-                AuditEvent.objects.filter(
-                    action__startswith="safety.plan", object_type="safety_plan"
-                ).values_list("object_id", flat=True)
+                audit_log()
+                .filter(action__startswith="safety.plan", object_type="safety_plan")
+                .values_list("object_id", flat=True)
             ),
             {str(plan.pk)},
         )

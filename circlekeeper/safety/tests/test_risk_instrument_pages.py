@@ -11,10 +11,9 @@ from django.urls import reverse
 from circlekeeper.cases.models import Participant, ParticipantRole
 from circlekeeper.instruments.models import InstrumentVersion, Response, Source
 from circlekeeper.instruments.services import save_version
-from circlekeeper.lib.audit import AuditEvent
 from circlekeeper.safety.models import CheckKind, RiskInstrument, SafetyCheck, SafetyHold
 from circlekeeper.safety.tests.checks import builtin_version
-from circlekeeper.testing import PersonaTestCase, make_participant
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 YES_NO = [
@@ -167,9 +166,7 @@ class RiskInstrumentPageTests(PersonaTestCase):
                 self.pat,
             ),
         )
-        self.assertTrue(
-            AuditEvent.objects.filter(action="safety.instrument", object_id=str(mapping.pk)).exists()
-        )
+        self.assertTrue(audit_log().filter(action="safety.instrument", object_id=str(mapping.pk)).exists())
         page = self.client.get(self.url())
         self.assertContains(page, "Harbor danger assessment")
         self.assertContains(page, "<li><code>l3</code> → High</li>", html=True)
@@ -189,9 +186,7 @@ class RiskInstrumentPageTests(PersonaTestCase):
         self.assertEqual(self.client.get(delete).status_code, 405)
         self.assertRedirects(self.client.post(delete), self.url(), fetch_redirect_response=False)
         self.assertFalse(RiskInstrument.objects.exists())
-        self.assertEqual(
-            AuditEvent.objects.filter(action="safety.instrument", object_id=str(mapping.pk)).count(), 2
-        )
+        self.assertEqual(audit_log().filter(action="safety.instrument", object_id=str(mapping.pk)).count(), 2)
 
     def test_only_program_admins_see_or_change_the_mappings(self):
         self.login(self.pat)

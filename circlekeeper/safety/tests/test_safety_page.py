@@ -11,11 +11,11 @@ from django.urls import reverse
 from circlekeeper.cases.choice import choose_track
 from circlekeeper.cases.models import Participant, ParticipantRole, TaskKind, Track
 from circlekeeper.instruments.models import Response
-from circlekeeper.lib.audit import AuditEvent, Outcome
+from circlekeeper.lib.audit import Outcome
 from circlekeeper.safety import services
 from circlekeeper.safety.models import HoldReason, SafetyAlert, SafetyHold
 from circlekeeper.safety.tests.checks import builtin_version, run_check
-from circlekeeper.testing import PersonaTestCase, make_participant, ready_for_contact
+from circlekeeper.testing import PersonaTestCase, audit_log, make_participant, ready_for_contact
 
 NOW = datetime.datetime(2026, 5, 4, 10, 0, tzinfo=datetime.UTC)
 
@@ -134,9 +134,7 @@ class SafetyPageTests(PersonaTestCase):
         self.login(self.alice)
         self.client.get(self.url())
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="safety.view", object_type="case", object_id=str(self.case.pk)
-            ).exists()
+            audit_log().filter(action="safety.view", object_type="case", object_id=str(self.case.pk)).exists()
         )
 
     def test_other_teams_other_organizations_and_other_roles_get_nothing(self):
@@ -207,7 +205,7 @@ class CheckStartTests(PersonaTestCase):
             (version, self.survivor, "safety_check", self.ada),
         )
         self.assertTrue(
-            AuditEvent.objects.filter(action="safety.check.start", object_id=str(self.survivor.pk)).exists()
+            audit_log().filter(action="safety.check.start", object_id=str(self.survivor.pk)).exists()
         )
 
     def test_the_screen_uses_the_immediate_danger_instrument(self):
@@ -248,9 +246,9 @@ class CheckStartTests(PersonaTestCase):
         self.assertContains(page, "The case is on a safety hold")
         self.assertFalse(Response.objects.exists())
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="safety.check.start", object_id=str(harm.pk), outcome=Outcome.REFUSED
-            ).exists()
+            audit_log()
+            .filter(action="safety.check.start", object_id=str(harm.pk), outcome=Outcome.REFUSED)
+            .exists()
         )
         self.client.post(self.url(), {"kind": "full"})
         self.assertEqual(Response.objects.get().participant, self.survivor)
@@ -301,7 +299,7 @@ class ReportViolenceTests(PersonaTestCase):
         self.assertTrue(
             self.case.tasks.filter(kind=TaskKind.REVIEW_SAFETY_PLAN, participant=self.survivor).exists()
         )
-        self.assertTrue(AuditEvent.objects.filter(action="safety.violence", object_id=str(hold.pk)).exists())
+        self.assertTrue(audit_log().filter(action="safety.violence", object_id=str(hold.pk)).exists())
 
     def test_empty_details_are_refused_and_nothing_opens(self):
         self.login(self.alice)
@@ -339,9 +337,9 @@ class AlertAcknowledgeTests(PersonaTestCase):
         self.alert.refresh_from_db()
         self.assertEqual(self.alert.acknowledged_by, self.sam)
         self.assertTrue(
-            AuditEvent.objects.filter(
-                action="safety.alert.ack", object_id=str(self.alert.pk), outcome=Outcome.OK
-            ).exists()
+            audit_log()
+            .filter(action="safety.alert.ack", object_id=str(self.alert.pk), outcome=Outcome.OK)
+            .exists()
         )
         self.assertTrue(SafetyHold.objects.get().is_open)  # seeing an alert lifts nothing
 
@@ -360,9 +358,7 @@ class AlertAcknowledgeTests(PersonaTestCase):
         self.assertEqual(self.client.post(self.url()).status_code, 403)
         self.alert.refresh_from_db()
         self.assertIsNone(self.alert.acknowledged_at)
-        self.assertTrue(
-            AuditEvent.objects.filter(action="safety.alert.ack", outcome=Outcome.REFUSED).exists()
-        )
+        self.assertTrue(audit_log().filter(action="safety.alert.ack", outcome=Outcome.REFUSED).exists())
 
     def test_an_address_elsewhere_is_not_followed(self):
         self.login(self.sam)
