@@ -96,3 +96,21 @@ class ReleaseCounts:
     def hidden(self) -> set[Hashable]:
         assert self.protected is not None, "protect() first"
         return self.protected.primary | self.protected.complementary
+
+
+def protect_releases(
+    releases: Iterable[ReleaseCounts], *, threshold: int, rounding: int | None = None
+) -> dict[Hashable, Shown]:
+    """The counts as the latest of `releases` shows them, after replaying every release since the first, oldest
+    first: a count hidden by one release stays hidden in every later one, and one shown stays shown, so that no
+    two releases together say more than either (issue 21, finding 3). Each release is one suppression pass."""
+    hidden: set[Hashable] = set()
+    public: set[Hashable] = set()
+    shown: dict[Hashable, Shown] = {}
+    for counts in releases:
+        shown = dict(
+            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
+        )
+        hidden |= counts.hidden
+        public |= set(shown) - counts.hidden
+    return shown
