@@ -154,7 +154,7 @@ class DemoHubTests(TestCase):
         started = time.perf_counter()
         cold = hub.hub_for(self.network, SEEDED.date())
         cold_seconds = time.perf_counter() - started
-        self.assertTrue(any(key.startswith("hub-release:") for key in cache._cache))  # type: ignore[attr-defined]
+        self.assertTrue(any("hub-release:" in key for key in cache._cache))  # type: ignore[attr-defined]
         started = time.perf_counter()
         warm = hub.hub_for(self.network, SEEDED.date())
         warm_seconds = time.perf_counter() - started
