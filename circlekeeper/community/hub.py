@@ -179,6 +179,10 @@ class Hub:
         return self.quarter.end
 
     @property
+    def lag_days(self) -> int:
+        return RELEASE_LAG_DAYS
+
+    @property
     def next_update(self) -> datetime.date:
         """The first day the next quarter is shown (release_quarters)."""
         return self.quarter.next().end + datetime.timedelta(days=RELEASE_LAG_DAYS + 1)

@@ -24,7 +24,7 @@ from django.test import TestCase
 from scipy.optimize import linprog
 
 from circlekeeper.accounts.models import Network
-from circlekeeper.cases.models import CaseStatus, Stage
+from circlekeeper.cases.models import Case, CaseStatus, Stage
 from circlekeeper.community import hub
 from circlekeeper.community.tests.test_hub import HubData
 from circlekeeper.evaluation.models import PoolDecision
@@ -52,6 +52,8 @@ def figures(html: str) -> str:
 
 
 class ReleasePeriodTests(HubData):
+    closing: Case
+
     @classmethod
     def setUpTestData(cls):
         super().setUpTestData()
@@ -65,12 +67,12 @@ class ReleasePeriodTests(HubData):
         for _ in range(6):
             cls.answer(case, {"T0": 2.0})
 
-    def page(self, day: datetime.date) -> str:
+    def hub_page(self, day: datetime.date) -> str:
         return figures(self.open_hub(at=moment(day)).content.decode())
 
     def test_two_days_of_one_release_period_show_the_same_figures_whatever_happened_between(self):
         # 2026 Q1 ended on 31 March: shown from 1 May (30 days later) until 2026 Q2 is, on 31 July.
-        before = self.page(datetime.date(2026, 5, 1))
+        before = self.hub_page(datetime.date(2026, 5, 1))
         self.assertIn("2026 Q1", before)
 
         # Meanwhile, in 2026 Q2: a case opened, one of 2026 Q1 closed, one moved on a stage, Valley left the pool.
@@ -92,9 +94,9 @@ class ReleasePeriodTests(HubData):
         self.add_event(self.valley, people=4, day=datetime.date(2026, 5, 23))
 
         for day in (datetime.date(2026, 6, 15), datetime.date(2026, 7, 30)):
-            self.assertEqual(self.page(day), before, day)
+            self.assertEqual(self.hub_page(day), before, day)
         # The next release is another quarter: the decision of 2026 Q2 counts from 2026 Q3, so Valley is still in.
-        after = self.page(datetime.date(2026, 7, 31))
+        after = self.hub_page(datetime.date(2026, 7, 31))
         self.assertNotEqual(after, before)
         self.assertIn("2026 Q2", after)
         self.assertIn('<th scope="row">Valley</th>', after)
@@ -112,7 +114,9 @@ class ReleasePeriodTests(HubData):
         self.assertIn("Figures as at March 31, 2026, the end of 2026 Q1", html)
         self.assertNotIn("2026 Q2", figures(html))
         # 40 days after it ended, it is.
-        self.assertEqual(hub.hub_for(self.network, ended + datetime.timedelta(days=40)).quarter.label, "2026 Q2")
+        self.assertEqual(
+            hub.hub_for(self.network, ended + datetime.timedelta(days=40)).quarter.label, "2026 Q2"
+        )
 
     def test_stocks_are_taken_on_the_quarters_last_day_and_flows_within_it(self):
         # Valley: one case opened in 2026 Q1 (closed on 20 May, after the quarter's end: open on 31 March), one
@@ -159,7 +163,9 @@ class DemoHubTests(TestCase):
         warm = hub.hub_for(self.network, SEEDED.date())
         warm_seconds = time.perf_counter() - started
         print(f"\nhub_for on the demo: cold {cold_seconds:.2f}s, warm {warm_seconds:.2f}s")
-        self.assertEqual((cold.rows, cold.stages, cold.felt_safety), (warm.rows, warm.stages, warm.felt_safety))
+        self.assertEqual(
+            (cold.rows, cold.stages, cold.felt_safety), (warm.rows, warm.stages, warm.felt_safety)
+        )
 
     def test_no_hidden_number_of_the_demo_hub_is_narrower_than_3(self):
         attack = self.attack()
@@ -209,10 +215,10 @@ class HubAttack:
     def read(self, data: hub.Hub) -> None:
         q = data.quarter.label
         stages = range(len(data.stage_labels))
-        for row in data.stages:
-            name = row.organization.slug
-            cells = [self.see((q, "stage", name, j), row.cells[j]) for j in stages]
-            total = self.see((q, "stage", name, "total"), row.total)
+        for stage_row in data.stages:
+            name = stage_row.organization.slug
+            cells = [self.see((q, "stage", name, j), stage_row.cells[j]) for j in stages]
+            total = self.see((q, "stage", name, "total"), stage_row.total)
             self.sums.append((total, cells))
         for row in data.rows:
             name = row.organization.slug
@@ -231,8 +237,8 @@ class HubAttack:
         grand = self.see((q, "stage", "all", "total"), data.stage_total)
         self.sums.append((grand, columns))
         self.sums.append((grand, [(q, "stage", name, "total") for name in names]))
-        for row in data.felt_safety:
-            self.see((q, "felt_safety", row.timepoint), row.n)
+        for point in data.felt_safety:
+            self.see((q, "felt_safety", point.timepoint), point.n)
 
     def intervals(self) -> dict[tuple, tuple[float, float]]:
         keys = list(self.known)
