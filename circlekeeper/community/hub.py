@@ -50,7 +50,7 @@ from circlekeeper.community.readiness import assess
 from circlekeeper.evaluation.access import may_see_network
 from circlekeeper.evaluation.dataset import Scope, evaluation_for, fidelity_frame, quarter_began, scores_frame
 from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, PoolDecision
-from circlekeeper.evaluation.release import ReleaseCounts, protect_releases
+from circlekeeper.evaluation.release import ReleaseCounts, replay_releases
 from circlekeeper.evaluation.suppression import Shown
 from circlekeeper.instruments.models import Instrument
 
@@ -417,34 +417,44 @@ def _release(collected: _Collected, quarters: list[Quarter]) -> ReleaseCounts:
 def _protected(
     network: Network, collected: _Collected, threshold: int, rounding: int | None
 ) -> dict[Hashable, Shown]:
-    """Every release of the hub since the network's first quarter, replayed (evaluation.release.protect_releases)
-    and remembered for the same units, quarters and settings, as impact._protected_history does: the linear
-    programmes take time, and the hub is opened often."""
+    """Every release of the hub since the network's first quarter, replayed (evaluation.release.replay_releases)
+    and remembered, as impact._protected_history does: the linear programmes take time, and the hub is opened
+    often. Each release's outcome is kept under a fingerprint of its inputs and of every release before it, so a
+    second view does no linear programming, and a new quarter (or a record changed in the latest one) replays
+    only from the first release whose inputs changed."""
     quarters = list(collected.counts)
-    fingerprint = hashlib.sha256(
-        repr(
-            (
-                [
-                    (
-                        quarter.label,
-                        sorted((repr(key), sorted(map(repr, units))) for key, units in counts.items()),
-                    )
-                    for quarter, counts in collected.counts.items()
-                ],
-                threshold,
-                rounding,
-            )
-        ).encode()
-    ).hexdigest()
-    key = f"hub-release:{network.pk}:{fingerprint}"
-    shown = cache.get(key)
-    if shown is None:
-        shown = protect_releases(
-            (_release(collected, quarters[:end]) for end in range(1, len(quarters) + 1)),
-            threshold=threshold,
-            rounding=rounding,
+    fingerprint = hashlib.sha256(repr((network.pk, threshold, rounding)).encode())
+    keys = []
+    for quarter in quarters:
+        counts = collected.counts[quarter]
+        fingerprint.update(
+            repr(
+                (
+                    quarter.label,
+                    sorted((repr(key), sorted(map(repr, units))) for key, units in counts.items()),
+                )
+            ).encode()
         )
-        cache.set(key, shown, timeout=24 * 3600)
+        keys.append(f"hub-release:{network.pk}:{fingerprint.hexdigest()}")
+    done = 0
+    shown: dict[Hashable, Shown] = {}
+    hidden: frozenset[Hashable] = frozenset()
+    public: frozenset[Hashable] = frozenset()
+    for end in range(len(quarters), 0, -1):
+        state = cache.get(keys[end - 1])
+        if state is not None:
+            done, (shown, hidden, public) = end, state
+            break
+    replay = replay_releases(
+        (_release(collected, quarters[:end]) for end in range(done + 1, len(quarters) + 1)),
+        threshold=threshold,
+        rounding=rounding,
+        hidden=hidden,
+        public=public,
+    )
+    for key, state in zip(keys[done:], replay, strict=True):
+        cache.set(key, state, timeout=24 * 3600)
+        shown = state[0]
     return shown
 
 

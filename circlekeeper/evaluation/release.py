@@ -20,7 +20,7 @@ every count left shown.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -98,19 +98,36 @@ class ReleaseCounts:
         return self.protected.primary | self.protected.complementary
 
 
+def replay_releases(
+    releases: Iterable[ReleaseCounts],
+    *,
+    threshold: int,
+    rounding: int | None = None,
+    hidden: Iterable[Hashable] = (),
+    public: Iterable[Hashable] = (),
+) -> Iterator[tuple[dict[Hashable, Shown], frozenset[Hashable], frozenset[Hashable]]]:
+    """Each release in turn, oldest first, as it is shown after every release before it: a count hidden by one
+    release stays hidden in every later one, and one shown stays shown, so that no two releases together say
+    more than either (issue 21, finding 3). Each release is one suppression pass. Yields what it shows and what
+    has been hidden and shown so far (`hidden`, `public`: the same from earlier releases, to resume a replay)."""
+    kept_hidden, kept_shown = set(hidden), set(public)
+    for counts in releases:
+        shown = dict(
+            counts.protect(
+                threshold=threshold, rounding=rounding, kept_hidden=kept_hidden, kept_shown=kept_shown
+            )
+        )
+        kept_hidden |= counts.hidden
+        kept_shown |= set(shown) - counts.hidden
+        yield shown, frozenset(kept_hidden), frozenset(kept_shown)
+
+
 def protect_releases(
     releases: Iterable[ReleaseCounts], *, threshold: int, rounding: int | None = None
 ) -> dict[Hashable, Shown]:
-    """The counts as the latest of `releases` shows them, after replaying every release since the first, oldest
-    first: a count hidden by one release stays hidden in every later one, and one shown stays shown, so that no
-    two releases together say more than either (issue 21, finding 3). Each release is one suppression pass."""
-    hidden: set[Hashable] = set()
-    public: set[Hashable] = set()
+    """The counts as the latest of `releases` shows them, after replaying every release since the first
+    (replay_releases)."""
     shown: dict[Hashable, Shown] = {}
-    for counts in releases:
-        shown = dict(
-            counts.protect(threshold=threshold, rounding=rounding, kept_hidden=hidden, kept_shown=public)
-        )
-        hidden |= counts.hidden
-        public |= set(shown) - counts.hidden
+    for state in replay_releases(releases, threshold=threshold, rounding=rounding):
+        shown = state[0]
     return shown
