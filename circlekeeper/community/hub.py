@@ -53,6 +53,8 @@ from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, PoolDe
 from circlekeeper.evaluation.release import ReleaseCounts, replay_releases
 from circlekeeper.evaluation.suppression import Shown
 from circlekeeper.instruments.models import Instrument
+from circlekeeper.protocol.models import Transition
+from circlekeeper.safety.models import SafetyHold
 
 SAFETY_INSTRUMENT = "outcome_safety"
 SAFETY_SCORE = "felt_safety"
@@ -254,10 +256,6 @@ def _collect(
     last day from the records' dates (case opened and closed, stage transitions, holds opened and lifted, when a
     facilitator was added, trainings completed); flows (safety checks, events, trainings held, felt-safety
     answers) are counted within the quarter."""
-    # Imported here, not at the top: pandas (through the frames) only when a hub is built (issue 10).
-    from circlekeeper.protocol.models import Transition
-    from circlekeeper.safety.models import SafetyHold
-
     reach = latest.end
     ids = [o.pk for o in organizations]
     cases = list(
