@@ -44,7 +44,7 @@ from circlekeeper.accounts.models import Network, Organization, User
 from circlekeeper.cases.models import Case, ParticipantRole, Stage, Track
 from circlekeeper.community.models import Attendance, CommunityEvent, ImpactDecision, TrainingRecord
 from circlekeeper.evaluation.dataset import Scope, evaluation_for, scores_frame
-from circlekeeper.evaluation.release import ReleaseCounts
+from circlekeeper.evaluation.release import ReleaseCounts, protect_releases
 from circlekeeper.evaluation.suppression import Shown
 from circlekeeper.lib.charts import Bar, bar_chart
 from circlekeeper.protocol.models import Transition
@@ -396,25 +396,11 @@ def protect_history(
     hidden by one release stays hidden in every later one, and one shown stays shown, so that no two releases
     together say more than either (issue 21, finding 3). Each release is one suppression pass over all its
     tables (evaluation.release)."""
-    hidden: set[object] = set()
-    public: set[object] = set()
-    bounded: set[object] = set()
-    shown: dict[object, Shown] = {}
-    for end in range(1, len(history) + 1):
-        counts = _release(units, history[:end])
-        shown = dict(
-            counts.protect(
-                threshold=threshold,
-                rounding=rounding,
-                kept_hidden=hidden,
-                kept_shown=public,
-                kept_bounded=bounded,
-            )
-        )
-        hidden |= counts.hidden
-        bounded |= counts.bounded
-        public |= set(shown) - counts.hidden
-    return shown
+    return protect_releases(
+        (_release(units, history[:end]) for end in range(1, len(history) + 1)),
+        threshold=threshold,
+        rounding=rounding,
+    )
 
 
 def _protected_history(

@@ -92,6 +92,17 @@ def readiness_for(organization: Organization, facilitators: Iterable[Facilitator
         .select_related("event")
         .only("facilitator_id", "hours", "completed", "event__competencies")
     )
+    return assess(people, requirements, records)
+
+
+def assess(
+    people: Iterable[Facilitator],
+    requirements: Iterable[ReadinessRequirement],
+    records: Iterable[TrainingRecord],
+) -> dict[int, Readiness]:
+    """Each facilitator's readiness from the requirements and the training records given (the hub passes the
+    records up to a quarter's end, for readiness as at that day)."""
+    requirements = list(requirements)
     total: dict[int, Decimal] = defaultdict(Decimal)
     completed: dict[int, Decimal] = defaultdict(Decimal)
     covering: dict[int, dict[str, Decimal]] = defaultdict(lambda: defaultdict(Decimal))

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Hashable, Iterable
+from collections.abc import Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -111,3 +111,45 @@ class ReleaseCounts:
         """The hidden counts shown with their range ("<11"), not as "*"."""
         assert self.protected is not None, "protect() first"
         return self.protected.bounded
+
+def replay_releases(
+    releases: Iterable[ReleaseCounts],
+    *,
+    threshold: int,
+    rounding: int | None = None,
+    hidden: Iterable[Hashable] = (),
+    public: Iterable[Hashable] = (),
+    bounded: Iterable[Hashable] = (),
+) -> Iterator[tuple[dict[Hashable, Shown], frozenset[Hashable], frozenset[Hashable], frozenset[Hashable]]]:
+    """Each release in turn, oldest first, as it is shown after every release before it: a count hidden by one
+    release stays hidden in every later one, and one shown stays shown, so that no two releases together say
+    more than either (issue 21, finding 3), and a hidden count once shown with its range ("<11") keeps it (that
+    range is public). Each release is one suppression pass. Yields what it shows and what has been hidden, shown
+    and shown with a range so far (`hidden`, `public`, `bounded`: the same from earlier releases, to resume a
+    replay)."""
+    kept_hidden, kept_shown, kept_bounded = set(hidden), set(public), set(bounded)
+    for counts in releases:
+        shown = dict(
+            counts.protect(
+                threshold=threshold,
+                rounding=rounding,
+                kept_hidden=kept_hidden,
+                kept_shown=kept_shown,
+                kept_bounded=kept_bounded,
+            )
+        )
+        kept_hidden |= counts.hidden
+        kept_bounded |= counts.bounded
+        kept_shown |= set(shown) - counts.hidden
+        yield shown, frozenset(kept_hidden), frozenset(kept_shown), frozenset(kept_bounded)
+
+
+def protect_releases(
+    releases: Iterable[ReleaseCounts], *, threshold: int, rounding: int | None = None
+) -> dict[Hashable, Shown]:
+    """The counts as the latest of `releases` shows them, after replaying every release since the first
+    (replay_releases)."""
+    shown: dict[Hashable, Shown] = {}
+    for state in replay_releases(releases, threshold=threshold, rounding=rounding):
+        shown = state[0]
+    return shown

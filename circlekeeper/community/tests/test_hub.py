@@ -17,7 +17,8 @@ from circlekeeper.evaluation.dataset import Scope
 from circlekeeper.evaluation.models import EvaluationPlan, PlanTimepoint, PoolDecision
 from circlekeeper.testing import audit_log, make_network, make_organization, make_user
 
-NOW = datetime.datetime(2026, 6, 15, 18, 0, tzinfo=datetime.UTC)
+NOW = datetime.datetime(2026, 6, 15, 18, 0, tzinfo=datetime.UTC)  # the hub shows 2026 Q1 (ended 31 March)
+LATER = datetime.datetime(2026, 8, 15, 18, 0, tzinfo=datetime.UTC)  # 2026 Q2, released on 31 July
 
 
 class HubData(ImpactData):
@@ -38,9 +39,9 @@ class HubData(ImpactData):
     def url(self, slug=None):
         return reverse("community:hub", args=[slug or self.network.slug])
 
-    def open_hub(self, user=None):
+    def open_hub(self, user=None, at=NOW):
         self.login(user or self.nora)
-        with time_machine.travel(NOW, tick=False):
+        with time_machine.travel(at, tick=False):
             response = self.client.get(self.url())
         self.assertEqual(response.status_code, 200)
         return response
@@ -148,18 +149,21 @@ class PoolTests(HubData):
         # The pooled row data follow the decision at once; the published aggregates from the next quarter.
         self.assertNotIn(self.harbor, Scope.for_network(self.network).organizations)
         self.assertIn(self.valley, Scope.for_network(self.network).organizations)
-        # Decided in 2026 Q1: the hub (NOW is in 2026 Q2) follows it; a hub of 2026 Q1 still counts Harbor.
+        # Decided in 2026 Q1: the hub follows it from 2026 Q2, released 30 days after that quarter ended (on
+        # 31 July). Until then the hub shows 2026 Q1, when Harbor was in the pool.
         PoolDecision.objects.filter(organization=self.harbor).update(
             at=datetime.datetime(2026, 2, 10, 12, 0, tzinfo=datetime.UTC)
         )
-        same_quarter = hub.hub_for(self.network, datetime.date(2026, 3, 15))
-        self.assertEqual([row.organization for row in same_quarter.rows], [self.harbor, self.valley])
-        data = hub.hub_for(self.network, NOW.date())
+        for day in (datetime.date(2026, 3, 15), NOW.date(), datetime.date(2026, 7, 30)):
+            same_quarter = hub.hub_for(self.network, day)
+            self.assertEqual([row.organization for row in same_quarter.rows], [self.harbor, self.valley], day)
+        data = hub.hub_for(self.network, LATER.date())
+        self.assertEqual(data.quarter.label, "2026 Q2")
         self.assertEqual([row.organization for row in data.rows], [self.valley])
         self.assertEqual([row.organization for row in data.stages], [self.valley])
         self.assertEqual(data.felt_safety, [])
         self.assertEqual([item.organization for item in data.out], [self.harbor])
-        html = self.open_hub().content.decode()
+        html = self.open_hub(at=LATER).content.decode()
         self.assertIn("left the pool", html)
         self.assertIn("Our board wants to review the data first.", html)
         self.assertNotIn('<th scope="row">Harbor</th>', html)

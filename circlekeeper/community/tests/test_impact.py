@@ -176,7 +176,11 @@ class ImpactData(PersonaTestCase):
         training = cls.add_event(organization, people=count, day=day, kind=EventKind.KEEPER_TRAINING)
         for n in range(count):
             facilitator = Facilitator.objects.create(
-                organization=organization, name=f"Marker-Facilitator-{n}", role="volunteer_keeper"
+                organization=organization,
+                name=f"Marker-Facilitator-{n}",
+                role="volunteer_keeper",
+                # Added on the training's day: the hub counts facilitators as at a quarter's last day.
+                created_at=datetime.datetime.combine(day, datetime.time(12), tzinfo=datetime.UTC),
             )
             TrainingRecord.objects.create(
                 organization=organization,

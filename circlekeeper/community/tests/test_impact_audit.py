@@ -221,7 +221,9 @@ class DemoImpactAuditTest(TestCase):
         equal = [(vector, value) for vector, value in published if isinstance(value, int)]
         small = [vector for vector, value in published if value == f"<{self.network.suppression_threshold}"]
         hidden = [vector for vector, value in published if isinstance(value, str)]
-        self.assertTrue(hidden)  # the demo's hub does hide counts
+        # The hub shows the stocks as at the end of the latest released quarter (2026 Q1 on the seed day), where
+        # the demo's stage table happens to hide nothing; test_hub_release.py audits every number of the hub,
+        # which does hide counts, and two consecutive releases together.
         arguments = {
             "A_eq": np.array([vector for vector, _value in equal]),
             "b_eq": np.array([value for _vector, value in equal]),
