@@ -112,6 +112,7 @@ class ReleaseCounts:
         assert self.protected is not None, "protect() first"
         return self.protected.bounded
 
+
 def replay_releases(
     releases: Iterable[ReleaseCounts],
     *,
