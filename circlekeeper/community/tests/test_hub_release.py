@@ -137,7 +137,9 @@ class ReleasePeriodTests(HubData):
         rows = {row.organization.slug: row for row in data.rows}
         # Valley: its persona case (opened 1 March) and the one still open on 31 March.
         self.assertEqual(rows["valley"].open_cases, 2)
-        self.assertEqual(rows["harbor"].events, "<2")  # the one of 5 January, not the five of December
+        # The one event of 5 January, not the five of December: a count of 1, hidden ("<2", or "*" where the totals
+        # would pin it to exactly 1 anyway, disclosure.protect's demotion); six would be shown.
+        self.assertIn(rows["harbor"].events, ("<2", "*"))
         self.assertEqual(rows["valley"].facilitators, 2)
 
 
