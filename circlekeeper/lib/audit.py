@@ -310,7 +310,7 @@ def _locked_head(*, create: bool = True) -> tuple[AuditChainHead | None, list[Pe
         with connection.cursor() as cursor:
             # No parameters: psycopg sends the statements at once; each result follows the one before.
             cursor.execute(
-                "SET CONSTRAINTS ALL IMMEDIATE; "  # noqa: S608 (constant names, no values)
+                "SET CONSTRAINTS ALL IMMEDIATE; "  # noqa: S608  # nosec B608: constant names, no values
                 "SELECT id, sequence, hash FROM lib_auditchainhead WHERE id = 1 FOR NO KEY UPDATE; "
                 f"SELECT {pending_columns} FROM {table} ORDER BY id"
             )
@@ -324,9 +324,10 @@ def _locked_head(*, create: bool = True) -> tuple[AuditChainHead | None, list[Pe
                 PendingAuditEvent.from_db(connection.alias, list(_PENDING_COLUMNS), r) for r in rows
             ]
     else:
+        joined_columns = ", ".join("p." + connection.ops.quote_name(name) for name in _PENDING_COLUMNS)
         joined = list(
             PendingAuditEvent.objects.raw(
-                f"SELECT {', '.join('p.' + connection.ops.quote_name(n) for n in _PENDING_COLUMNS)}, "  # noqa: S608
+                f"SELECT {joined_columns}, "  # noqa: S608  # nosec B608: constant names, no values
                 "h.sequence AS head_sequence, h.hash AS head_hash FROM lib_auditchainhead h "
                 f"LEFT JOIN {table} p ON 1 = 1 WHERE h.id = 1 ORDER BY p.id"
             )

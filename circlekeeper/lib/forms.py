@@ -58,5 +58,6 @@ def rendered_once(form: forms.Form, template_name: str) -> SafeString:
     if html is None:
         html = render_to_string(template_name, {"form": form})
         cache.set(key, html, RENDERED_FORM_SECONDS)
-    # The cache keeps what render_to_string gave: HTML the template engine escaped, a SafeString.
-    return html if isinstance(html, SafeString) else SafeString(html)
+    # The cache keeps what render_to_string gave, a SafeString (pickled with its type): HTML the template engine
+    # escaped. Anything else would be escaped again where it is shown, never trusted.
+    return html
