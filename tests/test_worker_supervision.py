@@ -19,7 +19,7 @@ from unittest import mock
 
 from django.core.management import call_command
 from django.db import OperationalError, connection
-from django.test import TransactionTestCase
+from django.test import SimpleTestCase, TransactionTestCase
 from django.utils import timezone
 from django_tasks import TaskResultStatus, task
 from django_tasks_db.management.commands import db_worker as upstream
@@ -150,3 +150,24 @@ class TwoWorkersTests(TransactionTestCase):
         ran_by = {worker for ids in done.values_list("worker_ids", flat=True) for worker in ids}
         self.assertEqual(ran_by, {"worker-one", "worker-two"}, "both workers took tasks")
         self.assertTrue(lib_audit.verify_chain().intact)
+
+
+class SealerLoggingTests(SimpleTestCase):
+    """The worker's log keeps every task's start and finish except the audit sealer's routine runs (every 15 s,
+    two lines each); a sealer failure and every other task are still logged."""
+
+    def test_the_sealers_routine_lines_are_dropped_and_nothing_else(self):
+        import logging
+
+        from circlekeeper.lib.management.commands.run_worker import quiet_sealer
+
+        def line(level, path, state):
+            return logging.LogRecord(
+                "django_tasks", level, __file__, 1, "Task id=%s path=%s state=%s", ("x", path, state), None
+            )
+
+        self.assertFalse(
+            quiet_sealer(line(logging.INFO, "circlekeeper.lib.tasks.seal_audit_task", "RUNNING"))
+        )
+        self.assertTrue(quiet_sealer(line(logging.ERROR, "circlekeeper.lib.tasks.seal_audit_task", "FAILED")))
+        self.assertTrue(quiet_sealer(line(logging.INFO, "circlekeeper.lib.tasks.nightly_backup", "RUNNING")))
