@@ -62,7 +62,7 @@ from circlekeeper.instruments.models import (
     ResponseStatus,
 )
 from circlekeeper.lib.audit import Outcome, record
-from circlekeeper.lib.idempotency import remember_result
+from circlekeeper.lib.idempotency import changes_nothing, remember_result
 from circlekeeper.lib.links import public_link
 
 LINK_SESSION_KEY = "participant_link_id"
@@ -177,6 +177,7 @@ def link_page(request: HttpRequest) -> HttpResponse:
     return page
 
 
+@changes_nothing
 @never_cache
 @require_POST
 def link_live(request: HttpRequest) -> HttpResponse:
@@ -403,6 +404,7 @@ def _entry_refused(
     return render(request, "instruments/response_refused.html", context, status=409)
 
 
+@changes_nothing
 @login_required
 @require_POST
 def response_live(request: HttpRequest, case_id: int, response_id: int) -> HttpResponse:

@@ -131,6 +131,15 @@ def settle(request: HttpRequest, token: str, response: HttpResponseBase) -> None
         FormSubmission.objects.filter(token=token).delete()
 
 
+def changes_nothing(view: Any) -> Any:
+    """Mark a POST view that only answers (an htmx redraw of a form as it is being filled in) and saves nothing:
+    it claims no form token. It is sent the form's fields, its token among them, while the person is still
+    answering; had it claimed the token, the form's own submit a moment later ("Save and continue" right after
+    the last answer changed) would be told "this form is being saved" while the redraw ran."""
+    view.changes_nothing = True
+    return view
+
+
 def run_once(request: HttpRequest, view: Any) -> HttpResponseBase:
     """Run `view()` at most once per form token; called inside the request's transaction."""
     token = token_of(request)

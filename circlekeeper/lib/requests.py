@@ -47,6 +47,10 @@ class AtomicUnsafeRequestsMiddleware:
     ) -> HttpResponseBase | None:
         if request.method in SAFE_METHODS or "default" in getattr(view_func, "_non_atomic_requests", set()):
             return None  # Django calls the view itself, outside any transaction
+        if getattr(view_func, "changes_nothing", False):
+            return (
+                None  # a POST that saves nothing (lib.idempotency.changes_nothing): no transaction, no token
+            )
         # Called here, the view's exception leaves the atomic block (rolling it back) before any handler runs,
         # exactly as ATOMIC_REQUESTS did: the transaction wraps the view call, not the response's rendering.
         # The form token is claimed in the same transaction as the view's writes: a repeated submit of a form

@@ -136,6 +136,45 @@ class AnsweringTests(PersonaTestCase):
         self.assertNotContains(same, "item-")
         self.assertFalse(Response.objects.exists())
 
+    def test_a_live_redraw_claims_no_form_token_so_the_save_right_after_it_is_not_told_to_wait(self):
+        # The redraw is sent the form's fields, its token among them, while the person answers. Had it claimed the
+        # token (lib/idempotency.py), "Save and continue" pressed while it ran would answer "this form is being
+        # saved" (409) and save nothing: a survivor pressing Enter right after typing their last answer.
+        from unittest import mock
+
+        from circlekeeper.instruments import answering
+        from circlekeeper.lib.idempotency import FormSubmission
+
+        token = "t" * 32
+        claimed_while_redrawing = []
+        original = answering.live
+
+        def redraw(request, answering_):
+            claimed_while_redrawing.append(FormSubmission.objects.filter(token=token).exists())
+            return original(request, answering_)
+
+        with mock.patch.object(answering, "live", redraw):
+            redrawn = self.client.post(
+                reverse("links:live"),
+                {"section": "0", "_shown": ["intro", "hurt", "age"], "q-hurt": "1", "form_token": token},
+            )
+        self.assertEqual(redrawn.status_code, 200)
+        self.assertEqual(claimed_while_redrawing, [False])
+        saved = self.client.post(
+            reverse(PAGE),
+            {
+                "section": "0",
+                "_shown": ["intro", "hurt", "hurt_when", "age"],
+                "q-hurt": "1",
+                "q-hurt_when": "week",
+                "q-age": "30",
+                "form_token": token,
+            },
+        )
+        self.assertEqual(saved.status_code, 302)
+        self.assertEqual(self.response().status, ResponseStatus.IN_PROGRESS)
+        self.assertFalse(FormSubmission.objects.filter(token=token, location="").exists())
+
     def test_pages_follow_the_chosen_language(self):
         # The locale middleware leaves the request's language active in this thread: put English back after.
         self.addCleanup(translation.activate, settings.LANGUAGE_CODE)
