@@ -38,7 +38,7 @@ from __future__ import annotations
 import datetime
 import hashlib
 from collections import defaultdict
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Protocol
@@ -64,7 +64,7 @@ from circlekeeper.cases.models import (
 from circlekeeper.community.models import TRAINING_KINDS, Attendance, CommunityEvent, TrainingRecord
 from circlekeeper.community.models import EventKind as CommunityEventKind
 from circlekeeper.evaluation.dataset import Scope, scores_frame
-from circlekeeper.evaluation.release import ReleaseCounts
+from circlekeeper.evaluation.release import ReleaseCounts, protect_releases
 from circlekeeper.evaluation.suppression import Shown, small_mark
 from circlekeeper.protocol.models import Meeting, MeetingKind, MeetingStatus, Transition
 from circlekeeper.safety.models import SafetyCheck, SafetyPlanRevision
@@ -605,29 +605,18 @@ def protect_history(
 
 
 def _replay(quarters: Sequence[ReleaseCounts], threshold: int, rounding: int | None) -> dict[Hashable, Shown]:
-    """The release after each quarter in turn, each with what the earlier ones hid, showed and showed as "<11"
-    kept (disclosure.protect); the last one's counts."""
-    hidden: set[Hashable] = set()
-    public: set[Hashable] = set()
-    bounded: set[Hashable] = set()
-    shown: dict[Hashable, Shown] = {}
-    counts = ReleaseCounts()
-    for quarter in quarters:
-        for key, units in quarter.units.items():
-            counts.count(key, units)
-        shown = dict(
-            counts.protect(
-                threshold=threshold,
-                rounding=rounding,
-                kept_hidden=hidden,
-                kept_shown=public,
-                kept_bounded=bounded,
-            )
-        )
-        hidden |= counts.hidden
-        bounded |= counts.bounded
-        public |= set(shown) - counts.hidden
-    return shown
+    """The release after each quarter in turn (each holding every quarter so far), replayed by
+    evaluation.release.protect_releases: what earlier releases hid, showed and showed as "<11" is kept; the last
+    one's counts."""
+
+    def cumulative() -> Iterator[ReleaseCounts]:
+        counts = ReleaseCounts()
+        for quarter in quarters:
+            for key, units in quarter.units.items():
+                counts.count(key, units)
+            yield counts
+
+    return protect_releases(cumulative(), threshold=threshold, rounding=rounding)
 
 
 def build_reports(organization: Organization, today: datetime.date) -> dict[Quarter, FunderReport]:
